@@ -1,0 +1,323 @@
+//! `Command`: one variant per verb of the script API, with typed options.
+//!
+//! Commands are what a script asks of its call. They are plain data so that every verb passes
+//! through one seam (`CallHandle::execute`) where the simulator, the scenario runner and the
+//! FreeSWITCH mapping can all see them. This module knows nothing of ESL or Rhai.
+
+use std::fmt;
+use std::time::Duration;
+
+/// One request from a script to its call.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    /// Answer the call.
+    Answer,
+    /// Open early media without answering.
+    PreAnswer,
+    /// Signal ringing to the caller.
+    Ring,
+    /// Refuse an unanswered call with a cause.
+    Reject(HangupCause),
+    /// End the call.
+    Hangup(HangupCause),
+    /// Play one or more prompts in order.
+    Play(Vec<Prompt>),
+    /// Speak text with the text-to-speech engine.
+    Say(SayOptions),
+    /// Render a value as speech (mod_say): numbers, digits, times, money.
+    SayAs(SayAs),
+    /// Play a prompt and collect DTMF digits.
+    Ask(AskOptions),
+    /// Bridge the caller to one or more targets.
+    Dial(DialOptions),
+    /// Record the caller.
+    Record(RecordOptions),
+    /// Hand the call back to the switch's dialplan.
+    Transfer(TransferOptions),
+    /// Read a channel variable.
+    GetVar(String),
+    /// Set a channel variable.
+    SetVar {
+        /// Variable name.
+        name: String,
+        /// New value.
+        value: String,
+    },
+    /// Send DTMF digits towards the caller.
+    SendDtmf(String),
+    /// Keep the call up without doing anything.
+    Sleep(Duration),
+    /// Run any switch application (the escape hatch).
+    Execute {
+        /// Application name, e.g. `playback`.
+        app: String,
+        /// Its argument string, passed as is.
+        args: String,
+    },
+}
+
+impl Command {
+    /// The script-API verb this command comes from, for logs and transcripts.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Command::Answer => "answer",
+            Command::PreAnswer => "pre_answer",
+            Command::Ring => "ring",
+            Command::Reject(_) => "reject",
+            Command::Hangup(_) => "hangup",
+            Command::Play(_) => "play",
+            Command::Say(_) => "say",
+            Command::SayAs(s) => s.kind.verb(),
+            Command::Ask(_) => "ask",
+            Command::Dial(_) => "dial",
+            Command::Record(_) => "record",
+            Command::Transfer(_) => "transfer",
+            Command::GetVar(_) => "get_var",
+            Command::SetVar { .. } => "set_var",
+            Command::SendDtmf(_) => "send_dtmf",
+            Command::Sleep(_) => "sleep",
+            Command::Execute { .. } => "execute",
+        }
+    }
+
+    /// Whether the command needs a live call with media. After a hangup these fail at once;
+    /// `get_var`/`set_var` stay usable in `on_hangup` from the script's snapshot.
+    pub fn needs_media(&self) -> bool {
+        !matches!(self, Command::GetVar(_) | Command::SetVar { .. })
+    }
+}
+
+/// A prompt: an audio file (relative to the switch's sound prefix, or absolute), a
+/// `tone_stream://` or `silence_stream://` spec, a URL the switch can fetch, or `say:<text>` for
+/// text to speech (FreeSWITCH's own `say:` file-string syntax).
+pub type Prompt = String;
+
+/// The `say:` prefix that turns a prompt into text to speech.
+pub const SAY_PROMPT_PREFIX: &str = "say:";
+
+/// A Q.850 hangup cause as FreeSWITCH names it (`NORMAL_CLEARING`, `USER_BUSY`, …).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HangupCause(String);
+
+impl HangupCause {
+    /// The ordinary end of a call.
+    pub fn normal() -> Self {
+        HangupCause("NORMAL_CLEARING".into())
+    }
+
+    /// Parse a cause name or a friendly alias (`busy`, `rejected`, `normal`, `unavailable`,
+    /// `no_answer`, `not_found`). Returns `None` for a name FreeSWITCH would not know.
+    pub fn parse(text: &str) -> Option<Self> {
+        let upper = text.trim().to_ascii_uppercase();
+        let name = match upper.as_str() {
+            "NORMAL" | "" => "NORMAL_CLEARING",
+            "BUSY" => "USER_BUSY",
+            "REJECTED" | "REJECT" | "DECLINE" => "CALL_REJECTED",
+            "UNAVAILABLE" => "SUBSCRIBER_ABSENT",
+            "NO_ANSWER" => "NO_ANSWER",
+            "NOT_FOUND" => "UNALLOCATED_NUMBER",
+            "CONGESTION" => "NORMAL_CIRCUIT_CONGESTION",
+            other if KNOWN_CAUSES.contains(&other) => other,
+            _ => return None,
+        };
+        Some(HangupCause(name.to_string()))
+    }
+
+    /// The FreeSWITCH cause name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for HangupCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Cause names FreeSWITCH accepts (`switch_channel.c`'s cause table, the commonly used part).
+pub const KNOWN_CAUSES: &[&str] = &[
+    "UNSPECIFIED",
+    "UNALLOCATED_NUMBER",
+    "NO_ROUTE_TRANSIT_NET",
+    "NO_ROUTE_DESTINATION",
+    "CHANNEL_UNACCEPTABLE",
+    "CALL_AWARDED_DELIVERED",
+    "NORMAL_CLEARING",
+    "USER_BUSY",
+    "NO_USER_RESPONSE",
+    "NO_ANSWER",
+    "SUBSCRIBER_ABSENT",
+    "CALL_REJECTED",
+    "NUMBER_CHANGED",
+    "REDIRECTION_TO_NEW_DESTINATION",
+    "EXCHANGE_ROUTING_ERROR",
+    "DESTINATION_OUT_OF_ORDER",
+    "INVALID_NUMBER_FORMAT",
+    "FACILITY_REJECTED",
+    "RESPONSE_TO_STATUS_ENQUIRY",
+    "NORMAL_UNSPECIFIED",
+    "NORMAL_CIRCUIT_CONGESTION",
+    "NETWORK_OUT_OF_ORDER",
+    "NORMAL_TEMPORARY_FAILURE",
+    "SWITCH_CONGESTION",
+    "REQUESTED_CHAN_UNAVAIL",
+    "BEARERCAPABILITY_NOTAUTH",
+    "BEARERCAPABILITY_NOTAVAIL",
+    "SERVICE_UNAVAILABLE",
+    "INCOMPATIBLE_DESTINATION",
+    "RECOVERY_ON_TIMER_EXPIRE",
+    "ORIGINATOR_CANCEL",
+    "ALLOTTED_TIMEOUT",
+    "USER_CHALLENGE",
+    "MEDIA_TIMEOUT",
+    "PICKED_OFF",
+    "USER_NOT_REGISTERED",
+    "PROGRESS_TIMEOUT",
+    "GATEWAY_DOWN",
+];
+
+/// Options of `say(text, #{…})`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SayOptions {
+    /// The text to speak.
+    pub text: String,
+    /// TTS voice; `None` uses the configured default.
+    pub voice: Option<String>,
+    /// TTS engine; `None` uses the configured default.
+    pub engine: Option<String>,
+}
+
+/// What `say_number` and friends render.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SayKind {
+    /// A value spoken as a sequence of digits.
+    Digits,
+    /// An amount of money in the language's currency.
+    Money,
+    /// A whole number, spoken as a number.
+    Number,
+    /// A time of day or timestamp (seconds since the Unix epoch, or `HH:MM[:SS]`).
+    Time,
+}
+
+impl SayKind {
+    /// The script verb for this kind.
+    pub fn verb(self) -> &'static str {
+        match self {
+            SayKind::Digits => "say_digits",
+            SayKind::Money => "say_money",
+            SayKind::Number => "say_number",
+            SayKind::Time => "say_time",
+        }
+    }
+}
+
+/// Options of the `say_*` verbs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SayAs {
+    /// How to render the value.
+    pub kind: SayKind,
+    /// The value, already formatted as text (`"42"`, `"12.50"`, `"1795472296"`).
+    pub value: String,
+    /// Language module, e.g. `en`.
+    pub language: String,
+}
+
+/// Options of `ask(prompt, #{…})`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AskOptions {
+    /// Prompts played (with barge-in) before collecting.
+    pub prompts: Vec<Prompt>,
+    /// Fewest digits that make a valid answer.
+    pub min_digits: u32,
+    /// Most digits collected; collection stops when reached.
+    pub max_digits: u32,
+    /// How long to wait for the first digit after the prompt.
+    pub timeout: Duration,
+    /// How long to wait between digits.
+    pub inter_digit_timeout: Duration,
+    /// Keys that end collection early (not part of the digits), e.g. `#`.
+    pub terminators: String,
+    /// How many times to prompt before giving up.
+    pub tries: u32,
+    /// Prompt played after an invalid or missing answer, before the next try.
+    pub invalid_prompt: Option<Prompt>,
+    /// A pattern the digits must match to count as valid.
+    pub regex: Option<String>,
+}
+
+impl Default for AskOptions {
+    fn default() -> Self {
+        AskOptions {
+            prompts: Vec::new(),
+            min_digits: 1,
+            max_digits: 1,
+            timeout: Duration::from_secs(5),
+            inter_digit_timeout: Duration::from_secs(3),
+            terminators: "#".into(),
+            tries: 1,
+            invalid_prompt: None,
+            regex: None,
+        }
+    }
+}
+
+/// Options of `dial(to, #{…})`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DialOptions {
+    /// Dial strings, e.g. `user/1000` or `sofia/gateway/carrier/15551234567`.
+    pub targets: Vec<String>,
+    /// Try the targets one after another instead of all at once.
+    pub sequential: bool,
+    /// How long each attempt may ring.
+    pub timeout: Duration,
+    /// Caller id number presented to the targets.
+    pub caller_id_number: Option<String>,
+    /// Caller id name presented to the targets.
+    pub caller_id_name: Option<String>,
+    /// A prompt the answering party hears and must accept with `1` before being connected.
+    pub confirm: Option<Prompt>,
+    /// What the caller hears while the targets ring (e.g. `%(2000,4000,440,480)` or a file).
+    pub ringback: Option<String>,
+}
+
+impl Default for DialOptions {
+    fn default() -> Self {
+        DialOptions {
+            targets: Vec::new(),
+            sequential: false,
+            timeout: Duration::from_secs(30),
+            caller_id_number: None,
+            caller_id_name: None,
+            confirm: None,
+            ringback: None,
+        }
+    }
+}
+
+/// Options of `record(#{…})`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordOptions {
+    /// File name of the recording without extension; the backend places it.
+    pub name: String,
+    /// Longest recording.
+    pub max_duration: Duration,
+    /// Stop after this much silence.
+    pub silence_timeout: Duration,
+    /// Energy level below which audio counts as silence.
+    pub silence_threshold: u32,
+    /// Play a beep first.
+    pub beep: bool,
+    /// Keys that stop the recording.
+    pub terminators: String,
+}
+
+/// Options of `transfer(extension[, context])`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransferOptions {
+    /// Extension to continue at.
+    pub extension: String,
+    /// Dialplan context; `None` keeps the call's current context.
+    pub context: Option<String>,
+}

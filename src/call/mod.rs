@@ -1,0 +1,23 @@
+//! A call as the script sees it: commands in, outcomes out.
+//!
+//! This module knows nothing of ESL or Rhai. `Command` and `Outcome` are the data that cross the
+//! one seam between a script and its call (`CallHandle::execute`); the actor serves that seam
+//! from whichever switch backend owns the call.
+
+pub mod actor;
+mod command;
+mod error;
+mod handle;
+mod info;
+mod outcome;
+
+pub use command::{
+    AskOptions, Command, DialOptions, HangupCause, Prompt, RecordOptions, SayAs, SayKind,
+    SayOptions, TransferOptions, KNOWN_CAUSES, SAY_PROMPT_PREFIX,
+};
+pub use error::CallError;
+pub use handle::{CallHandle, CallState, Origin, Request};
+pub use info::CallInfo;
+pub use outcome::{
+    AskOutcome, AskStatus, DialOutcome, DialStatus, Outcome, RecordOutcome, RecordStatus,
+};

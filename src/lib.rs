@@ -1,0 +1,6 @@
+//! rivr: a scriptable IVR runtime.
+
+pub mod call;
+pub mod config;
+pub mod script;
+pub mod switch;

@@ -1,0 +1,1 @@
+//! The script layer: sandboxed Rhai engines, the verb API, the stdlib and the script store.

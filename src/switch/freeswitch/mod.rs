@@ -1,0 +1,1 @@
+//! The FreeSWITCH backend over the Event Socket (ESL).
