@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::call::{CallError, CallHandle, CallState, Request};
+use crate::call::{CallError, CallHandle, CallState, Command, Request};
 use crate::switch::Channel;
 
 /// How many commands may queue between a script and its actor. A script sends one at a time, so
@@ -37,9 +37,12 @@ pub async fn run<C: Channel>(
                 let result = if state.is_hung_up() {
                     Err(CallError::hangup(state.cause()))
                 } else {
+                    let ends_call = ends_call(&command);
                     let result = channel.execute(command, origin).await;
-                    if let Err(CallError::Hangup { cause }) = &result {
-                        state.mark_hung_up(cause);
+                    match (&result, ends_call) {
+                        (Err(CallError::Hangup { cause }), _) => state.mark_hung_up(cause),
+                        (Ok(_), Some(cause)) => state.mark_hung_up(&cause),
+                        _ => {}
                     }
                     result
                 };
@@ -52,4 +55,14 @@ pub async fn run<C: Channel>(
         }
     }
     channel.close().await;
+}
+
+/// The cause a command ends the call with when it succeeds: after it, the call is no longer the
+/// script's to drive.
+fn ends_call(command: &Command) -> Option<String> {
+    match command {
+        Command::Hangup(cause) | Command::Reject(cause) => Some(cause.to_string()),
+        Command::Transfer(_) => Some("TRANSFERRED".into()),
+        _ => None,
+    }
 }

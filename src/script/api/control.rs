@@ -1,0 +1,280 @@
+//! Call control verbs: `answer`, `pre_answer`, `ring`, `reject`, `hangup`, `transfer`, `sleep`,
+//! `send_dtmf`, `execute`, and script composition with `pass` and `invoke`.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rhai::{Dynamic, Engine, EvalAltResult, NativeCallContext};
+
+use super::options::error;
+use super::{CallContext, Stop};
+use crate::call::{Command, HangupCause, Outcome, TransferOptions};
+use crate::script::engine::MAX_INVOKE_DEPTH;
+
+type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
+
+fn cause(verb: &str, text: &str, nctx: &NativeCallContext) -> Result<HangupCause> {
+    HangupCause::parse(text).ok_or_else(|| {
+        error(
+            format!(
+                "{verb}: unknown hangup cause `{text}`; use a Q.850 name such as NORMAL_CLEARING, \
+                 USER_BUSY or CALL_REJECTED, or one of: normal, busy, rejected, unavailable, no_answer, not_found"
+            ),
+            nctx.call_position(),
+        )
+    })
+}
+
+/// Answer the call.
+///
+/// ```rhai
+/// answer();
+/// ```
+pub fn answer(ctx: &CallContext, nctx: &NativeCallContext) -> Result<()> {
+    ctx.run(nctx, Command::Answer).map(drop)
+}
+
+/// Open early media: the caller hears prompts before the call is answered (and billed).
+///
+/// ```rhai
+/// pre_answer();
+/// play("ivr/please-hold.wav");
+/// ```
+pub fn pre_answer(ctx: &CallContext, nctx: &NativeCallContext) -> Result<()> {
+    ctx.run(nctx, Command::PreAnswer).map(drop)
+}
+
+/// Tell the caller's phone it is ringing.
+///
+/// ```rhai
+/// ring();
+/// ```
+pub fn ring(ctx: &CallContext, nctx: &NativeCallContext) -> Result<()> {
+    ctx.run(nctx, Command::Ring).map(drop)
+}
+
+/// Refuse an unanswered call: `reject()` (CALL_REJECTED) or `reject(cause)` with a Q.850 name or
+/// one of `normal`, `busy`, `rejected`, `unavailable`, `no_answer`, `not_found`.
+///
+/// ```rhai
+/// if call_info().caller_id == "" { reject("rejected"); }
+/// ```
+pub fn reject(ctx: &CallContext, nctx: &NativeCallContext, why: &str) -> Result<()> {
+    let cause = cause("reject", why, nctx)?;
+    ctx.run(nctx, Command::Reject(cause)).map(drop)
+}
+
+/// End the call: `hangup()` (NORMAL_CLEARING) or `hangup(cause)`. The script goes on running
+/// afterwards, but a media verb then stops it; `on_hangup` runs when the script is done.
+///
+/// ```rhai
+/// say("Goodbye");
+/// hangup();
+/// ```
+pub fn hangup(ctx: &CallContext, nctx: &NativeCallContext, why: &str) -> Result<()> {
+    let cause = cause("hangup", why, nctx)?;
+    ctx.run(nctx, Command::Hangup(cause)).map(drop)
+}
+
+/// Hand the call back to the switch's dialplan at `extension` (in `context`, or the call's own).
+/// The call is no longer the script's afterwards.
+///
+/// ```rhai
+/// transfer("1000");
+/// transfer("operator", "internal");
+/// ```
+pub fn transfer(
+    ctx: &CallContext,
+    nctx: &NativeCallContext,
+    extension: &str,
+    context: Option<&str>,
+) -> Result<()> {
+    if extension.trim().is_empty() || extension.contains(char::is_whitespace) {
+        return Err(error(
+            format!("transfer: `{extension}` is not an extension (no spaces, not empty)"),
+            nctx.call_position(),
+        ));
+    }
+    let options = TransferOptions {
+        extension: extension.to_string(),
+        context: context.map(str::to_string),
+    };
+    ctx.run(nctx, Command::Transfer(options)).map(drop)
+}
+
+/// Keep the call up for `ms` milliseconds.
+///
+/// ```rhai
+/// sleep(500);
+/// ```
+pub fn sleep(ctx: &CallContext, nctx: &NativeCallContext, ms: i64) -> Result<()> {
+    if !(0..=3_600_000).contains(&ms) {
+        return Err(error(
+            format!("sleep: {ms} ms is out of range (0 to 3600000)"),
+            nctx.call_position(),
+        ));
+    }
+    ctx.run(nctx, Command::Sleep(Duration::from_millis(ms as u64)))
+        .map(drop)
+}
+
+/// Send DTMF digits (`0-9*#A-D`, `w` for a 500 ms pause) towards the caller.
+///
+/// ```rhai
+/// send_dtmf("1234#");
+/// ```
+pub fn send_dtmf(ctx: &CallContext, nctx: &NativeCallContext, digits: &str) -> Result<()> {
+    if digits.is_empty() || !digits.chars().all(|k| "0123456789*#ABCDabcdwW".contains(k)) {
+        return Err(error(
+            format!(
+                "send_dtmf: `{digits}` is not a DTMF string (use 0-9, *, #, A-D and w for a pause)"
+            ),
+            nctx.call_position(),
+        ));
+    }
+    ctx.run(nctx, Command::SendDtmf(digits.to_string()))
+        .map(drop)
+}
+
+/// Run any switch application, the escape hatch: `execute(app)` or `execute(app, args)`.
+/// Returns the switch's response text.
+///
+/// ```rhai
+/// execute("set", "hangup_after_bridge=true");
+/// let response = execute("info");
+/// ```
+pub fn execute(
+    ctx: &CallContext,
+    nctx: &NativeCallContext,
+    app: &str,
+    args: &str,
+) -> Result<String> {
+    if app.is_empty() || !app.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(error(
+            format!("execute: `{app}` is not an application name"),
+            nctx.call_position(),
+        ));
+    }
+    match ctx.run(
+        nctx,
+        Command::Execute {
+            app: app.to_string(),
+            args: args.to_string(),
+        },
+    )? {
+        Outcome::Response(text) => Ok(text),
+        _ => Ok(String::new()),
+    }
+}
+
+/// Continue the call in another script; this one stops here (Adhearsion's `pass`).
+///
+/// ```rhai
+/// if call_info().destination == "2000" { pass("support.rhai"); }
+/// ```
+pub fn pass(ctx: &CallContext, nctx: &NativeCallContext, name: &str) -> Result<()> {
+    lookup(ctx, name, "pass", nctx)?;
+    *ctx.pass_to.lock().unwrap_or_else(|p| p.into_inner()) = Some(name.to_string());
+    Err(Stop::Pass.error(nctx.call_position()))
+}
+
+/// Run another script on this call and come back with its result (Adhearsion's `invoke`).
+/// Invocations nest at most `MAX_INVOKE_DEPTH` deep.
+///
+/// ```rhai
+/// let verified = invoke("verify_pin.rhai");
+/// if verified { say("Welcome back"); }
+/// ```
+pub fn invoke(ctx: &CallContext, nctx: &NativeCallContext, name: &str) -> Result<Dynamic> {
+    let script = lookup(ctx, name, "invoke", nctx)?;
+    let depth = ctx.invoke_depth.fetch_add(1, Ordering::AcqRel);
+    let result = if depth >= MAX_INVOKE_DEPTH {
+        Err(error(
+            format!("invoke: scripts invoked {MAX_INVOKE_DEPTH} deep; use pass to move on instead"),
+            nctx.call_position(),
+        ))
+    } else {
+        nctx.engine()
+            .eval_ast_with_scope::<Dynamic>(&mut rhai::Scope::new(), &script.ast)
+    };
+    ctx.invoke_depth.fetch_sub(1, Ordering::AcqRel);
+    result
+}
+
+pub fn register(engine: &mut Engine, ctx: &Arc<CallContext>) {
+    let c = ctx.clone();
+    engine.register_fn("answer", move |n: NativeCallContext| answer(&c, &n));
+    let c = ctx.clone();
+    engine.register_fn("pre_answer", move |n: NativeCallContext| pre_answer(&c, &n));
+    let c = ctx.clone();
+    engine.register_fn("ring", move |n: NativeCallContext| ring(&c, &n));
+    let c = ctx.clone();
+    engine.register_fn("reject", move |n: NativeCallContext| {
+        reject(&c, &n, "CALL_REJECTED")
+    });
+    let c = ctx.clone();
+    engine.register_fn("reject", move |n: NativeCallContext, why: &str| {
+        reject(&c, &n, why)
+    });
+    let c = ctx.clone();
+    engine.register_fn("hangup", move |n: NativeCallContext| {
+        hangup(&c, &n, "NORMAL_CLEARING")
+    });
+    let c = ctx.clone();
+    engine.register_fn("hangup", move |n: NativeCallContext, why: &str| {
+        hangup(&c, &n, why)
+    });
+    let c = ctx.clone();
+    engine.register_fn("transfer", move |n: NativeCallContext, ext: &str| {
+        transfer(&c, &n, ext, None)
+    });
+    let c = ctx.clone();
+    engine.register_fn(
+        "transfer",
+        move |n: NativeCallContext, ext: &str, context: &str| transfer(&c, &n, ext, Some(context)),
+    );
+    let c = ctx.clone();
+    engine.register_fn("sleep", move |n: NativeCallContext, ms: i64| {
+        sleep(&c, &n, ms)
+    });
+    let c = ctx.clone();
+    engine.register_fn("send_dtmf", move |n: NativeCallContext, digits: &str| {
+        send_dtmf(&c, &n, digits)
+    });
+    let c = ctx.clone();
+    engine.register_fn("execute", move |n: NativeCallContext, app: &str| {
+        execute(&c, &n, app, "")
+    });
+    let c = ctx.clone();
+    engine.register_fn(
+        "execute",
+        move |n: NativeCallContext, app: &str, args: &str| execute(&c, &n, app, args),
+    );
+    let c = ctx.clone();
+    engine.register_fn("pass", move |n: NativeCallContext, name: &str| {
+        pass(&c, &n, name)
+    });
+    let c = ctx.clone();
+    engine.register_fn("invoke", move |n: NativeCallContext, name: &str| {
+        invoke(&c, &n, name)
+    });
+}
+
+fn lookup(
+    ctx: &CallContext,
+    name: &str,
+    verb: &str,
+    nctx: &NativeCallContext,
+) -> Result<Arc<crate::script::Script>> {
+    let found = ctx
+        .scripts
+        .as_ref()
+        .and_then(|scripts| scripts.script(name));
+    found.ok_or_else(|| {
+        error(
+            format!("{verb}: no script `{name}` in the scripts directory (or it does not compile)"),
+            nctx.call_position(),
+        )
+    })
+}

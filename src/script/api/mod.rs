@@ -1,0 +1,291 @@
+//! The verb API scripts call, bound to one call's `CallHandle`.
+//!
+//! Each family registers its verbs on the call's engine as closures over an `Arc<CallContext>`:
+//! option maps become typed `Command`s, `Outcome`s become maps with a `status`. A hangup becomes
+//! a non-catchable termination so it passes through a script's `try/catch`.
+
+mod control;
+mod dial;
+mod input;
+mod media;
+pub mod options;
+mod record;
+mod vars;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rhai::{Dynamic, Engine, EvalAltResult, NativeCallContext, Position};
+
+use crate::call::{CallError, CallHandle, CallInfo, Command, Origin, Outcome};
+use crate::script::store::Script;
+
+/// Why a script was stopped from outside its own logic. Carried as the token of
+/// `ErrorTerminated`, which `try/catch` cannot intercept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// The call ended.
+    Hangup,
+    /// The script computed longer than its budget without running a verb.
+    Deadline,
+    /// The script handed the call to another script with `pass`.
+    Pass,
+    /// rivr is shutting down.
+    Shutdown,
+}
+
+impl Stop {
+    /// The token Rhai carries.
+    pub fn token(self) -> &'static str {
+        match self {
+            Stop::Hangup => "hangup",
+            Stop::Deadline => "deadline",
+            Stop::Pass => "pass",
+            Stop::Shutdown => "shutdown",
+        }
+    }
+
+    /// The stop an error stands for, if it is one.
+    pub fn of(error: &EvalAltResult) -> Option<Stop> {
+        match error {
+            EvalAltResult::ErrorTerminated(token, _) => match token.to_string().as_str() {
+                "hangup" => Some(Stop::Hangup),
+                "deadline" => Some(Stop::Deadline),
+                "pass" => Some(Stop::Pass),
+                "shutdown" => Some(Stop::Shutdown),
+                _ => None,
+            },
+            EvalAltResult::ErrorInFunctionCall(_, _, inner, _)
+            | EvalAltResult::ErrorInModule(_, inner, _) => Stop::of(inner),
+            _ => None,
+        }
+    }
+
+    /// The non-catchable error for this stop at `pos`.
+    pub fn error(self, pos: Position) -> Box<EvalAltResult> {
+        EvalAltResult::ErrorTerminated(self.token().into(), pos).into()
+    }
+}
+
+/// Where other scripts come from, for `pass` and `invoke`.
+pub trait Scripts: Send + Sync {
+    /// The current version of the script `name`.
+    fn script(&self, name: &str) -> Option<Arc<Script>>;
+}
+
+impl Scripts for crate::script::ScriptStore {
+    fn script(&self, name: &str) -> Option<Arc<Script>> {
+        self.get(name)
+    }
+}
+
+/// Settings the verbs need beyond the call itself.
+#[derive(Clone, Debug)]
+pub struct VerbSettings {
+    /// Language for `say_*` (mod_say module name).
+    pub language: String,
+    /// Wall-clock time a script may compute between verbs.
+    pub compute_budget: Duration,
+}
+
+impl Default for VerbSettings {
+    fn default() -> Self {
+        VerbSettings {
+            language: "en".into(),
+            compute_budget: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Everything one call's verbs share.
+pub struct CallContext {
+    handle: CallHandle,
+    info: Mutex<CallInfo>,
+    settings: VerbSettings,
+    scripts: Option<Arc<dyn Scripts>>,
+    started: Instant,
+    /// Nanoseconds after `started` at which the last verb returned: the compute budget counts
+    /// from there. Atomic because the progress hook reads it on every 256th operation.
+    last_verb: AtomicU64,
+    /// Set while `on_hangup` runs: media verbs are refused then.
+    after_hangup: AtomicBool,
+    /// Set by an operator or shutdown to stop the script at its next operation.
+    cancelled: AtomicBool,
+    recordings: AtomicU32,
+    invoke_depth: AtomicUsize,
+    pass_to: Mutex<Option<String>>,
+}
+
+impl CallContext {
+    /// The context of one call.
+    pub fn new(
+        handle: CallHandle,
+        info: CallInfo,
+        settings: VerbSettings,
+        scripts: Option<Arc<dyn Scripts>>,
+    ) -> Arc<Self> {
+        Arc::new(CallContext {
+            handle,
+            info: Mutex::new(info),
+            settings,
+            scripts,
+            started: Instant::now(),
+            last_verb: AtomicU64::new(0),
+            after_hangup: AtomicBool::new(false),
+            cancelled: AtomicBool::new(false),
+            recordings: AtomicU32::new(0),
+            invoke_depth: AtomicUsize::new(0),
+            pass_to: Mutex::new(None),
+        })
+    }
+
+    /// The call's handle.
+    pub fn handle(&self) -> &CallHandle {
+        &self.handle
+    }
+
+    /// A copy of the call's data.
+    pub fn info(&self) -> CallInfo {
+        self.info.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Restart the compute budget (a verb just returned, or a new phase of the call begins).
+    pub fn restart_budget(&self) {
+        let now = self.started.elapsed().as_nanos() as u64;
+        self.last_verb.store(now, Ordering::Relaxed);
+    }
+
+    /// Enter `on_hangup`: media verbs are refused from now on.
+    pub fn enter_on_hangup(&self) {
+        self.after_hangup.store(true, Ordering::Release);
+        self.restart_budget();
+    }
+
+    /// Ask the script to stop at its next operation.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Release);
+    }
+
+    /// The script `pass` handed the call to, taken once.
+    pub fn take_pass(&self) -> Option<String> {
+        self.pass_to
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+
+    /// Whether the script must stop now, checked from the engine's progress hook.
+    fn check_progress(&self) -> Option<Stop> {
+        if self.cancelled.load(Ordering::Acquire) {
+            return Some(Stop::Shutdown);
+        }
+        if self.handle.is_hung_up() && !self.after_hangup.load(Ordering::Acquire) {
+            return Some(Stop::Hangup);
+        }
+        let since =
+            self.started.elapsed().as_nanos() as u64 - self.last_verb.load(Ordering::Relaxed);
+        if since > self.settings.compute_budget.as_nanos() as u64 {
+            return Some(Stop::Deadline);
+        }
+        None
+    }
+
+    /// Run `command` for the verb called at `nctx`'s position, converting the result for Rhai.
+    fn run(
+        &self,
+        nctx: &NativeCallContext,
+        command: Command,
+    ) -> Result<Outcome, Box<EvalAltResult>> {
+        let pos = nctx.call_position();
+        let verb = command.verb();
+        if command.needs_media() && self.after_hangup.load(Ordering::Acquire) {
+            return Err(options::error(
+                format!("{verb} can't run in on_hangup: the call has ended; only non-media verbs work there"),
+                pos,
+            ));
+        }
+        let origin = Origin {
+            source: nctx.call_source().unwrap_or("").to_string(),
+            line: pos.line().unwrap_or(0),
+            column: pos.position().unwrap_or(0),
+        };
+        // Variables stay readable in on_hangup from the snapshot.
+        if self.handle.is_hung_up() {
+            match &command {
+                Command::GetVar(name) => {
+                    return Ok(Outcome::Value(self.info().variables.get(name).cloned()));
+                }
+                Command::SetVar { name, value } => {
+                    self.info
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .variables
+                        .insert(name.clone(), value.clone());
+                    return Ok(Outcome::Done);
+                }
+                _ => {}
+            }
+        }
+        let result = self.handle.execute_from(command.clone(), Some(origin));
+        self.restart_budget();
+        match result {
+            Ok(outcome) => {
+                if let (Command::SetVar { name, value }, Outcome::Done) = (&command, &outcome) {
+                    self.info
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .variables
+                        .insert(name.clone(), value.clone());
+                }
+                Ok(outcome)
+            }
+            Err(CallError::Hangup { .. }) => Err(Stop::Hangup.error(pos)),
+            Err(error) => Err(options::error(error.to_string(), pos)),
+        }
+    }
+}
+
+/// Register every verb of the script API on `engine`, bound to `ctx`, and the progress hook that
+/// enforces hangup, cancellation and the compute budget.
+pub fn register(engine: &mut Engine, ctx: &Arc<CallContext>) {
+    let progress = ctx.clone();
+    engine.on_progress(move |operations| {
+        // Checking the clock on every operation costs ~30 %; every 256th costs ~2 % and still
+        // stops a busy loop within microseconds of the budget.
+        if operations & 0xFF != 0 {
+            return None;
+        }
+        progress
+            .check_progress()
+            .map(|stop| Dynamic::from(stop.token()))
+    });
+    control::register(engine, ctx);
+    media::register(engine, ctx);
+    input::register(engine, ctx);
+    dial::register(engine, ctx);
+    record::register(engine, ctx);
+    vars::register(engine, ctx);
+}
+
+/// A map from string pairs.
+fn map_of(pairs: impl IntoIterator<Item = (&'static str, Dynamic)>) -> rhai::Map {
+    pairs
+        .into_iter()
+        .map(|(key, value)| (key.into(), value))
+        .collect()
+}
+
+/// A map of channel variables.
+fn variables_map(variables: &BTreeMap<String, String>) -> rhai::Map {
+    variables
+        .iter()
+        .map(|(k, v)| (k.as_str().into(), Dynamic::from(v.clone())))
+        .collect()
+}
+
+/// Milliseconds as a Rhai integer.
+fn millis(duration: Duration) -> Dynamic {
+    Dynamic::from_int(duration.as_millis().min(i64::MAX as u128) as i64)
+}

@@ -1,0 +1,108 @@
+//! `record`: record the caller.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rhai::{Dynamic, Engine, EvalAltResult, NativeCallContext};
+
+use super::options::{error, Options};
+use super::{map_of, millis, CallContext};
+use crate::call::{Command, Outcome, RecordOptions};
+
+type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
+
+const RECORD_OPTIONS: &[&str] = &[
+    "max_duration",
+    "silence_timeout",
+    "silence_threshold",
+    "beep",
+    "terminator",
+    "name",
+];
+
+/// Record the caller until they press the terminator, fall silent, or reach the maximum length.
+///
+/// Options (times in ms): `max_duration` (60000), `silence_timeout` (5000),
+/// `silence_threshold` (energy, 200), `beep` (true), `terminator` (`"#"`), `name` (file name
+/// without extension, relative to the recordings directory; default `<call uuid>-<n>`).
+///
+/// Returns `#{status, path, duration, terminator}` with status `"recorded"` or `"empty"`.
+///
+/// ```rhai
+/// let message = record(#{max_duration: 120000, silence_timeout: 3000});
+/// if message.status == "recorded" { play(message.path); }
+/// ```
+pub fn record(ctx: &CallContext, nctx: &NativeCallContext, options: Dynamic) -> Result<rhai::Map> {
+    let pos = nctx.call_position();
+    let mut opts = Options::new("record", options, RECORD_OPTIONS, pos)?;
+    let name = match opts.string("name")? {
+        Some(name) => {
+            let safe = !name.is_empty()
+                && !name.starts_with('/')
+                && !name
+                    .split('/')
+                    .any(|part| part.is_empty() || part == "." || part == "..")
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
+            if !safe {
+                return Err(error(
+                    format!("record: name `{name}` must be a relative file name of letters, digits, -, _, . and /"),
+                    pos,
+                ));
+            }
+            name
+        }
+        None => {
+            let n = ctx.recordings.fetch_add(1, Ordering::Relaxed) + 1;
+            format!("{}-{n}", ctx.info().uuid)
+        }
+    };
+    let terminators = opts.string("terminator")?.unwrap_or_else(|| "#".into());
+    if !terminators.chars().all(|k| "0123456789*#ABCD".contains(k)) {
+        return Err(error(
+            format!("record: terminator `{terminators}` must be DTMF keys such as \"#\""),
+            pos,
+        ));
+    }
+    let options = RecordOptions {
+        name,
+        max_duration: opts
+            .millis("max_duration")?
+            .unwrap_or(Duration::from_secs(60)),
+        silence_timeout: opts
+            .millis("silence_timeout")?
+            .unwrap_or(Duration::from_secs(5)),
+        silence_threshold: opts.count("silence_threshold", 0..=10_000)?.unwrap_or(200),
+        beep: opts.flag("beep")?.unwrap_or(true),
+        terminators,
+    };
+    match ctx.run(nctx, Command::Record(options))? {
+        Outcome::Record(outcome) => Ok(map_of([
+            ("status", Dynamic::from(outcome.status.as_str())),
+            ("path", Dynamic::from(outcome.path)),
+            ("duration", millis(outcome.duration)),
+            (
+                "terminator",
+                Dynamic::from(outcome.terminator.map(String::from).unwrap_or_default()),
+            ),
+        ])),
+        other => Err(error(
+            format!("record: the switch answered with {other:?}"),
+            pos,
+        )),
+    }
+}
+
+pub fn register(engine: &mut Engine, ctx: &Arc<CallContext>) {
+    let c = ctx.clone();
+    engine.register_fn("record", move |nctx: NativeCallContext| {
+        record(&c, &nctx, Dynamic::UNIT)
+    });
+    let c = ctx.clone();
+    engine.register_fn(
+        "record",
+        move |nctx: NativeCallContext, options: Dynamic| record(&c, &nctx, options),
+    );
+}

@@ -1,0 +1,137 @@
+//! Channel data and logging: `get_var`, `set_var`, `call_info`, `log`.
+
+use std::sync::Arc;
+
+use rhai::{Dynamic, Engine, EvalAltResult, NativeCallContext};
+
+use super::options::error;
+use super::{map_of, variables_map, CallContext};
+use crate::call::{Command, Outcome};
+
+type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
+
+fn check_name(verb: &str, name: &str, nctx: &NativeCallContext) -> Result<()> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(error(
+            format!("{verb}: `{name}` is not a variable name (letters, digits, _ and -)"),
+            nctx.call_position(),
+        ));
+    }
+    Ok(())
+}
+
+/// Read a channel variable; `()` when unset. In `on_hangup` it reads the last known value.
+///
+/// ```rhai
+/// let account = get_var("account_id");
+/// if account == () { account = "unknown"; }
+/// ```
+pub fn get_var(ctx: &CallContext, nctx: &NativeCallContext, name: &str) -> Result<Dynamic> {
+    check_name("get_var", name, nctx)?;
+    match ctx.run(nctx, Command::GetVar(name.to_string()))? {
+        Outcome::Value(Some(value)) => Ok(Dynamic::from(value)),
+        _ => Ok(Dynamic::UNIT),
+    }
+}
+
+/// Set a channel variable (any value is stored as text).
+///
+/// ```rhai
+/// set_var("language", "fr");
+/// ```
+pub fn set_var(
+    ctx: &CallContext,
+    nctx: &NativeCallContext,
+    name: &str,
+    value: Dynamic,
+) -> Result<()> {
+    check_name("set_var", name, nctx)?;
+    let value = value.to_string();
+    if value.contains(['\n', '\r']) {
+        return Err(error(
+            format!("set_var: the value of `{name}` must be one line"),
+            nctx.call_position(),
+        ));
+    }
+    ctx.run(
+        nctx,
+        Command::SetVar {
+            name: name.to_string(),
+            value,
+        },
+    )
+    .map(drop)
+}
+
+/// The call's data as a map: `uuid`, `caller_id`, `caller_name`, `destination`, `context`,
+/// `route` and `variables` (channel variables plus the route's variables).
+///
+/// ```rhai
+/// let call = call_info();
+/// log("info", `call from ${call.caller_id} to ${call.destination}`);
+/// ```
+pub fn call_info(ctx: &CallContext) -> rhai::Map {
+    let info = ctx.info();
+    map_of([
+        ("uuid", Dynamic::from(info.uuid)),
+        ("caller_id", Dynamic::from(info.caller_id_number)),
+        ("caller_name", Dynamic::from(info.caller_id_name)),
+        ("destination", Dynamic::from(info.destination)),
+        ("context", Dynamic::from(info.context)),
+        ("route", Dynamic::from(info.route.unwrap_or_default())),
+        ("variables", Dynamic::from(variables_map(&info.variables))),
+    ])
+}
+
+/// Write a line to the call's log: `log(msg)` at info, or `log(level, msg)` with level `error`,
+/// `warn`, `info`, `debug` or `trace`.
+///
+/// ```rhai
+/// log("warn", "caller failed PIN check");
+/// ```
+pub fn log(nctx: &NativeCallContext, level: &str, message: &str) -> Result<()> {
+    let source = nctx.call_source().unwrap_or("");
+    let pos = nctx.call_position();
+    let line = pos.line().unwrap_or(0);
+    match level {
+        "error" => tracing::error!(target: "rivr::script", source, line, "{message}"),
+        "warn" | "warning" => tracing::warn!(target: "rivr::script", source, line, "{message}"),
+        "info" => tracing::info!(target: "rivr::script", source, line, "{message}"),
+        "debug" => tracing::debug!(target: "rivr::script", source, line, "{message}"),
+        "trace" => tracing::trace!(target: "rivr::script", source, line, "{message}"),
+        other => {
+            return Err(error(
+                format!("log: unknown level `{other}` (error, warn, info, debug, trace)"),
+                pos,
+            ))
+        }
+    }
+    Ok(())
+}
+
+pub fn register(engine: &mut Engine, ctx: &Arc<CallContext>) {
+    let c = ctx.clone();
+    engine.register_fn("get_var", move |nctx: NativeCallContext, name: &str| {
+        get_var(&c, &nctx, name)
+    });
+    let c = ctx.clone();
+    engine.register_fn(
+        "set_var",
+        move |nctx: NativeCallContext, name: &str, value: Dynamic| set_var(&c, &nctx, name, value),
+    );
+    let c = ctx.clone();
+    engine.register_fn("call_info", move || call_info(&c));
+    engine.register_fn("log", |nctx: NativeCallContext, message: Dynamic| {
+        log(&nctx, "info", &message.to_string())
+    });
+    engine.register_fn(
+        "log",
+        |nctx: NativeCallContext, level: &str, message: Dynamic| {
+            log(&nctx, level, &message.to_string())
+        },
+    );
+}

@@ -1,0 +1,303 @@
+//! One call's script run: build the sandboxed engine, run the script (following `pass`), apply
+//! the fallback if it fails, hang up when it is done, then run `on_hangup`.
+//!
+//! A run happens on its own OS thread with `engine::STACK_SIZE` of stack; nothing that goes wrong
+//! in it reaches another call.
+
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+
+use regex::Regex;
+use rhai::{CallFnOptions, EvalAltResult, Scope};
+use tracing::Instrument as _;
+
+use crate::call::{CallHandle, CallInfo, Command, HangupCause, TransferOptions};
+use crate::config::{Fallback, Limits};
+use crate::script::api::{self, CallContext, Scripts, Stop, VerbSettings};
+use crate::script::engine;
+use crate::script::store::Script;
+
+/// Everything needed to run one call's script.
+pub struct CallJob {
+    /// The call to drive.
+    pub handle: CallHandle,
+    /// The call's data (routed: `route` and route variables filled in).
+    pub info: CallInfo,
+    /// The script version the call starts on.
+    pub script: Arc<Script>,
+    /// Other scripts, for `pass` and `invoke`.
+    pub scripts: Option<Arc<dyn Scripts>>,
+    /// Sandbox limits.
+    pub limits: Limits,
+    /// What to do if the script fails.
+    pub fallback: Fallback,
+    /// Language for `say_*`.
+    pub language: String,
+}
+
+/// How a script run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// The script ran to its end.
+    Completed,
+    /// The call ended while the script ran; the script was stopped.
+    HungUp {
+        /// The hangup cause.
+        cause: String,
+    },
+    /// The script failed or broke a limit; the fallback was applied.
+    Failed(Failure),
+    /// rivr stopped the script (shutdown).
+    Cancelled,
+}
+
+/// A script failure with its place.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// The script (or module) the error is in.
+    pub source: String,
+    /// 1-based line, 0 when unknown.
+    pub line: usize,
+    /// 1-based column, 0 when unknown.
+    pub column: usize,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.source, self.line, self.column, self.message
+        )
+    }
+}
+
+/// What a run did, for logs, tests and the scenario runner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallReport {
+    /// How the main script ended.
+    pub ending: Ending,
+    /// The script the call ended in (after any `pass`).
+    pub script: String,
+    /// An error raised by `on_hangup`, if it ran and failed.
+    pub on_hangup_error: Option<Failure>,
+}
+
+/// Run `job` on a new thread with the script stack size.
+///
+/// # Errors
+/// If the OS refuses a new thread.
+pub fn spawn(job: CallJob) -> std::io::Result<JoinHandle<CallReport>> {
+    std::thread::Builder::new()
+        .name("rivr-call".into())
+        .stack_size(engine::STACK_SIZE)
+        .spawn(move || run(job))
+}
+
+/// Run `job` on this thread. The thread needs `engine::STACK_SIZE` of stack.
+pub fn run(job: CallJob) -> CallReport {
+    let span = tracing::info_span!(
+        "call",
+        uuid = %job.info.uuid,
+        route = job.info.route.as_deref().unwrap_or(""),
+        script = %job.script.name,
+        version = %job.script.version_tag(),
+    );
+    let _entered = span.enter();
+    let CallJob {
+        handle,
+        info,
+        script,
+        scripts,
+        limits,
+        fallback,
+        language,
+    } = job;
+    let settings = VerbSettings {
+        language,
+        compute_budget: limits.compute_budget(),
+    };
+    let ctx = CallContext::new(handle.clone(), info, settings, scripts.clone());
+    let mut engine = engine::sandboxed(&limits);
+    api::register(&mut engine, &ctx);
+    crate::script::stdlib::register_globals(&mut engine);
+    ctx.restart_budget();
+
+    let mut current = script;
+    let mut scope = Scope::new();
+    let ending = loop {
+        scope.clear();
+        match engine.run_ast_with_scope(&mut scope, &current.ast) {
+            Ok(()) => break Ending::Completed,
+            Err(error) => match Stop::of(&error) {
+                Some(Stop::Hangup) => {
+                    break Ending::HungUp {
+                        cause: handle.state().cause(),
+                    }
+                }
+                Some(Stop::Shutdown) => break Ending::Cancelled,
+                Some(Stop::Pass) => {
+                    let next = ctx
+                        .take_pass()
+                        .and_then(|name| scripts.as_ref().and_then(|s| s.script(&name)));
+                    match next {
+                        Some(next) => {
+                            tracing::info!(from = %current.name, to = %next.name, "pass");
+                            current = next;
+                            ctx.restart_budget();
+                        }
+                        None => break Ending::Failed(failure(&current.name, &error, &limits)),
+                    }
+                }
+                Some(Stop::Deadline) | None => {
+                    break Ending::Failed(failure(&current.name, &error, &limits))
+                }
+            },
+        }
+    };
+
+    match &ending {
+        Ending::Completed => {
+            if !handle.is_hung_up() {
+                let _ = handle.execute(Command::Hangup(HangupCause::normal()));
+            }
+        }
+        Ending::HungUp { cause } => tracing::info!(%cause, "caller hung up"),
+        Ending::Failed(failed) => {
+            tracing::error!(at = %failed, "script failed; applying the fallback");
+            apply_fallback(&handle, &fallback);
+        }
+        Ending::Cancelled => {
+            if !handle.is_hung_up() {
+                let _ = handle.execute(Command::Hangup(HangupCause::normal()));
+            }
+        }
+    }
+
+    let mut on_hangup_error = None;
+    if current.has_on_hangup && ending != Ending::Cancelled {
+        ctx.enter_on_hangup();
+        let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
+        if let Err(error) = engine.call_fn_with_options::<rhai::Dynamic>(
+            options,
+            &mut scope,
+            &current.ast,
+            "on_hangup",
+            (),
+        ) {
+            let failed = failure(&current.name, &error, &limits);
+            tracing::warn!(at = %failed, "on_hangup failed");
+            on_hangup_error = Some(failed);
+        }
+    }
+    CallReport {
+        ending,
+        script: current.name.clone(),
+        on_hangup_error,
+    }
+}
+
+/// Apply the fallback to a call whose script failed. Errors are ignored: the call may be gone.
+pub fn apply_fallback(handle: &CallHandle, fallback: &Fallback) {
+    if handle.is_hung_up() {
+        return;
+    }
+    match fallback {
+        Fallback::Hangup { prompt, cause } => {
+            if let Some(prompt) = prompt {
+                let _ = handle.execute(Command::Play(vec![prompt.clone()]));
+            }
+            let cause = HangupCause::parse(cause).unwrap_or_else(HangupCause::normal);
+            let _ = handle.execute(Command::Hangup(cause));
+        }
+        Fallback::Transfer { extension, context } => {
+            let options = TransferOptions {
+                extension: extension.clone(),
+                context: context.clone(),
+            };
+            if handle.execute(Command::Transfer(options)).is_err() && !handle.is_hung_up() {
+                let _ = handle.execute(Command::Hangup(HangupCause::normal()));
+            }
+        }
+    }
+}
+
+/// Describe a script error: where (the innermost place) and what, with a hint for limits.
+pub fn failure(script: &str, error: &EvalAltResult, limits: &Limits) -> Failure {
+    let mut source = script.to_string();
+    let mut current = error;
+    let mut position = error.position();
+    let mut chain = Vec::new();
+    loop {
+        match current {
+            EvalAltResult::ErrorInFunctionCall(name, fn_source, inner, _) => {
+                if !fn_source.is_empty() {
+                    source = fn_source.clone();
+                }
+                chain.push(name.clone());
+                current = inner;
+            }
+            EvalAltResult::ErrorInModule(module, inner, _) => {
+                source = module.clone();
+                current = inner;
+            }
+            _ => break,
+        }
+        if !current.position().is_none() {
+            position = current.position();
+        }
+    }
+    let message = match current {
+        EvalAltResult::ErrorTerminated(token, _) if token.to_string() == Stop::Deadline.token() => format!(
+            "computed for more than {} ms without running a verb (limits.compute_budget_ms); is there an endless loop?",
+            limits.compute_budget_ms
+        ),
+        EvalAltResult::ErrorTerminated(token, _) if token.to_string() == Stop::Pass.token() => {
+            "pass: the target script is gone".to_string()
+        }
+        EvalAltResult::ErrorTooManyOperations(_) => format!(
+            "ran more than {} operations (limits.max_operations)",
+            limits.max_operations
+        ),
+        EvalAltResult::ErrorStackOverflow(_) => format!(
+            "function calls nested deeper than {} (limits.max_call_depth); is there endless recursion?",
+            limits.max_call_depth
+        ),
+        EvalAltResult::ErrorDataTooLarge(what, _) => format!(
+            "{what} grew beyond its limit (limits.max_string_size {} bytes, max_array_size {}, max_map_size {})",
+            limits.max_string_size, limits.max_array_size, limits.max_map_size
+        ),
+        other => strip_position(&other.to_string()),
+    };
+    let message = if chain.is_empty() {
+        message
+    } else {
+        format!("{message} (in {})", chain.join(" → "))
+    };
+    Failure {
+        source,
+        line: position.line().unwrap_or(0),
+        column: position.position().unwrap_or(0),
+        message,
+    }
+}
+
+fn strip_position(text: &str) -> String {
+    static SUFFIX: OnceLock<Regex> = OnceLock::new();
+    let suffix =
+        SUFFIX.get_or_init(|| Regex::new(r"\s*\(line \d+, position \d+\)").expect("literal regex"));
+    suffix
+        .replace_all(text, "")
+        .trim_end_matches('.')
+        .to_string()
+}
+
+/// Run `future` in the call's span (for tasks that belong to a call).
+pub fn in_call_span<F: std::future::Future>(
+    uuid: &str,
+    future: F,
+) -> tracing::instrument::Instrumented<F> {
+    future.instrument(tracing::info_span!("call", uuid = %uuid))
+}

@@ -1,0 +1,171 @@
+//! The stdlib: Rhai modules embedded in the binary, imported as `rivr/<name>`, and the module
+//! resolver that serves them and the scripts directory.
+
+use std::path::{Component, Path, PathBuf};
+
+use rhai::{Engine, EvalAltResult, Module, Position, Shared, AST};
+use rust_embed::RustEmbed;
+
+/// The `stdlib/` directory, embedded at build time.
+#[derive(RustEmbed)]
+#[folder = "stdlib/"]
+struct Embedded;
+
+/// The import prefix of stdlib modules.
+pub const STDLIB_PREFIX: &str = "rivr/";
+
+/// The source text of a stdlib module (`"menu"` for `rivr/menu`).
+pub fn source(name: &str) -> Option<String> {
+    let file = Embedded::get(&format!("{name}.rhai"))?;
+    String::from_utf8(file.data.into_owned()).ok()
+}
+
+/// The names of every stdlib module.
+pub fn names() -> Vec<String> {
+    let mut names: Vec<String> = Embedded::iter()
+        .filter_map(|path| path.strip_suffix(".rhai").map(str::to_string))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Resolves `import` paths: `rivr/<name>` from the embedded stdlib, anything else from
+/// `<scripts dir>/<path>.rhai`. Absolute paths and `..` are refused, so a script can reach
+/// nothing outside the scripts directory.
+#[derive(Clone, Debug)]
+pub struct Resolver {
+    scripts_dir: PathBuf,
+}
+
+impl Resolver {
+    /// A resolver serving the stdlib and `scripts_dir`.
+    pub fn new(scripts_dir: impl Into<PathBuf>) -> Self {
+        Resolver {
+            scripts_dir: scripts_dir.into(),
+        }
+    }
+
+    /// Where an import path leads, or why it may not be imported.
+    pub fn locate(&self, path: &str) -> Result<Located, String> {
+        if let Some(name) = path.strip_prefix(STDLIB_PREFIX) {
+            return match source(name) {
+                Some(text) => Ok(Located {
+                    source: format!("{STDLIB_PREFIX}{name}"),
+                    text,
+                }),
+                None => Err(format!(
+                    "no stdlib module `{path}`; available: {}",
+                    names()
+                        .iter()
+                        .map(|n| format!("{STDLIB_PREFIX}{n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            };
+        }
+        let relative = Path::new(path);
+        let escapes = relative
+            .components()
+            .any(|part| !matches!(part, Component::Normal(_) | Component::CurDir));
+        if path.is_empty() || escapes {
+            return Err(format!(
+                "import `{path}` is outside the scripts directory: use a path relative to it, without `..`"
+            ));
+        }
+        let mut file = self.scripts_dir.join(relative);
+        if file.extension().is_none() {
+            file.set_extension("rhai");
+        }
+        let text = std::fs::read_to_string(&file).map_err(|error| {
+            format!("cannot read module `{path}` ({}): {error}", file.display())
+        })?;
+        let source = file
+            .strip_prefix(&self.scripts_dir)
+            .unwrap_or(&file)
+            .display()
+            .to_string();
+        Ok(Located { source, text })
+    }
+
+    fn compile(
+        &self,
+        engine: &Engine,
+        path: &str,
+        pos: Position,
+    ) -> Result<AST, Box<EvalAltResult>> {
+        let located = self
+            .locate(path)
+            .map_err(|message| EvalAltResult::ErrorModuleNotFound(message, pos))?;
+        let mut ast = engine.compile(&located.text).map_err(|error| {
+            Box::new(EvalAltResult::ErrorInModule(
+                located.source.clone(),
+                EvalAltResult::ErrorParsing(*error.0, error.1).into(),
+                pos,
+            ))
+        })?;
+        ast.set_source(located.source);
+        Ok(ast)
+    }
+}
+
+/// A module's source text and the name errors should use for it.
+#[derive(Clone, Debug)]
+pub struct Located {
+    /// `rivr/menu` or the path relative to the scripts directory.
+    pub source: String,
+    /// The module's text.
+    pub text: String,
+}
+
+impl rhai::ModuleResolver for Resolver {
+    fn resolve(
+        &self,
+        engine: &Engine,
+        _source: Option<&str>,
+        path: &str,
+        pos: Position,
+    ) -> Result<Shared<Module>, Box<EvalAltResult>> {
+        let ast = self.compile(engine, path, pos)?;
+        let module =
+            Module::eval_ast_as_new(rhai::Scope::new(), &ast, engine).map_err(|error| {
+                Box::new(EvalAltResult::ErrorInModule(path.to_string(), error, pos))
+            })?;
+        Ok(module.into())
+    }
+
+    fn resolve_ast(
+        &self,
+        engine: &Engine,
+        _source: Option<&str>,
+        path: &str,
+        pos: Position,
+    ) -> Option<Result<AST, Box<EvalAltResult>>> {
+        Some(self.compile(engine, path, pos))
+    }
+}
+
+/// The stdlib modules that are also available without `import` (today: `menu`), compiled once.
+fn globals() -> &'static [Shared<Module>] {
+    static GLOBALS: std::sync::OnceLock<Vec<Shared<Module>>> = std::sync::OnceLock::new();
+    GLOBALS.get_or_init(|| {
+        let engine = crate::script::engine::sandboxed(&crate::config::Limits::default());
+        ["menu"]
+            .iter()
+            .filter_map(|name| {
+                let text = source(name)?;
+                let mut ast = engine.compile(text).ok()?;
+                ast.set_source(format!("{STDLIB_PREFIX}{name}"));
+                Module::eval_ast_as_new(rhai::Scope::new(), &ast, &engine)
+                    .ok()
+                    .map(Shared::new)
+            })
+            .collect()
+    })
+}
+
+/// Make the global stdlib functions (`menu(...)`) callable without `import`.
+pub fn register_globals(engine: &mut Engine) {
+    for module in globals() {
+        engine.register_global_module(module.clone());
+    }
+}

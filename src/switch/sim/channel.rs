@@ -1,0 +1,386 @@
+//! `SimChannel`: one simulated call leg.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::call::{
+    AskOptions, AskOutcome, AskStatus, CallError, CallInfo, Command, DialOutcome, DialStatus,
+    Origin, Outcome, RecordOptions, RecordOutcome, RecordStatus,
+};
+use crate::switch::sim::{Entry, Journal};
+use crate::switch::Channel;
+
+/// Something the simulated caller does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallerAction {
+    /// Press keys (`"1"`, `"1234#"`).
+    Press(String),
+    /// Do nothing for a while (virtual time).
+    Wait(Duration),
+    /// Stay silent until the current prompt times out.
+    Silence,
+    /// Hang up.
+    Hangup,
+}
+
+/// How a simulated dial ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimDial {
+    /// The status the dial reports.
+    pub status: DialStatus,
+    /// Talk time when answered; ringing time otherwise.
+    pub duration: Duration,
+}
+
+impl SimDial {
+    /// A dial that is answered and talks for `duration`.
+    pub fn answered(duration: Duration) -> Self {
+        SimDial {
+            status: DialStatus::Answered,
+            duration,
+        }
+    }
+
+    /// Parse `answered[:SECONDS]`, `busy`, `no_answer`, `failed` (the `rivr sim --dial` syntax).
+    pub fn parse(text: &str) -> Option<Self> {
+        let (status, seconds) = match text.split_once(':') {
+            Some((status, seconds)) => (status, Some(seconds.parse::<f64>().ok()?)),
+            None => (text, None),
+        };
+        let status = DialStatus::parse(status.trim())?;
+        let default = if status == DialStatus::Answered {
+            30.0
+        } else {
+            0.0
+        };
+        let seconds = seconds.unwrap_or(default);
+        if !(0.0..=86_400.0).contains(&seconds) {
+            return None;
+        }
+        Some(SimDial {
+            status,
+            duration: Duration::from_secs_f64(seconds),
+        })
+    }
+
+    fn cause(&self) -> &'static str {
+        match self.status {
+            DialStatus::Answered => "NORMAL_CLEARING",
+            DialStatus::Busy => "USER_BUSY",
+            DialStatus::Failed => "NO_ROUTE_DESTINATION",
+            DialStatus::NoAnswer => "NO_ANSWER",
+        }
+    }
+}
+
+/// How a simulated recording ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimRecord {
+    /// The status the recording reports.
+    pub status: RecordStatus,
+    /// Its length (capped by the script's `max_duration`).
+    pub duration: Duration,
+}
+
+impl Default for SimRecord {
+    fn default() -> Self {
+        SimRecord {
+            status: RecordStatus::Recorded,
+            duration: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The scripted side of a simulated call: everything that is not the caller's keys.
+#[derive(Clone, Debug)]
+pub struct SimSetup {
+    /// Results for successive dials; when empty, `default_dial` applies.
+    pub dials: VecDeque<SimDial>,
+    /// Result of a dial with nothing scripted.
+    pub default_dial: SimDial,
+    /// Results for successive recordings; when empty, `SimRecord::default()` applies.
+    pub records: VecDeque<SimRecord>,
+    /// Where recordings are said to be written.
+    pub recordings_dir: String,
+    /// Hang up (as the caller) when the command with this 1-based number starts.
+    pub hangup_at_command: Option<usize>,
+}
+
+impl Default for SimSetup {
+    fn default() -> Self {
+        SimSetup {
+            dials: VecDeque::new(),
+            default_dial: SimDial::answered(Duration::from_secs(30)),
+            records: VecDeque::new(),
+            recordings_dir: "/tmp/rivr-recordings".into(),
+            hangup_at_command: None,
+        }
+    }
+}
+
+/// One simulated call leg, driven by a queue of caller actions.
+pub struct SimChannel {
+    input: mpsc::UnboundedReceiver<CallerAction>,
+    /// Actions taken off the queue but not used up yet (keys typed ahead, part of a wait).
+    ahead: VecDeque<CallerAction>,
+    setup: SimSetup,
+    variables: BTreeMap<String, String>,
+    journal: Journal,
+    clock: Duration,
+    commands: usize,
+    ended: Option<String>,
+}
+
+impl SimChannel {
+    /// A call for `info`, whose caller acts as `input` says. When `input` runs dry (its sender is
+    /// dropped), the caller hangs up.
+    pub fn new(
+        info: &CallInfo,
+        input: mpsc::UnboundedReceiver<CallerAction>,
+        setup: SimSetup,
+        journal: Journal,
+    ) -> Self {
+        SimChannel {
+            input,
+            ahead: VecDeque::new(),
+            setup,
+            variables: info.variables.clone(),
+            journal,
+            clock: Duration::ZERO,
+            commands: 0,
+            ended: None,
+        }
+    }
+
+    /// The next caller action, waiting for one if the queue is empty. `None`: the caller is gone.
+    async fn next_action(&mut self) -> Option<CallerAction> {
+        match self.ahead.pop_front() {
+            Some(action) => Some(action),
+            None => self.input.recv().await,
+        }
+    }
+
+    /// Whether the caller has hung up by now, looking only at actions already queued.
+    fn hangup_pending(&mut self) -> bool {
+        while let Ok(action) = self.input.try_recv() {
+            self.ahead.push_back(action);
+        }
+        matches!(self.ahead.front(), Some(CallerAction::Hangup))
+    }
+
+    fn end(&mut self, cause: &str) -> CallError {
+        self.ended.get_or_insert_with(|| cause.to_string());
+        CallError::hangup(cause)
+    }
+
+    /// Wait up to `limit` of virtual time for one key. `Ok(None)` is a timeout.
+    async fn key_within(&mut self, limit: Duration) -> Result<Option<char>, CallError> {
+        let mut left = limit;
+        loop {
+            match self.next_action().await {
+                None | Some(CallerAction::Hangup) => return Err(self.end("NORMAL_CLEARING")),
+                Some(CallerAction::Press(keys)) => {
+                    let mut chars = keys.chars();
+                    let Some(key) = chars.next() else { continue };
+                    let rest: String = chars.collect();
+                    if !rest.is_empty() {
+                        self.ahead.push_front(CallerAction::Press(rest));
+                    }
+                    return Ok(Some(key));
+                }
+                Some(CallerAction::Silence) => {
+                    self.clock += left;
+                    return Ok(None);
+                }
+                Some(CallerAction::Wait(wait)) => {
+                    if wait < left {
+                        self.clock += wait;
+                        left -= wait;
+                    } else {
+                        self.clock += left;
+                        if wait > left {
+                            self.ahead.push_front(CallerAction::Wait(wait - left));
+                        }
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+
+    /// One prompt-and-collect, as FreeSWITCH's `play_and_get_digits` does it.
+    async fn ask(&mut self, options: &AskOptions) -> Result<Outcome, CallError> {
+        let pattern = match &options.regex {
+            Some(text) => Some(regex::Regex::new(text).map_err(|error| CallError::Failed {
+                verb: "ask",
+                reason: format!("invalid regex: {error}"),
+            })?),
+            None => None,
+        };
+        let tries = options.tries.max(1);
+        let mut last = AskOutcome {
+            status: AskStatus::NoInput,
+            digits: String::new(),
+            terminator: None,
+        };
+        for attempt in 1..=tries {
+            let mut digits = String::new();
+            let mut terminator = None;
+            let mut wait = options.timeout;
+            while (digits.len() as u32) < options.max_digits {
+                match self.key_within(wait).await? {
+                    None => break,
+                    Some(key) if options.terminators.contains(key) => {
+                        terminator = Some(key);
+                        break;
+                    }
+                    Some(key) => digits.push(key),
+                }
+                wait = options.inter_digit_timeout;
+            }
+            let length = digits.len() as u32;
+            let valid = !digits.is_empty()
+                && length >= options.min_digits
+                && length <= options.max_digits
+                && pattern.as_ref().is_none_or(|re| re.is_match(&digits));
+            if valid {
+                return Ok(Outcome::Ask(AskOutcome {
+                    status: AskStatus::Match,
+                    digits,
+                    terminator,
+                }));
+            }
+            let status = if digits.is_empty() && terminator.is_none() {
+                AskStatus::NoInput
+            } else {
+                AskStatus::NoMatch
+            };
+            last = AskOutcome {
+                status,
+                digits,
+                terminator,
+            };
+            if attempt < tries && self.hangup_pending() {
+                return Err(self.end("NORMAL_CLEARING"));
+            }
+        }
+        Ok(Outcome::Ask(last))
+    }
+
+    fn record(&mut self, options: &RecordOptions) -> Result<Outcome, CallError> {
+        let result = self.setup.records.pop_front().unwrap_or_default();
+        let duration = result.duration.min(options.max_duration);
+        self.clock += duration;
+        let terminator = match self.ahead.front() {
+            Some(CallerAction::Press(keys)) => keys
+                .chars()
+                .next()
+                .filter(|key| options.terminators.contains(*key)),
+            _ => None,
+        };
+        if terminator.is_some() {
+            self.ahead.pop_front();
+        }
+        let path = format!(
+            "{}/{}.wav",
+            self.setup.recordings_dir.trim_end_matches('/'),
+            options.name
+        );
+        Ok(Outcome::Record(RecordOutcome {
+            status: result.status,
+            path,
+            duration,
+            terminator,
+        }))
+    }
+
+    async fn run(&mut self, command: &Command) -> Result<Outcome, CallError> {
+        if let Some(cause) = &self.ended {
+            return Err(CallError::hangup(cause.clone()));
+        }
+        self.commands += 1;
+        if self.setup.hangup_at_command == Some(self.commands) || self.hangup_pending() {
+            return Err(self.end("NORMAL_CLEARING"));
+        }
+        match command {
+            Command::Answer | Command::PreAnswer | Command::Ring | Command::SendDtmf(_) => {
+                Ok(Outcome::Done)
+            }
+            Command::Reject(cause) | Command::Hangup(cause) => {
+                self.ended = Some(cause.to_string());
+                Ok(Outcome::Done)
+            }
+            Command::Play(_) | Command::Say(_) | Command::SayAs(_) => {
+                self.clock += Duration::from_secs(1);
+                Ok(Outcome::Done)
+            }
+            Command::Ask(options) => self.ask(options).await,
+            Command::Dial(_) => {
+                let dial = self
+                    .setup
+                    .dials
+                    .pop_front()
+                    .unwrap_or_else(|| self.setup.default_dial.clone());
+                self.clock += dial.duration;
+                let answered = dial.status == DialStatus::Answered;
+                let answered_by = match command {
+                    Command::Dial(options) if answered => options.targets.first().cloned(),
+                    _ => None,
+                };
+                Ok(Outcome::Dial(DialOutcome {
+                    status: dial.status,
+                    cause: dial.cause().to_string(),
+                    duration: if answered {
+                        dial.duration
+                    } else {
+                        Duration::ZERO
+                    },
+                    answered_by,
+                }))
+            }
+            Command::Record(options) => self.record(options),
+            Command::Transfer(_) => {
+                self.ended = Some("TRANSFERRED".into());
+                Ok(Outcome::Done)
+            }
+            Command::GetVar(name) => Ok(Outcome::Value(self.variables.get(name).cloned())),
+            Command::SetVar { name, value } => {
+                self.variables.insert(name.clone(), value.clone());
+                Ok(Outcome::Done)
+            }
+            Command::Sleep(duration) => {
+                self.clock += *duration;
+                Ok(Outcome::Done)
+            }
+            Command::Execute { .. } => Ok(Outcome::Response("+OK".into())),
+        }
+    }
+}
+
+impl Channel for SimChannel {
+    async fn execute(
+        &mut self,
+        command: Command,
+        origin: Option<Origin>,
+    ) -> Result<Outcome, CallError> {
+        let at = self.clock;
+        let result = self.run(&command).await;
+        self.journal.push(Entry {
+            at,
+            command,
+            origin,
+            result: result.clone(),
+        });
+        result
+    }
+
+    async fn ended(&mut self) -> String {
+        // The simulated caller only acts when a command consumes its actions, so an idle call
+        // never ends by itself.
+        std::future::pending().await
+    }
+
+    async fn close(self) {}
+}

@@ -1,0 +1,158 @@
+//! `Journal`: what the simulated switch was asked to do, in order.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::call::{CallError, Command, Origin, Outcome, SAY_PROMPT_PREFIX};
+
+/// One executed command with its outcome.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    /// Virtual time since the call started.
+    pub at: Duration,
+    /// What the script asked for.
+    pub command: Command,
+    /// Where in the script.
+    pub origin: Option<Origin>,
+    /// What came of it.
+    pub result: Result<Outcome, CallError>,
+}
+
+/// A shared, append-only record of a simulated call. Cloning shares it.
+#[derive(Clone, Default)]
+pub struct Journal {
+    entries: Arc<Mutex<Vec<Entry>>>,
+    observer: Option<Arc<dyn Fn(&Entry) + Send + Sync>>,
+}
+
+impl fmt::Debug for Journal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Journal")
+            .field("entries", &self.entries())
+            .finish()
+    }
+}
+
+impl Journal {
+    /// An empty journal.
+    pub fn new() -> Self {
+        Journal::default()
+    }
+
+    /// An empty journal that also hands every entry to `observer` as it is written (the console
+    /// prints them).
+    pub fn observed(observer: impl Fn(&Entry) + Send + Sync + 'static) -> Self {
+        Journal {
+            entries: Arc::default(),
+            observer: Some(Arc::new(observer)),
+        }
+    }
+
+    /// Append an entry.
+    pub fn push(&self, entry: Entry) {
+        if let Some(observer) = &self.observer {
+            observer(&entry);
+        }
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(entry);
+    }
+
+    /// A copy of every entry so far.
+    pub fn entries(&self) -> Vec<Entry> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// The transcript as readable lines, one per entry.
+    pub fn lines(&self) -> Vec<String> {
+        self.entries().iter().map(ToString::to_string).collect()
+    }
+}
+
+fn ms(duration: Duration) -> String {
+    let millis = duration.as_millis();
+    if millis % 1000 == 0 {
+        format!("{}s", millis / 1000)
+    } else {
+        format!("{:.1}s", duration.as_secs_f64())
+    }
+}
+
+fn prompt(text: &str) -> String {
+    match text.strip_prefix(SAY_PROMPT_PREFIX) {
+        Some(speech) => format!("{speech:?}"),
+        None => text.to_string(),
+    }
+}
+
+impl fmt::Display for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verb = self.command.verb();
+        match &self.command {
+            Command::Answer | Command::PreAnswer | Command::Ring => write!(f, "{verb}")?,
+            Command::Reject(cause) | Command::Hangup(cause) => write!(f, "{verb}: {cause}")?,
+            Command::Play(prompts) => {
+                let list: Vec<String> = prompts.iter().map(|p| prompt(p)).collect();
+                write!(f, "{verb}: {}", list.join(", "))?
+            }
+            Command::Say(say) => write!(f, "{verb}: {:?}", say.text)?,
+            Command::SayAs(say) => write!(f, "{verb}: {}", say.value)?,
+            Command::Ask(ask) => {
+                let list: Vec<String> = ask.prompts.iter().map(|p| prompt(p)).collect();
+                write!(f, "{verb}: {}", list.join(", "))?
+            }
+            Command::Dial(dial) => {
+                let joiner = if dial.sequential { " | " } else { ", " };
+                write!(f, "{verb}: {}", dial.targets.join(joiner))?
+            }
+            Command::Record(record) => write!(
+                f,
+                "{verb}: {} (max {})",
+                record.name,
+                ms(record.max_duration)
+            )?,
+            Command::Transfer(transfer) => match &transfer.context {
+                Some(context) => write!(f, "{verb}: {} {context}", transfer.extension)?,
+                None => write!(f, "{verb}: {}", transfer.extension)?,
+            },
+            Command::GetVar(name) => write!(f, "{verb}: {name}")?,
+            Command::SetVar { name, value } => write!(f, "{verb}: {name}={value}")?,
+            Command::SendDtmf(digits) => write!(f, "{verb}: {digits}")?,
+            Command::Sleep(duration) => write!(f, "{verb}: {}", ms(*duration))?,
+            Command::Execute { app, args } => write!(f, "{verb}: {app} {args}")?,
+        }
+        match &self.result {
+            Ok(Outcome::Ask(ask)) => {
+                write!(f, " → {}", ask.status.as_str())?;
+                if !ask.digits.is_empty() {
+                    write!(f, " {:?}", ask.digits)?;
+                }
+            }
+            Ok(Outcome::Dial(dial)) => {
+                write!(f, " → {}", dial.status)?;
+                if dial.duration > Duration::ZERO {
+                    write!(f, " ({})", ms(dial.duration))?;
+                }
+            }
+            Ok(Outcome::Record(record)) => write!(
+                f,
+                " → {} {} ({})",
+                record.status.as_str(),
+                record.path,
+                ms(record.duration)
+            )?,
+            Ok(Outcome::Value(Some(value))) => write!(f, " → {value:?}")?,
+            Ok(Outcome::Value(None)) => write!(f, " → unset")?,
+            Ok(Outcome::Response(text)) if !text.is_empty() => write!(f, " → {text}")?,
+            Ok(_) => {}
+            Err(CallError::Hangup { cause }) => write!(f, " → caller hung up ({cause})")?,
+            Err(error) => write!(f, " → error: {error}")?,
+        }
+        Ok(())
+    }
+}

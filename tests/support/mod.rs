@@ -1,0 +1,109 @@
+//! Helpers shared by the whole-call tests: run a script on the simulated switch.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rivr::call::{actor, CallInfo};
+use rivr::config::{Fallback, Limits};
+use rivr::script::runner::{self, CallJob, CallReport};
+use rivr::script::{Compiler, Script};
+use rivr::switch::sim::{CallerAction, Journal, SimChannel, SimSetup};
+use tokio::sync::mpsc;
+
+/// A runtime for the call actors of one test.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Compile `text` as `name` against an empty scripts directory.
+pub fn compile(name: &str, text: &str) -> Arc<Script> {
+    let compiler = Compiler::new(
+        std::env::temp_dir().join("rivr-no-scripts"),
+        &Limits::default(),
+    );
+    match compiler.compile(name, text) {
+        Ok(script) => Arc::new(script),
+        Err(problem) => panic!("{problem}"),
+    }
+}
+
+/// One simulated call's inputs.
+pub struct SimCall {
+    pub actions: Vec<CallerAction>,
+    pub setup: SimSetup,
+    pub limits: Limits,
+    pub fallback: Fallback,
+    pub info: CallInfo,
+}
+
+impl Default for SimCall {
+    fn default() -> Self {
+        SimCall {
+            actions: Vec::new(),
+            setup: SimSetup::default(),
+            limits: Limits::default(),
+            fallback: Fallback::Hangup {
+                prompt: Some("ivr/sorry.wav".into()),
+                cause: "NORMAL_TEMPORARY_FAILURE".into(),
+            },
+            info: CallInfo::new("call-1", "5551234", "1000"),
+        }
+    }
+}
+
+/// Run `script` as `call` describes on `rt`; returns the report and the switch's transcript.
+pub fn run_on(
+    rt: &tokio::runtime::Runtime,
+    script: Arc<Script>,
+    call: SimCall,
+) -> (CallReport, Vec<String>) {
+    let journal = Journal::new();
+    let (tx, rx) = mpsc::unbounded_channel();
+    for action in call.actions {
+        tx.send(action).expect("queue");
+    }
+    drop(tx);
+    let channel = SimChannel::new(&call.info, rx, call.setup, journal.clone());
+    let (handle, _task) = {
+        let _guard = rt.enter();
+        actor::spawn(channel)
+    };
+    let job = CallJob {
+        handle,
+        info: call.info,
+        script,
+        scripts: None,
+        limits: call.limits,
+        fallback: call.fallback,
+        language: "en".into(),
+    };
+    let report = runner::spawn(job)
+        .expect("thread")
+        .join()
+        .expect("script thread panicked");
+    // Let the actor write the last entry.
+    std::thread::sleep(Duration::from_millis(1));
+    (report, journal.lines())
+}
+
+/// Run `text` with the given caller actions and defaults for the rest.
+pub fn run(text: &str, actions: Vec<CallerAction>) -> (CallReport, Vec<String>) {
+    let rt = runtime();
+    run_on(
+        &rt,
+        compile("main.rhai", text),
+        SimCall {
+            actions,
+            ..SimCall::default()
+        },
+    )
+}
+
+pub fn press(keys: &str) -> CallerAction {
+    CallerAction::Press(keys.into())
+}
