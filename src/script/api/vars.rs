@@ -113,7 +113,29 @@ pub fn log(nctx: &NativeCallContext, level: &str, message: &str) -> Result<()> {
     Ok(())
 }
 
+/// Whether `text` matches the regular expression `pattern` (linear-time regex syntax).
+///
+/// ```rhai
+/// if matches(account, "^[0-9]{8}$") { say("Thank you"); }
+/// ```
+pub fn matches(nctx: &NativeCallContext, text: &str, pattern: &str) -> Result<bool> {
+    let regex = regex::RegexBuilder::new(pattern)
+        .size_limit(1 << 16)
+        .build()
+        .map_err(|e| {
+            error(
+                format!("matches: `{pattern}` is not a valid pattern: {e}"),
+                nctx.call_position(),
+            )
+        })?;
+    Ok(regex.is_match(text))
+}
+
 pub fn register(engine: &mut Engine, ctx: &Arc<CallContext>) {
+    engine.register_fn(
+        "matches",
+        |nctx: NativeCallContext, text: &str, pattern: &str| matches(&nctx, text, pattern),
+    );
     let c = ctx.clone();
     engine.register_fn("get_var", move |nctx: NativeCallContext, name: &str| {
         get_var(&c, &nctx, name)

@@ -123,8 +123,10 @@ impl Default for SimSetup {
 /// One simulated call leg, driven by a queue of caller actions.
 pub struct SimChannel {
     input: mpsc::UnboundedReceiver<CallerAction>,
-    /// Actions taken off the queue but not used up yet (keys typed ahead, part of a wait).
+    /// Actions taken off the queue but not used up yet (a hangup seen early, part of a wait).
     ahead: VecDeque<CallerAction>,
+    /// Keys of the current burst not collected yet (type-ahead for the next collection).
+    burst: VecDeque<char>,
     setup: SimSetup,
     variables: BTreeMap<String, String>,
     journal: Journal,
@@ -145,6 +147,7 @@ impl SimChannel {
         SimChannel {
             input,
             ahead: VecDeque::new(),
+            burst: VecDeque::new(),
             setup,
             variables: info.variables.clone(),
             journal,
@@ -176,19 +179,34 @@ impl SimChannel {
     }
 
     /// Wait up to `limit` of virtual time for one key. `Ok(None)` is a timeout.
-    async fn key_within(&mut self, limit: Duration) -> Result<Option<char>, CallError> {
+    ///
+    /// The keys of one `Press` come as a quick burst; after the burst the caller pauses, so a
+    /// collection that wants more digits times out (`first` is false) rather than taking keys
+    /// from the caller's next action, which answers a later prompt.
+    async fn key_within(
+        &mut self,
+        limit: Duration,
+        first: bool,
+    ) -> Result<Option<char>, CallError> {
+        if let Some(key) = self.burst.pop_front() {
+            return Ok(Some(key));
+        }
+        if !first {
+            if self.hangup_pending() {
+                return Err(self.end("NORMAL_CLEARING"));
+            }
+            self.clock += limit;
+            return Ok(None);
+        }
         let mut left = limit;
         loop {
             match self.next_action().await {
                 None | Some(CallerAction::Hangup) => return Err(self.end("NORMAL_CLEARING")),
                 Some(CallerAction::Press(keys)) => {
-                    let mut chars = keys.chars();
-                    let Some(key) = chars.next() else { continue };
-                    let rest: String = chars.collect();
-                    if !rest.is_empty() {
-                        self.ahead.push_front(CallerAction::Press(rest));
+                    self.burst.extend(keys.chars());
+                    if let Some(key) = self.burst.pop_front() {
+                        return Ok(Some(key));
                     }
-                    return Ok(Some(key));
                 }
                 Some(CallerAction::Silence) => {
                     self.clock += left;
@@ -230,7 +248,10 @@ impl SimChannel {
             let mut terminator = None;
             let mut wait = options.timeout;
             while (digits.len() as u32) < options.max_digits {
-                match self.key_within(wait).await? {
+                match self
+                    .key_within(wait, digits.is_empty() && terminator.is_none())
+                    .await?
+                {
                     None => break,
                     Some(key) if options.terminators.contains(key) => {
                         terminator = Some(key);
