@@ -479,3 +479,249 @@ impl<'de> Visitor<'de> for ValueText<'_> {
 
 /// How much of a bad line an error message quotes.
 const SNIPPET_CHARS: usize = 64;
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    const BACKGROUND_JOB: &[u8] = b"Event-Name: BACKGROUND_JOB\n\
+        Core-UUID: 4d203c65-0d30-47a5-846a-8a7400ac8b07\n\
+        FreeSWITCH-IPv6: fd00%3A%3A2\n\
+        Event-Date-GMT: Mon,%2023%20Nov%202026%2022%3A18%3A48%20GMT\n\
+        Job-UUID: 43435b6d-7539-40ea-a0aa-1870023469dd\n\
+        Job-Command: originate\n\
+        Job-Command-Arg: loopback/9001/default%20%26park\n\
+        Content-Length: 41\n\
+        \n\
+        +OK cd9a3874-563b-4842-bf01-450cbca4deec\n";
+
+    #[test]
+    fn plain_event_values_are_url_decoded() {
+        let event = Event::parse_plain(BACKGROUND_JOB).unwrap();
+        assert_eq!(event.name(), Some("BACKGROUND_JOB"));
+        assert_eq!(event.header("freeswitch-ipv6"), Some("fd00::2"));
+        assert_eq!(
+            event.header("Event-Date-GMT"),
+            Some("Mon, 23 Nov 2026 22:18:48 GMT")
+        );
+        assert_eq!(
+            event.header("Job-Command-Arg"),
+            Some("loopback/9001/default &park")
+        );
+    }
+
+    #[test]
+    fn nested_body_follows_its_content_length() {
+        let event = Event::parse_plain(BACKGROUND_JOB).unwrap();
+        assert_eq!(
+            event.job_uuid(),
+            Some("43435b6d-7539-40ea-a0aa-1870023469dd")
+        );
+        assert_eq!(
+            event.body(),
+            Some("+OK cd9a3874-563b-4842-bf01-450cbca4deec\n")
+        );
+        assert_eq!(event.header("Content-Length"), Some("41"));
+    }
+
+    #[test]
+    fn event_without_body_ends_at_its_blank_line() {
+        let event = Event::parse_plain(b"Event-Name: DTMF\nDTMF-Digit: 1\n\n").unwrap();
+        assert_eq!(event.header("DTMF-Digit"), Some("1"));
+        assert_eq!(event.body(), None);
+        let unterminated = Event::parse_plain(b"Event-Name: DTMF\nDTMF-Digit: 1\n").unwrap();
+        assert_eq!(unterminated, event);
+    }
+
+    #[test]
+    fn nested_body_shorter_than_announced_is_rejected() {
+        let cut = &BACKGROUND_JOB[..BACKGROUND_JOB.len() - 1];
+        assert!(matches!(
+            Event::parse_plain(cut),
+            Err(EventError::BodyTruncated {
+                declared: 41,
+                available: 40
+            })
+        ));
+    }
+
+    #[test]
+    fn bytes_after_the_event_are_rejected() {
+        let mut long = BACKGROUND_JOB.to_vec();
+        long.extend_from_slice(b"xy");
+        assert!(matches!(
+            Event::parse_plain(&long),
+            Err(EventError::TrailingBytes { count: 2 })
+        ));
+        assert!(matches!(
+            Event::parse_plain(b"Event-Name: DTMF\n\nstray"),
+            Err(EventError::TrailingBytes { count: 5 })
+        ));
+    }
+
+    #[test]
+    fn malformed_plain_lines_are_rejected() {
+        assert!(matches!(
+            Event::parse_plain(b"Event-Name DTMF\n\n"),
+            Err(EventError::LineWithoutColon { .. })
+        ));
+        assert!(matches!(
+            Event::parse_plain(b": DTMF\n\n"),
+            Err(EventError::EmptyHeaderName { .. })
+        ));
+        assert!(matches!(
+            Event::parse_plain(b"Content-Length: -1\n\n"),
+            Err(EventError::BadContentLength { .. })
+        ));
+        assert!(matches!(
+            Event::parse_plain(b"Content-Length: 1\nContent-Length: 1\n\nx"),
+            Err(EventError::DuplicateContentLength)
+        ));
+    }
+
+    #[test]
+    fn variables_are_looked_up_without_their_prefix() {
+        let event = Event::parse_plain(
+            b"Event-Name: CHANNEL_EXECUTE_COMPLETE\nvariable_fslab_digit: 1\n\
+              variable_current_application_data: hello%20world\n\n",
+        )
+        .unwrap();
+        assert_eq!(event.variable("fslab_digit"), Some("1"));
+        assert_eq!(
+            event.variable("current_application_data"),
+            Some("hello world")
+        );
+        assert_eq!(event.variable("fslab"), None);
+    }
+
+    #[test]
+    fn json_event_keeps_member_order_and_maps_the_body() {
+        let json = br#"{"Event-Name":"BACKGROUND_JOB","FreeSWITCH-IPv6":"fd00::2","Job-UUID":"3ec6","Content-Length":"41","_body":"+OK cd9a3874-563b-4842-bf01-450cbca4deec\n"}"#;
+        let event = Event::parse_json(json).unwrap();
+        let names: Vec<&str> = event.iter().map(|(name, _)| name).collect();
+        assert_eq!(
+            names,
+            [
+                "Event-Name",
+                "FreeSWITCH-IPv6",
+                "Job-UUID",
+                "Content-Length"
+            ]
+        );
+        assert_eq!(event.header("FreeSWITCH-IPv6"), Some("fd00::2"));
+        assert_eq!(
+            event.body(),
+            Some("+OK cd9a3874-563b-4842-bf01-450cbca4deec\n")
+        );
+    }
+
+    #[test]
+    fn json_arrays_use_the_plain_array_spelling() {
+        let event =
+            Event::parse_json(br#"{"A":["x","y z"],"B":[],"C":1,"D":true,"E":null,"F":"\u00e9"}"#)
+                .unwrap();
+        assert_eq!(event.header("A"), Some("ARRAY::x|:y z"));
+        assert_eq!(event.header("B"), Some("ARRAY::"));
+        assert_eq!(event.header("C"), Some("1"));
+        assert_eq!(event.header("D"), Some("true"));
+        assert_eq!(event.header("E"), Some(""));
+        assert_eq!(event.header("F"), Some("é"));
+    }
+
+    #[test]
+    fn json_and_plain_forms_of_one_event_are_equal() {
+        let plain = Event::parse_plain(
+            b"Event-Name: BACKGROUND_JOB\nFreeSWITCH-IPv6: fd00%3A%3A2\n\
+              DP: ARRAY%3A%3A9000%7C%3A9000\nContent-Length: 4\n\n+OK\n",
+        )
+        .unwrap();
+        let json = Event::parse_json(
+            br#"{"Event-Name":"BACKGROUND_JOB","FreeSWITCH-IPv6":"fd00::2","DP":["9000","9000"],"Content-Length":"4","_body":"+OK\n"}"#,
+        )
+        .unwrap();
+        assert_eq!(plain, json);
+    }
+
+    #[test]
+    fn invalid_json_is_rejected() {
+        for input in [
+            &b"[1,2]"[..],
+            b"{\"A\":{\"nested\":1}}",
+            b"{\"A\":\"x\"} trailing",
+            b"{",
+        ] {
+            assert!(
+                matches!(Event::parse_json(input), Err(EventError::Json(_))),
+                "{}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+
+    #[test]
+    fn from_headers_decodes_every_value() {
+        let raw: Headers = [
+            ("Event-Name", "CHANNEL_DATA"),
+            ("Unique-ID", "a0dea27a"),
+            ("Content-Type", "command/reply"),
+            ("Reply-Text", "%2BOK%0A"),
+        ]
+        .into_iter()
+        .collect();
+        let event = Event::from_headers(&raw);
+        assert_eq!(event.header("Reply-Text"), Some("+OK\n"));
+        assert_eq!(event.unique_id(), Some("a0dea27a"));
+        assert_eq!(event.headers().len(), 4);
+    }
+
+    #[test]
+    fn from_frame_decodes_event_frames_only() {
+        let frame = |content_type: &str, body: &'static [u8]| {
+            let headers: Headers = [("Content-Type", content_type)].into_iter().collect();
+            Frame::new(headers, Some(Bytes::from_static(body)))
+        };
+        let plain = Event::from_frame(&frame("text/event-plain", b"Event-Name: DTMF\n\n"));
+        assert_eq!(plain.unwrap().name(), Some("DTMF"));
+        let json = Event::from_frame(&frame("text/event-json", br#"{"Event-Name":"DTMF"}"#));
+        assert_eq!(json.unwrap().name(), Some("DTMF"));
+        for content_type in ["text/event-xml", "api/response"] {
+            assert!(matches!(
+                Event::from_frame(&frame(content_type, b"")),
+                Err(EventError::NotAnEvent { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn encode_plain_writes_what_parse_plain_reads() {
+        let event = Event::parse_plain(BACKGROUND_JOB).unwrap();
+        let mut out = Vec::new();
+        event.encode_plain(&mut out).unwrap();
+        assert_eq!(out, BACKGROUND_JOB);
+
+        let built = Event::new(
+            [("Event-Name", "CUSTOM"), ("Odd", " a+b%41\n:é")]
+                .into_iter()
+                .collect(),
+            Some("body\n".into()),
+        );
+        let mut out = Vec::new();
+        built.encode_plain(&mut out).unwrap();
+        assert_eq!(
+            out,
+            b"Event-Name: CUSTOM\nOdd: %20a%2Bb%2541%0A%3A%C3%A9\nContent-Length: 5\n\nbody\n"
+        );
+        let parsed = Event::parse_plain(&out).unwrap();
+        assert_eq!(parsed.header("Odd"), built.header("Odd"));
+        assert_eq!(parsed.body(), built.body());
+    }
+
+    #[test]
+    fn invalid_utf8_in_values_is_replaced() {
+        let event = Event::parse_plain(b"A: %FF%C3\nB: \xff\n\n").unwrap();
+        assert_eq!(event.header("A"), Some("\u{fffd}\u{fffd}"));
+        assert_eq!(event.header("B"), Some("\u{fffd}"));
+    }
+}

@@ -577,6 +577,21 @@ impl HeadScan {
                     limit: limits.max_header_count,
                 });
             }
+            // Checking each line as it completes rejects a peer that is not speaking ESL at
+            // its first newline, instead of after buffering a whole block of garbage.
+            match find_byte(b':', line) {
+                None => {
+                    return Err(FrameError::LineWithoutColon {
+                        line: snippet(&String::from_utf8_lossy(line)),
+                    })
+                }
+                Some(0) => {
+                    return Err(FrameError::EmptyHeaderName {
+                        line: snippet(&String::from_utf8_lossy(line)),
+                    })
+                }
+                Some(_) => {}
+            }
             self.line_start = newline + 1;
         }
         self.scanned = window.len();
@@ -695,3 +710,411 @@ const KNOWN_CONTENT_TYPES: [(&str, ContentType); 9] = [
 
 /// How much of a bad line an error message quotes.
 const SNIPPET_CHARS: usize = 64;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(bytes: &[u8]) -> Result<Vec<Frame>, FrameError> {
+        let mut decoder = FrameDecoder::new();
+        let mut buf = BytesMut::from(bytes);
+        let mut frames = Vec::new();
+        while let Some(frame) = decoder.decode(&mut buf)? {
+            frames.push(frame);
+        }
+        Ok(frames)
+    }
+
+    fn decode_one(bytes: &[u8]) -> Result<Option<Frame>, FrameError> {
+        FrameDecoder::new().decode(&mut BytesMut::from(bytes))
+    }
+
+    fn small_limits() -> FrameLimits {
+        FrameLimits {
+            max_header_count: 4,
+            max_header_line: 32,
+            max_header_block: 64,
+            max_body: 16,
+        }
+    }
+
+    #[test]
+    fn partial_frame_waits_for_more_bytes() {
+        let mut decoder = FrameDecoder::new();
+        let mut buf = BytesMut::from(&b"Content-Type: api/response\nContent-Len"[..]);
+        assert_eq!(decoder.decode(&mut buf), Ok(None));
+        buf.extend_from_slice(b"gth: 4\n\n+O");
+        assert_eq!(decoder.decode(&mut buf), Ok(None));
+        buf.extend_from_slice(b"K\n");
+        let frame = decoder.decode(&mut buf).unwrap().expect("a whole frame");
+        assert_eq!(frame.content_type(), ContentType::ApiResponse);
+        assert_eq!(frame.body.as_deref(), Some(&b"+OK\n"[..]));
+        assert!(buf.is_empty());
+        assert_eq!(decoder.decode(&mut buf), Ok(None));
+    }
+
+    #[test]
+    fn frame_without_content_length_has_no_body_and_the_next_frame_follows() {
+        let frames = decode_all(
+            b"Content-Type: command/reply\nReply-Text: +OK accepted\n\n\
+              Content-Type: api/response\nContent-Length: 3\n\nabc\
+              Content-Type: auth/request\n\n",
+        )
+        .unwrap();
+        assert_eq!(frames.len(), 3);
+        assert_eq!(frames[0].body, None);
+        assert_eq!(frames[0].reply_text(), Some("+OK accepted"));
+        assert_eq!(frames[1].body_text().as_deref(), Some("abc"));
+        assert_eq!(frames[2].content_type(), ContentType::AuthRequest);
+    }
+
+    #[test]
+    fn zero_content_length_gives_an_empty_body() {
+        let frame = decode_one(b"Content-Type: text/disconnect-notice\nContent-Length: 0\n\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(frame.body, Some(Bytes::new()));
+    }
+
+    #[test]
+    fn header_values_stay_raw() {
+        let frame = decode_one(b"Content-Type: command/reply\nReply-Text: %2BOK%0A\n\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(frame.reply_text(), Some("%2BOK%0A"));
+    }
+
+    #[test]
+    fn header_lookup_ignores_case_and_keeps_duplicates() {
+        let frame = decode_one(b"X-A: 1\nx-a: 2\ncontent-type: LOG/DATA\n\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(frame.header("X-a"), Some("1"));
+        assert_eq!(frame.headers.get_all("X-A").collect::<Vec<_>>(), ["1", "2"]);
+        assert_eq!(frame.content_type(), ContentType::LogData);
+    }
+
+    #[test]
+    fn value_may_contain_colons_and_have_no_space_after_the_colon() {
+        let frame = decode_one(b"Reply-Text:-USAGE: a:b\nEmpty:\n\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(frame.reply_text(), Some("-USAGE: a:b"));
+        assert_eq!(frame.header("Empty"), Some(""));
+    }
+
+    #[test]
+    fn content_types_are_classified_and_unknown_ones_kept() {
+        let kind = |value: &str| ContentType::from_header(Some(value));
+        assert_eq!(kind("text/event-plain"), ContentType::EventPlain);
+        assert_eq!(kind("text/event-json"), ContentType::EventJson);
+        assert_eq!(kind("text/event-xml"), ContentType::EventXml);
+        assert_eq!(kind("text/rude-rejection"), ContentType::RudeRejection);
+        assert_eq!(
+            kind("text/disconnect-notice"),
+            ContentType::DisconnectNotice
+        );
+        assert_eq!(
+            kind("text/x-new"),
+            ContentType::Unknown("text/x-new".into())
+        );
+        assert_eq!(ContentType::from_header(None), ContentType::None);
+        assert_eq!(ContentType::None.as_str(), None);
+        assert!(ContentType::EventJson.is_event());
+        assert!(!ContentType::CommandReply.is_event());
+        let frame = decode_one(b"Reply-Text: +OK\n\n").unwrap().unwrap();
+        assert_eq!(frame.content_type(), ContentType::None);
+    }
+
+    #[test]
+    fn disconnect_notice_exposes_disposition_and_linger_time() {
+        let frame = decode_one(
+            b"Content-Type: text/disconnect-notice\nContent-Disposition: linger\n\
+              Linger-Time: -1\nContent-Length: 0\n\n",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            frame.content_disposition(),
+            Some(ContentDisposition::Linger)
+        );
+        assert_eq!(frame.linger_time(), Some(LingerTime::UntilExit));
+        assert_eq!(LingerTime::parse("3"), Some(LingerTime::Seconds(3)));
+        assert_eq!(LingerTime::parse("soon"), None);
+        assert_eq!(
+            ContentDisposition::from_header("Disconnect"),
+            ContentDisposition::Disconnect
+        );
+        assert_eq!(
+            ContentDisposition::from_header("later"),
+            ContentDisposition::Unknown("later".into())
+        );
+    }
+
+    #[test]
+    fn blank_lines_before_a_frame_are_skipped() {
+        let frames =
+            decode_all(b"\n\r\n\nContent-Type: auth/request\n\n\nReply-Text: x\n\n").unwrap();
+        assert_eq!(frames.len(), 2);
+        assert_eq!(frames[1].reply_text(), Some("x"));
+    }
+
+    #[test]
+    fn crlf_line_endings_are_accepted() {
+        let frame = decode_one(b"Content-Type: api/response\r\nContent-Length: 2\r\n\r\nok")
+            .unwrap()
+            .unwrap();
+        assert_eq!(frame.content_type(), ContentType::ApiResponse);
+        assert_eq!(frame.body.as_deref(), Some(&b"ok"[..]));
+    }
+
+    #[test]
+    fn non_utf8_header_bytes_are_replaced_not_refused() {
+        let frame = decode_one(b"Reply-Text: caf\xe9\n\n").unwrap().unwrap();
+        assert_eq!(frame.reply_text(), Some("caf\u{fffd}"));
+    }
+
+    #[test]
+    fn bad_content_length_is_rejected() {
+        for value in ["abc", "-1", "+5", "5 ", "0x10", "", "1e3", "٣"] {
+            let input = format!("Content-Type: api/response\nContent-Length: {value}\n\n");
+            assert_eq!(
+                decode_one(input.as_bytes()),
+                Err(FrameError::BadContentLength {
+                    value: value.to_owned()
+                }),
+                "Content-Length {value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn excess_body_length_is_rejected_before_any_body_arrives() {
+        let mut decoder = FrameDecoder::new();
+        let mut buf =
+            BytesMut::from(&b"Content-Type: api/response\nContent-Length: 100000000\n\n"[..]);
+        let capacity = buf.capacity();
+        assert_eq!(
+            decoder.decode(&mut buf),
+            Err(FrameError::BodyTooLarge {
+                length: 100_000_000,
+                limit: 8 * 1024 * 1024
+            })
+        );
+        assert!(
+            buf.capacity() <= capacity,
+            "nothing was reserved for the body"
+        );
+    }
+
+    #[test]
+    fn overflowing_content_length_is_rejected() {
+        let input = b"Content-Length: 99999999999999999999999999\n\n";
+        assert!(matches!(
+            decode_one(input),
+            Err(FrameError::BodyTooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn duplicate_content_length_is_rejected() {
+        let input = b"Content-Length: 1\ncontent-length: 1\n\nx";
+        assert_eq!(decode_one(input), Err(FrameError::DuplicateContentLength));
+    }
+
+    #[test]
+    fn header_line_without_colon_is_rejected() {
+        assert_eq!(
+            decode_one(b"Content-Type: api/response\nno colon here\n\n"),
+            Err(FrameError::LineWithoutColon {
+                line: "no colon here".into()
+            })
+        );
+    }
+
+    #[test]
+    fn header_line_with_empty_name_is_rejected() {
+        assert_eq!(
+            decode_one(b": value\n\n"),
+            Err(FrameError::EmptyHeaderName {
+                line: ": value".into()
+            })
+        );
+    }
+
+    #[test]
+    fn binary_garbage_is_rejected() {
+        let garbage: Vec<u8> = (0..=255u8).rev().filter(|&b| b != b':').collect();
+        assert!(matches!(
+            decode_one(&garbage),
+            Err(FrameError::LineWithoutColon { .. })
+        ));
+    }
+
+    #[test]
+    fn header_block_without_blank_line_is_rejected_at_the_limit() {
+        let mut decoder = FrameDecoder::with_limits(FrameLimits {
+            max_header_count: 1000,
+            ..small_limits()
+        });
+        let mut buf = BytesMut::new();
+        let mut result = Ok(None);
+        for _ in 0..20 {
+            buf.extend_from_slice(b"A: 1\n");
+            result = decoder.decode(&mut buf);
+            if result.is_err() {
+                break;
+            }
+        }
+        assert_eq!(result, Err(FrameError::HeaderBlockTooLarge { limit: 64 }));
+        assert!(buf.len() <= 64 + 5, "stopped within one line of the limit");
+    }
+
+    #[test]
+    fn long_header_line_is_rejected_before_its_end_arrives() {
+        let mut decoder = FrameDecoder::with_limits(small_limits());
+        let mut buf = BytesMut::from(&b"Reply-Text: "[..]);
+        buf.extend_from_slice(&[b'x'; 30]);
+        assert_eq!(
+            decoder.decode(&mut buf),
+            Err(FrameError::HeaderLineTooLong { limit: 32 })
+        );
+    }
+
+    #[test]
+    fn too_many_headers_are_rejected() {
+        let mut decoder = FrameDecoder::with_limits(small_limits());
+        let mut buf = BytesMut::from(&b"A: 1\nB: 2\nC: 3\nD: 4\nE: 5\n"[..]);
+        assert_eq!(
+            decoder.decode(&mut buf),
+            Err(FrameError::TooManyHeaders { limit: 4 })
+        );
+        let exactly = decode_all(b"A: 1\nB: 2\nC: 3\nD: 4\n\n");
+        assert_eq!(exactly.map(|frames| frames.len()), Ok(1));
+    }
+
+    #[test]
+    fn limits_allow_frames_exactly_at_them() {
+        let limits = small_limits();
+        let mut decoder = FrameDecoder::with_limits(limits);
+        // A 32-byte line (the line limit), 4 lines (the count limit), 64 bytes in all (the
+        // block limit), and a body of 16 (the body limit).
+        let block = b"Reply-Text: 0123456789abcdefghij\nX:\nY: 1234\nContent-Length: 16\n\n";
+        assert_eq!(block.len(), 64);
+        let mut input = block.to_vec();
+        input.extend_from_slice(&[b'b'; 16]);
+        let frame = decoder
+            .decode(&mut BytesMut::from(&input[..]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(frame.body.map(|b| b.len()), Some(16));
+    }
+
+    #[test]
+    fn the_same_error_arrives_however_the_bytes_are_split() {
+        let input = b"Content-Type: api/response\nContent-Length: 2\n\nokgarbage line\n\n";
+        let whole = decode_all(input);
+        assert!(matches!(whole, Err(FrameError::LineWithoutColon { .. })));
+        let mut decoder = FrameDecoder::new();
+        let mut buf = BytesMut::new();
+        let mut error = None;
+        for &byte in input.iter() {
+            buf.extend_from_slice(&[byte]);
+            match decoder.decode(&mut buf) {
+                Ok(_) => {}
+                Err(err) => {
+                    error = Some(err);
+                    break;
+                }
+            }
+        }
+        assert_eq!(Err(error.expect("an error")), whole.map(|_| ()));
+    }
+
+    #[test]
+    fn decode_eof_tells_a_clean_end_from_a_truncated_frame() {
+        let mut decoder = FrameDecoder::new();
+        let mut buf = BytesMut::from(&b"Reply-Text: +OK\n\n\n"[..]);
+        assert!(decoder.decode_eof(&mut buf).unwrap().is_some());
+        assert_eq!(decoder.decode_eof(&mut buf), Ok(None));
+
+        let mut buf = BytesMut::from(&b"Content-Length: 5\n\nab"[..]);
+        let mut decoder = FrameDecoder::new();
+        assert_eq!(
+            decoder.decode_eof(&mut buf),
+            Err(FrameError::Truncated { buffered: 2 })
+        );
+
+        let mut buf = BytesMut::from(&b"Reply-Text: +O"[..]);
+        assert_eq!(
+            FrameDecoder::new().decode_eof(&mut buf),
+            Err(FrameError::Truncated { buffered: 14 })
+        );
+    }
+
+    #[test]
+    fn encode_reproduces_the_decoded_bytes() {
+        let input: &[u8] = b"Content-Length: 0005\nContent-Type: text/event-plain\n\nhello\
+              Content-Type: command/reply\nReply-Text: %2BOK%0A\n\n";
+        let mut out = Vec::new();
+        for frame in decode_all(input).unwrap() {
+            frame.encode(&mut out).unwrap();
+        }
+        assert_eq!(out, input);
+    }
+
+    #[test]
+    fn encode_writes_the_content_length_the_body_needs() {
+        let headers: Headers = [("Content-Type", "api/response"), ("Content-Length", "99")]
+            .into_iter()
+            .collect();
+        let mut out = Vec::new();
+        Frame::new(headers.clone(), Some(Bytes::from_static(b"abc")))
+            .encode(&mut out)
+            .unwrap();
+        assert_eq!(out, b"Content-Type: api/response\nContent-Length: 3\n\nabc");
+
+        let mut out = Vec::new();
+        Frame::new(headers, None).encode(&mut out).unwrap();
+        assert_eq!(out, b"Content-Type: api/response\n\n");
+
+        let mut out = Vec::new();
+        let headers: Headers = [("Content-Type", "api/response")].into_iter().collect();
+        Frame::new(headers, Some(Bytes::from_static(b"x")))
+            .encode(&mut out)
+            .unwrap();
+        assert_eq!(out, b"Content-Type: api/response\nContent-Length: 1\n\nx");
+    }
+
+    #[test]
+    fn encode_refuses_headers_that_would_break_the_framing() {
+        let frame = |name: &str, value: &str| {
+            let headers: Headers = [(name, value)].into_iter().collect();
+            Frame::new(headers, None).encode(&mut Vec::new())
+        };
+        assert_eq!(
+            frame("Reply-Text", "+OK\nContent-Length: 9"),
+            Err(EncodeError::LineBreak {
+                field: "header value"
+            })
+        );
+        assert_eq!(
+            frame("A:B", "x"),
+            Err(EncodeError::Colon {
+                field: "header name"
+            })
+        );
+        assert_eq!(
+            frame("", "x"),
+            Err(EncodeError::Empty {
+                field: "header name"
+            })
+        );
+        assert_eq!(
+            frame("A", " x"),
+            Err(EncodeError::LeadingBlank {
+                field: "header value"
+            })
+        );
+    }
+}
