@@ -264,7 +264,7 @@ mod tests {
         let headers: Headers = [("B", "2"), ("A", "1"), ("B", "3")].into_iter().collect();
         let pairs: Vec<_> = headers.iter().collect();
         assert_eq!(pairs, [("B", "2"), ("A", "1"), ("B", "3")]);
-        assert_eq!(headers.iter().rev().next(), Some(("B", "3")));
+        assert_eq!(headers.iter().next_back(), Some(("B", "3")));
         assert_eq!(headers.len(), 3);
     }
 
@@ -288,7 +288,7 @@ mod tests {
         assert!(result.is_err());
         assert_eq!(headers, [("A", "1")].into_iter().collect());
         headers.push("C", "3");
-        assert_eq!(headers.iter().last(), Some(("C", "3")));
+        assert_eq!(headers.iter().next_back(), Some(("C", "3")));
     }
 
     #[test]
