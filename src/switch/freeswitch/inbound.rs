@@ -239,6 +239,12 @@ impl InboundClient {
         self.inner().demux.unrouted_count()
     }
 
+    /// How many times the event reader stopped reading the socket because a subscriber's queue
+    /// and the spill budget were full (each time, FreeSWITCH was slowed down, nothing lost).
+    pub fn reader_pauses(&self) -> u64 {
+        self.inner().demux.pause_count()
+    }
+
     /// Adds an event filter, now and after every reconnect.
     ///
     /// # Errors
@@ -488,7 +494,6 @@ async fn supervise(inner: Arc<Inner>) {
                     err = events_closed(events.as_deref()) => Some(err),
                 };
                 let Some(err) = lost else {
-                    inner.link.send_replace(Link::Closed);
                     let events_exit = async {
                         if let Some(events) = &events {
                             events.exit().await;
@@ -524,8 +529,9 @@ async fn supervise(inner: Arc<Inner>) {
         }
         delay = (delay * 2).min(inner.config.reconnect_max.max(initial));
     }
-    inner.link.send_replace(Link::Closed);
+    // Subscriptions end first, so whoever sees `Closed` also sees their streams end.
     inner.demux.close();
+    inner.link.send_replace(Link::Closed);
 }
 
 async fn events_closed(events: Option<&Connection>) -> EslError {

@@ -84,6 +84,8 @@ pub(crate) struct Demux {
     next_id: AtomicU64,
     /// Events nobody subscribed to (counted, then discarded).
     unrouted: AtomicU64,
+    /// Times the reader had to stop and wait for a subscriber.
+    pauses: AtomicU64,
 }
 
 impl Demux {
@@ -96,6 +98,7 @@ impl Demux {
             queue_capacity: queue_capacity.max(1),
             next_id: AtomicU64::new(1),
             unrouted: AtomicU64::new(0),
+            pauses: AtomicU64::new(0),
         })
     }
 
@@ -115,6 +118,11 @@ impl Demux {
         self.unrouted.load(Ordering::Relaxed)
     }
 
+    /// Times the reader stopped reading to wait for a subscriber (backpressure).
+    pub(crate) fn pause_count(&self) -> u64 {
+        self.pauses.load(Ordering::Relaxed)
+    }
+
     /// Hands `event` to its subscriber, waiting while that subscriber's queue and the spill
     /// budget are both full. The caller (the connection's reader) reads nothing meanwhile.
     pub(crate) async fn dispatch(&self, event: Event) {
@@ -129,15 +137,20 @@ impl Demux {
         };
         let permit = match route.own.clone().try_acquire_owned() {
             Ok(permit) => Some(permit),
-            Err(_) => {
-                // Whichever frees first: the subscriber taking one of its own events, or any
-                // subscriber releasing a spilled one. Neither semaphore is ever closed, so an
-                // error cannot happen; `None` would only mean an unaccounted event.
-                tokio::select! {
-                    permit = route.own.clone().acquire_owned() => permit.ok(),
-                    permit = self.spill.clone().acquire_owned() => permit.ok(),
+            Err(_) => match self.spill.clone().try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) => {
+                    self.pauses.fetch_add(1, Ordering::Relaxed);
+                    // Whichever frees first: the subscriber taking one of its own events, or
+                    // any subscriber releasing a spilled one. Neither semaphore is ever
+                    // closed, so an error cannot happen; `None` would only mean an event
+                    // outside the accounting.
+                    tokio::select! {
+                        permit = route.own.clone().acquire_owned() => permit.ok(),
+                        permit = self.spill.clone().acquire_owned() => permit.ok(),
+                    }
                 }
-            }
+            },
         };
         // A closed receiver means the subscription was dropped meanwhile: nobody wants it.
         let _ = route.tx.send(Item {
