@@ -171,7 +171,8 @@ impl FakeFreeswitch {
 
     /// Closes every connection and listens again on the same port.
     pub async fn restart(&self) {
-        if let Some(accept) = lock(&self.accept).take() {
+        let accept = lock(&self.accept).take();
+        if let Some(accept) = accept {
             accept.abort();
             let _ = accept.await;
         }
