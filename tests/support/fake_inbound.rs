@@ -342,6 +342,34 @@ impl Captures {
             .map(|raw| Template::new(raw, &json_uuid))
             .collect();
 
+        // The fake's BACKGROUND_JOB frames are the captured ones: a captured job rebuilt by the
+        // fake with that job's own values must give back the captured bytes.
+        for (fs, command, arg) in [
+            (&misc_fs, "status", None),
+            (
+                &frames(&fixture("inbound-nolinger-originate-race.fs2app.raw")),
+                "originate",
+                Some("loopback/9004/default &park"),
+            ),
+        ] {
+            let raw = fs
+                .iter()
+                .find(|raw| event_name(raw) == "BACKGROUND_JOB")
+                .expect("captured job");
+            let event = Event::from_frame(&raw.frame).expect("job decodes");
+            let job = HeldJob {
+                uuid: event.job_uuid().expect("job uuid").to_owned(),
+                command: command.to_owned(),
+                arg: arg.map(str::to_owned),
+                output: event.body().expect("job output").to_owned(),
+            };
+            assert_eq!(
+                String::from_utf8_lossy(&plain_job_frame(&event, &job)),
+                String::from_utf8_lossy(&raw.bytes),
+                "the fake's BACKGROUND_JOB differs from the capture"
+            );
+        }
+
         let find_reply = |text: &str| -> Vec<u8> {
             misc_fs
                 .iter()
@@ -472,11 +500,8 @@ impl State {
     }
 
     fn finish_job(&self, job: HeldJob) {
-        let plain = job_event(&self.captures.job_plain, &job);
         let json = job_event(&self.captures.job_json, &job);
-        let mut plain_body = Vec::new();
-        plain.encode_plain(&mut plain_body).expect("encode job");
-        let plain_frame = event_frame("text/event-plain", &plain_body);
+        let plain_frame = plain_job_frame(&self.captures.job_plain, &job);
         let json_frame = event_frame("text/event-json", json_object(&json).as_bytes());
         self.send_to_format("BACKGROUND_JOB", &plain_frame, false);
         self.send_to_format("BACKGROUND_JOB", &json_frame, true);
@@ -763,6 +788,15 @@ fn passes_filters(filters: &[(String, String)], event: Option<&Event>) -> bool {
     filters
         .iter()
         .any(|(header, value)| event.header(header) == Some(value.as_str()))
+}
+
+/// A `BACKGROUND_JOB` frame in plain format, as `mod_event_socket.c` writes it.
+fn plain_job_frame(template: &Event, job: &HeldJob) -> Vec<u8> {
+    let mut body = Vec::new();
+    job_event(template, job)
+        .encode_plain(&mut body)
+        .expect("encode job");
+    event_frame("text/event-plain", &body)
 }
 
 fn job_event(template: &Event, job: &HeldJob) -> Event {

@@ -276,17 +276,15 @@ impl InboundClient {
 
     /// Where the connection stands.
     pub fn state(&self) -> ConnectionState {
-        match &*self.inner().link.borrow() {
+        match self.inner().link() {
             Link::Connecting {
                 attempts,
                 last_error,
             } => ConnectionState::Connecting {
-                attempts: *attempts,
-                last_error: last_error.clone(),
+                attempts,
+                last_error,
             },
-            Link::Up { generation, .. } => ConnectionState::Connected {
-                generation: *generation,
-            },
+            Link::Up { generation, .. } => ConnectionState::Connected { generation },
             Link::Closed => ConnectionState::Closed,
         }
     }
@@ -335,11 +333,11 @@ impl InboundClient {
                 "filters need an event subscription (`events` in the configuration)".into(),
             ));
         }
-        let connection = match &*inner.link.borrow() {
+        let connection = match inner.link() {
             Link::Up {
                 events: Some(events),
                 ..
-            } => events.clone(),
+            } => events,
             _ => return Err(inner.not_connected()),
         };
         let frame = connection.request(&command).await?;
@@ -399,16 +397,22 @@ struct Inner {
 }
 
 impl Inner {
+    /// The current link, cloned so no borrow of the watch is held while it is used (a nested
+    /// borrow could deadlock against the supervisor's next write).
+    fn link(&self) -> Link {
+        self.link.borrow().clone()
+    }
+
     fn commands(&self) -> Result<Arc<Connection>, EslError> {
-        match &*self.link.borrow() {
-            Link::Up { commands, .. } => Ok(commands.clone()),
+        match self.link() {
+            Link::Up { commands, .. } => Ok(commands),
             Link::Connecting { .. } => Err(self.not_connected()),
             Link::Closed => Err(self.closed()),
         }
     }
 
     fn not_connected(&self) -> EslError {
-        let last_error = match &*self.link.borrow() {
+        let last_error = match self.link() {
             Link::Connecting {
                 last_error: Some(err),
                 ..
