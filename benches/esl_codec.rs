@@ -14,6 +14,7 @@ use std::hint::black_box;
 
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
 use rivr::switch::freeswitch::event::Event;
 use rivr::switch::freeswitch::frame::FrameDecoder;
 

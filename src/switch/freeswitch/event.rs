@@ -15,9 +15,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use super::frame::{
-    check_header_name, length_value, write_header, ContentType, EncodeError, Frame,
-};
+use super::frame::{check_header_name, write_head, ContentType, EncodeError, Frame};
 use super::headers::{Headers, Iter};
 use super::protocol::{
     ARRAY_PREFIX, ARRAY_SEPARATOR, HEADER_APPLICATION_UUID, HEADER_CONTENT_LENGTH,
@@ -62,11 +60,7 @@ impl Event {
         let mut headers = Headers::with_capacity(raw.len(), 0);
         let mut scratch = Vec::new();
         for (name, value) in raw {
-            // An infallible writer: the error type only satisfies `push_with`.
-            let _ = headers.push_with(name, |text| {
-                push_decoded(text, value, &mut scratch);
-                Ok::<(), std::convert::Infallible>(())
-            });
+            headers.push_with(name, |text| push_decoded(text, value, &mut scratch));
         }
         Self::new(headers, None)
     }
@@ -153,11 +147,7 @@ impl Event {
                 }
                 content_length = Some(parse_length(value)?);
             }
-            // Infallible, see `from_headers`.
-            let _ = headers.push_with(name, |text| {
-                push_value(text, value, escaped, &mut scratch);
-                Ok::<(), std::convert::Infallible>(())
-            });
+            headers.push_with(name, |text| push_value(text, value, escaped, &mut scratch));
         }
         let body_start = lossy_head_len.unwrap_or(blank_line_end.unwrap_or(input.len()));
         let rest = &input[body_start..];
@@ -250,35 +240,21 @@ impl Event {
 
     /// Appends the `text/event-plain` form of the event to `out`, as `switch_event_serialize`
     /// writes it: values URL-encoded, the body after `Content-Length` and a blank line.
-    /// A `Content-Length` header is rewritten to the body's length where it stands (dropped
-    /// without a body) or added last, so [`Event::parse_plain`] gives back an equal event.
+    /// `Content-Length` is made to match the body as in [`Frame::encode`], so
+    /// [`Event::parse_plain`] gives back an equal event.
     ///
     /// # Errors
     ///
     /// [`EncodeError`] if a header name is empty or holds `:` or a line break.
     pub fn encode_plain(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        let mut encoded = String::new();
-        let mut wrote_length = false;
-        for (name, value) in &self.headers {
+        for (name, _) in &self.headers {
             check_header_name(name)?;
-            if name.eq_ignore_ascii_case(HEADER_CONTENT_LENGTH) {
-                if let (Some(body), false) = (&self.body, wrote_length) {
-                    write_header(out, name, &length_value(value, body.len()));
-                    wrote_length = true;
-                }
-                continue;
-            }
-            encoded.clear();
-            url::encode_into(value.as_bytes(), &mut encoded);
-            write_header(out, name, &encoded);
         }
-        if let (Some(body), false) = (&self.body, wrote_length) {
-            write_header(out, HEADER_CONTENT_LENGTH, &body.len().to_string());
-        }
-        out.push(b'\n');
-        if let Some(body) = &self.body {
-            out.extend_from_slice(body.as_bytes());
-        }
+        let body = self.body.as_deref();
+        write_head(out, &self.headers, body.map(str::len), |value| {
+            url::encode(value.as_bytes())
+        });
+        out.extend_from_slice(body.unwrap_or_default().as_bytes());
         Ok(())
     }
 }
@@ -418,7 +394,7 @@ impl<'de> Visitor<'de> for EventVisitor {
                 map.next_value_seed(ValueText(&mut text))?;
                 body = Some(text);
             } else {
-                headers.push_with(&key, |text| map.next_value_seed(ValueText(text)))?;
+                headers.try_push_with(&key, |text| map.next_value_seed(ValueText(text)))?;
             }
         }
         Ok(Event::new(headers, body))
