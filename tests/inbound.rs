@@ -183,6 +183,25 @@ async fn concurrent_api_and_bgapi_callers_each_get_their_own_result() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_that_comes_after_its_request_timed_out_is_not_given_to_the_next_request() {
+    let fake = FakeFreeswitch::start(CAPTURED_PASSWORD).await;
+    fake.on_api("rivr_slow", ApiReply::Delayed("slow\n".into()));
+    let mut config = config(&fake);
+    config.reply_timeout = Duration::from_millis(300);
+    let client = InboundClient::connect(config).await.expect("connects");
+    let err = client.api("rivr_slow").await.expect_err("times out");
+    assert!(
+        matches!(&err, EslError::Timeout { command, .. } if command == "api rivr_slow"),
+        "{err:?}"
+    );
+    fake.wait_for_command("api rivr_slow").await;
+    fake.release_delayed();
+    let version = client.api("version").await.expect("its own reply");
+    assert!(version.starts_with("FreeSWITCH Version"), "{version}");
+    assert_eq!(client.state(), ConnectionState::Connected { generation: 1 });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn originate_maps_every_captured_outcome() {
     let fake = FakeFreeswitch::start(CAPTURED_PASSWORD).await;
     let client = InboundClient::connect(config(&fake))

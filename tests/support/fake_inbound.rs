@@ -37,6 +37,10 @@ pub enum ApiReply {
     Body(String),
     /// Bytes that are not an ESL frame (a non-numeric `Content-Length`).
     Malformed,
+    /// An `api/response` with this body, sent only after
+    /// [`FakeFreeswitch::release_delayed`]. Like FreeSWITCH running a slow `api`, the
+    /// connection reads no further command meanwhile.
+    Delayed(String),
 }
 
 /// The fake server. Dropping it stops it.
@@ -61,6 +65,7 @@ impl FakeFreeswitch {
             next_conn: Mutex::new(0),
             log: Mutex::new(Vec::new()),
             changed: watch::Sender::new(0),
+            release: watch::Sender::new(0),
         });
         let accept = tokio::spawn(accept_loop(listener, state.clone()));
         Self {
@@ -86,6 +91,11 @@ impl FakeFreeswitch {
     /// Answers `api <command>` (the whole line after `api `) with `reply` from now on.
     pub fn on_api(&self, command: &str, reply: ApiReply) {
         lock(&self.state.api).insert(command.to_owned(), reply);
+    }
+
+    /// Sends the replies held by [`ApiReply::Delayed`].
+    pub fn release_delayed(&self) {
+        self.state.release.send_modify(|n| *n += 1);
     }
 
     /// Holds every `bgapi` job from now on until [`release_jobs`](Self::release_jobs).
@@ -434,6 +444,8 @@ struct State {
     log: Mutex<Vec<String>>,
     /// Bumped on every change tests may wait for.
     changed: watch::Sender<u64>,
+    /// Bumped to send the replies of [`ApiReply::Delayed`].
+    release: watch::Sender<u64>,
 }
 
 struct Conn {
@@ -583,10 +595,20 @@ async fn serve(
     let mut buf = BytesMut::new();
     'read: loop {
         while let Some(command) = take_command(&mut buf) {
+            // Subscribed before the command is visible to tests, so a release that follows
+            // seeing the command is never missed.
+            let mut release = state.release.subscribe();
             lock(&state.log).push(command.line.clone());
             state.bump();
-            if !handle(&state, &out, &subs, command) {
-                break 'read;
+            match handle(&state, &out, &subs, command) {
+                Handled::Continue => {}
+                Handled::Close => break 'read,
+                Handled::After(bytes) => {
+                    if release.changed().await.is_err() {
+                        break 'read;
+                    }
+                    let _ = out.send(bytes);
+                }
             }
         }
         match reader.read_buf(&mut buf).await {
@@ -601,13 +623,21 @@ async fn serve(
     state.bump();
 }
 
-/// Answers one command; `false` closes the connection.
+/// What the connection does after a command.
+enum Handled {
+    Continue,
+    Close,
+    /// Send these bytes once the test releases them, reading nothing meanwhile.
+    After(Vec<u8>),
+}
+
+/// Answers one command.
 fn handle(
     state: &State,
     out: &mpsc::UnboundedSender<Vec<u8>>,
     subs: &Mutex<Subs>,
     command: Command,
-) -> bool {
+) -> Handled {
     let captures = &state.captures;
     let (word, rest) = command
         .line
@@ -618,20 +648,20 @@ fn handle(
     };
     if word == "exit" {
         send(captures.bye.clone());
-        return false;
+        return Handled::Close;
     }
     if !lock(subs).authed {
         if word == "auth" && rest == *lock(&state.password) {
             lock(subs).authed = true;
             send(captures.auth_accepted.clone());
-            return true;
+            return Handled::Continue;
         }
         if word == "auth" {
             send(captures.auth_invalid.clone());
-            return false;
+            return Handled::Close;
         }
         send(reply_frame("-ERR command not found"));
-        return true;
+        return Handled::Continue;
     }
     match word {
         "event" => {
@@ -693,6 +723,7 @@ fn handle(
             let scripted = lock(&state.api).get(rest).cloned();
             match scripted {
                 Some(ApiReply::Body(body)) => send(api_frame(&body)),
+                Some(ApiReply::Delayed(body)) => return Handled::After(api_frame(&body)),
                 Some(ApiReply::Malformed) => {
                     send(b"Content-Type: api/response\nContent-Length: twelve\n\n".to_vec())
                 }
@@ -754,7 +785,7 @@ fn handle(
         }
         _ => send(captures.command_not_found.clone()),
     }
-    true
+    Handled::Continue
 }
 
 /// One command from the client: its first line and its header lines.
