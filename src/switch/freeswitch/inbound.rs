@@ -27,6 +27,13 @@
 //! reading the socket, and FreeSWITCH, unable to write, buffers and slows down (TCP
 //! backpressure). No event is ever dropped for being early or plentiful.
 //!
+//! Backpressure moves the backlog into FreeSWITCH, it does not make it vanish: each event
+//! socket listener has a queue of `MAX_QUEUE_LEN` (100,000) events in `mod_event_socket.c`,
+//! past which FreeSWITCH drops events and, after `MAX_MISSED` (500) losses, closes the
+//! listener. The client then sees a lost connection and tells every subscriber
+//! ([`Received::ConnectionLost`]). So the spill budget is for bursts; a subscriber must keep
+//! up on average, and one that stops reading for good should be dropped (which unsubscribes).
+//!
 //! A stopped reader also stops every reply behind it on the same socket, which is why replies
 //! never share a socket with call events: the command connection's only events are job results,
 //! which go to a waiting oneshot and never wait. (It also means a user's `filter` cannot hide a
