@@ -1020,3 +1020,113 @@ fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|kib| kib.parse().ok())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn script() -> Script {
+        let args = Args::parse_from(["rivr-loadgen", "--digits", "42", "--destination", "5551234"]);
+        Script::from_capture(&args).expect("the capture compiles")
+    }
+
+    fn decode(bytes: &[u8]) -> Vec<Frame> {
+        decode_all(bytes)
+            .expect("decodes")
+            .into_iter()
+            .map(|(frame, _)| frame)
+            .collect()
+    }
+
+    #[test]
+    fn commands_are_cut_at_the_blank_line_and_bodies_by_content_length() {
+        let mut buf = BytesMut::from(
+            &b"connect\n\nsendmsg\ncall-command: execute\nexecute-app-name: speak\n\
+               content-type: text/plain\ncontent-length: 5\n\nhello\nexit\n"[..],
+        );
+        let first = parse_command(&mut buf).expect("valid").expect("whole");
+        assert_eq!(first.word(), "connect");
+        let second = parse_command(&mut buf).expect("valid").expect("whole");
+        assert_eq!(second.header("Execute-App-Name"), Some("speak"));
+        assert_eq!(second.body.as_deref(), Some("hello"));
+        assert!(
+            parse_command(&mut buf).expect("valid").is_none(),
+            "exit is not whole yet"
+        );
+        buf.extend_from_slice(b"\n");
+        assert_eq!(
+            parse_command(&mut buf)
+                .expect("valid")
+                .expect("whole")
+                .word(),
+            "exit"
+        );
+    }
+
+    #[test]
+    fn connect_reply_is_the_captured_channel_data_with_the_calls_uuid_and_destination() {
+        let uuid = "00000000-1111-2222-3333-444444444444";
+        let frames = decode(&script().connect_reply(uuid));
+        assert_eq!(frames.len(), 1);
+        let data = Event::from_headers(&frames[0].headers);
+        assert_eq!(data.unique_id(), Some(uuid));
+        assert_eq!(data.header("Caller-Destination-Number"), Some("5551234"));
+        assert_eq!(data.header("Reply-Text"), Some("+OK\n"));
+        assert_eq!(frames[0].content_type(), ContentType::CommandReply);
+    }
+
+    #[test]
+    fn execute_complete_carries_the_event_uuid_and_the_collected_digits() {
+        let script = script();
+        let execute = Execute {
+            app: "play_and_get_digits".into(),
+            arg: "1 1 2 8000 # p.wav silence_stream://250 my_digit \\d 3000".into(),
+            event_uuid: "app-uuid-1".into(),
+        };
+        let uuid = "00000000-1111-2222-3333-444444444444";
+        for (bytes, name) in [
+            (script.execute(uuid, &execute), "CHANNEL_EXECUTE"),
+            (script.complete(uuid, &execute), "CHANNEL_EXECUTE_COMPLETE"),
+        ] {
+            let frames = decode(&bytes);
+            assert_eq!(frames.len(), 1);
+            let event = Event::from_frame(&frames[0]).expect("event");
+            assert_eq!(event.name(), Some(name));
+            assert_eq!(event.unique_id(), Some(uuid));
+            assert_eq!(event.application_uuid(), Some("app-uuid-1"));
+            assert_eq!(event.header("Application"), Some("play_and_get_digits"));
+            assert_eq!(event.header("Application-Data"), Some(execute.arg.as_str()));
+            let digit = event.variable("my_digit");
+            assert_eq!(digit, (name == "CHANNEL_EXECUTE_COMPLETE").then_some("42"));
+            assert_eq!(event.variable("fslab_digit"), None);
+        }
+    }
+
+    #[test]
+    fn hangup_ends_with_the_captured_linger_notice_for_the_call() {
+        let script = script();
+        let uuid = "00000000-1111-2222-3333-444444444444";
+        let mut bytes = script.hangup_events(uuid);
+        bytes.extend_from_slice(&script.linger_notice(uuid));
+        let frames = decode(&bytes);
+        let names: Vec<_> = frames[..2]
+            .iter()
+            .map(|frame| {
+                Event::from_frame(frame)
+                    .expect("event")
+                    .name()
+                    .map(str::to_owned)
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                Some("CHANNEL_HANGUP".to_owned()),
+                Some("CHANNEL_HANGUP_COMPLETE".to_owned())
+            ]
+        );
+        assert_eq!(frames[2].content_type(), ContentType::DisconnectNotice);
+        assert_eq!(frames[2].header("Controlled-Session-UUID"), Some(uuid));
+        assert_eq!(frames[2].header("Linger-Time"), Some("-1"));
+    }
+}
