@@ -22,6 +22,7 @@ use clap::Parser;
 use rivr::switch::freeswitch::command::{EslCommand, Execute, SendMsg};
 use rivr::switch::freeswitch::event::Event;
 use rivr::switch::freeswitch::frame::{ContentType, Frame, FrameDecoder};
+use rivr::switch::freeswitch::protocol::{EVENT_CHANNEL_EXECUTE_COMPLETE, EVENT_CHANNEL_HANGUP};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
@@ -33,6 +34,10 @@ const COLLECT: &str =
     "1 1 2 8000 # vm-enter-num-to-call.wav silence_stream://250 rivr_digit \\d 3000";
 const DIGIT_VARIABLE: &str = "rivr_digit";
 const CONFIRM: &str = "you-entered.wav";
+const APP_PLAY_AND_GET_DIGITS: &str = "play_and_get_digits";
+const CAUSE_NORMAL_CLEARING: &str = "NORMAL_CLEARING";
+/// How FreeSWITCH starts a refusal.
+const REPLY_ERR: &str = "-ERR";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -123,13 +128,13 @@ async fn run_call(stream: TcpStream) -> anyhow::Result<()> {
     let flow = [
         ("answer", ""),
         ("playback", GREETING),
-        ("play_and_get_digits", COLLECT),
+        (APP_PLAY_AND_GET_DIGITS, COLLECT),
         ("playback", CONFIRM),
     ];
     for (app, arg) in flow {
         match call.execute(app, arg).await? {
             Step::Completed(done) => {
-                if app == "play_and_get_digits" {
+                if app == APP_PLAY_AND_GET_DIGITS {
                     // A real app would branch on it; reading it is part of the work measured.
                     let _digit = done.variable(DIGIT_VARIABLE).unwrap_or_default();
                 }
@@ -141,7 +146,7 @@ async fn run_call(stream: TcpStream) -> anyhow::Result<()> {
         call.command(&EslCommand::SendMsg {
             uuid: None,
             message: SendMsg::Hangup {
-                cause: Some("NORMAL_CLEARING".into()),
+                cause: Some(CAUSE_NORMAL_CLEARING.into()),
             },
         })
         .await?;
@@ -170,7 +175,7 @@ impl Call {
             match frame.content_type() {
                 ContentType::CommandReply => {
                     let text = frame.reply_text().unwrap_or_default();
-                    anyhow::ensure!(!text.starts_with("-ERR"), "refused: {text}");
+                    anyhow::ensure!(!text.starts_with(REPLY_ERR), "refused: {text}");
                     return Ok(frame);
                 }
                 _ => self.note(&frame),
@@ -202,12 +207,12 @@ impl Call {
             }
             let event = Event::from_frame(&frame)?;
             match event.name() {
-                Some("CHANNEL_EXECUTE_COMPLETE")
+                Some(EVENT_CHANNEL_EXECUTE_COMPLETE)
                     if event.application_uuid() == Some(event_uuid.as_str()) =>
                 {
                     return Ok(Step::Completed(event));
                 }
-                Some("CHANNEL_HANGUP") => {
+                Some(EVENT_CHANNEL_HANGUP) => {
                     self.hung_up = true;
                     return Ok(Step::HungUp);
                 }

@@ -34,6 +34,14 @@ use clap::Parser;
 use rivr::switch::freeswitch::event::Event;
 use rivr::switch::freeswitch::frame::{ContentType, Frame, FrameDecoder};
 use rivr::switch::freeswitch::headers::Headers;
+use rivr::switch::freeswitch::protocol::{
+    CMD_API, CMD_CONNECT, CMD_EVENT, CMD_EXIT, CMD_LINGER, CMD_MYEVENTS, CMD_NOLINGER, CMD_SENDMSG,
+    DISPOSITION_DISCONNECT, DISPOSITION_LINGER, EVENT_CHANNEL_EXECUTE,
+    EVENT_CHANNEL_EXECUTE_COMPLETE, EVENT_CHANNEL_HANGUP, EVENT_CHANNEL_HANGUP_COMPLETE,
+    HEADER_APPLICATION, HEADER_APPLICATION_UUID, HEADER_CONTENT_DISPOSITION, HEADER_CONTENT_LENGTH,
+    SENDMSG_APP_ARG, SENDMSG_APP_NAME, SENDMSG_CALL_COMMAND, SENDMSG_CONTENT_LENGTH,
+    SENDMSG_EVENT_UUID, SENDMSG_EXECUTE, SENDMSG_HANGUP,
+};
 use rivr::switch::freeswitch::url;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
@@ -46,6 +54,12 @@ const CAPTURE: &[u8] = include_bytes!("../../tests/fixtures/esl/outbound-pagd.fs
 const CAPTURED_UUID: &str = "a0dea27a-7a6e-4176-8178-7f9eb3f06a49";
 /// The captured `play_and_get_digits` result variable, replaced by the one the app names.
 const CAPTURED_DIGIT_VARIABLE: &str = "variable_fslab_digit";
+/// The application whose completion carries collected digits.
+const APP_PLAY_AND_GET_DIGITS: &str = "play_and_get_digits";
+/// The header with the application's argument on execute events.
+const HEADER_APPLICATION_DATA: &str = "Application-Data";
+/// The connect reply's dialled number, which rivr's router matches routes on.
+const HEADER_DESTINATION_NUMBER: &str = "Caller-Destination-Number";
 /// Applications that take media time (`--media-delay-ms`); others complete at once.
 const MEDIA_APPS: &[&str] = &[
     "playback",
@@ -247,17 +261,17 @@ async fn call(addr: SocketAddr, script: &Script) -> CallResult {
             result.turnaround_us.push(micros(at.elapsed()));
         }
         let reply = match command.word() {
-            "connect" => script.connect_reply(&uuid),
-            "myevents" | "event" => script.events_enabled.clone(),
-            "linger" => {
+            CMD_CONNECT => script.connect_reply(&uuid),
+            CMD_MYEVENTS | CMD_EVENT => script.events_enabled.clone(),
+            CMD_LINGER => {
                 linger = true;
                 script.will_linger.clone()
             }
-            "nolinger" => {
+            CMD_NOLINGER => {
                 linger = false;
                 reply_frame("+OK will not linger")
             }
-            "exit" => {
+            CMD_EXIT => {
                 let _ = send(&mut writer, &script.bye(&uuid)).await;
                 result.ok = hung_up;
                 if !hung_up {
@@ -265,21 +279,21 @@ async fn call(addr: SocketAddr, script: &Script) -> CallResult {
                 }
                 return result;
             }
-            "sendmsg" => match command.header("call-command") {
-                Some("execute") => match Execute::from_command(&command) {
+            CMD_SENDMSG => match command.header(SENDMSG_CALL_COMMAND) {
+                Some(SENDMSG_EXECUTE) => match Execute::from_command(&command) {
                     Some(execute) => {
                         queue.push_back(Action::Execute(execute));
                         script.ok.clone()
                     }
                     None => reply_frame("-ERR no execute-app-name"),
                 },
-                Some("hangup") => {
+                Some(SENDMSG_HANGUP) => {
                     queue.push_back(Action::Hangup);
                     script.ok.clone()
                 }
                 _ => reply_frame("-ERR unknown call-command"),
             },
-            "api" => api_frame("-ERR not available in rivr-loadgen\n"),
+            CMD_API => api_frame("-ERR not available in rivr-loadgen\n"),
             _ => reply_frame("-ERR command not found"),
         };
         if let Err(err) = send(&mut writer, &reply).await {
@@ -372,7 +386,7 @@ fn parse_command(buf: &mut BytesMut) -> Result<Option<Command>, String> {
         .collect();
     let length = headers
         .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+        .find(|(name, _)| name.eq_ignore_ascii_case(SENDMSG_CONTENT_LENGTH))
         .map(|(_, value)| value.parse::<usize>())
         .transpose()
         .map_err(|_| "a content-length that is not a number".to_owned())?;
@@ -421,14 +435,14 @@ struct Execute {
 
 impl Execute {
     fn from_command(command: &Command) -> Option<Self> {
-        let app = command.header("execute-app-name")?.to_owned();
+        let app = command.header(SENDMSG_APP_NAME)?.to_owned();
         let arg = command
-            .header("execute-app-arg")
+            .header(SENDMSG_APP_ARG)
             .map(str::to_owned)
             .or_else(|| command.body.clone())
             .unwrap_or_default();
         let event_uuid = command
-            .header("Event-UUID")
+            .header(SENDMSG_EVENT_UUID)
             .map(str::to_owned)
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         Some(Self {
@@ -444,7 +458,7 @@ impl Execute {
 
     /// The variable `play_and_get_digits` stores its digits in (its 8th argument).
     fn digit_variable(&self) -> Option<&str> {
-        (self.app == "play_and_get_digits")
+        (self.app == APP_PLAY_AND_GET_DIGITS)
             .then(|| self.arg.split_whitespace().nth(7))
             .flatten()
     }
@@ -488,13 +502,16 @@ impl Script {
             .collect();
         let find_event = |name: &str, app: Option<&str>| -> Option<&Event> {
             events.iter().map(|(_, event)| event).find(|event| {
-                event.name() == Some(name) && (app.is_none() || event.header("Application") == app)
+                event.name() == Some(name)
+                    && (app.is_none() || event.header(HEADER_APPLICATION) == app)
             })
         };
         let mut apps = Vec::new();
-        for app in ["playback", "answer", "play_and_get_digits", "say"] {
-            let execute = find_event("CHANNEL_EXECUTE", Some(app)).ok_or("no CHANNEL_EXECUTE")?;
-            let complete = find_event("CHANNEL_EXECUTE_COMPLETE", Some(app))
+        // The first is the fallback for applications the capture does not have.
+        for app in ["playback", "answer", APP_PLAY_AND_GET_DIGITS, "say"] {
+            let execute =
+                find_event(EVENT_CHANNEL_EXECUTE, Some(app)).ok_or("no CHANNEL_EXECUTE")?;
+            let complete = find_event(EVENT_CHANNEL_EXECUTE_COMPLETE, Some(app))
                 .ok_or("no CHANNEL_EXECUTE_COMPLETE")?;
             apps.push((
                 app.to_owned(),
@@ -502,7 +519,7 @@ impl Script {
                 event_pieces(complete)?,
             ));
         }
-        let hangup = ["CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE"]
+        let hangup = [EVENT_CHANNEL_HANGUP, EVENT_CHANNEL_HANGUP_COMPLETE]
             .iter()
             .map(|name| {
                 find_event(name, None)
@@ -515,14 +532,14 @@ impl Script {
                 .iter()
                 .position(|(frame, _)| {
                     frame.content_type() == ContentType::DisconnectNotice
-                        && frame.header("Content-Disposition") == Some(disposition)
+                        && frame.header(HEADER_CONTENT_DISPOSITION) == Some(disposition)
                 })
                 .map(|index| Pieces::split_uuid(&raw(index)))
                 .ok_or_else(|| format!("no {disposition} notice"))
         };
         let bye_reply = find_reply("+OK bye")?;
         let mut bye = bye_reply.clone();
-        let disconnect = notice("disconnect")?;
+        let disconnect = notice(DISPOSITION_DISCONNECT)?;
         bye.extend_from_slice(&disconnect.render(&Values::default()));
         Ok(Self {
             connect: connect_pieces(&connect.0)?,
@@ -531,7 +548,7 @@ impl Script {
             ok: find_reply("+OK")?,
             apps,
             hangup,
-            linger_notice: notice("linger")?,
+            linger_notice: notice(DISPOSITION_LINGER)?,
             bye: Pieces::split_uuid(&bye),
             disconnect_notice: disconnect,
             media_delay: Duration::from_millis(args.media_delay_ms),
@@ -705,10 +722,10 @@ fn event_pieces(event: &Event) -> Result<Pieces, String> {
     let mut headers = Headers::new();
     for (name, value) in event.iter() {
         let slot = match name {
-            "Application-UUID" => Some(MARK_APP_UUID),
-            "Application" | "variable_current_application" => Some(MARK_APP),
-            "Application-Data" | "variable_current_application_data" => Some(MARK_APP_DATA),
-            "Content-Length" => continue,
+            HEADER_APPLICATION_UUID => Some(MARK_APP_UUID),
+            HEADER_APPLICATION | "variable_current_application" => Some(MARK_APP),
+            HEADER_APPLICATION_DATA | "variable_current_application_data" => Some(MARK_APP_DATA),
+            HEADER_CONTENT_LENGTH => continue,
             CAPTURED_DIGIT_VARIABLE => {
                 headers.push(MARK_DIGIT_LINE, "x");
                 continue;
@@ -735,7 +752,7 @@ fn event_pieces(event: &Event) -> Result<Pieces, String> {
 fn connect_pieces(frame: &Frame) -> Result<Pieces, String> {
     let mut text = Vec::new();
     for (name, value) in &frame.headers {
-        let value = if name == "Caller-Destination-Number" {
+        let value = if name == HEADER_DESTINATION_NUMBER {
             MARK_DESTINATION
         } else {
             value
