@@ -133,6 +133,9 @@ pub struct SimChannel {
     clock: Duration,
     commands: usize,
     ended: Option<String>,
+    /// Called when the call needs the caller's next action and none is queued (the console
+    /// prints a hint then).
+    waiting: Option<Box<dyn Fn() + Send>>,
 }
 
 impl SimChannel {
@@ -154,14 +157,30 @@ impl SimChannel {
             clock: Duration::ZERO,
             commands: 0,
             ended: None,
+            waiting: None,
         }
+    }
+
+    /// Call `hook` whenever the call waits for a caller action that hasn't come yet.
+    pub fn on_waiting(mut self, hook: impl Fn() + Send + 'static) -> Self {
+        self.waiting = Some(Box::new(hook));
+        self
     }
 
     /// The next caller action, waiting for one if the queue is empty. `None`: the caller is gone.
     async fn next_action(&mut self) -> Option<CallerAction> {
-        match self.ahead.pop_front() {
-            Some(action) => Some(action),
-            None => self.input.recv().await,
+        if let Some(action) = self.ahead.pop_front() {
+            return Some(action);
+        }
+        match self.input.try_recv() {
+            Ok(action) => Some(action),
+            Err(mpsc::error::TryRecvError::Disconnected) => None,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                if let Some(hook) = &self.waiting {
+                    hook();
+                }
+                self.input.recv().await
+            }
         }
     }
 
