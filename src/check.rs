@@ -23,10 +23,7 @@ pub fn check_paths(paths: &[PathBuf], limits: &Limits) -> CheckReport {
         let (root, files) = if path.is_dir() {
             (path.clone(), script_files(path))
         } else {
-            let root = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
+            let root = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
             (root.to_path_buf(), vec![path.clone()])
         };
         let compiler = Compiler::new(&root, limits);
@@ -43,10 +40,7 @@ pub fn check_paths(paths: &[PathBuf], limits: &Limits) -> CheckReport {
             report.checked += 1;
             if let Err(mut problem) = compiler.compile_file(&file) {
                 // Show paths as the user typed them, not relative to the scripts directory.
-                if !problem
-                    .file
-                    .starts_with(crate::script::stdlib::STDLIB_PREFIX)
-                {
+                if !problem.file.starts_with(crate::script::stdlib::STDLIB_PREFIX) {
                     problem.file = root.join(&problem.file).display().to_string();
                     problem.file = problem.file.trim_start_matches("./").to_string();
                 }

@@ -66,10 +66,11 @@ pub fn parse_input(line: &str) -> Result<CallerAction, String> {
         return Ok(CallerAction::Hangup);
     }
     if let Some(seconds) = line.strip_prefix("wait") {
-        let seconds: f64 =
-            seconds.trim().trim_end_matches('s').parse().map_err(|_| {
-                format!("`{line}`: write wait and a number of seconds, e.g. `wait 5`")
-            })?;
+        let seconds: f64 = seconds
+            .trim()
+            .trim_end_matches('s')
+            .parse()
+            .map_err(|_| format!("`{line}`: write wait and a number of seconds, e.g. `wait 5`"))?;
         if !(0.0..=3600.0).contains(&seconds) {
             return Err(format!("`{line}`: wait 0 to 3600 seconds"));
         }
@@ -78,7 +79,9 @@ pub fn parse_input(line: &str) -> Result<CallerAction, String> {
     if line.chars().all(|k| "0123456789*#ABCDabcd".contains(k)) {
         return Ok(CallerAction::Press(line.to_ascii_uppercase()));
     }
-    Err(format!("`{line}` is not DTMF: type keys (0-9 * # A-D), an empty line for silence, `wait N` or `hangup`"))
+    Err(format!(
+        "`{line}` is not DTMF: type keys (0-9 * # A-D), an empty line for silence, `wait N` or `hangup`"
+    ))
 }
 
 /// Run one simulated call, reading the caller's actions from `input` and printing the
@@ -93,38 +96,20 @@ pub fn simulate(
     interactive: bool,
 ) -> Result<CallReport, SimError> {
     let script_path = options.script.clone();
-    let dir = options.scripts_dir.clone().unwrap_or_else(|| {
-        script_path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."))
-    });
-    let dir = if dir.as_os_str().is_empty() {
-        PathBuf::from(".")
-    } else {
-        dir
-    };
+    let dir = options
+        .scripts_dir
+        .clone()
+        .unwrap_or_else(|| script_path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(".")));
+    let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
     let (store, _problems) = ScriptStore::load(&dir, &options.limits);
     // Compile the script itself directly, so its own errors are reported even when it lives
     // outside the scripts directory.
-    let script = Arc::new(
-        store
-            .compiler()
-            .compile_file(&script_path)
-            .map_err(SimError::Compile)?,
-    );
+    let script = Arc::new(store.compiler().compile_file(&script_path).map_err(SimError::Compile)?);
     let store: Arc<dyn Scripts> = Arc::new(store);
 
-    let mut info = CallInfo::new(
-        format!("sim-{}", uuid::Uuid::new_v4()),
-        options.from,
-        options.to,
-    );
+    let mut info = CallInfo::new(format!("sim-{}", uuid::Uuid::new_v4()), options.from, options.to);
     info.variables.extend(options.variables);
-    let setup = SimSetup {
-        dials: VecDeque::from(options.dials),
-        ..SimSetup::default()
-    };
+    let setup = SimSetup { dials: VecDeque::from(options.dials), ..SimSetup::default() };
 
     let printer = output.clone();
     let journal = Journal::observed(move |entry| printer(&entry.to_string()));
@@ -132,30 +117,26 @@ pub fn simulate(
     let hint = output.clone();
     let mut channel = SimChannel::new(&info, rx, setup, journal);
     if interactive {
-        channel = channel
-            .on_waiting(move || hint("  … keys? (digits, Enter for silence, `wait N`, `hangup`)"));
+        channel =
+            channel.on_waiting(move || hint("  … keys? (digits, Enter for silence, `wait N`, `hangup`)"));
     }
     let reader_output = output.clone();
-    std::thread::Builder::new()
-        .name("rivr-sim-input".into())
-        .spawn(move || {
-            for line in input.lines() {
-                let Ok(line) = line else { break };
-                match parse_input(&line) {
-                    Ok(action) => {
-                        if tx.send(action).is_err() {
-                            break;
-                        }
+    std::thread::Builder::new().name("rivr-sim-input".into()).spawn(move || {
+        for line in input.lines() {
+            let Ok(line) = line else { break };
+            match parse_input(&line) {
+                Ok(action) => {
+                    if tx.send(action).is_err() {
+                        break;
                     }
-                    Err(message) => reader_output(&format!("  ! {message}")),
                 }
+                Err(message) => reader_output(&format!("  ! {message}")),
             }
-            // End of input: the caller hangs up when the flow next waits for them.
-        })?;
+        }
+        // End of input: the caller hangs up when the flow next waits for them.
+    })?;
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let (handle, actor_task) = {
         let _guard = runtime.enter();
         actor::spawn(channel)
@@ -177,11 +158,7 @@ pub fn simulate(
     });
     let report = match report {
         Ok(Ok(report)) => report,
-        _ => {
-            return Err(SimError::Start(std::io::Error::other(
-                "the script thread panicked",
-            )))
-        }
+        _ => return Err(SimError::Start(std::io::Error::other("the script thread panicked"))),
     };
     output(&describe(&report));
     Ok(report)

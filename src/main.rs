@@ -54,9 +54,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
     match run(cli.command) {
@@ -70,14 +68,7 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Sim {
-            script,
-            from,
-            to,
-            vars,
-            dials,
-            scripts,
-        } => {
+        Command::Sim { script, from, to, vars, dials, scripts } => {
             let variables = vars
                 .iter()
                 .map(|pair| {
@@ -119,29 +110,17 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Check { paths } => {
-            let paths = if paths.is_empty() {
-                vec![PathBuf::from("scripts")]
-            } else {
-                paths
-            };
+            let paths = if paths.is_empty() { vec![PathBuf::from("scripts")] } else { paths };
             let report = rivr::check::check_paths(&paths, &Limits::default());
             for problem in &report.problems {
                 println!("{problem}");
             }
-            let noun = if report.checked == 1 {
-                "script"
-            } else {
-                "scripts"
-            };
+            let noun = if report.checked == 1 { "script" } else { "scripts" };
             if report.problems.is_empty() {
                 println!("checked {} {noun}: no problems", report.checked);
                 Ok(ExitCode::SUCCESS)
             } else {
-                println!(
-                    "checked {} {noun}: {} problem(s)",
-                    report.checked,
-                    report.problems.len()
-                );
+                println!("checked {} {noun}: {} problem(s)", report.checked, report.problems.len());
                 Ok(ExitCode::from(1))
             }
         }

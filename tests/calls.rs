@@ -17,7 +17,11 @@ fn lines_of(text: &str, actions: Vec<CallerAction>) -> Vec<String> {
     lines
 }
 
-fn with_setup(text: &str, actions: Vec<CallerAction>, setup: SimSetup) -> (rivr::script::runner::CallReport, Vec<String>) {
+fn with_setup(
+    text: &str,
+    actions: Vec<CallerAction>,
+    setup: SimSetup,
+) -> (rivr::script::runner::CallReport, Vec<String>) {
     let rt = runtime();
     run_on(&rt, compile("main.rhai", text), SimCall { actions, setup, ..SimCall::default() })
 }
@@ -30,7 +34,15 @@ fn call_control_verbs_reach_the_switch_in_order() {
     );
     assert_eq!(
         lines,
-        ["ring", "pre_answer", "answer", "send_dtmf: 12#", "sleep: 0.2s", "execute: info  → +OK", "hangup: USER_BUSY"]
+        [
+            "ring",
+            "pre_answer",
+            "answer",
+            "send_dtmf: 12#",
+            "sleep: 0.2s",
+            "execute: info  → +OK",
+            "hangup: USER_BUSY"
+        ]
     );
 }
 
@@ -99,7 +111,8 @@ fn ask_reports_match_with_digits_and_terminator() {
 
 #[test]
 fn ask_reports_noinput_when_the_caller_stays_silent() {
-    let lines = lines_of(r#"let r = ask("say:pin", #{max_digits: 4}); say(r.status);"#, vec![CallerAction::Silence]);
+    let lines =
+        lines_of(r#"let r = ask("say:pin", #{max_digits: 4}); say(r.status);"#, vec![CallerAction::Silence]);
     assert_eq!(lines, [r#"ask: "pin" → noinput"#, r#"say: "noinput""#, "hangup: NORMAL_CLEARING"]);
 }
 
@@ -127,7 +140,12 @@ fn ask_retries_with_the_invalid_prompt_until_a_match() {
 fn ask_waits_for_a_key_within_the_timeout_and_times_out_on_a_longer_wait() {
     let lines = lines_of(
         r#"say(ask("say:a", #{timeout: 5000}).status); say(ask("say:b", #{timeout: 5000}).status);"#,
-        vec![CallerAction::Wait(Duration::from_secs(3)), press("1"), CallerAction::Wait(Duration::from_secs(7)), press("2")],
+        vec![
+            CallerAction::Wait(Duration::from_secs(3)),
+            press("1"),
+            CallerAction::Wait(Duration::from_secs(7)),
+            press("2"),
+        ],
     );
     assert_eq!(lines[1], r#"say: "match""#);
     assert_eq!(lines[3], r#"say: "noinput""#);
@@ -137,7 +155,10 @@ fn ask_waits_for_a_key_within_the_timeout_and_times_out_on_a_longer_wait() {
 fn ask_rejects_unknown_options_and_wrong_types_with_the_verb_and_key() {
     for (script, expected) in [
         (r#"ask("x", #{timout: 5});"#, "ask: unknown option `timout`; did you mean `timeout`?"),
-        (r#"ask("x", #{timeout: "5s"});"#, "ask: option `timeout` must be a whole number of milliseconds, not string"),
+        (
+            r#"ask("x", #{timeout: "5s"});"#,
+            "ask: option `timeout` must be a whole number of milliseconds, not string",
+        ),
         (r#"ask("x", #{min_digits: 5, max_digits: 2});"#, "ask: min_digits (5) is more than max_digits (2)"),
         (r#"ask("x", #{regex: "("});"#, "ask: option `regex` is not a valid pattern"),
         (r#"ask("x", 5);"#, "ask: options must be an object map"),
@@ -301,7 +322,8 @@ fn log_and_print_do_not_reach_the_switch() {
 
 #[test]
 fn a_script_that_returns_is_hung_up_and_on_hangup_runs_after() {
-    let lines = lines_of(r#"answer(); fn on_hangup() { set_var("done", "yes"); log(get_var("done")); }"#, vec![]);
+    let lines =
+        lines_of(r#"answer(); fn on_hangup() { set_var("done", "yes"); log(get_var("done")); }"#, vec![]);
     assert_eq!(lines, ["answer", "hangup: NORMAL_CLEARING"]);
 }
 
