@@ -2,5 +2,6 @@
 
 pub mod call;
 pub mod config;
+pub mod router;
 pub mod script;
 pub mod switch;
