@@ -11,7 +11,7 @@
 //! The router decides; logging the decision is the caller's job:
 //! `info!("call {} → {}", call.uuid, route_match)` prints `call … → route sales (sales.rhai)`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -72,6 +72,7 @@ impl Router {
                 script: script.to_string(),
                 script_path: config.script_path(script),
                 set: BTreeMap::new(),
+                sensitive: BTreeSet::new(),
                 limits: config.limits.clone(),
                 fallback: config.fallback.value().clone(),
                 is_default: true,
@@ -128,19 +129,50 @@ impl Router {
 /// script and the effective sandbox limits and fallback. Cheap to clone (one shared
 /// allocation), so a call can keep it for its whole life.
 ///
-/// Displays as `route <name> (<script>)`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Displays as `route <name> (<script>)`. `Debug` shows `set` values that came from the
+/// environment as `***`.
+#[derive(Clone, PartialEq, Eq)]
 pub struct RouteMatch(Arc<Target>);
 
-#[derive(Debug, PartialEq, Eq)]
+impl fmt::Debug for RouteMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[derive(PartialEq, Eq)]
 struct Target {
     name: String,
     script: String,
     script_path: PathBuf,
     set: BTreeMap<String, String>,
+    /// Keys of `set` whose values came from the environment: `***` in `Debug`.
+    sensitive: BTreeSet<String>,
     limits: Limits,
     fallback: Fallback,
     is_default: bool,
+}
+
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let set: BTreeMap<&str, &str> = self
+            .set
+            .iter()
+            .map(|(k, v)| {
+                let shown = if self.sensitive.contains(k) { "***" } else { v };
+                (k.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("RouteMatch")
+            .field("name", &self.name)
+            .field("script", &self.script)
+            .field("script_path", &self.script_path)
+            .field("set", &set)
+            .field("limits", &self.limits)
+            .field("fallback", &self.fallback)
+            .field("is_default", &self.is_default)
+            .finish()
+    }
 }
 
 impl RouteMatch {
@@ -217,6 +249,12 @@ impl CompiledRoute {
             script: route.script.value().clone(),
             script_path: config.script_path(&route.script),
             set: route.set_values(),
+            sensitive: route
+                .set
+                .iter()
+                .filter(|(_, v)| v.is_from_env())
+                .map(|(k, _)| k.clone())
+                .collect(),
             limits: route.limits.apply(&config.limits),
             fallback: route
                 .fallback
@@ -573,6 +611,23 @@ routes:
         m.apply_to(&mut c);
         assert_eq!(c.route.as_deref(), Some("de"));
         assert_eq!(c.variables["language"], "de");
+    }
+
+    #[test]
+    fn debug_hides_set_values_from_the_environment() {
+        let config = Config::parse_with_env(
+            "routes:\n  - name: crm\n    script: a.rhai\n    \
+             set: {token: '${CRM_TOKEN}', queue: sales}\n",
+            "rivr.yaml",
+            &|_| Some("tok-123".into()),
+        )
+        .unwrap();
+        assert!(!format!("{config:?}").contains("tok-123"));
+        let m = Router::new(&config).route(&call("1")).unwrap();
+        assert_eq!(m.set()["token"], "tok-123");
+        let debug = format!("{m:?}");
+        assert!(!debug.contains("tok-123"), "{debug}");
+        assert!(debug.contains("sales"), "{debug}");
     }
 
     #[test]

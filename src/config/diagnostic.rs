@@ -257,6 +257,12 @@ fn describe(err: &serde_saphyr::Error) -> (DiagnosticKind, String) {
             DiagnosticKind::Syntax,
             format!("{plain}: rivr.yaml supports no YAML tags (such as !include) here"),
         ),
+        E::ExternalMessage { .. } | E::Eof { .. } => (
+            DiagnosticKind::Syntax,
+            format!(
+                "{plain}: check the indentation, quotes and brackets here and on the lines above"
+            ),
+        ),
         _ => (DiagnosticKind::Syntax, plain),
     }
 }

@@ -43,7 +43,7 @@ pub use diagnostic::{ConfigError, Diagnostic, DiagnosticKind, Severity};
 pub use fallback::Fallback;
 pub use limits::Limits;
 pub use position::{Position, Positioned};
-pub use route::{CallField, LimitsOverride, Route};
+pub use route::{CallField, LimitsOverride, Route, SetValue};
 pub use secret::Secret;
 
 /// The whole of `rivr.yaml`. Every key is optional.
@@ -136,8 +136,12 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        let config = Config::parse(&text, &path.to_string_lossy())?;
-        let diagnostics = config.check();
+        let env = |name: &str| std::env::var(name).ok();
+        let (config, mut diagnostics) = Config::parse_all(&text, &path.to_string_lossy(), &env)?;
+        // The filesystem is checked even when parsing found problems, so that one run reports
+        // a bad regex and a missing script together.
+        diagnostics.extend(validate::filesystem(&config));
+        validate::sort(&mut diagnostics);
         if diagnostics.iter().any(Diagnostic::is_error) {
             return Err(ConfigError::Invalid(diagnostics));
         }
@@ -166,6 +170,20 @@ impl Config {
         origin: &str,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
+        let (config, diagnostics) = Config::parse_all(text, origin, env)?;
+        if diagnostics.iter().any(Diagnostic::is_error) {
+            return Err(ConfigError::Invalid(diagnostics));
+        }
+        Ok(config)
+    }
+
+    /// Deserializes and runs the checks after parsing; returns the configuration with every
+    /// diagnostic found (its warnings already stored), or the deserializer's one error.
+    fn parse_all(
+        text: &str,
+        origin: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(Config, Vec<Diagnostic>), ConfigError> {
         let options = serde_saphyr::options! {
             // Snippets are rendered by whoever prints the diagnostic, if at all.
             with_snippet: false,
@@ -181,11 +199,12 @@ impl Config {
             *config.scripts.value_mut() = resolved;
         }
         let diagnostics = validate::after_parse(&mut config, text, env);
-        if diagnostics.iter().any(Diagnostic::is_error) {
-            return Err(ConfigError::Invalid(diagnostics));
-        }
-        config.meta.warnings = diagnostics;
-        Ok(config)
+        config.meta.warnings = diagnostics
+            .iter()
+            .filter(|d| !d.is_error())
+            .cloned()
+            .collect();
+        Ok((config, diagnostics))
     }
 
     /// Checks the filesystem (the scripts directory and every route's script) and returns those

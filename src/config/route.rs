@@ -52,9 +52,9 @@ pub struct Route {
     pub script: Positioned<String>,
     /// Values handed to the script with the call (`call_info().variables`), added to the
     /// channel's own variables. `${ENV}` references are replaced, so API tokens can come from
-    /// the environment.
+    /// the environment; such values print as `***` in `Debug` output.
     #[serde(default)]
-    pub set: BTreeMap<String, Positioned<String>>,
+    pub set: BTreeMap<String, SetValue>,
     /// Sandbox limits for this route's calls, replacing the global `limits` key by key.
     #[serde(default)]
     pub limits: LimitsOverride,
@@ -112,8 +112,77 @@ impl Route {
     pub fn set_values(&self) -> BTreeMap<String, String> {
         self.set
             .iter()
-            .map(|(k, v)| (k.clone(), v.value().clone()))
+            .map(|(k, v)| (k.clone(), v.as_str().to_string()))
             .collect()
+    }
+}
+
+/// A value of a route's `set` map. A value that came from the environment (`${TOKEN}`) may be a
+/// secret, so `Debug` prints it as `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SetValue {
+    text: Positioned<String>,
+    from_env: bool,
+}
+
+impl SetValue {
+    /// A value written in code.
+    pub fn new(text: impl Into<String>) -> Self {
+        SetValue {
+            text: Positioned::unplaced(text.into()),
+            from_env: false,
+        }
+    }
+
+    /// The value.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Where it was written.
+    pub fn position(&self) -> super::position::Position {
+        self.text.position()
+    }
+
+    /// Whether `${ENV}` interpolation produced (part of) it.
+    pub fn is_from_env(&self) -> bool {
+        self.from_env
+    }
+
+    /// The text, for interpolation; `from_env` records that interpolation changed it.
+    pub(crate) fn text_mut(&mut self) -> &mut Positioned<String> {
+        &mut self.text
+    }
+
+    pub(crate) fn mark_from_env(&mut self) {
+        self.from_env = true;
+    }
+}
+
+impl std::ops::Deref for SetValue {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl std::fmt::Debug for SetValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.from_env {
+            f.write_str("***")
+        } else {
+            self.text.fmt(f)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SetValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(SetValue {
+            text: Positioned::deserialize(deserializer)?,
+            from_env: false,
+        })
     }
 }
 

@@ -98,7 +98,12 @@ pub(super) fn after_parse(
         }
         check.script_path(&route.script);
         for value in route.set.values_mut() {
-            check.interpolate(value);
+            // Anything with a reference may hold a secret now (an escaped `$${` is redacted
+            // too, which costs nothing).
+            if value.contains("${") {
+                check.interpolate(value.text_mut());
+                value.mark_from_env();
+            }
         }
         if let Some(fallback) = &mut route.fallback {
             check.fallback(fallback);
@@ -173,7 +178,7 @@ pub(super) fn filesystem(config: &Config) -> Vec<Diagnostic> {
             config.scripts.position(),
             DiagnosticKind::MissingDirectory,
             format!(
-                "the scripts directory {} does not exist: create it, or set `scripts:` to the \
+                "the scripts directory `{}` does not exist: create it, or set `scripts:` to the \
                  directory holding your .rhai files",
                 dir.display()
             ),
@@ -183,7 +188,7 @@ pub(super) fn filesystem(config: &Config) -> Vec<Diagnostic> {
     let missing = |script: &str| !config.script_path(script).is_file();
     let message = |script: &str| {
         format!(
-            "script `{script}` does not exist in {}: create it, or fix the name",
+            "script `{script}` does not exist in `{}`: create it, or fix the name",
             dir.display()
         )
     };
@@ -221,7 +226,7 @@ pub(super) fn filesystem(config: &Config) -> Vec<Diagnostic> {
                 DiagnosticKind::MissingScript,
                 format!(
                     "there are no routes, so every call runs `{IMPLICIT_SCRIPT}`, which does not \
-                     exist in {}: create it, or add routes",
+                     exist in `{}`: create it, or add routes",
                     dir.display()
                 ),
             ))
