@@ -2,7 +2,7 @@
 //!
 //! Routes are tried in file order and the first whose conditions all hold wins, as in
 //! Adhearsion's router. To keep that cheap with thousands of routes, each route is filed under
-//! one of its conditions (the first of destination, caller, caller name, context, variables):
+//! its most selective condition (the one fewest other routes share; see `PatternFrequencies`):
 //! exact patterns in a hash map, prefixes in a hash map per prefix length, regexes in one
 //! `RegexSet` per call field. A call then looks up its own values, gathers the few routes whose
 //! filed condition holds, and checks only those, in order. Routes without conditions are
@@ -19,7 +19,9 @@ use std::sync::Arc;
 use regex::{Regex, RegexSet};
 
 use crate::call::{CallInfo, HangupCause};
-use crate::config::{CallField, Condition, Config, Fallback, Limits, Route, DEFAULT_ROUTE_NAME};
+use crate::config::{
+    CallField, Condition, Config, Fallback, Limits, Pattern, Route, DEFAULT_ROUTE_NAME,
+};
 
 /// Picks a route for each call. Built once per configuration (regexes are compiled then), shared
 /// by all calls.
@@ -40,28 +42,32 @@ pub struct Router {
 impl Router {
     /// Compiles the routes of `config`. Disabled routes are left out.
     pub fn new(config: &Config) -> Router {
-        let mut routes = Vec::new();
+        let routes: Vec<CompiledRoute> = config
+            .routes
+            .iter()
+            .filter(|r| r.enabled)
+            .map(|route| CompiledRoute::new(route, config))
+            .collect();
+        let frequencies = PatternFrequencies::count(&routes);
         let mut indexes: Vec<FieldIndex> = Vec::new();
         let mut first_unconditional = None;
-        for route in config.routes.iter().filter(|r| r.enabled) {
-            let id = routes.len();
-            let compiled = CompiledRoute::new(route, config);
-            match compiled.conditions.first() {
+        for (id, route) in routes.iter().enumerate() {
+            let key = route
+                .conditions
+                .iter()
+                .min_by_key(|(field, condition)| frequencies.cost(field, condition, routes.len()));
+            let Some((field, condition)) = key else {
+                first_unconditional.get_or_insert(id);
+                continue;
+            };
+            let index = match indexes.iter().position(|i| i.field == *field) {
+                Some(i) => i,
                 None => {
-                    first_unconditional.get_or_insert(id);
+                    indexes.push(FieldIndex::new(field.clone()));
+                    indexes.len() - 1
                 }
-                Some((field, condition)) => {
-                    let index = match indexes.iter().position(|i| i.field == *field) {
-                        Some(i) => &mut indexes[i],
-                        None => {
-                            indexes.push(FieldIndex::new(field.clone()));
-                            indexes.last_mut().expect("an index was just pushed")
-                        }
-                    };
-                    index.add(condition, id);
-                }
-            }
-            routes.push(compiled);
+            };
+            indexes[index].add(condition, id);
         }
         for index in &mut indexes {
             index.finish();
@@ -233,7 +239,7 @@ impl fmt::Display for RouteMatch {
 /// A route ready to be matched.
 #[derive(Debug)]
 struct CompiledRoute {
-    /// All must hold; the first is the one the route is filed under.
+    /// All must hold.
     conditions: Vec<(Field, Condition)>,
     target: RouteMatch,
 }
@@ -308,6 +314,57 @@ impl From<CallField<'_>> for Field {
     }
 }
 
+/// How many routes share each exact value and prefix, per field: the basis for choosing which
+/// of a route's conditions to file it under. A route is filed under its most selective
+/// condition, so that `context: default` on every route does not make every route a candidate
+/// for every call.
+struct PatternFrequencies<'a> {
+    counts: HashMap<(&'a Field, bool, &'a str), usize>,
+}
+
+impl<'a> PatternFrequencies<'a> {
+    fn count(routes: &'a [CompiledRoute]) -> Self {
+        let mut counts = HashMap::new();
+        for (field, condition) in routes.iter().flat_map(|r| &r.conditions) {
+            for alternative in condition.alternatives() {
+                let key = match &alternative.pattern {
+                    Pattern::Exact(value) => (field, false, value.as_str()),
+                    Pattern::Prefix(prefix) => (field, true, prefix.as_str()),
+                    Pattern::Regex(_) | Pattern::Invalid(_) => continue,
+                };
+                *counts.entry(key).or_insert(0) += 1;
+            }
+        }
+        PatternFrequencies { counts }
+    }
+
+    /// Roughly how many routes become candidates together with a route filed under
+    /// `condition`: the routes sharing each exact value or prefix, a small constant for a
+    /// regex (it is matched against its own value only), and every route for the prefix `*`.
+    fn cost(&self, field: &'a Field, condition: &'a Condition, routes: usize) -> usize {
+        const REGEX_COST: usize = 4;
+        condition
+            .alternatives()
+            .iter()
+            .map(|alternative| match &alternative.pattern {
+                Pattern::Exact(value) => self.frequency(field, false, value),
+                Pattern::Prefix(prefix) if prefix.is_empty() => routes,
+                Pattern::Prefix(prefix) => self.frequency(field, true, prefix) + 1,
+                Pattern::Regex(_) => REGEX_COST,
+                Pattern::Invalid(_) => 0,
+            })
+            .sum()
+    }
+
+    fn frequency(&self, field: &'a Field, prefix: bool, text: &'a str) -> usize {
+        // Every pattern was counted by `count`; 1 (this route alone) is the safe reading anyway.
+        self.counts
+            .get(&(field, prefix, text))
+            .copied()
+            .unwrap_or(1)
+    }
+}
+
 /// The routes filed under one call field, by pattern kind.
 #[derive(Debug)]
 struct FieldIndex {
@@ -346,8 +403,6 @@ impl FieldIndex {
     }
 
     fn add(&mut self, condition: &Condition, route: usize) {
-        use crate::config::Pattern;
-
         for alternative in condition.alternatives() {
             match &alternative.pattern {
                 Pattern::Exact(value) => self.exact.entry(value.clone()).or_default().push(route),
@@ -653,6 +708,31 @@ routes:
         // "150" matches r1, r15 and r150: the first in file order wins.
         assert_eq!(route_name(&r, &call("150")).as_deref(), Some("r1"));
         assert_eq!(route_name(&r, &call("x")), None);
+    }
+
+    #[test]
+    fn routes_sharing_a_broad_condition_still_match_in_order() {
+        let mut yaml = String::from("routes:\n");
+        for i in 0..50 {
+            yaml.push_str(&format!(
+                "  - {{name: r{i}, context: default, destination: '{i}', script: a.rhai}}\n"
+            ));
+        }
+        yaml.push_str("  - {name: any, destination: '*', caller: '+49111', script: a.rhai}\n");
+        yaml.push_str("  - {name: lab, context: lab, destination: '/^7/', script: a.rhai}\n");
+        let r = router(&yaml);
+        let in_default = |destination: &str| CallInfo::new("u", "+4930", destination);
+        assert_eq!(route_name(&r, &in_default("49")).as_deref(), Some("r49"));
+        assert_eq!(route_name(&r, &in_default("50")), None);
+        let vip = CallInfo::new("u", "+49111", "12");
+        assert_eq!(route_name(&r, &vip).as_deref(), Some("r12"));
+        let vip = CallInfo::new("u", "+49111", "999");
+        assert_eq!(route_name(&r, &vip).as_deref(), Some("any"));
+        let lab = CallInfo {
+            context: "lab".into(),
+            ..in_default("7")
+        };
+        assert_eq!(route_name(&r, &lab).as_deref(), Some("lab"));
     }
 
     #[test]
