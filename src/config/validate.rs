@@ -385,6 +385,142 @@ fn url_prefix(prefix: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ConfigError;
+
+    fn problems(text: &str) -> Vec<(usize, usize, DiagnosticKind)> {
+        match Config::parse_with_env(text, "rivr.yaml", &|name| {
+            (name == "SET").then(|| "value".to_string())
+        }) {
+            Ok(config) => config
+                .check()
+                .iter()
+                .filter(|d| d.kind != DiagnosticKind::MissingDirectory)
+                .map(|d| (d.line, d.column, d.kind))
+                .collect(),
+            Err(ConfigError::Invalid(diagnostics)) => diagnostics
+                .iter()
+                .map(|d| (d.line, d.column, d.kind))
+                .collect(),
+            Err(err) => panic!("{err}"),
+        }
+    }
+
+    #[test]
+    fn script_paths_must_be_relative_rhai_files_inside_the_scripts_directory() {
+        use DiagnosticKind::BadScriptPath as Bad;
+        let text = "routes:\n  - {name: a, script: /etc/passwd.rhai, context: x}\n  \
+                    - {name: b, script: ../x.rhai, context: x}\n  \
+                    - {name: c, script: main.lua, context: x}\n  \
+                    - {name: d, script: 'sub/ok.rhai', context: x}\ndefault_route: ''\n";
+        assert_eq!(
+            problems(text),
+            [(2, 23, Bad), (3, 23, Bad), (4, 23, Bad), (6, 16, Bad)]
+        );
+    }
+
+    #[test]
+    fn an_empty_condition_list_is_an_error() {
+        assert_eq!(
+            problems("routes:\n  - {name: a, destination: [], script: a.rhai}\n"),
+            [(2, 28, DiagnosticKind::BadPattern)]
+        );
+    }
+
+    #[test]
+    fn a_malformed_env_reference_is_an_error() {
+        assert_eq!(
+            problems("freeswitch:\n  - host: '${1HOST}'\n"),
+            [(2, 11, DiagnosticKind::BadInterpolation)]
+        );
+    }
+
+    #[test]
+    fn env_references_work_in_hosts_names_urls_and_set_values() {
+        let config = Config::parse_with_env(
+            "freeswitch:\n  - {name: '${SET}-n', host: '${SET}'}\nhttp:\n  \
+             allow: ['https://${SET}/']\nroutes:\n  - {name: a, script: a.rhai, \
+             set: {k: 'x${SET}'}}\n",
+            "rivr.yaml",
+            &|_| Some("value".into()),
+        )
+        .unwrap();
+        assert_eq!(config.freeswitch[0].name(), "value-n");
+        assert_eq!(config.freeswitch[0].host.as_str(), "value");
+        assert!(config.http.allows("https://value/x"));
+        assert_eq!(&*config.routes[0].set["k"], "xvalue");
+    }
+
+    #[test]
+    fn duplicate_connection_names_are_errors() {
+        assert_eq!(
+            problems(
+                "freeswitch:\n  - host: fs1\n  - host: fs1\n  - {host: fs2, name: fs1:8021}\n"
+            ),
+            [
+                (3, 11, DiagnosticKind::DuplicateName),
+                (4, 23, DiagnosticKind::DuplicateName)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_route_cannot_take_the_default_route_name() {
+        assert_eq!(
+            problems(
+                "default_route: d.rhai\nroutes:\n  - {name: default_route, destination: '1', \
+                 script: a.rhai}\n"
+            ),
+            [(3, 12, DiagnosticKind::DuplicateName)]
+        );
+    }
+
+    #[test]
+    fn a_bad_fallback_cause_points_at_the_fallback() {
+        assert_eq!(
+            problems("fallback:\n  hangup: {cause: NOPE}\n"),
+            [(2, 3, DiagnosticKind::InvalidValue)]
+        );
+        let c =
+            Config::parse_with_env("fallback: {hangup: {cause: busy}}\n", "f", &|_| None).unwrap();
+        assert_eq!(
+            *c.fallback,
+            Fallback::Hangup {
+                prompt: None,
+                cause: "USER_BUSY".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_typo_in_route_limits_is_an_unknown_key_with_a_suggestion() {
+        let err = Config::parse_with_env(
+            "routes:\n  - name: a\n    script: a.rhai\n    limits:\n      compute_budget: 5\n",
+            "rivr.yaml",
+            &|_| None,
+        )
+        .unwrap_err();
+        let d = &err.diagnostics()[0];
+        assert_eq!(
+            (d.line, d.column, d.kind),
+            (5, 7, DiagnosticKind::UnknownKey)
+        );
+        assert!(
+            d.message.contains("did you mean `compute_budget_ms`?"),
+            "{d}"
+        );
+    }
+
+    #[test]
+    fn a_disabled_route_with_a_missing_script_is_only_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "scripts: .\nroutes:\n  - {name: a, script: gone.rhai, enabled: false}\n";
+        let origin = dir.path().join("rivr.yaml");
+        let config = Config::parse_with_env(text, &origin.to_string_lossy(), &|_| None).unwrap();
+        let diagnostics = config.check();
+        assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+        assert_eq!(diagnostics[0].severity, crate::config::Severity::Warning);
+        assert_eq!(diagnostics[0].kind, DiagnosticKind::MissingScript);
+    }
 
     #[test]
     fn url_prefixes_need_a_scheme_a_host_and_a_slash() {
