@@ -515,6 +515,14 @@ routes:
     }
 
     #[test]
+    fn routers_and_matches_can_be_shared_across_threads() {
+        fn shareable<T: Send + Sync + 'static>() {}
+        shareable::<Router>();
+        shareable::<RouteMatch>();
+        shareable::<Config>();
+    }
+
+    #[test]
     fn routing_table() {
         let r = router(ROUTES);
         let with_var = {
@@ -746,5 +754,110 @@ routes:
         assert_eq!(route_name(&r, &c("+4940123")).as_deref(), Some("short"));
         assert_eq!(route_name(&r, &c("+4é")), None);
         assert_eq!(route_name(&r, &c("")), None);
+    }
+
+    mod agrees_with_a_linear_scan {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// A pattern over a tiny alphabet, so that routes and calls collide often.
+        fn pattern() -> impl Strategy<Value = String> {
+            let digits = "[0-2]{0,3}";
+            prop_oneof![
+                digits.prop_map(|d| d),
+                digits.prop_map(|d| format!("{d}*")),
+                digits.prop_map(|d| format!("/^{d}/")),
+                digits.prop_map(|d| format!("/{d}$/")),
+            ]
+        }
+
+        fn condition() -> impl Strategy<Value = Option<Condition>> {
+            prop_oneof![
+                2 => Just(None),
+                1 => prop::collection::vec(pattern(), 1..3)
+                    .prop_map(|p| Some(Condition::any_of(p).unwrap())),
+            ]
+        }
+
+        fn route() -> impl Strategy<
+            Value = (
+                Option<Condition>,
+                Option<Condition>,
+                Option<Condition>,
+                bool,
+            ),
+        > {
+            (
+                condition(),
+                condition(),
+                condition(),
+                prop::bool::weighted(0.9),
+            )
+        }
+
+        fn call() -> impl Strategy<Value = CallInfo> {
+            ("[0-2]{0,4}", "[0-2]{0,4}", prop::option::of("[0-2]{0,4}")).prop_map(
+                |(destination, caller, var)| {
+                    let mut call = CallInfo::new("u", caller, destination);
+                    if let Some(var) = var {
+                        call.variables.insert("v".into(), var);
+                    }
+                    call
+                },
+            )
+        }
+
+        proptest! {
+            #[test]
+            fn for_any_routes_and_call(
+                specs in prop::collection::vec(route(), 0..24),
+                calls in prop::collection::vec(call(), 1..16),
+                with_default in any::<bool>(),
+            ) {
+                let mut config = Config::default();
+                config.routes = specs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (destination, caller, var, enabled))| {
+                        let mut route = Route::new(format!("r{i}"), "a.rhai");
+                        route.destination = destination.clone();
+                        route.caller = caller.clone();
+                        if let Some(var) = var {
+                            route.variables.insert("v".into(), var.clone());
+                        }
+                        route.enabled = *enabled;
+                        route
+                    })
+                    .collect();
+                if with_default {
+                    config.default_route = Some("d.rhai".to_string().into());
+                }
+                let router = Router::new(&config);
+                for call in &calls {
+                    let linear = config
+                        .routes
+                        .iter()
+                        .filter(|r| r.enabled)
+                        .find(|r| {
+                            r.conditions().all(|(field, c)| {
+                                let value = match field {
+                                    CallField::Destination => Some(call.destination.as_str()),
+                                    CallField::Caller => Some(call.caller_id_number.as_str()),
+                                    CallField::Variable(name) => {
+                                        call.variables.get(name).map(String::as_str)
+                                    }
+                                    _ => unreachable!("not generated"),
+                                };
+                                value.is_some_and(|v| c.matches(v))
+                            })
+                        })
+                        .map(|r| r.name.value().clone())
+                        .or_else(|| config.default_script().map(|_| DEFAULT_ROUTE_NAME.to_string()));
+                    let indexed = router.route(call).map(|m| m.name().to_string());
+                    prop_assert_eq!(indexed, linear, "call {:?}", call);
+                }
+            }
+        }
     }
 }
