@@ -15,8 +15,14 @@
 //!    can never match (a warning).
 //! 3. `Config::check` looks at the filesystem: the scripts directory and each route's script.
 //!
-//! `Config::load` runs all three. This module knows nothing of Rhai or ESL; it borrows
-//! `call::HangupCause` only to validate cause names.
+//! `Config::load` runs all three.
+//!
+//! `${NAME}` (or `${NAME:-default}`) takes a value from the environment in these fields:
+//! `freeswitch[].name`, `.host` and `.password`, `http.allow[]`, and route `set` values. An
+//! unset variable without a default is an error naming the variable and its position.
+//!
+//! This module knows nothing of Rhai or ESL; it borrows `call::HangupCause` only to validate
+//! cause names.
 
 mod condition;
 mod de;
