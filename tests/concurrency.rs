@@ -25,7 +25,8 @@ fn a_thousand_concurrent_simulated_calls_all_complete_with_their_own_digits() {
             let rt = rt.clone();
             let script = script.clone();
             std::thread::spawn(move || {
-                let mut call = SimCall { actions: vec![press(&format!("{:04}", i)), press("1")], ..SimCall::default() };
+                let mut call =
+                    SimCall { actions: vec![press(&format!("{:04}", i)), press("1")], ..SimCall::default() };
                 call.info.uuid = format!("call-{i}");
                 call.info.caller_id_number = format!("caller{i}");
                 (i, run_on(&rt, script, call))
