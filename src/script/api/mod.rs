@@ -14,12 +14,13 @@ mod vars;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use rhai::{Dynamic, Engine, EvalAltResult, NativeCallContext, Position};
+use rhai::{Dynamic, Engine, EvalAltResult, Module, NativeCallContext, Position, Shared};
 
 use crate::call::{CallError, CallHandle, CallInfo, Command, Origin, Outcome};
+use crate::config::Limits;
 use crate::script::store::Script;
 
 /// Why a script was stopped from outside its own logic. Carried as the token of
@@ -86,16 +87,13 @@ impl Scripts for crate::script::ScriptStore {
 pub struct VerbSettings {
     /// Language for `say_*` (mod_say module name).
     pub language: String,
-    /// Wall-clock time a script may compute between verbs.
-    pub compute_budget: Duration,
+    /// The call's sandbox limits (an `invoke`d script runs under what is left of them).
+    pub limits: Limits,
 }
 
 impl Default for VerbSettings {
     fn default() -> Self {
-        VerbSettings {
-            language: "en".into(),
-            compute_budget: Duration::from_millis(500),
-        }
+        VerbSettings { language: "en".into(), limits: Limits::default() }
     }
 }
 
@@ -170,10 +168,7 @@ impl CallContext {
 
     /// The script `pass` handed the call to, taken once.
     pub fn take_pass(&self) -> Option<String> {
-        self.pass_to
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
+        self.pass_to.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
     /// Whether the script must stop now, checked from the engine's progress hook.
@@ -184,20 +179,15 @@ impl CallContext {
         if self.handle.is_hung_up() && !self.after_hangup.load(Ordering::Acquire) {
             return Some(Stop::Hangup);
         }
-        let since =
-            self.started.elapsed().as_nanos() as u64 - self.last_verb.load(Ordering::Relaxed);
-        if since > self.settings.compute_budget.as_nanos() as u64 {
+        let since = self.started.elapsed().as_nanos() as u64 - self.last_verb.load(Ordering::Relaxed);
+        if since > self.settings.limits.compute_budget().as_nanos() as u64 {
             return Some(Stop::Deadline);
         }
         None
     }
 
     /// Run `command` for the verb called at `nctx`'s position, converting the result for Rhai.
-    fn run(
-        &self,
-        nctx: &NativeCallContext,
-        command: Command,
-    ) -> Result<Outcome, Box<EvalAltResult>> {
+    fn run(&self, nctx: &NativeCallContext, command: Command) -> Result<Outcome, Box<EvalAltResult>> {
         let pos = nctx.call_position();
         let verb = command.verb();
         if command.needs_media() && self.after_hangup.load(Ordering::Acquire) {
@@ -247,9 +237,31 @@ impl CallContext {
     }
 }
 
-/// Register every verb of the script API on `engine`, bound to `ctx`, and the progress hook that
-/// enforces hangup, cancellation and the compute budget.
-pub fn register(engine: &mut Engine, ctx: &Arc<CallContext>) {
+/// The verb API as one module, built once per process and shared by every call's engine.
+/// Each verb finds its call through the engine's default tag (see [`install`]), so a call's
+/// engine holds no per-call closures: that keeps call start cheap and memory per call small.
+pub fn module() -> Shared<Module> {
+    static MODULE: OnceLock<Shared<Module>> = OnceLock::new();
+    MODULE
+        .get_or_init(|| {
+            let mut module = Module::new();
+            control::register(&mut module);
+            media::register(&mut module);
+            input::register(&mut module);
+            dial::register(&mut module);
+            record::register(&mut module);
+            vars::register(&mut module);
+            module.build_index();
+            Shared::new(module)
+        })
+        .clone()
+}
+
+/// Bind `engine` to one call: the verb API, the call as the engine's tag, and the progress hook
+/// that enforces hangup, cancellation and the compute budget.
+pub fn install(engine: &mut Engine, ctx: &Arc<CallContext>) {
+    engine.register_global_module(module());
+    engine.set_default_tag(Dynamic::from(ctx.clone()));
     let progress = ctx.clone();
     engine.on_progress(move |operations| {
         // Checking the clock on every operation costs ~30 %; every 256th costs ~2 % and still
@@ -257,32 +269,25 @@ pub fn register(engine: &mut Engine, ctx: &Arc<CallContext>) {
         if operations & 0xFF != 0 {
             return None;
         }
-        progress
-            .check_progress()
-            .map(|stop| Dynamic::from(stop.token()))
+        progress.check_progress().map(|stop| Dynamic::from(stop.token()))
     });
-    control::register(engine, ctx);
-    media::register(engine, ctx);
-    input::register(engine, ctx);
-    dial::register(engine, ctx);
-    record::register(engine, ctx);
-    vars::register(engine, ctx);
+}
+
+/// The call a verb runs for, from the engine's tag.
+fn context(nctx: &NativeCallContext) -> Result<Arc<CallContext>, Box<EvalAltResult>> {
+    nctx.tag().and_then(|tag| tag.read_lock::<Arc<CallContext>>().map(|ctx| ctx.clone())).ok_or_else(|| {
+        options::error(format!("{} can only run during a call", nctx.fn_name()), nctx.call_position())
+    })
 }
 
 /// A map from string pairs.
 fn map_of(pairs: impl IntoIterator<Item = (&'static str, Dynamic)>) -> rhai::Map {
-    pairs
-        .into_iter()
-        .map(|(key, value)| (key.into(), value))
-        .collect()
+    pairs.into_iter().map(|(key, value)| (key.into(), value)).collect()
 }
 
 /// A map of channel variables.
 fn variables_map(variables: &BTreeMap<String, String>) -> rhai::Map {
-    variables
-        .iter()
-        .map(|(k, v)| (k.as_str().into(), Dynamic::from(v.clone())))
-        .collect()
+    variables.iter().map(|(k, v)| (k.as_str().into(), Dynamic::from(v.clone()))).collect()
 }
 
 /// Milliseconds as a Rhai integer.
