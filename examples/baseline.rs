@@ -30,8 +30,7 @@ use tokio::net::{TcpListener, TcpStream};
 /// The prompts and `play_and_get_digits` arguments of the captured reference flow; the digit
 /// lands in `rivr_digit`.
 const GREETING: &str = "hello-world.wav";
-const COLLECT: &str =
-    "1 1 2 8000 # vm-enter-num-to-call.wav silence_stream://250 rivr_digit \\d 3000";
+const COLLECT: &str = "1 1 2 8000 # vm-enter-num-to-call.wav silence_stream://250 rivr_digit \\d 3000";
 const DIGIT_VARIABLE: &str = "rivr_digit";
 const CONFIRM: &str = "you-entered.wav";
 const APP_PLAY_AND_GET_DIGITS: &str = "play_and_get_digits";
@@ -40,10 +39,7 @@ const CAUSE_NORMAL_CLEARING: &str = "NORMAL_CLEARING";
 const REPLY_ERR: &str = "-ERR";
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "baseline",
-    about = "A minimal tokio ESL outbound app running the reference flow"
-)]
+#[command(name = "baseline", about = "A minimal tokio ESL outbound app running the reference flow")]
 struct Args {
     /// Where to listen for FreeSWITCH (or rivr-loadgen).
     #[arg(long, default_value = "127.0.0.1:8085")]
@@ -118,19 +114,12 @@ async fn run_call(stream: TcpStream) -> anyhow::Result<()> {
     };
     let data = call.command(&EslCommand::Connect).await?;
     let channel = Event::from_headers(&data.headers);
-    anyhow::ensure!(
-        channel.unique_id().is_some(),
-        "connect reply without a Unique-ID"
-    );
+    anyhow::ensure!(channel.unique_id().is_some(), "connect reply without a Unique-ID");
     call.command(&EslCommand::MyEvents(None)).await?;
     call.command(&EslCommand::Linger(None)).await?;
 
-    let flow = [
-        ("answer", ""),
-        ("playback", GREETING),
-        (APP_PLAY_AND_GET_DIGITS, COLLECT),
-        ("playback", CONFIRM),
-    ];
+    let flow =
+        [("answer", ""), ("playback", GREETING), (APP_PLAY_AND_GET_DIGITS, COLLECT), ("playback", CONFIRM)];
     for (app, arg) in flow {
         match call.execute(app, arg).await? {
             Step::Completed(done) => {
@@ -145,9 +134,7 @@ async fn run_call(stream: TcpStream) -> anyhow::Result<()> {
     if !call.hung_up {
         call.command(&EslCommand::SendMsg {
             uuid: None,
-            message: SendMsg::Hangup {
-                cause: Some(CAUSE_NORMAL_CLEARING.into()),
-            },
+            message: SendMsg::Hangup { cause: Some(CAUSE_NORMAL_CLEARING.into()) },
         })
         .await?;
     }
@@ -186,14 +173,8 @@ impl Call {
     /// Runs one application and waits for its completion (or the hangup).
     async fn execute(&mut self, app: &str, arg: &str) -> anyhow::Result<Step> {
         let event_uuid = uuid::Uuid::new_v4().to_string();
-        let execute = Execute::new(app, arg)
-            .event_lock(true)
-            .event_uuid(event_uuid.clone());
-        self.command(&EslCommand::SendMsg {
-            uuid: None,
-            message: SendMsg::Execute(execute),
-        })
-        .await?;
+        let execute = Execute::new(app, arg).event_lock(true).event_uuid(event_uuid.clone());
+        self.command(&EslCommand::SendMsg { uuid: None, message: SendMsg::Execute(execute) }).await?;
         loop {
             let Some(frame) = self.next_frame().await? else {
                 return Ok(Step::HungUp);

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rivr::switch::freeswitch::inbound::{
-    ConnectionState, Destination, EslError, EventEncoding, EventSubscription, Filter,
-    InboundClient, InboundConfig, InboundPool, OriginateOutcome, OriginateRequest, Received,
+    ConnectionState, Destination, EslError, EventEncoding, EventSubscription, Filter, InboundClient,
+    InboundConfig, InboundPool, OriginateOutcome, OriginateRequest, Received,
 };
 use support::fake_inbound::{ApiReply, FakeFreeswitch, CAPTURED_PASSWORD};
 use tokio::sync::Barrier;
@@ -43,11 +43,7 @@ async fn names(subscription: &mut EventSubscription, count: usize) -> Vec<String
     while names.len() < count {
         match subscription.recv().await {
             Some(Received::Event(event)) => {
-                assert_eq!(
-                    event.unique_id(),
-                    subscription.uuid(),
-                    "routed by Unique-ID"
-                );
+                assert_eq!(event.unique_id(), subscription.uuid(), "routed by Unique-ID");
                 names.push(event.name().unwrap_or_default().to_owned());
             }
             other => panic!("expected an event, got {other:?}"),
@@ -59,14 +55,9 @@ async fn names(subscription: &mut EventSubscription, count: usize) -> Vec<String
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_authenticates_subscribes_to_jobs_and_runs_api_commands() {
     let fake = FakeFreeswitch::start(CAPTURED_PASSWORD).await;
-    let client = InboundClient::connect(config(&fake))
-        .await
-        .expect("connects");
+    let client = InboundClient::connect(config(&fake)).await.expect("connects");
     let version = client.api("version").await.expect("version");
-    assert!(
-        version.starts_with("FreeSWITCH Version 1.10.12-release"),
-        "{version}"
-    );
+    assert!(version.starts_with("FreeSWITCH Version 1.10.12-release"), "{version}");
     assert!(!version.ends_with('\n'));
     let commands = fake.commands();
     assert_eq!(
@@ -86,15 +77,8 @@ async fn wrong_password_is_a_clear_error_that_never_shows_the_password() {
     let mut config = config(&fake);
     config.password = "WrongPassword".into();
     let debug = format!("{config:?}");
-    let err = InboundClient::connect(config)
-        .await
-        .expect_err("the password is refused");
-    assert_eq!(
-        err,
-        EslError::AuthRejected {
-            server: format!("127.0.0.1:{}", fake.port())
-        }
-    );
+    let err = InboundClient::connect(config).await.expect_err("the password is refused");
+    assert_eq!(err, EslError::AuthRejected { server: format!("127.0.0.1:{}", fake.port()) });
     let message = err.to_string();
     assert_eq!(
         message,
@@ -114,10 +98,7 @@ async fn client_keeps_retrying_after_an_auth_failure_and_connects_once_the_passw
     let fake = FakeFreeswitch::start("NewPassword").await;
     let client = InboundClient::start(config(&fake));
     fake.wait_for_command("auth ClueCon").await;
-    assert!(matches!(
-        client.api("version").await,
-        Err(EslError::NotConnected { .. })
-    ));
+    assert!(matches!(client.api("version").await, Err(EslError::NotConnected { .. })));
     fake.set_password(CAPTURED_PASSWORD);
     let generation = client.wait_connected(0).await.expect("connects");
     assert_eq!(generation, 1);
@@ -127,9 +108,7 @@ async fn client_keeps_retrying_after_an_auth_failure_and_connects_once_the_passw
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_error_reply_is_a_command_failed_error_with_freeswitchs_words() {
     let fake = FakeFreeswitch::start(CAPTURED_PASSWORD).await;
-    let client = InboundClient::connect(config(&fake))
-        .await
-        .expect("connects");
+    let client = InboundClient::connect(config(&fake)).await.expect("connects");
     let err = client.api("bogus_command").await.expect_err("refused");
     assert!(
         matches!(&err, EslError::CommandFailed { reply, command, .. }
@@ -145,14 +124,9 @@ async fn api_error_reply_is_a_command_failed_error_with_freeswitchs_words() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_api_and_bgapi_callers_each_get_their_own_result() {
     let fake = FakeFreeswitch::start(CAPTURED_PASSWORD).await;
-    let client = InboundClient::connect(config(&fake))
-        .await
-        .expect("connects");
+    let client = InboundClient::connect(config(&fake)).await.expect("connects");
     for n in 0..20 {
-        fake.on_api(
-            &format!("rivr_echo {n}"),
-            ApiReply::Body(format!("echo {n}\n")),
-        );
+        fake.on_api(&format!("rivr_echo {n}"), ApiReply::Body(format!("echo {n}\n")));
     }
     fake.hold_jobs();
     let mut jobs = Vec::new();
@@ -173,10 +147,7 @@ async fn concurrent_api_and_bgapi_callers_each_get_their_own_result() {
     fake.wait_held_jobs(10).await;
     fake.release_jobs_in_reverse();
     for (n, job) in jobs {
-        assert_eq!(
-            job.await.expect("task").expect("bgapi"),
-            format!("echo {n}")
-        );
+        assert_eq!(job.await.expect("task").expect("bgapi"), format!("echo {n}"));
     }
     let status = client.status().await.expect("status");
     assert_eq!(status.max_sessions, Some(1000));
@@ -190,10 +161,7 @@ async fn a_reply_that_comes_after_its_request_timed_out_is_not_given_to_the_next
     config.reply_timeout = Duration::from_millis(300);
     let client = InboundClient::connect(config).await.expect("connects");
     let err = client.api("rivr_slow").await.expect_err("times out");
-    assert!(
-        matches!(&err, EslError::Timeout { command, .. } if command == "api rivr_slow"),
-        "{err:?}"
-    );
+    assert!(matches!(&err, EslError::Timeout { command, .. } if command == "api rivr_slow"), "{err:?}");
     fake.wait_for_command("api rivr_slow").await;
     fake.release_delayed();
     let version = client.api("version").await.expect("its own reply");
@@ -204,9 +172,7 @@ async fn a_reply_that_comes_after_its_request_timed_out_is_not_given_to_the_next
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn originate_maps_every_captured_outcome() {
     let fake = FakeFreeswitch::start(CAPTURED_PASSWORD).await;
-    let client = InboundClient::connect(config(&fake))
-        .await
-        .expect("connects");
+    let client = InboundClient::connect(config(&fake)).await.expect("connects");
     let answered = uuid();
     let cases = [
         ("busy", OriginateOutcome::Busy),
@@ -215,12 +181,7 @@ async fn originate_maps_every_captured_outcome() {
         ("ring", OriginateOutcome::NoAnswer),
         ("nosuchext", OriginateOutcome::NoRoute),
         ("race", OriginateOutcome::Ended),
-        (
-            "answer",
-            OriginateOutcome::Answered {
-                uuid: answered.clone(),
-            },
-        ),
+        ("answer", OriginateOutcome::Answered { uuid: answered.clone() }),
     ];
     for (extension, expected) in cases {
         let request = OriginateRequest::new(
@@ -232,10 +193,7 @@ async fn originate_maps_every_captured_outcome() {
         assert_eq!(outcome, expected, "{extension}");
     }
     let sent = fake.wait_for_command("bgapi originate").await;
-    assert_eq!(
-        sent,
-        format!("bgapi originate {{origination_uuid={answered}}}loopback/busy/default &park")
-    );
+    assert_eq!(sent, format!("bgapi originate {{origination_uuid={answered}}}loopback/busy/default &park"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -245,25 +203,16 @@ async fn originate_to_rivr_names_the_script_and_the_call_events_reach_its_subscr
     let client = InboundClient::connect(config).await.expect("connects");
     let call = uuid();
     let mut events = client.subscribe(&call);
-    let request = OriginateRequest::new(
-        "loopback/answer/default",
-        Destination::socket("127.0.0.1:8084"),
-    )
-    .uuid(call.clone())
-    .script("callback.rhai")
-    .caller_id_number("5550100");
+    let request = OriginateRequest::new("loopback/answer/default", Destination::socket("127.0.0.1:8084"))
+        .uuid(call.clone())
+        .script("callback.rhai")
+        .caller_id_number("5550100");
     let outcome = client.originate(&request).await.expect("originate");
     assert_eq!(outcome.uuid(), Some(call.as_str()));
     let sent = fake.wait_for_command("bgapi originate").await;
     assert!(sent.contains(",rivr_script=callback.rhai,"), "{sent}");
-    assert!(
-        sent.ends_with(" '&socket(127.0.0.1:8084 async full)'"),
-        "{sent}"
-    );
-    assert_eq!(
-        names(&mut events, 2).await,
-        ["CHANNEL_CREATE", "CHANNEL_ANSWER"]
-    );
+    assert!(sent.ends_with(" '&socket(127.0.0.1:8084 async full)'"), "{sent}");
+    assert_eq!(names(&mut events, 2).await, ["CHANNEL_CREATE", "CHANNEL_ANSWER"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -281,9 +230,7 @@ async fn events_of_100_interleaved_calls_keep_flowing_while_one_subscriber_is_sl
     for uuid in &uuids[1..] {
         let mut subscription = client.subscribe(uuid);
         let count = expected.len();
-        others.push(tokio::spawn(async move {
-            names(&mut subscription, count).await
-        }));
+        others.push(tokio::spawn(async move { names(&mut subscription, count).await }));
     }
     fake.stream_calls(&uuids);
     // The 99 others get everything while the slow one has not read a single event.
@@ -310,9 +257,7 @@ async fn a_subscriber_beyond_the_spill_budget_pauses_the_socket_and_loses_nothin
     for uuid in &uuids[1..] {
         let mut subscription = client.subscribe(uuid);
         let count = expected.len();
-        others.push(tokio::spawn(async move {
-            names(&mut subscription, count).await
-        }));
+        others.push(tokio::spawn(async move { names(&mut subscription, count).await }));
     }
     fake.stream_calls(&uuids);
     // Wait until the reader has stopped for the slow subscriber (polling a counter: a
@@ -345,9 +290,7 @@ async fn json_events_are_demultiplexed_like_plain_ones() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_reconnects_after_the_server_restarts_and_fails_what_was_pending() {
     let fake = FakeFreeswitch::start(CAPTURED_PASSWORD).await;
-    let client = InboundClient::connect(with_events(&fake, &["ALL"]))
-        .await
-        .expect("connects");
+    let client = InboundClient::connect(with_events(&fake, &["ALL"])).await.expect("connects");
     let call = uuid();
     let mut events = client.subscribe(&call);
     fake.hold_jobs();
@@ -357,10 +300,7 @@ async fn client_reconnects_after_the_server_restarts_and_fails_what_was_pending(
     };
     fake.wait_held_jobs(1).await;
     fake.restart().await;
-    let err = pending
-        .await
-        .expect("task")
-        .expect_err("lost with the connection");
+    let err = pending.await.expect("task").expect_err("lost with the connection");
     assert!(matches!(err, EslError::Disconnected { .. }), "{err:?}");
     assert!(err.is_transient());
     assert_eq!(events.recv().await, Some(Received::ConnectionLost));
@@ -376,9 +316,7 @@ async fn client_reconnects_after_the_server_restarts_and_fails_what_was_pending(
 async fn malformed_frame_closes_the_connection_and_the_client_reconnects() {
     let fake = FakeFreeswitch::start(CAPTURED_PASSWORD).await;
     fake.on_api("rivr_garbage", ApiReply::Malformed);
-    let client = InboundClient::connect(config(&fake))
-        .await
-        .expect("connects");
+    let client = InboundClient::connect(config(&fake)).await.expect("connects");
     let err = client.api("rivr_garbage").await.expect_err("garbage");
     assert!(
         matches!(&err, EslError::Protocol { detail, .. } if detail.contains("Content-Length")),
@@ -396,9 +334,7 @@ async fn requests_while_disconnected_fail_at_once_with_not_connected() {
     };
     let mut config = InboundConfig::new("gone", "127.0.0.1", port, CAPTURED_PASSWORD);
     config.reconnect_initial = Duration::from_millis(10);
-    let err = InboundClient::connect(config.clone())
-        .await
-        .expect_err("nothing listens");
+    let err = InboundClient::connect(config.clone()).await.expect_err("nothing listens");
     assert!(matches!(err, EslError::Connect { .. }), "{err:?}");
     let client = InboundClient::start(config);
     let err = client.api("status").await.expect_err("not connected");
@@ -412,30 +348,21 @@ async fn filters_go_before_the_subscription_and_can_change_at_runtime() {
     config.filters = vec![Filter::new("Event-Name", "CHANNEL_CREATE")];
     let client = InboundClient::connect(config).await.expect("connects");
     let commands = fake.commands();
-    let filter = commands
-        .iter()
-        .position(|line| line == "filter Event-Name CHANNEL_CREATE")
-        .expect("filter sent");
+    let filter =
+        commands.iter().position(|line| line == "filter Event-Name CHANNEL_CREATE").expect("filter sent");
     let event = commands
         .iter()
         .position(|line| line == "event plain CHANNEL_CREATE CHANNEL_ANSWER")
         .expect("subscribed");
     assert!(filter < event);
-    client
-        .add_filter(Filter::new("Event-Name", "CHANNEL_ANSWER"))
-        .await
-        .expect("added");
-    client
-        .remove_filter(&Filter::new("Event-Name", "CHANNEL_CREATE"))
-        .await
-        .expect("removed");
-    fake.wait_for_command("filter delete Event-Name CHANNEL_CREATE")
-        .await;
+    client.add_filter(Filter::new("Event-Name", "CHANNEL_ANSWER")).await.expect("added");
+    client.remove_filter(&Filter::new("Event-Name", "CHANNEL_CREATE")).await.expect("removed");
+    fake.wait_for_command("filter delete Event-Name CHANNEL_CREATE").await;
     // With only the CHANNEL_ANSWER filter left, an answered call's CHANNEL_CREATE is filtered.
     let call = uuid();
     let mut events = client.subscribe(&call);
-    let request = OriginateRequest::new("loopback/answer/default", Destination::extension("9000"))
-        .uuid(call.clone());
+    let request =
+        OriginateRequest::new("loopback/answer/default", Destination::extension("9000")).uuid(call.clone());
     client.originate(&request).await.expect("answered");
     assert_eq!(names(&mut events, 1).await, ["CHANNEL_ANSWER"]);
 }
@@ -454,11 +381,7 @@ async fn pool_reports_health_and_picks_a_connected_server() {
     second_config.name = "fs2".into();
     let pool = InboundPool::start(vec![dead, config(&first), second_config], None);
     for name in ["fs1", "fs2"] {
-        pool.client(name)
-            .expect("configured")
-            .wait_connected(0)
-            .await
-            .expect("connects");
+        pool.client(name).expect("configured").wait_connected(0).await.expect("connects");
     }
     let health = pool.check_now().await;
     assert_eq!(health.len(), 3);
@@ -481,23 +404,12 @@ async fn pool_reports_health_and_picks_a_connected_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_says_exit_and_later_requests_fail_as_closed() {
     let fake = FakeFreeswitch::start(CAPTURED_PASSWORD).await;
-    let client = InboundClient::connect(with_events(&fake, &["ALL"]))
-        .await
-        .expect("connects");
+    let client = InboundClient::connect(with_events(&fake, &["ALL"])).await.expect("connects");
     let mut events = client.subscribe(&uuid());
     let clone = client.clone();
     client.close().await;
-    assert!(
-        fake.commands()
-            .iter()
-            .filter(|line| *line == "exit")
-            .count()
-            == 2
-    );
-    assert!(matches!(
-        clone.api("version").await,
-        Err(EslError::Closed { .. })
-    ));
+    assert!(fake.commands().iter().filter(|line| *line == "exit").count() == 2);
+    assert!(matches!(clone.api("version").await, Err(EslError::Closed { .. })));
     assert_eq!(clone.state(), ConnectionState::Closed);
     assert_eq!(events.recv().await, None);
 }
@@ -505,9 +417,7 @@ async fn close_says_exit_and_later_requests_fail_as_closed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_tasks_share_one_client_without_mixing_replies() {
     let fake = FakeFreeswitch::start(CAPTURED_PASSWORD).await;
-    let client = InboundClient::connect(config(&fake))
-        .await
-        .expect("connects");
+    let client = InboundClient::connect(config(&fake)).await.expect("connects");
     for n in 0..50 {
         fake.on_api(&format!("rivr_echo {n}"), ApiReply::Body(format!("{n}")));
     }

@@ -36,11 +36,10 @@ use rivr::switch::freeswitch::frame::{ContentType, Frame, FrameDecoder};
 use rivr::switch::freeswitch::headers::Headers;
 use rivr::switch::freeswitch::protocol::{
     CMD_API, CMD_CONNECT, CMD_EVENT, CMD_EXIT, CMD_LINGER, CMD_MYEVENTS, CMD_NOLINGER, CMD_SENDMSG,
-    DISPOSITION_DISCONNECT, DISPOSITION_LINGER, EVENT_CHANNEL_EXECUTE,
-    EVENT_CHANNEL_EXECUTE_COMPLETE, EVENT_CHANNEL_HANGUP, EVENT_CHANNEL_HANGUP_COMPLETE,
-    HEADER_APPLICATION, HEADER_APPLICATION_UUID, HEADER_CONTENT_DISPOSITION, HEADER_CONTENT_LENGTH,
-    SENDMSG_APP_ARG, SENDMSG_APP_NAME, SENDMSG_CALL_COMMAND, SENDMSG_CONTENT_LENGTH,
-    SENDMSG_EVENT_UUID, SENDMSG_EXECUTE, SENDMSG_HANGUP,
+    DISPOSITION_DISCONNECT, DISPOSITION_LINGER, EVENT_CHANNEL_EXECUTE, EVENT_CHANNEL_EXECUTE_COMPLETE,
+    EVENT_CHANNEL_HANGUP, EVENT_CHANNEL_HANGUP_COMPLETE, HEADER_APPLICATION, HEADER_APPLICATION_UUID,
+    HEADER_CONTENT_DISPOSITION, HEADER_CONTENT_LENGTH, SENDMSG_APP_ARG, SENDMSG_APP_NAME,
+    SENDMSG_CALL_COMMAND, SENDMSG_CONTENT_LENGTH, SENDMSG_EVENT_UUID, SENDMSG_EXECUTE, SENDMSG_HANGUP,
 };
 use rivr::switch::freeswitch::url;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
@@ -61,15 +60,7 @@ const HEADER_APPLICATION_DATA: &str = "Application-Data";
 /// The connect reply's dialled number, which rivr's router matches routes on.
 const HEADER_DESTINATION_NUMBER: &str = "Caller-Destination-Number";
 /// Applications that take media time (`--media-delay-ms`); others complete at once.
-const MEDIA_APPS: &[&str] = &[
-    "playback",
-    "play_and_get_digits",
-    "say",
-    "speak",
-    "record",
-    "sleep",
-    "read",
-];
+const MEDIA_APPS: &[&str] = &["playback", "play_and_get_digits", "say", "speak", "record", "sleep", "read"];
 
 #[derive(Parser, Debug)]
 #[command(
@@ -204,15 +195,8 @@ async fn call(addr: SocketAddr, script: &Script) -> CallResult {
                     if let Err(err) = send(&mut writer, &script.execute(&uuid, &execute)).await {
                         return result.fail(err);
                     }
-                    let delay = if execute.is_media() {
-                        script.media_delay
-                    } else {
-                        Duration::ZERO
-                    };
-                    running = Some((
-                        Action::Execute(execute),
-                        tokio::time::Instant::now() + delay,
-                    ));
+                    let delay = if execute.is_media() { script.media_delay } else { Duration::ZERO };
+                    running = Some((Action::Execute(execute), tokio::time::Instant::now() + delay));
                 }
                 Action::Hangup => {
                     hung_up = true;
@@ -309,14 +293,8 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-async fn send(
-    writer: &mut BufWriter<tokio::net::tcp::OwnedWriteHalf>,
-    bytes: &[u8],
-) -> Result<(), String> {
-    writer
-        .write_all(bytes)
-        .await
-        .map_err(|err| format!("write: {err}"))?;
+async fn send(writer: &mut BufWriter<tokio::net::tcp::OwnedWriteHalf>, bytes: &[u8]) -> Result<(), String> {
+    writer.write_all(bytes).await.map_err(|err| format!("write: {err}"))?;
     writer.flush().await.map_err(|err| format!("write: {err}"))
 }
 
@@ -350,10 +328,7 @@ async fn read_command(
         if let Some(command) = parse_command(buf)? {
             return Ok(Some(command));
         }
-        let read = reader
-            .read_buf(buf)
-            .await
-            .map_err(|err| format!("read: {err}"))?;
+        let read = reader.read_buf(buf).await.map_err(|err| format!("read: {err}"))?;
         if read == 0 {
             if buf.iter().all(|b| b.is_ascii_whitespace()) {
                 return Ok(None);
@@ -369,10 +344,7 @@ async fn read_command(
 /// Cuts one command off the front of `buf` as FreeSWITCH reads it: lines up to a blank line,
 /// then `content-length` bytes of body if that header is present.
 fn parse_command(buf: &mut BytesMut) -> Result<Option<Command>, String> {
-    let skip = buf
-        .iter()
-        .take_while(|&&b| b == b'\n' || b == b'\r')
-        .count();
+    let skip = buf.iter().take_while(|&&b| b == b'\n' || b == b'\r').count();
     let _ = buf.split_to(skip);
     let Some(end) = find_blank_line(buf) else {
         return Ok(None);
@@ -396,11 +368,7 @@ fn parse_command(buf: &mut BytesMut) -> Result<Option<Command>, String> {
     }
     let block = buf.split_to(total);
     let body = length.map(|_| String::from_utf8_lossy(&block[end.1..]).into_owned());
-    Ok(Some(Command {
-        line,
-        headers,
-        body,
-    }))
+    Ok(Some(Command { line, headers, body }))
 }
 
 /// Where the header block ends: (end of its text, start of what follows the blank line).
@@ -445,11 +413,7 @@ impl Execute {
             .header(SENDMSG_EVENT_UUID)
             .map(str::to_owned)
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        Some(Self {
-            app,
-            arg,
-            event_uuid,
-        })
+        Some(Self { app, arg, event_uuid })
     }
 
     fn is_media(&self) -> bool {
@@ -458,9 +422,7 @@ impl Execute {
 
     /// The variable `play_and_get_digits` stores its digits in (its 8th argument).
     fn digit_variable(&self) -> Option<&str> {
-        (self.app == APP_PLAY_AND_GET_DIGITS)
-            .then(|| self.arg.split_whitespace().nth(7))
-            .flatten()
+        (self.app == APP_PLAY_AND_GET_DIGITS).then(|| self.arg.split_whitespace().nth(7)).flatten()
     }
 }
 
@@ -502,30 +464,20 @@ impl Script {
             .collect();
         let find_event = |name: &str, app: Option<&str>| -> Option<&Event> {
             events.iter().map(|(_, event)| event).find(|event| {
-                event.name() == Some(name)
-                    && (app.is_none() || event.header(HEADER_APPLICATION) == app)
+                event.name() == Some(name) && (app.is_none() || event.header(HEADER_APPLICATION) == app)
             })
         };
         let mut apps = Vec::new();
         // The first is the fallback for applications the capture does not have.
         for app in ["playback", "answer", APP_PLAY_AND_GET_DIGITS, "say"] {
-            let execute =
-                find_event(EVENT_CHANNEL_EXECUTE, Some(app)).ok_or("no CHANNEL_EXECUTE")?;
-            let complete = find_event(EVENT_CHANNEL_EXECUTE_COMPLETE, Some(app))
-                .ok_or("no CHANNEL_EXECUTE_COMPLETE")?;
-            apps.push((
-                app.to_owned(),
-                event_pieces(execute)?,
-                event_pieces(complete)?,
-            ));
+            let execute = find_event(EVENT_CHANNEL_EXECUTE, Some(app)).ok_or("no CHANNEL_EXECUTE")?;
+            let complete =
+                find_event(EVENT_CHANNEL_EXECUTE_COMPLETE, Some(app)).ok_or("no CHANNEL_EXECUTE_COMPLETE")?;
+            apps.push((app.to_owned(), event_pieces(execute)?, event_pieces(complete)?));
         }
         let hangup = [EVENT_CHANNEL_HANGUP, EVENT_CHANNEL_HANGUP_COMPLETE]
             .iter()
-            .map(|name| {
-                find_event(name, None)
-                    .ok_or_else(|| format!("no {name}"))
-                    .and_then(event_pieces)
-            })
+            .map(|name| find_event(name, None).ok_or_else(|| format!("no {name}")).and_then(event_pieces))
             .collect::<Result<_, _>>()?;
         let notice = |disposition: &str| -> Result<Pieces, String> {
             frames
@@ -558,18 +510,11 @@ impl Script {
     }
 
     fn connect_reply(&self, uuid: &str) -> Vec<u8> {
-        self.connect.render(&Values {
-            uuid,
-            destination: &self.destination,
-            ..Values::default()
-        })
+        self.connect.render(&Values { uuid, destination: &self.destination, ..Values::default() })
     }
 
     fn app(&self, app: &str) -> &(String, Pieces, Pieces) {
-        self.apps
-            .iter()
-            .find(|(name, _, _)| name == app)
-            .unwrap_or(&self.apps[0])
+        self.apps.iter().find(|(name, _, _)| name == app).unwrap_or(&self.apps[0])
     }
 
     fn values<'a>(&'a self, uuid: &'a str, execute: &'a Execute) -> Values<'a> {
@@ -593,35 +538,20 @@ impl Script {
     }
 
     fn hangup_events(&self, uuid: &str) -> Vec<u8> {
-        let values = Values {
-            uuid,
-            ..Values::default()
-        };
-        self.hangup
-            .iter()
-            .flat_map(|pieces| event_frame(&pieces.render(&values)))
-            .collect()
+        let values = Values { uuid, ..Values::default() };
+        self.hangup.iter().flat_map(|pieces| event_frame(&pieces.render(&values))).collect()
     }
 
     fn linger_notice(&self, uuid: &str) -> Vec<u8> {
-        self.linger_notice.render(&Values {
-            uuid,
-            ..Values::default()
-        })
+        self.linger_notice.render(&Values { uuid, ..Values::default() })
     }
 
     fn disconnect_notice(&self, uuid: &str) -> Vec<u8> {
-        self.disconnect_notice.render(&Values {
-            uuid,
-            ..Values::default()
-        })
+        self.disconnect_notice.render(&Values { uuid, ..Values::default() })
     }
 
     fn bye(&self, uuid: &str) -> Vec<u8> {
-        self.bye.render(&Values {
-            uuid,
-            ..Values::default()
-        })
+        self.bye.render(&Values { uuid, ..Values::default() })
     }
 }
 
@@ -702,11 +632,7 @@ impl Pieces {
                 }
                 Piece::Slot(Slot::DigitLine) => {
                     if let Some(name) = values.digit_variable {
-                        let line = format!(
-                            "variable_{}: {}\n",
-                            name,
-                            url::encode(values.digits.as_bytes())
-                        );
+                        let line = format!("variable_{}: {}\n", name, url::encode(values.digits.as_bytes()));
                         out.extend_from_slice(line.as_bytes());
                     }
                 }
@@ -752,11 +678,7 @@ fn event_pieces(event: &Event) -> Result<Pieces, String> {
 fn connect_pieces(frame: &Frame) -> Result<Pieces, String> {
     let mut text = Vec::new();
     for (name, value) in &frame.headers {
-        let value = if name == HEADER_DESTINATION_NUMBER {
-            MARK_DESTINATION
-        } else {
-            value
-        };
+        let value = if name == HEADER_DESTINATION_NUMBER { MARK_DESTINATION } else { value };
         text.extend_from_slice(format!("{name}: {value}\n").as_bytes());
     }
     text.push(b'\n');
@@ -787,9 +709,7 @@ fn split_marks(text: &[u8]) -> Vec<Piece> {
             .map(|(mark, slot)| (mark.as_bytes().to_vec(), *slot))
             .chain(std::iter::once((digit_line.into_bytes(), Slot::DigitLine)))
             .filter_map(|(mark, slot)| {
-                rest.windows(mark.len())
-                    .position(|w| w == mark.as_slice())
-                    .map(|at| (at, mark.len(), slot))
+                rest.windows(mark.len()).position(|w| w == mark.as_slice()).map(|at| (at, mark.len(), slot))
             })
             .min_by_key(|(at, _, _)| *at);
         let Some((at, len, slot)) = next else {
@@ -815,11 +735,8 @@ const MAX_ERROR_KINDS: usize = 10;
 const MAX_COMMAND: usize = 1024 * 1024;
 
 fn event_frame(body: &[u8]) -> Vec<u8> {
-    let mut frame = format!(
-        "Content-Length: {}\nContent-Type: text/event-plain\n\n",
-        body.len()
-    )
-    .into_bytes();
+    let mut frame =
+        format!("Content-Length: {}\nContent-Type: text/event-plain\n\n", body.len()).into_bytes();
     frame.extend_from_slice(body);
     frame
 }
@@ -829,11 +746,7 @@ fn reply_frame(text: &str) -> Vec<u8> {
 }
 
 fn api_frame(body: &str) -> Vec<u8> {
-    let mut frame = format!(
-        "Content-Type: api/response\nContent-Length: {}\n\n",
-        body.len()
-    )
-    .into_bytes();
+    let mut frame = format!("Content-Type: api/response\nContent-Length: {}\n\n", body.len()).into_bytes();
     frame.extend_from_slice(body.as_bytes());
     frame
 }
@@ -865,11 +778,7 @@ struct CallResult {
 
 impl CallResult {
     fn failed(error: String) -> Self {
-        Self {
-            ok: false,
-            error: Some(error),
-            turnaround_us: Vec::new(),
-        }
+        Self { ok: false, error: Some(error), turnaround_us: Vec::new() }
     }
 
     fn fail(mut self, error: String) -> Self {
@@ -920,11 +829,7 @@ impl Report {
         let (p50, p99) = (pick(0.50), pick(0.99));
         let max = self.turnaround_us.last().map(|us| *us as f64 / 1000.0);
         let seconds = self.elapsed.as_secs_f64();
-        let rate = if seconds > 0.0 {
-            self.completed as f64 / seconds
-        } else {
-            0.0
-        };
+        let rate = if seconds > 0.0 { self.completed as f64 / seconds } else { 0.0 };
         let ms = |value: Option<f64>| value.map_or("-".to_owned(), |v| format!("{v:.3}"));
         if args.json {
             let json = serde_json::json!({
@@ -1008,24 +913,14 @@ impl RssSampler {
                 }
             })
         };
-        Self {
-            pid,
-            start_kib,
-            peak,
-            stop,
-            task,
-        }
+        Self { pid, start_kib, peak, stop, task }
     }
 
     fn finish(self) -> Rss {
         self.stop.store(true, Ordering::Relaxed);
         self.task.abort();
         let end_kib = rss_kib(self.pid).unwrap_or(0);
-        Rss {
-            start_kib: self.start_kib,
-            peak_kib: self.peak.load(Ordering::Relaxed).max(end_kib),
-            end_kib,
-        }
+        Rss { start_kib: self.start_kib, peak_kib: self.peak.load(Ordering::Relaxed).max(end_kib), end_kib }
     }
 }
 
@@ -1048,11 +943,7 @@ mod tests {
     }
 
     fn decode(bytes: &[u8]) -> Vec<Frame> {
-        decode_all(bytes)
-            .expect("decodes")
-            .into_iter()
-            .map(|(frame, _)| frame)
-            .collect()
+        decode_all(bytes).expect("decodes").into_iter().map(|(frame, _)| frame).collect()
     }
 
     #[test]
@@ -1066,18 +957,9 @@ mod tests {
         let second = parse_command(&mut buf).expect("valid").expect("whole");
         assert_eq!(second.header("Execute-App-Name"), Some("speak"));
         assert_eq!(second.body.as_deref(), Some("hello"));
-        assert!(
-            parse_command(&mut buf).expect("valid").is_none(),
-            "exit is not whole yet"
-        );
+        assert!(parse_command(&mut buf).expect("valid").is_none(), "exit is not whole yet");
         buf.extend_from_slice(b"\n");
-        assert_eq!(
-            parse_command(&mut buf)
-                .expect("valid")
-                .expect("whole")
-                .word(),
-            "exit"
-        );
+        assert_eq!(parse_command(&mut buf).expect("valid").expect("whole").word(), "exit");
     }
 
     #[test]
@@ -1128,20 +1010,9 @@ mod tests {
         let frames = decode(&bytes);
         let names: Vec<_> = frames[..2]
             .iter()
-            .map(|frame| {
-                Event::from_frame(frame)
-                    .expect("event")
-                    .name()
-                    .map(str::to_owned)
-            })
+            .map(|frame| Event::from_frame(frame).expect("event").name().map(str::to_owned))
             .collect();
-        assert_eq!(
-            names,
-            [
-                Some("CHANNEL_HANGUP".to_owned()),
-                Some("CHANNEL_HANGUP_COMPLETE".to_owned())
-            ]
-        );
+        assert_eq!(names, [Some("CHANNEL_HANGUP".to_owned()), Some("CHANNEL_HANGUP_COMPLETE".to_owned())]);
         assert_eq!(frames[2].content_type(), ContentType::DisconnectNotice);
         assert_eq!(frames[2].header("Controlled-Session-UUID"), Some(uuid));
         assert_eq!(frames[2].header("Linger-Time"), Some("-1"));

@@ -68,11 +68,7 @@ impl FakeFreeswitch {
             release: watch::Sender::new(0),
         });
         let accept = tokio::spawn(accept_loop(listener, state.clone()));
-        Self {
-            addr,
-            state,
-            accept: Mutex::new(Some(accept)),
-        }
+        Self { addr, state, accept: Mutex::new(Some(accept)) }
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -105,8 +101,7 @@ impl FakeFreeswitch {
 
     /// Waits until `count` jobs are held.
     pub async fn wait_held_jobs(&self, count: usize) {
-        self.wait_until(|state| lock(&state.held).len() >= count)
-            .await;
+        self.wait_until(|state| lock(&state.held).len() >= count).await;
     }
 
     /// Finishes the held jobs, last received first, and stops holding.
@@ -127,10 +122,7 @@ impl FakeFreeswitch {
     pub async fn wait_for_command(&self, prefix: &str) -> String {
         let mut found = None;
         self.wait_until(|state| {
-            found = lock(&state.log)
-                .iter()
-                .find(|line| line.starts_with(prefix))
-                .cloned();
+            found = lock(&state.log).iter().find(|line| line.starts_with(prefix)).cloned();
             found.is_some()
         })
         .await;
@@ -140,11 +132,7 @@ impl FakeFreeswitch {
     /// Waits until `count` connections have subscribed to `event_name` (or `ALL`).
     pub async fn wait_subscribed(&self, event_name: &str, count: usize) {
         self.wait_until(|state| {
-            lock(&state.conns)
-                .values()
-                .filter(|conn| lock(&conn.subs).wants(event_name))
-                .count()
-                >= count
+            lock(&state.conns).values().filter(|conn| lock(&conn.subs).wants(event_name)).count() >= count
         })
         .await;
     }
@@ -158,8 +146,7 @@ impl FakeFreeswitch {
         for (templates, json) in [(&captures.call_plain, false), (&captures.call_json, true)] {
             for template in templates.iter() {
                 for uuid in uuids {
-                    self.state
-                        .send_to_format(&template.name, &template.with_uuid(uuid), json);
+                    self.state.send_to_format(&template.name, &template.with_uuid(uuid), json);
                 }
             }
         }
@@ -168,15 +155,8 @@ impl FakeFreeswitch {
     /// The `Event-Name`s each streamed call gets, in order, in plain or JSON subscriptions.
     pub fn streamed_event_names(&self, json: bool) -> Vec<String> {
         let captures = &self.state.captures;
-        let templates = if json {
-            &captures.call_json
-        } else {
-            &captures.call_plain
-        };
-        templates
-            .iter()
-            .map(|template| template.name.clone())
-            .collect()
+        let templates = if json { &captures.call_json } else { &captures.call_plain };
+        templates.iter().map(|template| template.name.clone()).collect()
     }
 
     /// Closes every connection and listens again on the same port.
@@ -260,10 +240,7 @@ impl Captures {
                 .unwrap_or_else(|| panic!("no captured reply to {command:?}"))
         };
         let notice_after = |frames: &[Raw], reply: &[u8]| -> Vec<u8> {
-            let at = frames
-                .iter()
-                .position(|frame| frame.bytes == reply)
-                .expect("reply captured");
+            let at = frames.iter().position(|frame| frame.bytes == reply).expect("reply captured");
             let notice = &frames[at + 1];
             assert_eq!(notice.frame.content_type(), ContentType::DisconnectNotice);
             [reply, &notice.bytes[..]].concat()
@@ -296,16 +273,11 @@ impl Captures {
             let body = frames(raw)[0].frame.body_text().expect("body").into_owned();
             originate.insert(extension.to_owned(), body);
         }
-        let race = events(&frames(&fixture(
-            "inbound-nolinger-originate-race.fs2app.raw",
-        )))
-        .into_iter()
-        .find(|event| event.name() == Some("BACKGROUND_JOB"))
-        .expect("race job");
-        originate.insert(
-            "race".to_owned(),
-            race.body().expect("race body").to_owned(),
-        );
+        let race = events(&frames(&fixture("inbound-nolinger-originate-race.fs2app.raw")))
+            .into_iter()
+            .find(|event| event.name() == Some("BACKGROUND_JOB"))
+            .expect("race job");
+        originate.insert("race".to_owned(), race.body().expect("race body").to_owned());
 
         let misc_events = events(&misc_fs);
         let job_plain = misc_events
@@ -313,11 +285,7 @@ impl Captures {
             .find(|event| event.name() == Some("BACKGROUND_JOB"))
             .expect("status job")
             .clone();
-        let answered_uuid = originate["answer"]
-            .trim()
-            .strip_prefix("+OK ")
-            .expect("answered")
-            .to_owned();
+        let answered_uuid = originate["answer"].trim().strip_prefix("+OK ").expect("answered").to_owned();
         let answered_plain = misc_fs
             .iter()
             .filter(|raw| is_event_of(raw, &answered_uuid))
@@ -362,10 +330,7 @@ impl Captures {
                 Some("loopback/9004/default &park"),
             ),
         ] {
-            let raw = fs
-                .iter()
-                .find(|raw| event_name(raw) == "BACKGROUND_JOB")
-                .expect("captured job");
+            let raw = fs.iter().find(|raw| event_name(raw) == "BACKGROUND_JOB").expect("captured job");
             let event = Event::from_frame(&raw.frame).expect("job decodes");
             let job = HeldJob {
                 uuid: event.job_uuid().expect("job uuid").to_owned(),
@@ -418,11 +383,7 @@ struct Template {
 
 impl Template {
     fn new(raw: &Raw, uuid: &str) -> Self {
-        Self {
-            name: event_name(raw),
-            bytes: raw.bytes.clone(),
-            uuid: uuid.to_owned(),
-        }
+        Self { name: event_name(raw), bytes: raw.bytes.clone(), uuid: uuid.to_owned() }
     }
 
     /// The frame with every occurrence of the captured uuid replaced. Both are 36-byte uuids,
@@ -557,14 +518,7 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
         };
         let (out, rx) = mpsc::unbounded_channel();
         let subs = Arc::new(Mutex::new(Subs::default()));
-        let task = tokio::spawn(serve(
-            stream,
-            state.clone(),
-            id,
-            out.clone(),
-            rx,
-            subs.clone(),
-        ));
+        let task = tokio::spawn(serve(stream, state.clone(), id, out.clone(), rx, subs.clone()));
         lock(&state.conns).insert(id, Conn { out, subs, task });
         state.bump();
     }
@@ -639,10 +593,7 @@ fn handle(
     command: Command,
 ) -> Handled {
     let captures = &state.captures;
-    let (word, rest) = command
-        .line
-        .split_once(' ')
-        .unwrap_or((command.line.as_str(), ""));
+    let (word, rest) = command.line.split_once(' ').unwrap_or((command.line.as_str(), ""));
     let send = |bytes: Vec<u8>| {
         let _ = out.send(bytes);
     };
@@ -702,21 +653,13 @@ fn handle(
         "filter" => match rest.strip_prefix("delete ") {
             Some(args) => {
                 let (header, value) = args.split_once(' ').unwrap_or((args, ""));
-                lock(subs)
-                    .filters
-                    .retain(|(h, v)| !(h == header && (value.is_empty() || v == value)));
-                send(reply_frame(&format!(
-                    "+OK filter deleted. [{header}][{value}]"
-                )));
+                lock(subs).filters.retain(|(h, v)| !(h == header && (value.is_empty() || v == value)));
+                send(reply_frame(&format!("+OK filter deleted. [{header}][{value}]")));
             }
             None => {
                 let (header, value) = rest.split_once(' ').unwrap_or((rest, ""));
-                lock(subs)
-                    .filters
-                    .push((header.to_owned(), value.to_owned()));
-                send(reply_frame(&format!(
-                    "+OK filter added. [{header}]=[{value}]"
-                )));
+                lock(subs).filters.push((header.to_owned(), value.to_owned()));
+                send(reply_frame(&format!("+OK filter added. [{header}]=[{value}]")));
             }
         },
         "api" => {
@@ -737,9 +680,7 @@ fn handle(
                         // The captured `uuid_kill` reply, for any uuid.
                         send(api_frame("+OK\n"));
                     } else {
-                        send(api_frame(&format!(
-                            "-ERR {api_command} Command not found!\n"
-                        )));
+                        send(api_frame(&format!("-ERR {api_command} Command not found!\n")));
                     }
                 }
             }
@@ -770,12 +711,7 @@ fn handle(
             } else {
                 format!("-ERR {api_command} Command not found!\n")
             };
-            let job = HeldJob {
-                uuid,
-                command: api_command,
-                arg,
-                output,
-            };
+            let job = HeldJob { uuid, command: api_command, arg, output };
             if *lock(&state.hold_jobs) {
                 lock(&state.held).push(job);
                 state.bump();
@@ -816,17 +752,13 @@ fn passes_filters(filters: &[(String, String)], event: Option<&Event>) -> bool {
     let Some(event) = event else {
         return true;
     };
-    filters
-        .iter()
-        .any(|(header, value)| event.header(header) == Some(value.as_str()))
+    filters.iter().any(|(header, value)| event.header(header) == Some(value.as_str()))
 }
 
 /// A `BACKGROUND_JOB` frame in plain format, as `mod_event_socket.c` writes it.
 fn plain_job_frame(template: &Event, job: &HeldJob) -> Vec<u8> {
     let mut body = Vec::new();
-    job_event(template, job)
-        .encode_plain(&mut body)
-        .expect("encode job");
+    job_event(template, job).encode_plain(&mut body).expect("encode job");
     event_frame("text/event-plain", &body)
 }
 
@@ -863,21 +795,14 @@ fn json_object(event: &Event) -> String {
         .collect();
     if let Some(body) = event.body() {
         members.push(format!("\"Content-Length\":\"{}\"", body.len()));
-        members.push(format!(
-            "\"_body\":{}",
-            serde_json::to_string(body).expect("json")
-        ));
+        members.push(format!("\"_body\":{}", serde_json::to_string(body).expect("json")));
     }
     format!("{{{}}}", members.join(","))
 }
 
 /// An event frame as FreeSWITCH writes it: `Content-Length` first, then `Content-Type`.
 fn event_frame(content_type: &str, body: &[u8]) -> Vec<u8> {
-    let mut frame = format!(
-        "Content-Length: {}\nContent-Type: {content_type}\n\n",
-        body.len()
-    )
-    .into_bytes();
+    let mut frame = format!("Content-Length: {}\nContent-Type: {content_type}\n\n", body.len()).into_bytes();
     frame.extend_from_slice(body);
     frame
 }
@@ -889,21 +814,13 @@ fn reply_frame(text: &str) -> Vec<u8> {
 
 /// An `api/response` as `api_exec` writes it.
 fn api_frame(body: &str) -> Vec<u8> {
-    let mut frame = format!(
-        "Content-Type: api/response\nContent-Length: {}\n\n",
-        body.len()
-    )
-    .into_bytes();
+    let mut frame = format!("Content-Type: api/response\nContent-Length: {}\n\n", body.len()).into_bytes();
     frame.extend_from_slice(body.as_bytes());
     frame
 }
 
 fn job_body(api_reply: &[u8]) -> String {
-    frames(api_reply)[0]
-        .frame
-        .body_text()
-        .expect("body")
-        .into_owned()
+    frames(api_reply)[0].frame.body_text().expect("body").into_owned()
 }
 
 /// One decoded frame and the exact bytes it came from.
@@ -919,10 +836,7 @@ fn frames(bytes: &[u8]) -> Vec<Raw> {
     let mut offset = 0;
     while let Some(frame) = decoder.decode(&mut buf).expect("captured frames decode") {
         let used = bytes.len() - offset - buf.len();
-        out.push(Raw {
-            frame,
-            bytes: bytes[offset..offset + used].to_vec(),
-        });
+        out.push(Raw { frame, bytes: bytes[offset..offset + used].to_vec() });
         offset += used;
     }
     out
@@ -942,17 +856,12 @@ fn decode_event(bytes: &[u8]) -> Option<Event> {
 }
 
 fn event_name(raw: &Raw) -> String {
-    Event::from_frame(&raw.frame)
-        .ok()
-        .and_then(|event| event.name().map(str::to_owned))
-        .unwrap_or_default()
+    Event::from_frame(&raw.frame).ok().and_then(|event| event.name().map(str::to_owned)).unwrap_or_default()
 }
 
 fn is_event_of(raw: &Raw, uuid: &str) -> bool {
     raw.frame.content_type().is_event()
-        && Event::from_frame(&raw.frame)
-            .map(|event| event.unique_id() == Some(uuid))
-            .unwrap_or(false)
+        && Event::from_frame(&raw.frame).map(|event| event.unique_id() == Some(uuid)).unwrap_or(false)
 }
 
 /// The a-leg uuid from the `BACKGROUND_JOB` of a capture's `bgapi originate`.
@@ -960,12 +869,7 @@ fn api_reply_uuid(frames: &[Raw]) -> String {
     events(frames)
         .into_iter()
         .find(|event| event.name() == Some("BACKGROUND_JOB"))
-        .and_then(|event| {
-            event
-                .body()
-                .and_then(|body| body.trim().strip_prefix("+OK "))
-                .map(str::to_owned)
-        })
+        .and_then(|event| event.body().and_then(|body| body.trim().strip_prefix("+OK ")).map(str::to_owned))
         .expect("originate job")
 }
 
@@ -984,17 +888,10 @@ fn pair_replies(commands: &[String], frames: &[Raw]) -> Vec<(String, Vec<u8>)> {
     let replies: VecDeque<&Raw> = frames
         .iter()
         .filter(|raw| {
-            matches!(
-                raw.frame.content_type(),
-                ContentType::CommandReply | ContentType::ApiResponse
-            )
+            matches!(raw.frame.content_type(), ContentType::CommandReply | ContentType::ApiResponse)
         })
         .collect();
-    commands
-        .iter()
-        .cloned()
-        .zip(replies.into_iter().map(|raw| raw.bytes.clone()))
-        .collect()
+    commands.iter().cloned().zip(replies.into_iter().map(|raw| raw.bytes.clone())).collect()
 }
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -1015,7 +912,5 @@ fn replace_all(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

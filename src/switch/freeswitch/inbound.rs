@@ -101,10 +101,7 @@ impl InboundClient {
             .map(|link| link.clone());
         match first {
             Ok(Link::Up { .. }) => Ok(client),
-            Ok(Link::Connecting {
-                last_error: Some(err),
-                ..
-            }) => Err(err),
+            Ok(Link::Connecting { last_error: Some(err), .. }) => Err(err),
             _ => Err(client.inner().closed()),
         }
     }
@@ -118,18 +115,13 @@ impl InboundClient {
         let inner = Arc::new(Inner {
             demux: Demux::new(config.queue_capacity, config.spill_capacity),
             filters: Mutex::new(config.filters.clone()),
-            link: watch::Sender::new(Link::Connecting {
-                attempts: 0,
-                last_error: None,
-            }),
+            link: watch::Sender::new(Link::Connecting { attempts: 0, last_error: None }),
             shutdown: CancellationToken::new(),
             server,
             config,
         });
         tokio::spawn(supervise(inner.clone()));
-        Self {
-            handle: Arc::new(Handle { inner }),
-        }
+        Self { handle: Arc::new(Handle { inner }) }
     }
 
     /// The configured name, e.g. `fs1`.
@@ -151,9 +143,7 @@ impl InboundClient {
     /// connection errors otherwise.
     pub async fn api(&self, command: &str) -> Result<String, EslError> {
         let connection = self.inner().commands()?;
-        let frame = connection
-            .request(&EslCommand::Api(command.to_owned()))
-            .await?;
+        let frame = connection.request(&EslCommand::Api(command.to_owned())).await?;
         let text = check_reply(self.server(), &format!("api {command}"), &frame)?;
         Ok(without_newline(text))
     }
@@ -185,14 +175,8 @@ impl InboundClient {
     /// [`EslError::InvalidRequest`] for a request that cannot be encoded,
     /// [`EslError::CommandFailed`] when FreeSWITCH refuses the command itself; connection
     /// errors. A call that is not answered is an [`OriginateOutcome`], not an error.
-    pub async fn originate(
-        &self,
-        request: &OriginateRequest,
-    ) -> Result<OriginateOutcome, EslError> {
-        let uuid = request
-            .uuid
-            .clone()
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    pub async fn originate(&self, request: &OriginateRequest) -> Result<OriginateOutcome, EslError> {
+        let uuid = request.uuid.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let command = request.to_command(&uuid)?;
         let output = self.job_output(&command).await?;
         OriginateOutcome::parse(&output).ok_or_else(|| EslError::CommandFailed {
@@ -260,11 +244,7 @@ impl InboundClient {
     /// connection errors (the filter is still applied after the next reconnect).
     pub async fn add_filter(&self, filter: Filter) -> Result<(), EslError> {
         self.inner().lock_filters().push(filter.clone());
-        self.event_command(EslCommand::Filter {
-            header: filter.header,
-            value: filter.value,
-        })
-        .await
+        self.event_command(EslCommand::Filter { header: filter.header, value: filter.value }).await
     }
 
     /// Removes an event filter added by the configuration or [`add_filter`](Self::add_filter).
@@ -284,13 +264,7 @@ impl InboundClient {
     /// Where the connection stands.
     pub fn state(&self) -> ConnectionState {
         match self.inner().link() {
-            Link::Connecting {
-                attempts,
-                last_error,
-            } => ConnectionState::Connecting {
-                attempts,
-                last_error,
-            },
+            Link::Connecting { attempts, last_error } => ConnectionState::Connecting { attempts, last_error },
             Link::Up { generation, .. } => ConnectionState::Connected { generation },
             Link::Closed => ConnectionState::Closed,
         }
@@ -341,16 +315,11 @@ impl InboundClient {
             ));
         }
         let connection = match inner.link() {
-            Link::Up {
-                events: Some(events),
-                ..
-            } => events,
+            Link::Up { events: Some(events), .. } => events,
             _ => return Err(inner.not_connected()),
         };
         let frame = connection.request(&command).await?;
-        let label = String::from_utf8_lossy(&command.to_bytes()?)
-            .trim()
-            .to_owned();
+        let label = String::from_utf8_lossy(&command.to_bytes()?).trim().to_owned();
         check_reply(&inner.server, &label, &frame).map(drop)
     }
 
@@ -420,30 +389,20 @@ impl Inner {
 
     fn not_connected(&self) -> EslError {
         let last_error = match self.link() {
-            Link::Connecting {
-                last_error: Some(err),
-                ..
-            } => err.to_string(),
+            Link::Connecting { last_error: Some(err), .. } => err.to_string(),
             Link::Closed => return self.closed(),
             _ => "none yet".to_owned(),
         };
-        EslError::NotConnected {
-            server: self.server.clone(),
-            last_error,
-        }
+        EslError::NotConnected { server: self.server.clone(), last_error }
     }
 
     fn closed(&self) -> EslError {
-        EslError::Closed {
-            server: self.server.clone(),
-        }
+        EslError::Closed { server: self.server.clone() }
     }
 
     fn lock_filters(&self) -> MutexGuard<'_, Vec<Filter>> {
         // Only pushes and clones happen under this lock; recovering from poison keeps it total.
-        self.filters
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.filters.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     async fn open(&self) -> Result<(Arc<Connection>, Option<Arc<Connection>>), EslError> {
@@ -466,15 +425,8 @@ impl Inner {
 #[derive(Clone, Debug)]
 enum Link {
     Closed,
-    Connecting {
-        attempts: u32,
-        last_error: Option<EslError>,
-    },
-    Up {
-        commands: Arc<Connection>,
-        events: Option<Arc<Connection>>,
-        generation: u64,
-    },
+    Connecting { attempts: u32, last_error: Option<EslError> },
+    Up { commands: Arc<Connection>, events: Option<Arc<Connection>>, generation: u64 },
 }
 
 /// Keeps the connections up: connect, wait for a loss, back off, reconnect.
@@ -514,10 +466,7 @@ async fn supervise(inner: Arc<Inner>) {
                     break;
                 };
                 warn!(server = %inner.server, error = %err, "lost the connection to FreeSWITCH");
-                inner.link.send_replace(Link::Connecting {
-                    attempts,
-                    last_error: Some(err.clone()),
-                });
+                inner.link.send_replace(Link::Connecting { attempts, last_error: Some(err.clone()) });
                 // Both go together: fail whatever still waits on the surviving one now.
                 commands.abort(err.clone());
                 if let Some(events) = &events {
@@ -528,10 +477,7 @@ async fn supervise(inner: Arc<Inner>) {
             Err(err) => {
                 attempts += 1;
                 warn!(server = %inner.server, attempt = attempts, error = %err, retry_in = ?delay, "cannot connect to FreeSWITCH");
-                inner.link.send_replace(Link::Connecting {
-                    attempts,
-                    last_error: Some(err),
-                });
+                inner.link.send_replace(Link::Connecting { attempts, last_error: Some(err) });
             }
         }
         tokio::select! {

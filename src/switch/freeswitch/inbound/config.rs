@@ -144,9 +144,6 @@ pub struct Filter {
 impl Filter {
     /// A filter on `header` = `value`.
     pub fn new(header: impl Into<String>, value: impl Into<String>) -> Self {
-        Self {
-            header: header.into(),
-            value: value.into(),
-        }
+        Self { header: header.into(), value: value.into() }
     }
 }

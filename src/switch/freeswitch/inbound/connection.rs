@@ -44,12 +44,7 @@ pub(crate) enum Role {
     Commands,
     /// Call events, routed through the demultiplexer (which may stop the reader to apply
     /// backpressure). Only subscription commands (`filter`) are sent here.
-    Events {
-        demux: Arc<Demux>,
-        events: Vec<String>,
-        format: EventEncoding,
-        filters: Vec<Filter>,
-    },
+    Events { demux: Arc<Demux>, events: Vec<String>, format: EventEncoding, filters: Vec<Filter> },
 }
 
 /// A live, authenticated connection. Dropping the last handle closes it.
@@ -72,10 +67,7 @@ impl Connection {
                 Err(_) => {
                     return Err(EslError::Connect {
                         server: server.to_string(),
-                        reason: format!(
-                            "no answer to the ESL handshake within {:?}",
-                            config.connect_timeout
-                        ),
+                        reason: format!("no answer to the ESL handshake within {:?}", config.connect_timeout),
                     })
                 }
             };
@@ -92,12 +84,7 @@ impl Connection {
         };
         tokio::spawn(write_loop(shared.clone(), rx, BufWriter::new(write_half)));
         tokio::spawn(read_loop(shared.clone(), read_half, link, sink));
-        Ok(Self {
-            shared,
-            requests,
-            reply_timeout: config.reply_timeout,
-            job_timeout: config.job_timeout,
-        })
+        Ok(Self { shared, requests, reply_timeout: config.reply_timeout, job_timeout: config.job_timeout })
     }
 
     /// Sends `command` and waits for its reply frame (`command/reply` or `api/response`).
@@ -109,11 +96,8 @@ impl Connection {
     /// Runs `command` with `bgapi` and waits for its `BACKGROUND_JOB` event.
     pub(crate) async fn bgapi(&self, command: &str) -> Result<Event, EslError> {
         let job_uuid = uuid::Uuid::new_v4().to_string();
-        let bytes = EslCommand::BgApi {
-            command: command.to_owned(),
-            job_uuid: Some(job_uuid.clone()),
-        }
-        .to_bytes()?;
+        let bytes =
+            EslCommand::BgApi { command: command.to_owned(), job_uuid: Some(job_uuid.clone()) }.to_bytes()?;
         let label = format!("{CMD_BGAPI} {command}");
         let (job_tx, job_rx) = oneshot::channel();
         let reply = self
@@ -131,9 +115,9 @@ impl Connection {
             // FreeSWITCH has used the `Job-UUID` header a client sends since 1.0; a server that
             // made up its own would send the result under an id nobody waits for.
             self.shared.remove_job(&job_uuid);
-            return Err(self.shared.protocol(format!(
-                "the bgapi reply names job {echoed}, not the {job_uuid} we sent"
-            )));
+            return Err(self
+                .shared
+                .protocol(format!("the bgapi reply names job {echoed}, not the {job_uuid} we sent")));
         }
         match tokio::time::timeout(self.job_timeout, job_rx).await {
             Ok(Ok(result)) => result,
@@ -166,9 +150,7 @@ impl Connection {
             let bye = self.request(&EslCommand::Exit);
             let _ = tokio::time::timeout(EXIT_GRACE, bye).await;
         }
-        self.shared.fail(EslError::Closed {
-            server: self.shared.server.to_string(),
-        });
+        self.shared.fail(EslError::Closed { server: self.shared.server.to_string() });
     }
 
     async fn send(
@@ -197,9 +179,7 @@ impl Connection {
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        self.shared.fail(EslError::Closed {
-            server: self.shared.server.to_string(),
-        });
+        self.shared.fail(EslError::Closed { server: self.shared.server.to_string() });
     }
 }
 
@@ -271,9 +251,7 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, Pending> {
         // Held only for queue and map operations that cannot panic; recovering from poison
         // keeps this total anyway.
-        self.pending
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Ends the connection with `err` unless it has already ended: fails every waiter and
@@ -285,10 +263,7 @@ impl Shared {
                 return;
             }
             pending.failure = Some(err.clone());
-            (
-                std::mem::take(&mut pending.replies),
-                std::mem::take(&mut pending.jobs),
-            )
+            (std::mem::take(&mut pending.replies), std::mem::take(&mut pending.jobs))
         };
         for slot in replies {
             let _ = slot.send(Err(err.clone()));
@@ -301,28 +276,18 @@ impl Shared {
 
     /// Why the connection ended (or a generic "lost" if a waiter raced the bookkeeping).
     fn failure(&self) -> EslError {
-        self.lock()
-            .failure
-            .clone()
-            .unwrap_or_else(|| EslError::Disconnected {
-                server: self.server.to_string(),
-                reason: "the connection ended".to_owned(),
-            })
+        self.lock().failure.clone().unwrap_or_else(|| EslError::Disconnected {
+            server: self.server.to_string(),
+            reason: "the connection ended".to_owned(),
+        })
     }
 
     fn protocol(&self, detail: String) -> EslError {
-        EslError::Protocol {
-            server: self.server.to_string(),
-            detail,
-        }
+        EslError::Protocol { server: self.server.to_string(), detail }
     }
 
     /// Registers a request's waiters, in wire order; hands them back if the connection ended.
-    fn enqueue(
-        &self,
-        reply: ReplySlot,
-        job: Option<(String, JobSlot)>,
-    ) -> Result<(), (ReplySlot, EslError)> {
+    fn enqueue(&self, reply: ReplySlot, job: Option<(String, JobSlot)>) -> Result<(), (ReplySlot, EslError)> {
         let mut pending = self.lock();
         if let Some(err) = &pending.failure {
             return Err((reply, err.clone()));
@@ -360,36 +325,25 @@ async fn handshake(
     role: &Role,
     server: &Arc<str>,
 ) -> Result<(OwnedReadHalf, OwnedWriteHalf, Link), EslError> {
-    let connect_error = |reason: String| EslError::Connect {
-        server: server.to_string(),
-        reason,
-    };
+    let connect_error = |reason: String| EslError::Connect { server: server.to_string(), reason };
     let stream = TcpStream::connect((config.host.as_str(), config.port))
         .await
         .map_err(|err| connect_error(err.to_string()))?;
     // Commands are small and each waits for its reply: Nagle would only add latency.
     let _ = stream.set_nodelay(true);
     let (mut read_half, mut write_half) = stream.into_split();
-    let mut link = Link {
-        decoder: FrameDecoder::new(),
-        buf: BytesMut::with_capacity(READ_CHUNK),
-        early: Vec::new(),
-    };
+    let mut link =
+        Link { decoder: FrameDecoder::new(), buf: BytesMut::with_capacity(READ_CHUNK), early: Vec::new() };
 
     let first = read_frame(&mut read_half, &mut link, server)
         .await?
-        .ok_or_else(|| {
-            connect_error("FreeSWITCH closed the connection before auth/request".into())
-        })?;
+        .ok_or_else(|| connect_error("FreeSWITCH closed the connection before auth/request".into()))?;
     match first.content_type() {
         ContentType::AuthRequest => {}
         ContentType::RudeRejection => {
             return Err(EslError::AccessDenied {
                 server: server.to_string(),
-                reason: first
-                    .body_text()
-                    .map(|text| text.trim().to_owned())
-                    .unwrap_or_default(),
+                reason: first.body_text().map(|text| text.trim().to_owned()).unwrap_or_default(),
             })
         }
         other => {
@@ -405,9 +359,7 @@ async fn handshake(
     if !reply.reply_text().unwrap_or_default().starts_with(REPLY_OK) {
         // FreeSWITCH follows `-ERR invalid` with a disconnect notice and closes; nothing more
         // to read.
-        return Err(EslError::AuthRejected {
-            server: server.to_string(),
-        });
+        return Err(EslError::AuthRejected { server: server.to_string() });
     }
 
     let mut subscriptions = Vec::new();
@@ -416,22 +368,14 @@ async fn handshake(
             format: EventEncoding::Plain.to_format(),
             events: vec![EVENT_BACKGROUND_JOB.to_owned()],
         }),
-        Role::Events {
-            events,
-            format,
-            filters,
-            ..
-        } => {
+        Role::Events { events, format, filters, .. } => {
             // Filters first: until `event` is accepted no event flows, so every reply of the
             // handshake comes before the first event.
             subscriptions.extend(filters.iter().map(|filter| EslCommand::Filter {
                 header: filter.header.clone(),
                 value: filter.value.clone(),
             }));
-            subscriptions.push(EslCommand::Event {
-                format: format.to_format(),
-                events: events.clone(),
-            });
+            subscriptions.push(EslCommand::Event { format: format.to_format(), events: events.clone() });
         }
     }
     for command in &subscriptions {
@@ -453,21 +397,12 @@ async fn exchange(
     write_half
         .write_all(&bytes)
         .await
-        .map_err(|err| EslError::Connect {
-            server: server.to_string(),
-            reason: err.to_string(),
-        })?;
+        .map_err(|err| EslError::Connect { server: server.to_string(), reason: err.to_string() })?;
     loop {
-        let frame =
-            read_frame(read_half, link, server)
-                .await?
-                .ok_or_else(|| EslError::Connect {
-                    server: server.to_string(),
-                    reason: format!(
-                        "FreeSWITCH closed the connection after `{}`",
-                        describe(command)
-                    ),
-                })?;
+        let frame = read_frame(read_half, link, server).await?.ok_or_else(|| EslError::Connect {
+            server: server.to_string(),
+            reason: format!("FreeSWITCH closed the connection after `{}`", describe(command)),
+        })?;
         match frame.content_type() {
             ContentType::CommandReply | ContentType::ApiResponse => return Ok(frame),
             ContentType::EventPlain | ContentType::EventJson => {
@@ -486,10 +421,8 @@ async fn read_frame(
     link: &mut Link,
     server: &Arc<str>,
 ) -> Result<Option<Frame>, EslError> {
-    let protocol = |err: FrameError| EslError::Protocol {
-        server: server.to_string(),
-        detail: err.to_string(),
-    };
+    let protocol =
+        |err: FrameError| EslError::Protocol { server: server.to_string(), detail: err.to_string() };
     loop {
         if let Some(frame) = link.decoder.decode(&mut link.buf).map_err(protocol)? {
             return Ok(Some(frame));
@@ -497,22 +430,15 @@ async fn read_frame(
         if link.buf.capacity() - link.buf.len() < READ_CHUNK / 4 {
             link.buf.reserve(READ_CHUNK);
         }
-        let read =
-            read_half
-                .read_buf(&mut link.buf)
-                .await
-                .map_err(|err| EslError::Disconnected {
-                    server: server.to_string(),
-                    reason: err.to_string(),
-                })?;
+        let read = read_half
+            .read_buf(&mut link.buf)
+            .await
+            .map_err(|err| EslError::Disconnected { server: server.to_string(), reason: err.to_string() })?;
         if read == 0 {
-            return link
-                .decoder
-                .decode_eof(&mut link.buf)
-                .map_err(|err| EslError::Disconnected {
-                    server: server.to_string(),
-                    reason: err.to_string(),
-                });
+            return link.decoder.decode_eof(&mut link.buf).map_err(|err| EslError::Disconnected {
+                server: server.to_string(),
+                reason: err.to_string(),
+            });
         }
     }
 }
@@ -556,10 +482,7 @@ async fn write_loop(
 }
 
 fn disconnected(shared: &Shared, err: &std::io::Error) -> EslError {
-    EslError::Disconnected {
-        server: shared.server.to_string(),
-        reason: err.to_string(),
-    }
+    EslError::Disconnected { server: shared.server.to_string(), reason: err.to_string() }
 }
 
 async fn read_loop(
@@ -610,10 +533,8 @@ async fn handle_frame(shared: &Shared, sink: Option<&Demux>, frame: Frame) -> Re
                 let _ = slot.send(Ok(frame));
             }
             None => {
-                return Err(shared.protocol(format!(
-                    "a {} arrived with no command waiting for it",
-                    frame.content_type()
-                )))
+                return Err(shared
+                    .protocol(format!("a {} arrived with no command waiting for it", frame.content_type())))
             }
         },
         ContentType::EventPlain | ContentType::EventJson => match Event::from_frame(&frame) {

@@ -153,10 +153,7 @@ impl Demux {
             },
         };
         // A closed receiver means the subscription was dropped meanwhile: nobody wants it.
-        let _ = route.tx.send(Item {
-            received: Received::Event(event),
-            _permit: permit,
-        });
+        let _ = route.tx.send(Item { received: Received::Event(event), _permit: permit });
     }
 
     /// Tells every subscriber that the connection dropped. Takes no permit: at most one such
@@ -164,10 +161,7 @@ impl Demux {
     pub(crate) fn connection_lost(&self) {
         let routes = self.lock();
         for route in routes.calls.values().chain(routes.unrouted.iter()) {
-            let _ = route.tx.send(Item {
-                received: Received::ConnectionLost,
-                _permit: None,
-            });
+            let _ = route.tx.send(Item { received: Received::ConnectionLost, _permit: None });
         }
     }
 
@@ -181,11 +175,7 @@ impl Demux {
     fn add(self: &Arc<Self>, key: Key) -> EventSubscription {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::unbounded_channel();
-        let route = Route {
-            id,
-            tx,
-            own: Arc::new(Semaphore::new(self.queue_capacity)),
-        };
+        let route = Route { id, tx, own: Arc::new(Semaphore::new(self.queue_capacity)) };
         let mut routes = self.lock();
         match &key {
             Key::Call(uuid) => {
@@ -193,12 +183,7 @@ impl Demux {
             }
             Key::Unrouted => routes.unrouted = Some(route),
         }
-        EventSubscription {
-            rx,
-            key,
-            id,
-            demux: Arc::downgrade(self),
-        }
+        EventSubscription { rx, key, id, demux: Arc::downgrade(self) }
     }
 
     fn remove(&self, key: &Key, id: u64) {
@@ -220,9 +205,7 @@ impl Demux {
     fn lock(&self) -> MutexGuard<'_, Routes> {
         // The lock is only held for map operations that cannot panic, so it is never poisoned;
         // recovering the guard keeps this total anyway.
-        self.routes
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.routes.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -262,9 +245,8 @@ mod tests {
     use crate::switch::freeswitch::headers::Headers;
 
     fn event(uuid: &str, seq: u32) -> Event {
-        let headers: Headers = [("Unique-ID", uuid.to_owned()), ("Seq", seq.to_string())]
-            .into_iter()
-            .collect();
+        let headers: Headers =
+            [("Unique-ID", uuid.to_owned()), ("Seq", seq.to_string())].into_iter().collect();
         Event::new(headers, None)
     }
 

@@ -175,19 +175,12 @@ impl Destination {
 
     /// Send the answered call to `extension` in the default dialplan and context.
     pub fn extension(extension: impl Into<String>) -> Self {
-        Self::Extension {
-            extension: extension.into(),
-            dialplan: None,
-            context: None,
-        }
+        Self::Extension { extension: extension.into(), dialplan: None, context: None }
     }
 
     /// Run `name` on the answered call.
     pub fn application(name: impl Into<String>, args: Option<String>) -> Self {
-        Self::Application {
-            name: name.into(),
-            args,
-        }
+        Self::Application { name: name.into(), args }
     }
 
     fn to_arg(&self) -> Result<String, EslError> {
@@ -202,11 +195,7 @@ impl Destination {
                     }
                 }
             }
-            Self::Extension {
-                extension,
-                dialplan,
-                context,
-            } => {
+            Self::Extension { extension, dialplan, context } => {
                 check_word("extension", extension)?;
                 let mut arg = extension.clone();
                 let dialplan = match (dialplan, context) {
@@ -262,11 +251,8 @@ impl OriginateOutcome {
         let body = body.trim();
         if let Some(uuid) = body.strip_prefix(REPLY_OK) {
             let uuid = uuid.trim();
-            return (!uuid.is_empty() && !uuid.contains(char::is_whitespace)).then(|| {
-                Self::Answered {
-                    uuid: uuid.to_owned(),
-                }
-            });
+            return (!uuid.is_empty() && !uuid.contains(char::is_whitespace))
+                .then(|| Self::Answered { uuid: uuid.to_owned() });
         }
         let cause = body.strip_prefix(ERR_PREFIX)?;
         if cause.is_empty() || !cause.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') {
@@ -278,9 +264,7 @@ impl OriginateOutcome {
             CAUSE_NO_ANSWER | CAUSE_NO_USER_RESPONSE => Self::NoAnswer,
             CAUSE_NO_ROUTE_DESTINATION => Self::NoRoute,
             CAUSE_NORMAL_CLEARING => Self::Ended,
-            other => Self::Failed {
-                cause: other.to_owned(),
-            },
+            other => Self::Failed { cause: other.to_owned() },
         })
     }
 
@@ -341,9 +325,7 @@ fn check_quotable(field: &str, value: &str) -> Result<(), EslError> {
 
 fn check_variable(name: &str, value: &str) -> Result<(), EslError> {
     let name_ok = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
     if !name_ok {
         return Err(EslError::InvalidRequest(format!(
             "channel variable name {name:?} must be letters, digits, '_', '-' or '.'"
@@ -381,14 +363,12 @@ mod tests {
 
     #[test]
     fn socket_destination_is_quoted_and_variables_go_in_braces() {
-        let request = OriginateRequest::new(
-            "sofia/gateway/gw/15551234",
-            Destination::socket("127.0.0.1:8084"),
-        )
-        .script("callback.rhai")
-        .caller_id_number("5550100")
-        .caller_id_name("Front Desk, Main")
-        .timeout(Duration::from_millis(2500));
+        let request =
+            OriginateRequest::new("sofia/gateway/gw/15551234", Destination::socket("127.0.0.1:8084"))
+                .script("callback.rhai")
+                .caller_id_number("5550100")
+                .caller_id_name("Front Desk, Main")
+                .timeout(Duration::from_millis(2500));
         assert_eq!(
             request.to_command("u-1").expect("encodes"),
             "originate {origination_uuid=u-1,rivr_script=callback.rhai,\
@@ -400,10 +380,8 @@ mod tests {
 
     #[test]
     fn a_dial_string_with_its_own_variables_keeps_them_after_ours() {
-        let request = OriginateRequest::new(
-            "{ignore_early_media=true}user/1000",
-            Destination::extension("9000"),
-        );
+        let request =
+            OriginateRequest::new("{ignore_early_media=true}user/1000", Destination::extension("9000"));
         assert_eq!(
             request.to_command("u-2").expect("encodes"),
             "originate {origination_uuid=u-2,ignore_early_media=true}user/1000 9000"
@@ -418,22 +396,13 @@ mod tests {
             context: Some("default".into()),
         };
         let request = OriginateRequest::new("loopback/1000", destination);
-        assert!(request
-            .to_command("u")
-            .expect("encodes")
-            .ends_with("loopback/1000 9000 XML default"));
+        assert!(request.to_command("u").expect("encodes").ends_with("loopback/1000 9000 XML default"));
     }
 
     #[test]
     fn application_destinations_match_the_captured_form() {
-        let park = OriginateRequest::new(
-            "loopback/busy/default",
-            Destination::application("park", None),
-        );
-        assert!(park
-            .to_command("u")
-            .expect("encodes")
-            .ends_with("loopback/busy/default &park"));
+        let park = OriginateRequest::new("loopback/busy/default", Destination::application("park", None));
+        assert!(park.to_command("u").expect("encodes").ends_with("loopback/busy/default &park"));
         let play = Destination::application("playback", Some("/tmp/a b.wav".into()));
         assert_eq!(play.to_arg().expect("encodes"), "'&playback(/tmp/a b.wav)'");
     }
@@ -448,10 +417,7 @@ mod tests {
             OriginateRequest::new("user/1000", Destination::socket("127.0.0.1:8084 x")),
         ];
         for request in bad {
-            assert!(
-                matches!(request.to_command("u"), Err(EslError::InvalidRequest(_))),
-                "{request:?}"
-            );
+            assert!(matches!(request.to_command("u"), Err(EslError::InvalidRequest(_))), "{request:?}");
         }
     }
 
@@ -460,9 +426,7 @@ mod tests {
         let cases = [
             (
                 "+OK fae0532b-3707-495f-9d1f-652b617173cb\n",
-                OriginateOutcome::Answered {
-                    uuid: "fae0532b-3707-495f-9d1f-652b617173cb".into(),
-                },
+                OriginateOutcome::Answered { uuid: "fae0532b-3707-495f-9d1f-652b617173cb".into() },
             ),
             ("-ERR USER_BUSY\n", OriginateOutcome::Busy),
             ("-ERR CALL_REJECTED\n", OriginateOutcome::Rejected),
@@ -471,21 +435,13 @@ mod tests {
             ("-ERR NORMAL_CLEARING\n", OriginateOutcome::Ended),
             (
                 "-ERR DESTINATION_OUT_OF_ORDER\n",
-                OriginateOutcome::Failed {
-                    cause: "DESTINATION_OUT_OF_ORDER".into(),
-                },
+                OriginateOutcome::Failed { cause: "DESTINATION_OUT_OF_ORDER".into() },
             ),
         ];
         for (body, outcome) in cases {
             assert_eq!(OriginateOutcome::parse(body), Some(outcome), "{body:?}");
         }
-        assert_eq!(
-            OriginateOutcome::parse("-ERR originate Command not found!\n"),
-            None
-        );
-        assert_eq!(
-            OriginateOutcome::parse("-USAGE: <call url> <exten>\n"),
-            None
-        );
+        assert_eq!(OriginateOutcome::parse("-ERR originate Command not found!\n"), None);
+        assert_eq!(OriginateOutcome::parse("-USAGE: <call url> <exten>\n"), None);
     }
 }

@@ -7,9 +7,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::status::ServerStatus;
-use super::{
-    ConnectionState, EslError, InboundClient, InboundConfig, OriginateOutcome, OriginateRequest,
-};
+use super::{ConnectionState, EslError, InboundClient, InboundConfig, OriginateOutcome, OriginateRequest};
 
 /// Clients for several FreeSWITCH servers, each connecting and reconnecting on its own.
 #[derive(Debug)]
@@ -52,10 +50,7 @@ impl InboundPool {
 
     /// The client of the server configured under `name`.
     pub fn client(&self, name: &str) -> Option<&InboundClient> {
-        self.servers
-            .iter()
-            .map(|server| &server.client)
-            .find(|client| client.name() == name)
+        self.servers.iter().map(|server| &server.client).find(|client| client.name() == name)
     }
 
     /// Every client, in configuration order.
@@ -71,10 +66,7 @@ impl InboundPool {
 
     /// The last known health of every server, in configuration order.
     pub fn health(&self) -> Vec<ServerHealth> {
-        self.servers
-            .iter()
-            .map(|server| lock(&server.health).clone())
-            .collect()
+        self.servers.iter().map(|server| lock(&server.health).clone()).collect()
     }
 
     /// The server for a new call: among the connected, ready servers, the one with the most free
@@ -88,10 +80,7 @@ impl InboundPool {
                 let health = lock(&server.health);
                 match &health.status {
                     Some(status) if !status.ready => None,
-                    Some(status) => Some((
-                        status.free_sessions().unwrap_or(u64::MAX / 2),
-                        &server.client,
-                    )),
+                    Some(status) => Some((status.free_sessions().unwrap_or(u64::MAX / 2), &server.client)),
                     None => Some((0, &server.client)),
                 }
             })
@@ -107,10 +96,7 @@ impl InboundPool {
     ///
     /// [`EslError::NotConnected`] when no server is usable; otherwise as
     /// [`InboundClient::originate`].
-    pub async fn originate(
-        &self,
-        request: &OriginateRequest,
-    ) -> Result<OriginateOutcome, EslError> {
+    pub async fn originate(&self, request: &OriginateRequest) -> Result<OriginateOutcome, EslError> {
         match self.pick() {
             Some(client) => client.originate(request).await,
             None => Err(EslError::NotConnected {
@@ -189,10 +175,7 @@ async fn check_all(servers: &[Server]) {
 async fn check(server: &Server) {
     let (connected, result) = match server.client.state() {
         ConnectionState::Connected { .. } => (true, server.client.status().await),
-        ConnectionState::Connecting {
-            last_error: Some(err),
-            ..
-        } => (false, Err(err)),
+        ConnectionState::Connecting { last_error: Some(err), .. } => (false, Err(err)),
         _ => (
             false,
             Err(EslError::NotConnected {
@@ -218,7 +201,5 @@ async fn check(server: &Server) {
 
 fn lock(health: &Mutex<ServerHealth>) -> MutexGuard<'_, ServerHealth> {
     // Only plain field writes happen under this lock; recovering from poison keeps it total.
-    health
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    health.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

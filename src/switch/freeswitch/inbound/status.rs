@@ -59,9 +59,7 @@ impl ServerStatus {
                 uptime = parse_uptime(rest);
             } else if let Some(rest) = line.strip_prefix(VERSION_PREFIX) {
                 ready = line.ends_with(READY_SUFFIX) && !line.ends_with(NOT_READY_SUFFIX);
-                version = rest
-                    .split_once(')')
-                    .map(|(version, _)| version.trim().to_owned());
+                version = rest.split_once(')').map(|(version, _)| version.trim().to_owned());
             } else if let Some(count) = line.strip_suffix(SINCE_STARTUP_SUFFIX) {
                 sessions_since_startup = count.trim().parse().ok();
             } else if let Some((_, rest)) = line.split_once(PER_SECOND_INFIX) {
@@ -72,9 +70,9 @@ impl ServerStatus {
             } else if let Some(count) = line.strip_suffix(MAX_SUFFIX) {
                 max_sessions = count.trim().parse().ok();
             } else if let Some(rest) = line.strip_prefix(IDLE_CPU_PREFIX) {
-                idle_cpu = rest.split_once('/').and_then(|(min, now)| {
-                    Some((min.trim().parse().ok()?, now.trim().parse().ok()?))
-                });
+                idle_cpu = rest
+                    .split_once('/')
+                    .and_then(|(min, now)| Some((min.trim().parse().ok()?, now.trim().parse().ok()?)));
             }
         }
         Some(Self {
@@ -93,8 +91,7 @@ impl ServerStatus {
     /// Sessions that may still be started before `max-sessions`; `None` when the limit is
     /// unknown.
     pub fn free_sessions(&self) -> Option<u64> {
-        self.max_sessions
-            .map(|max| max.saturating_sub(self.sessions))
+        self.max_sessions.map(|max| max.saturating_sub(self.sessions))
     }
 }
 
@@ -127,9 +124,7 @@ fn parse_uptime(text: &str) -> Option<Duration> {
 }
 
 fn first_number(text: &str) -> Option<u64> {
-    text.split(|c: char| !c.is_ascii_digit())
-        .find(|word| !word.is_empty())
-        .and_then(|word| word.parse().ok())
+    text.split(|c: char| !c.is_ascii_digit()).find(|word| !word.is_empty()).and_then(|word| word.parse().ok())
 }
 
 const UPTIME_PREFIX: &str = "UP ";
@@ -159,10 +154,7 @@ session(s) per Sec out of max 100, peak 4, last 5min 4 \n1000 session(s) max\nmi
         let status = ServerStatus::parse(CAPTURED).expect("parses");
         assert_eq!(status.uptime, Duration::from_micros(39_355_590));
         assert!(status.ready);
-        assert_eq!(
-            status.version.as_deref(),
-            Some("1.10.12-release git a88d069 2024-08-02 21:02:27Z 64bit")
-        );
+        assert_eq!(status.version.as_deref(), Some("1.10.12-release git a88d069 2024-08-02 21:02:27Z 64bit"));
         assert_eq!(status.sessions, 0);
         assert_eq!(status.sessions_peak, Some(3));
         assert_eq!(status.sessions_since_startup, Some(14));
