@@ -194,6 +194,14 @@ async fn originate_maps_every_captured_outcome() {
     }
     let sent = fake.wait_for_command("bgapi originate").await;
     assert_eq!(sent, format!("bgapi originate {{origination_uuid={answered}}}loopback/busy/default &park"));
+    fake.on_originate("outoforder", "-ERR DESTINATION_OUT_OF_ORDER\n");
+    let request = OriginateRequest::new("loopback/outoforder/default", Destination::extension("9000"));
+    assert_eq!(
+        client.originate(&request).await,
+        Ok(OriginateOutcome::Failed { cause: "DESTINATION_OUT_OF_ORDER".into() })
+    );
+    client.hangup(&answered, Some("NORMAL_CLEARING")).await.expect("uuid_kill");
+    assert!(fake.commands().contains(&format!("api uuid_kill {answered} NORMAL_CLEARING")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

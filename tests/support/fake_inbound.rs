@@ -61,6 +61,7 @@ impl FakeFreeswitch {
             hold_jobs: Mutex::new(false),
             held: Mutex::new(Vec::new()),
             api: Mutex::new(HashMap::new()),
+            originate: Mutex::new(HashMap::new()),
             conns: Mutex::new(HashMap::new()),
             next_conn: Mutex::new(0),
             log: Mutex::new(Vec::new()),
@@ -92,6 +93,14 @@ impl FakeFreeswitch {
     /// Sends the replies held by [`ApiReply::Delayed`].
     pub fn release_delayed(&self) {
         self.state.release.send_modify(|n| *n += 1);
+    }
+
+    /// Makes `originate` to `loopback/<extension>/...` end with `output` (e.g. `-ERR
+    /// DESTINATION_OUT_OF_ORDER\n`). The captured outcomes are there without this: `busy`,
+    /// `reject`, `noanswer`, `ring`, `nosuchext`, `answer` (inbound-misc) and `race`
+    /// (`-ERR NORMAL_CLEARING`, inbound-nolinger).
+    pub fn on_originate(&self, extension: &str, output: &str) {
+        lock(&self.state.originate).insert(extension.to_owned(), output.to_owned());
     }
 
     /// Holds every `bgapi` job from now on until [`release_jobs`](Self::release_jobs).
@@ -400,6 +409,8 @@ struct State {
     hold_jobs: Mutex<bool>,
     held: Mutex<Vec<HeldJob>>,
     api: Mutex<HashMap<String, ApiReply>>,
+    /// Scripted originate results by loopback extension, before the captured ones.
+    originate: Mutex<HashMap<String, String>>,
     conns: Mutex<HashMap<u64, Conn>>,
     next_conn: Mutex<u64>,
     log: Mutex<Vec<String>>,
@@ -487,11 +498,12 @@ impl State {
             None => ("", dial),
         };
         let extension = dial.split('/').nth(1).unwrap_or_default();
-        let Some(output) = self.captures.originate.get(extension) else {
+        let scripted = lock(&self.originate).get(extension).cloned();
+        let Some(output) = scripted.or_else(|| self.captures.originate.get(extension).cloned()) else {
             return "-ERR NO_ROUTE_DESTINATION\n".to_owned();
         };
         if !output.starts_with("+OK") {
-            return output.clone();
+            return output;
         }
         let uuid = vars
             .split(',')
