@@ -73,42 +73,50 @@ impl InboundPool {
     /// sessions at the last check (a connected server never checked comes after those);
     /// `None` when no server is usable.
     pub fn pick(&self) -> Option<&InboundClient> {
-        self.servers
+        self.ranked().into_iter().next()
+    }
+
+    /// The usable servers, best first (see [`pick`](Self::pick)); ties keep configuration order.
+    pub fn ranked(&self) -> Vec<&InboundClient> {
+        let mut usable: Vec<(u64, &InboundClient)> = self
+            .servers
             .iter()
             .filter(|server| matches!(server.client.state(), ConnectionState::Connected { .. }))
             .filter_map(|server| {
                 let health = lock(&server.health);
                 match &health.status {
                     Some(status) if !status.ready => None,
-                    Some(status) => Some((status.free_sessions().unwrap_or(u64::MAX / 2), &server.client)),
+                    // No `session(s) max` line in the report: no known limit, so plenty of room.
+                    Some(status) => Some((status.free_sessions().unwrap_or(u64::MAX), &server.client)),
                     None => Some((0, &server.client)),
                 }
             })
-            // `max_by_key` keeps the last of equals; reversing keeps configuration order.
-            .rev()
-            .max_by_key(|(free, _)| *free)
-            .map(|(_, client)| client)
+            .collect();
+        // Stable: equal servers stay in configuration order.
+        usable.sort_by(|a, b| b.0.cmp(&a.0));
+        usable.into_iter().map(|(_, client)| client).collect()
     }
 
-    /// Places a call on the server [`pick`](Self::pick) chooses.
+    /// Places a call on the best server ([`ranked`](Self::ranked)). A server that turns out
+    /// to be disconnected before anything was sent is skipped for the next one; once the
+    /// command has gone out, its result (or error) is final, so a call is never placed twice.
     ///
     /// # Errors
     ///
     /// [`EslError::NotConnected`] when no server is usable; otherwise as
     /// [`InboundClient::originate`].
     pub async fn originate(&self, request: &OriginateRequest) -> Result<OriginateOutcome, EslError> {
-        match self.pick() {
-            Some(client) => client.originate(request).await,
-            None => Err(EslError::NotConnected {
-                server: self
-                    .servers
-                    .iter()
-                    .map(|server| server.client.server())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                last_error: "no FreeSWITCH server is connected and ready".to_owned(),
-            }),
+        let mut last = None;
+        for client in self.ranked() {
+            match client.originate(request).await {
+                Err(err @ EslError::NotConnected { .. }) => last = Some(err),
+                result => return result,
+            }
         }
+        Err(last.unwrap_or_else(|| EslError::NotConnected {
+            server: self.servers.iter().map(|server| server.client.server()).collect::<Vec<_>>().join(", "),
+            last_error: "no FreeSWITCH server is connected and ready".to_owned(),
+        }))
     }
 
     /// Closes every client and stops the health checks.
