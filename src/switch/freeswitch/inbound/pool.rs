@@ -93,7 +93,7 @@ impl InboundPool {
             })
             .collect();
         // Stable: equal servers stay in configuration order.
-        usable.sort_by(|a, b| b.0.cmp(&a.0));
+        usable.sort_by_key(|(free, _)| std::cmp::Reverse(*free));
         usable.into_iter().map(|(_, client)| client).collect()
     }
 
