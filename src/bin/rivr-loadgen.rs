@@ -447,6 +447,7 @@ struct Script {
 impl Script {
     fn from_capture(args: &Args) -> Result<Self, String> {
         let frames = decode_all(CAPTURE)?;
+        // Only called with indexes `position` found in `frames`.
         let raw = |index: usize| frames[index].1.clone();
         let connect = frames.first().ok_or("empty capture")?;
         let find_reply = |text: &str| -> Result<Vec<u8>, String> {
@@ -514,6 +515,7 @@ impl Script {
     }
 
     fn app(&self, app: &str) -> &(String, Pieces, Pieces) {
+        // `from_capture` fills `apps` with four entries or fails, so `[0]` exists.
         self.apps.iter().find(|(name, _, _)| name == app).unwrap_or(&self.apps[0])
     }
 
@@ -822,6 +824,7 @@ impl Report {
         let pick = |q: f64| -> Option<f64> {
             let n = self.turnaround_us.len();
             (n > 0).then(|| {
+                // Nearest-rank percentile; the clamp keeps the index within 0..n.
                 let index = ((n as f64 * q).ceil() as usize).clamp(1, n) - 1;
                 self.turnaround_us[index] as f64 / 1000.0
             })
