@@ -43,8 +43,9 @@
 //!
 //! # Failures
 //!
-//! When either connection drops, both are closed, every pending request fails with
-//! [`EslError::Disconnected`], every subscriber gets [`Received::ConnectionLost`] (FreeSWITCH
+//! When either connection drops, both are closed, every pending request fails with the reason
+//! ([`EslError::Disconnected`], or [`EslError::Protocol`] when FreeSWITCH sent bytes that are
+//! not ESL: the stream cannot be trusted after that), every subscriber gets [`Received::ConnectionLost`] (FreeSWITCH
 //! keeps nothing for a gone listener), and the client reconnects after
 //! [`InboundConfig::reconnect_initial`], doubling up to [`InboundConfig::reconnect_max`];
 //! subscriptions and filters carry over. Requests made while disconnected fail at once with
