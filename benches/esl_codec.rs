@@ -70,13 +70,8 @@ fn decode_events(data: &[u8]) -> usize {
 }
 
 fn bench_decode(c: &mut Criterion) {
-    let inputs = [
-        ("all", all_captures()),
-        (
-            "inbound-pagd-all-events",
-            fixture("inbound-pagd-all-events.fs2app.raw"),
-        ),
-    ];
+    let inputs =
+        [("all", all_captures()), ("inbound-pagd-all-events", fixture("inbound-pagd-all-events.fs2app.raw"))];
 
     let mut group = c.benchmark_group("frames");
     for (name, data) in &inputs {
@@ -112,22 +107,12 @@ fn bench_lookup(c: &mut Criterion) {
         }
     }
     let mut group = c.benchmark_group("lookup");
-    group.bench_function("unique_id", |b| {
-        b.iter(|| black_box(&biggest).unique_id().map(str::len))
-    });
+    group.bench_function("unique_id", |b| b.iter(|| black_box(&biggest).unique_id().map(str::len)));
     group.bench_function("last_header", |b| {
-        b.iter(|| {
-            black_box(&biggest)
-                .header("variable_is_loopback")
-                .map(str::len)
-        })
+        b.iter(|| black_box(&biggest).header("variable_is_loopback").map(str::len))
     });
     group.bench_function("missing_variable", |b| {
-        b.iter(|| {
-            black_box(&biggest)
-                .variable("no_such_variable")
-                .map(str::len)
-        })
+        b.iter(|| black_box(&biggest).variable("no_such_variable").map(str::len))
     });
     group.finish();
 }

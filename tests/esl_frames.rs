@@ -77,10 +77,7 @@ fn find_event<'a>(events: &'a [Event], name: &str, pred: impl Fn(&Event) -> bool
 fn all_captures_concatenated() -> &'static (Vec<u8>, Vec<Frame>) {
     static ALL: OnceLock<(Vec<u8>, Vec<Frame>)> = OnceLock::new();
     ALL.get_or_init(|| {
-        let bytes: Vec<u8> = CAPTURES
-            .iter()
-            .flat_map(|(name, _, _)| fs2app(name))
-            .collect();
+        let bytes: Vec<u8> = CAPTURES.iter().flat_map(|(name, _, _)| fs2app(name)).collect();
         let decoded = decode_in_chunks(&bytes, &[usize::MAX], FrameLimits::default());
         assert_eq!(decoded.error, None);
         (bytes, decoded.frames)
@@ -96,11 +93,7 @@ fn every_capture_decodes_the_same_whole_and_byte_by_byte() {
         assert_eq!(whole.error, None, "{capture}");
         assert_eq!(whole.frames.len(), frame_count, "{capture}");
         assert_eq!(whole, one_by_one, "{capture}");
-        let events = whole
-            .frames
-            .iter()
-            .filter(|frame| frame.content_type().is_event())
-            .count();
+        let events = whole.frames.iter().filter(|frame| frame.content_type().is_event()).count();
         assert_eq!(events, event_count, "{capture}");
     }
 }
@@ -165,39 +158,24 @@ fn outbound_connect_reply_is_the_url_encoded_channel_data() {
     let names: Vec<&str> = connect.headers.iter().map(|(name, _)| name).collect();
     assert_eq!(names.len(), 104);
     assert_eq!(names[0], "Event-Name");
-    assert_eq!(
-        &names[100..],
-        ["Content-Type", "Reply-Text", "Socket-Mode", "Control"]
-    );
+    assert_eq!(&names[100..], ["Content-Type", "Reply-Text", "Socket-Mode", "Control"]);
 
     let channel = Event::from_headers(&connect.headers);
     assert_eq!(channel.name(), Some("CHANNEL_DATA"));
-    assert_eq!(
-        channel.unique_id(),
-        Some("a0dea27a-7a6e-4176-8178-7f9eb3f06a49")
-    );
+    assert_eq!(channel.unique_id(), Some("a0dea27a-7a6e-4176-8178-7f9eb3f06a49"));
     assert_eq!(channel.header("Reply-Text"), Some("+OK\n"));
     assert_eq!(channel.header("Socket-Mode"), Some("async"));
     assert_eq!(channel.header("Control"), Some("full"));
     assert_eq!(channel.header("Caller-Destination-Number"), Some("9000"));
     assert_eq!(channel.header("FreeSWITCH-IPv6"), Some("fd00::2"));
-    assert_eq!(
-        channel.variable("current_application_data"),
-        Some("127.0.0.1:8084 async full")
-    );
-    assert_eq!(
-        channel.variable("other_loopback_leg_uuid"),
-        Some("b1b4a41a-cad2-427a-9fac-d0171fe93ec5")
-    );
+    assert_eq!(channel.variable("current_application_data"), Some("127.0.0.1:8084 async full"));
+    assert_eq!(channel.variable("other_loopback_leg_uuid"), Some("b1b4a41a-cad2-427a-9fac-d0171fe93ec5"));
 }
 
 #[test]
 fn outbound_replies_to_myevents_linger_and_sendmsg_are_command_replies() {
     let frames = frames("outbound-pagd");
-    let replies: Vec<&str> = frames[1..4]
-        .iter()
-        .map(|frame| frame.reply_text().expect("a reply"))
-        .collect();
+    let replies: Vec<&str> = frames[1..4].iter().map(|frame| frame.reply_text().expect("a reply")).collect();
     assert_eq!(replies, ["+OK Events Enabled", "+OK will linger", "+OK"]);
 }
 
@@ -209,10 +187,8 @@ fn play_and_get_digits_completion_carries_the_digit_and_the_sent_event_uuid() {
             .split("\n\n")
             .find(|command| command.contains("execute-app-name: play_and_get_digits"))
             .expect("the pagd sendmsg");
-        let event_uuid = pagd_command
-            .lines()
-            .find_map(|line| line.strip_prefix("Event-UUID: "))
-            .expect("an Event-UUID");
+        let event_uuid =
+            pagd_command.lines().find_map(|line| line.strip_prefix("Event-UUID: ")).expect("an Event-UUID");
 
         let events = events(&frames(capture));
         let complete = find_event(&events, "CHANNEL_EXECUTE_COMPLETE", |event| {
@@ -226,9 +202,8 @@ fn play_and_get_digits_completion_carries_the_digit_and_the_sent_event_uuid() {
             complete.header("Application-Data"),
             Some("1 1 2 8000 # vm-enter-num-to-call.wav silence_stream://250 fslab_digit \\d 3000")
         );
-        let started = find_event(&events, "CHANNEL_EXECUTE", |event| {
-            event.application_uuid() == Some(event_uuid)
-        });
+        let started =
+            find_event(&events, "CHANNEL_EXECUTE", |event| event.application_uuid() == Some(event_uuid));
         assert_eq!(started.header("Application"), Some("play_and_get_digits"));
 
         let dtmf = find_event(&events, "DTMF", |_| true);
@@ -239,16 +214,11 @@ fn play_and_get_digits_completion_carries_the_digit_and_the_sent_event_uuid() {
 #[test]
 fn every_sendmsg_execute_is_completed_with_its_event_uuid() {
     let sent = String::from_utf8(app2fs("outbound-pagd")).expect("text");
-    let uuids: Vec<&str> = sent
-        .lines()
-        .filter_map(|line| line.strip_prefix("Event-UUID: "))
-        .collect();
+    let uuids: Vec<&str> = sent.lines().filter_map(|line| line.strip_prefix("Event-UUID: ")).collect();
     assert_eq!(uuids.len(), 6);
     let events = events(&frames("outbound-pagd"));
-    let completions: Vec<&Event> = events
-        .iter()
-        .filter(|event| event.name() == Some("CHANNEL_EXECUTE_COMPLETE"))
-        .collect();
+    let completions: Vec<&Event> =
+        events.iter().filter(|event| event.name() == Some("CHANNEL_EXECUTE_COMPLETE")).collect();
     let ours: Vec<&str> = completions
         .iter()
         .filter_map(|event| event.application_uuid())
@@ -278,21 +248,12 @@ fn outbound_pagd_ends_with_linger_notice_bye_and_disconnect_notice() {
         panic!("too few frames");
     };
     assert_eq!(linger.content_type(), ContentType::DisconnectNotice);
-    assert_eq!(
-        linger.content_disposition(),
-        Some(ContentDisposition::Linger)
-    );
+    assert_eq!(linger.content_disposition(), Some(ContentDisposition::Linger));
     assert_eq!(linger.linger_time(), Some(LingerTime::UntilExit));
     assert_eq!(linger.body.as_deref(), Some(&b""[..]));
-    assert_eq!(
-        linger.header("Controlled-Session-UUID"),
-        Some("a0dea27a-7a6e-4176-8178-7f9eb3f06a49")
-    );
+    assert_eq!(linger.header("Controlled-Session-UUID"), Some("a0dea27a-7a6e-4176-8178-7f9eb3f06a49"));
     assert_eq!(bye.reply_text(), Some("+OK bye"));
-    assert_eq!(
-        disconnect.content_disposition(),
-        Some(ContentDisposition::Disconnect)
-    );
+    assert_eq!(disconnect.content_disposition(), Some(ContentDisposition::Disconnect));
     assert_eq!(
         disconnect.body_text().as_deref(),
         Some("Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n")
@@ -304,10 +265,7 @@ fn the_first_notice_comes_right_after_hangup_complete() {
     // In every outbound capture, linger or not, the channel's last event is
     // CHANNEL_HANGUP_COMPLETE and the first disconnect notice follows it directly: once the
     // notice is read, no more events for the channel will come.
-    for (capture, _, _) in CAPTURES
-        .iter()
-        .filter(|(name, _, _)| name.starts_with("outbound"))
-    {
+    for (capture, _, _) in CAPTURES.iter().filter(|(name, _, _)| name.starts_with("outbound")) {
         let frames = frames(capture);
         let notice = frames
             .iter()
@@ -315,12 +273,7 @@ fn the_first_notice_comes_right_after_hangup_complete() {
             .expect("a notice");
         let before = Event::from_frame(&frames[notice - 1]).expect("an event");
         assert_eq!(before.name(), Some("CHANNEL_HANGUP_COMPLETE"), "{capture}");
-        assert!(
-            frames[notice..]
-                .iter()
-                .all(|frame| !frame.content_type().is_event()),
-            "{capture}"
-        );
+        assert!(frames[notice..].iter().all(|frame| !frame.content_type().is_event()), "{capture}");
     }
 }
 
@@ -347,12 +300,9 @@ fn far_end_hangup_fails_the_running_playback_and_lingers_three_seconds() {
     let frames = frames("outbound-farhangup-linger3");
     assert_eq!(frames[2].reply_text(), Some("+OK will linger 3 seconds"));
     let events = events(&frames);
-    let hangup_at = events
-        .iter()
-        .position(|event| event.name() == Some("CHANNEL_HANGUP"));
+    let hangup_at = events.iter().position(|event| event.name() == Some("CHANNEL_HANGUP"));
     let playback_done_at = events.iter().position(|event| {
-        event.name() == Some("CHANNEL_EXECUTE_COMPLETE")
-            && event.header("Application") == Some("playback")
+        event.name() == Some("CHANNEL_EXECUTE_COMPLETE") && event.header("Application") == Some("playback")
     });
     // The hangup arrives before the interrupted playback's completion.
     assert!(hangup_at.is_some() && hangup_at < playback_done_at);
@@ -361,23 +311,14 @@ fn far_end_hangup_fails_the_running_playback_and_lingers_three_seconds() {
     let playback = find_event(&events, "CHANNEL_EXECUTE_COMPLETE", |event| {
         event.header("Application") == Some("playback")
     });
-    assert_eq!(
-        playback.header("Application-Response"),
-        Some("PLAYBACK ERROR")
-    );
-    assert_eq!(
-        playback.application_uuid(),
-        Some("6f5f27c5-1733-43e6-ad3b-d6901fbe27a9")
-    );
+    assert_eq!(playback.header("Application-Response"), Some("PLAYBACK ERROR"));
+    assert_eq!(playback.application_uuid(), Some("6f5f27c5-1733-43e6-ad3b-d6901fbe27a9"));
     let notice = frames
         .iter()
         .find(|frame| frame.content_disposition() == Some(ContentDisposition::Linger))
         .expect("a linger notice");
     assert_eq!(notice.linger_time(), Some(LingerTime::Seconds(3)));
-    assert_eq!(
-        frames.last().and_then(Frame::content_disposition),
-        Some(ContentDisposition::Disconnect)
-    );
+    assert_eq!(frames.last().and_then(Frame::content_disposition), Some(ContentDisposition::Disconnect));
 }
 
 #[test]
@@ -387,31 +328,18 @@ fn outbound_error_paths_are_reported_in_replies_and_events() {
     let missing = find_event(&events, "CHANNEL_EXECUTE_COMPLETE", |event| {
         event.header("Application-Data") == Some("this-file-does-not-exist.wav")
     });
-    assert_eq!(
-        missing.header("Application-Response"),
-        Some("FILE NOT FOUND")
-    );
+    assert_eq!(missing.header("Application-Response"), Some("FILE NOT FOUND"));
     let bodies: Vec<String> = frames
         .iter()
         .filter(|frame| frame.content_type() == ContentType::ApiResponse)
         .filter_map(|frame| frame.body_text().map(|text| text.into_owned()))
         .collect();
-    assert_eq!(
-        bodies,
-        ["-ERR bogus_command Command not found!\n", "hello world"]
-    );
-    assert!(frames
-        .iter()
-        .any(|frame| frame.reply_text() == Some("hello world")));
+    assert_eq!(bodies, ["-ERR bogus_command Command not found!\n", "hello world"]);
+    assert!(frames.iter().any(|frame| frame.reply_text() == Some("hello world")));
     let hangup = find_event(&events, "CHANNEL_HANGUP", |_| true);
-    assert_eq!(
-        hangup.header("Hangup-Cause"),
-        Some("DESTINATION_OUT_OF_ORDER")
-    );
+    assert_eq!(hangup.header("Hangup-Cause"), Some("DESTINATION_OUT_OF_ORDER"));
     assert!(
-        !events
-            .iter()
-            .any(|event| event.header("Application") == Some("nosuchapp")),
+        !events.iter().any(|event| event.header("Application") == Some("nosuchapp")),
         "an unknown app gets +OK but no execute events"
     );
 }
@@ -420,14 +348,7 @@ fn outbound_error_paths_are_reported_in_replies_and_events() {
 fn failed_auth_is_refused_then_disconnected() {
     let frames = frames("inbound-authfail");
     let kinds: Vec<ContentType> = frames.iter().map(Frame::content_type).collect();
-    assert_eq!(
-        kinds,
-        [
-            ContentType::AuthRequest,
-            ContentType::CommandReply,
-            ContentType::DisconnectNotice
-        ]
-    );
+    assert_eq!(kinds, [ContentType::AuthRequest, ContentType::CommandReply, ContentType::DisconnectNotice]);
     assert_eq!(frames[1].reply_text(), Some("-ERR invalid"));
     assert_eq!(frames[2].content_disposition(), None);
     assert_eq!(
@@ -439,15 +360,10 @@ fn failed_auth_is_refused_then_disconnected() {
 #[test]
 fn background_jobs_carry_their_output_as_the_event_body() {
     let frames = frames("inbound-misc");
-    let job_uuid = frames
-        .iter()
-        .find_map(Frame::job_uuid)
-        .expect("a bgapi reply with Job-UUID");
+    let job_uuid = frames.iter().find_map(Frame::job_uuid).expect("a bgapi reply with Job-UUID");
     assert_eq!(job_uuid, "43435b6d-7539-40ea-a0aa-1870023469dd");
     let events = events(&frames);
-    let job = find_event(&events, "BACKGROUND_JOB", |event| {
-        event.job_uuid() == Some(job_uuid)
-    });
+    let job = find_event(&events, "BACKGROUND_JOB", |event| event.job_uuid() == Some(job_uuid));
     assert_eq!(job.header("Job-Command"), Some("status"));
     let body = job.body().expect("a body");
     assert!(body.starts_with("UP 0 years, 0 days, 0 hours, 0 minutes, 39 seconds"));
@@ -456,14 +372,8 @@ fn background_jobs_carry_their_output_as_the_event_body() {
 
     let events = events_of("inbound-pagd-all-events");
     let originate = find_event(&events, "BACKGROUND_JOB", |_| true);
-    assert_eq!(
-        originate.job_uuid(),
-        Some("2141e4a1-ff4d-4566-99e0-0541c1241737")
-    );
-    assert_eq!(
-        originate.body(),
-        Some("+OK b1b4a41a-cad2-427a-9fac-d0171fe93ec5\n")
-    );
+    assert_eq!(originate.job_uuid(), Some("2141e4a1-ff4d-4566-99e0-0541c1241737"));
+    assert_eq!(originate.body(), Some("+OK b1b4a41a-cad2-427a-9fac-d0171fe93ec5\n"));
 
     let events = events_of("inbound-nolinger-originate-race");
     let failed = find_event(&events, "BACKGROUND_JOB", |_| true);
@@ -517,18 +427,10 @@ fn uuid_dump_reply_body_is_a_plain_channel_data_event() {
     let dump = frames
         .iter()
         .filter(|frame| frame.content_type() == ContentType::ApiResponse)
-        .find(|frame| {
-            frame
-                .body
-                .as_deref()
-                .is_some_and(|body| body.starts_with(b"Event-Name: CHANNEL_DATA"))
-        })
+        .find(|frame| frame.body.as_deref().is_some_and(|body| body.starts_with(b"Event-Name: CHANNEL_DATA")))
         .expect("the uuid_dump reply");
     let channel = Event::parse_plain(dump.body.as_deref().unwrap_or_default()).expect("parses");
-    assert_eq!(
-        channel.unique_id(),
-        Some("fae0532b-3707-495f-9d1f-652b617173cb")
-    );
+    assert_eq!(channel.unique_id(), Some("fae0532b-3707-495f-9d1f-652b617173cb"));
     assert_eq!(channel.variable("current_application"), Some("park"));
     assert_eq!(channel.body(), None);
 }
@@ -536,36 +438,21 @@ fn uuid_dump_reply_body_is_a_plain_channel_data_event() {
 #[test]
 fn json_events_decode_like_plain_ones() {
     let frames = frames("inbound-dtmfwait-json");
-    assert!(frames
-        .iter()
-        .any(|frame| frame.content_type() == ContentType::EventJson));
-    assert_eq!(
-        frames[2].reply_text(),
-        Some("+OK event listener enabled json")
-    );
+    assert!(frames.iter().any(|frame| frame.content_type() == ContentType::EventJson));
+    assert_eq!(frames[2].reply_text(), Some("+OK event listener enabled json"));
     let events = events(&frames);
     let job = find_event(&events, "BACKGROUND_JOB", |_| true);
     assert_eq!(job.job_uuid(), Some("3ec65150-958e-40bd-a91b-e1970d111dcb"));
-    assert_eq!(
-        job.body(),
-        Some("+OK cd9a3874-563b-4842-bf01-450cbca4deec\n")
-    );
+    assert_eq!(job.body(), Some("+OK cd9a3874-563b-4842-bf01-450cbca4deec\n"));
     assert_eq!(job.header("FreeSWITCH-IPv6"), Some("fd00::2"));
     assert_eq!(job.header("Content-Length"), Some("41"));
     let dtmf = find_event(&events, "DTMF", |_| true);
     assert_eq!(dtmf.header("DTMF-Digit"), Some("7"));
     let dtmf_reply = frames
         .iter()
-        .find_map(|frame| {
-            frame
-                .body_text()
-                .filter(|text| text.contains("received DTMF"))
-        })
+        .find_map(|frame| frame.body_text().filter(|text| text.contains("received DTMF")))
         .expect("the uuid_recv_dtmf reply");
-    assert_eq!(
-        dtmf_reply,
-        "+OK 952c2df1-944b-4ffd-864b-1bb623414757 received DTMF 7.\n"
-    );
+    assert_eq!(dtmf_reply, "+OK 952c2df1-944b-4ffd-864b-1bb623414757 received DTMF 7.\n");
 }
 
 #[test]
@@ -606,21 +493,13 @@ fn client_commands_encode_to_the_captured_bytes() {
         }
     }
     fn hangup(cause: &str) -> EslCommand {
-        EslCommand::SendMsg {
-            uuid: None,
-            message: SendMsg::Hangup {
-                cause: Some(cause.into()),
-            },
-        }
+        EslCommand::SendMsg { uuid: None, message: SendMsg::Hangup { cause: Some(cause.into()) } }
     }
     fn api(command: &str) -> EslCommand {
         EslCommand::Api(command.into())
     }
     fn events(format: EventFormat, names: &str) -> EslCommand {
-        EslCommand::Event {
-            format,
-            events: names.split(' ').map(Into::into).collect(),
-        }
+        EslCommand::Event { format, events: names.split(' ').map(Into::into).collect() }
     }
     let call_events = "CHANNEL_CREATE CHANNEL_ANSWER CHANNEL_EXECUTE CHANNEL_EXECUTE_COMPLETE \
                        DTMF PLAYBACK_START PLAYBACK_STOP RECORD_START RECORD_STOP CHANNEL_HANGUP \
@@ -633,11 +512,7 @@ fn client_commands_encode_to_the_captured_bytes() {
                 EslCommand::MyEvents(None),
                 EslCommand::Linger(None),
                 execute("answer", None, "85046081-fe92-4712-af77-eac220025732"),
-                execute(
-                    "playback",
-                    Some("hello-world.wav"),
-                    "3ea8c133-b669-40a3-b3d7-c5f04a5ff967",
-                ),
+                execute("playback", Some("hello-world.wav"), "3ea8c133-b669-40a3-b3d7-c5f04a5ff967"),
                 execute(
                     "play_and_get_digits",
                     Some(
@@ -646,21 +521,9 @@ fn client_commands_encode_to_the_captured_bytes() {
                     ),
                     "5f667511-4ce5-4b9b-9ec8-e5cf7b9a9e66",
                 ),
-                execute(
-                    "playback",
-                    Some("you-entered.wav"),
-                    "c0a17c4f-ed0e-45a9-b9b6-499cbd380d6c",
-                ),
-                execute(
-                    "say",
-                    Some("en number iterated 1"),
-                    "4eace93e-8420-49e4-a356-e14c584f04b8",
-                ),
-                execute(
-                    "playback",
-                    Some("goodbye.wav"),
-                    "04ab4f09-9783-412b-a83d-793318162d4c",
-                ),
+                execute("playback", Some("you-entered.wav"), "c0a17c4f-ed0e-45a9-b9b6-499cbd380d6c"),
+                execute("say", Some("en number iterated 1"), "4eace93e-8420-49e4-a356-e14c584f04b8"),
+                execute("playback", Some("goodbye.wav"), "04ab4f09-9783-412b-a83d-793318162d4c"),
                 hangup("NORMAL_CLEARING"),
                 EslCommand::Exit,
             ],
@@ -678,18 +541,10 @@ fn client_commands_encode_to_the_captured_bytes() {
                     "df0e21e8-e7fe-460e-890d-a4a5ba09e1d7",
                 ),
                 api("bogus_command arg1"),
-                execute(
-                    "set",
-                    Some("fslab_var=hello world"),
-                    "f57e5628-ca8e-4f08-b6f7-164755c80c9c",
-                ),
+                execute("set", Some("fslab_var=hello world"), "f57e5628-ca8e-4f08-b6f7-164755c80c9c"),
                 api("uuid_getvar 54a68d40-0ec8-4658-b126-577f3a9d53de fslab_var"),
                 EslCommand::GetVar("fslab_var".into()),
-                execute(
-                    "nosuchapp",
-                    Some("x"),
-                    "14bc4ce2-f445-479c-9db4-447718db6783",
-                ),
+                execute("nosuchapp", Some("x"), "14bc4ce2-f445-479c-9db4-447718db6783"),
                 hangup("USER_BUSY"),
                 EslCommand::Exit,
             ],
@@ -701,11 +556,7 @@ fn client_commands_encode_to_the_captured_bytes() {
                 EslCommand::MyEvents(None),
                 EslCommand::Linger(Some(3)),
                 execute("answer", None, "f5ed31f6-36e7-410d-8e89-395566d87ec2"),
-                execute(
-                    "playback",
-                    Some("silence_stream://30000"),
-                    "6f5f27c5-1733-43e6-ad3b-d6901fbe27a9",
-                ),
+                execute("playback", Some("silence_stream://30000"), "6f5f27c5-1733-43e6-ad3b-d6901fbe27a9"),
             ],
         ),
         (
@@ -714,28 +565,18 @@ fn client_commands_encode_to_the_captured_bytes() {
                 EslCommand::Connect,
                 EslCommand::MyEvents(None),
                 execute("answer", None, "67b3afdb-7670-4448-9f1f-114b9c2f2973"),
-                execute(
-                    "playback",
-                    Some("beep.wav"),
-                    "62f79924-10f4-4ee8-8f3a-d636c1ad4c3a",
-                ),
+                execute("playback", Some("beep.wav"), "62f79924-10f4-4ee8-8f3a-d636c1ad4c3a"),
                 hangup("NORMAL_CLEARING"),
             ],
         ),
-        (
-            "inbound-authfail",
-            vec![EslCommand::Auth("WrongPassword".into())],
-        ),
+        ("inbound-authfail", vec![EslCommand::Auth("WrongPassword".into())]),
         (
             "inbound-pagd-all-events",
             vec![
                 EslCommand::Auth("ClueCon".into()),
                 events(EventFormat::Plain, "ALL"),
                 api("status"),
-                EslCommand::BgApi {
-                    command: "originate loopback/9000/default &park".into(),
-                    job_uuid: None,
-                },
+                EslCommand::BgApi { command: "originate loopback/9000/default &park".into(), job_uuid: None },
                 api("uuid_send_dtmf b1b4a41a-cad2-427a-9fac-d0171fe93ec5 1"),
                 EslCommand::Exit,
             ],
@@ -746,10 +587,7 @@ fn client_commands_encode_to_the_captured_bytes() {
                 EslCommand::Auth("ClueCon".into()),
                 events(EventFormat::Plain, call_events),
                 api("status"),
-                EslCommand::BgApi {
-                    command: "originate loopback/9003/default &park".into(),
-                    job_uuid: None,
-                },
+                EslCommand::BgApi { command: "originate loopback/9003/default &park".into(), job_uuid: None },
                 EslCommand::Exit,
             ],
         ),
@@ -763,10 +601,7 @@ fn client_commands_encode_to_the_captured_bytes() {
                      DTMF CHANNEL_HANGUP CHANNEL_HANGUP_COMPLETE CHANNEL_DESTROY BACKGROUND_JOB",
                 ),
                 api("status"),
-                EslCommand::BgApi {
-                    command: "originate loopback/9001/default &park".into(),
-                    job_uuid: None,
-                },
+                EslCommand::BgApi { command: "originate loopback/9001/default &park".into(), job_uuid: None },
                 api("uuid_recv_dtmf 952c2df1-944b-4ffd-864b-1bb623414757 7"),
                 EslCommand::Exit,
             ],
@@ -782,10 +617,7 @@ fn client_commands_encode_to_the_captured_bytes() {
                     EventFormat::Plain,
                     "BACKGROUND_JOB CHANNEL_CREATE CHANNEL_ANSWER CHANNEL_HANGUP_COMPLETE",
                 ),
-                EslCommand::BgApi {
-                    command: "status".into(),
-                    job_uuid: None,
-                },
+                EslCommand::BgApi { command: "status".into(), job_uuid: None },
                 api("originate loopback/busy/default &park"),
                 api("originate loopback/reject/default &park"),
                 api("originate {originate_timeout=3}loopback/noanswer/default &park"),
@@ -798,10 +630,7 @@ fn client_commands_encode_to_the_captured_bytes() {
                 EslCommand::NoEvents,
                 events(EventFormat::Json, "CHANNEL_CREATE"),
                 EslCommand::NixEvent(vec!["CHANNEL_CREATE".into()]),
-                EslCommand::Filter {
-                    header: "Event-Name".into(),
-                    value: "CHANNEL_CREATE".into(),
-                },
+                EslCommand::Filter { header: "Event-Name".into(), value: "CHANNEL_CREATE".into() },
                 EslCommand::FilterDelete {
                     header: "Event-Name".into(),
                     value: Some("CHANNEL_CREATE".into()),
@@ -825,11 +654,7 @@ fn client_commands_encode_to_the_captured_bytes() {
         } else {
             &captured[..]
         };
-        assert_eq!(
-            String::from_utf8_lossy(&out),
-            String::from_utf8_lossy(expected),
-            "{capture}"
-        );
+        assert_eq!(String::from_utf8_lossy(&out), String::from_utf8_lossy(expected), "{capture}");
     }
 }
 
@@ -842,9 +667,7 @@ fn every_url_encoded_value_in_the_captures_encodes_back_to_its_wire_form() {
                 continue;
             }
             let body = frame.body.as_deref().unwrap_or_default();
-            let head = body
-                .split(|&b| b == b'\n')
-                .take_while(|line| !line.is_empty());
+            let head = body.split(|&b| b == b'\n').take_while(|line| !line.is_empty());
             for line in head {
                 let text = std::str::from_utf8(line).expect("captures are ASCII");
                 let (_, wire) = text.split_once(": ").expect("name: value");

@@ -16,12 +16,12 @@ use std::fmt::Write as _;
 
 use super::frame::{write_header, EncodeError};
 use super::protocol::{
-    CMD_API, CMD_AUTH, CMD_BGAPI, CMD_CONNECT, CMD_EVENT, CMD_EXIT, CMD_FILTER, CMD_GETVAR,
-    CMD_LINGER, CMD_LOG, CMD_MYEVENTS, CMD_NIXEVENT, CMD_NOEVENTS, CMD_NOLINGER, CMD_NOLOG,
-    CMD_RESUME, CMD_SENDMSG, CONTENT_TYPE_TEXT_PLAIN, FILTER_DELETE, FORMAT_JSON, FORMAT_PLAIN,
-    FORMAT_XML, HEADER_JOB_UUID, SENDMSG_APP_ARG, SENDMSG_APP_NAME, SENDMSG_CALL_COMMAND,
-    SENDMSG_CONTENT_LENGTH, SENDMSG_CONTENT_TYPE, SENDMSG_EVENT_LOCK, SENDMSG_EVENT_UUID,
-    SENDMSG_EXECUTE, SENDMSG_HANGUP, SENDMSG_HANGUP_CAUSE, SENDMSG_LOOPS, SENDMSG_TRUE,
+    CMD_API, CMD_AUTH, CMD_BGAPI, CMD_CONNECT, CMD_EVENT, CMD_EXIT, CMD_FILTER, CMD_GETVAR, CMD_LINGER,
+    CMD_LOG, CMD_MYEVENTS, CMD_NIXEVENT, CMD_NOEVENTS, CMD_NOLINGER, CMD_NOLOG, CMD_RESUME, CMD_SENDMSG,
+    CONTENT_TYPE_TEXT_PLAIN, FILTER_DELETE, FORMAT_JSON, FORMAT_PLAIN, FORMAT_XML, HEADER_JOB_UUID,
+    SENDMSG_APP_ARG, SENDMSG_APP_NAME, SENDMSG_CALL_COMMAND, SENDMSG_CONTENT_LENGTH, SENDMSG_CONTENT_TYPE,
+    SENDMSG_EVENT_LOCK, SENDMSG_EVENT_UUID, SENDMSG_EXECUTE, SENDMSG_HANGUP, SENDMSG_HANGUP_CAUSE,
+    SENDMSG_LOOPS, SENDMSG_TRUE,
 };
 
 /// One command from the app to FreeSWITCH.
@@ -285,13 +285,7 @@ pub struct Execute {
 impl Execute {
     /// An application with an argument, no lock, no uuid, one run.
     pub fn new(app: impl Into<String>, arg: impl Into<String>) -> Self {
-        Self {
-            app: app.into(),
-            arg: Some(arg.into()),
-            event_lock: false,
-            event_uuid: None,
-            loops: None,
-        }
+        Self { app: app.into(), arg: Some(arg.into()), event_lock: false, event_uuid: None, loops: None }
     }
 
     /// Sets `event-lock`.
@@ -316,13 +310,10 @@ impl Execute {
         word(&self.app, "application name")?;
         let arg = self.arg.as_deref().unwrap_or_default();
         if arg.contains('\0') {
-            return Err(EncodeError::Nul {
-                field: "application argument",
-            });
+            return Err(EncodeError::Nul { field: "application argument" });
         }
-        let inline = arg.len() <= MAX_INLINE_APP_ARG
-            && !arg.contains(['\r', '\n'])
-            && !arg.starts_with([' ', '\t']);
+        let inline =
+            arg.len() <= MAX_INLINE_APP_ARG && !arg.contains(['\r', '\n']) && !arg.starts_with([' ', '\t']);
         write_header(out, SENDMSG_CALL_COMMAND, SENDMSG_EXECUTE);
         write_header(out, SENDMSG_APP_NAME, &self.app);
         if inline && !arg.is_empty() {
@@ -415,10 +406,7 @@ mod tests {
 
     #[test]
     fn bgapi_with_a_job_uuid_sends_it_as_a_header() {
-        let command = EslCommand::BgApi {
-            command: "status".into(),
-            job_uuid: Some("d8c7f-1".into()),
-        };
+        let command = EslCommand::BgApi { command: "status".into(), job_uuid: Some("d8c7f-1".into()) };
         assert_eq!(encoded(command), "bgapi status\nJob-UUID: d8c7f-1\n\n");
     }
 
@@ -452,21 +440,17 @@ mod tests {
     #[test]
     fn long_argument_is_sent_as_a_body() {
         let arg = "x".repeat(MAX_INLINE_APP_ARG + 1);
-        let bytes = EslCommand::SendMsg {
-            uuid: None,
-            message: SendMsg::Execute(Execute::new("set", arg.clone())),
-        }
-        .to_bytes()
-        .expect("encodes");
+        let bytes =
+            EslCommand::SendMsg { uuid: None, message: SendMsg::Execute(Execute::new("set", arg.clone())) }
+                .to_bytes()
+                .expect("encodes");
         let text = String::from_utf8(bytes).expect("utf-8");
         assert!(!text.contains(SENDMSG_APP_ARG));
         assert!(text.ends_with(&format!("content-length: {}\n\n{arg}", arg.len())));
 
         let fits = "x".repeat(MAX_INLINE_APP_ARG);
-        let text = encoded(EslCommand::SendMsg {
-            uuid: None,
-            message: SendMsg::Execute(Execute::new("set", fits)),
-        });
+        let text =
+            encoded(EslCommand::SendMsg { uuid: None, message: SendMsg::Execute(Execute::new("set", fits)) });
         assert!(text.contains(SENDMSG_APP_ARG));
     }
 
@@ -483,68 +467,38 @@ mod tests {
     fn empty_argument_sends_no_arg_header() {
         let mut execute = Execute::new("answer", "");
         execute.arg = None;
-        let none = encoded(EslCommand::SendMsg {
-            uuid: None,
-            message: SendMsg::Execute(execute),
-        });
+        let none = encoded(EslCommand::SendMsg { uuid: None, message: SendMsg::Execute(execute) });
         let empty = encoded(EslCommand::SendMsg {
             uuid: None,
             message: SendMsg::Execute(Execute::new("answer", "")),
         });
         assert_eq!(none, empty);
-        assert_eq!(
-            none,
-            "sendmsg\ncall-command: execute\nexecute-app-name: answer\n\n"
-        );
+        assert_eq!(none, "sendmsg\ncall-command: execute\nexecute-app-name: answer\n\n");
     }
 
     #[test]
     fn line_breaks_in_single_line_fields_are_refused() {
         let smuggle = EslCommand::Api("status\n\nexit".into());
-        assert_eq!(
-            smuggle.to_bytes(),
-            Err(EncodeError::LineBreak {
-                field: "api command"
-            })
-        );
-        let uuid = EslCommand::SendMsg {
-            uuid: Some("a b".into()),
-            message: SendMsg::Hangup { cause: None },
-        };
+        assert_eq!(smuggle.to_bytes(), Err(EncodeError::LineBreak { field: "api command" }));
+        let uuid = EslCommand::SendMsg { uuid: Some("a b".into()), message: SendMsg::Hangup { cause: None } };
         assert_eq!(uuid.to_bytes(), Err(EncodeError::Blank { field: "uuid" }));
         let cause = EslCommand::SendMsg {
             uuid: None,
-            message: SendMsg::Hangup {
-                cause: Some("X\nexecute-app-name: y".into()),
-            },
+            message: SendMsg::Hangup { cause: Some("X\nexecute-app-name: y".into()) },
         };
-        assert_eq!(
-            cause.to_bytes(),
-            Err(EncodeError::LineBreak {
-                field: "hangup cause"
-            })
-        );
+        assert_eq!(cause.to_bytes(), Err(EncodeError::LineBreak { field: "hangup cause" }));
         assert_eq!(
             EslCommand::Api(String::new()).to_bytes(),
-            Err(EncodeError::Empty {
-                field: "api command"
-            })
+            Err(EncodeError::Empty { field: "api command" })
         );
     }
 
     #[test]
     fn nul_in_an_argument_is_refused_in_either_form() {
         for arg in ["a\0b", "a\nb\0"] {
-            let command = EslCommand::SendMsg {
-                uuid: None,
-                message: SendMsg::Execute(Execute::new("playback", arg)),
-            };
-            assert_eq!(
-                command.to_bytes(),
-                Err(EncodeError::Nul {
-                    field: "application argument"
-                })
-            );
+            let command =
+                EslCommand::SendMsg { uuid: None, message: SendMsg::Execute(Execute::new("playback", arg)) };
+            assert_eq!(command.to_bytes(), Err(EncodeError::Nul { field: "application argument" }));
         }
     }
 

@@ -18,8 +18,8 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use super::frame::{check_header_name, write_head, ContentType, EncodeError, Frame};
 use super::headers::{Headers, Iter};
 use super::protocol::{
-    ARRAY_PREFIX, ARRAY_SEPARATOR, HEADER_APPLICATION_UUID, HEADER_CONTENT_LENGTH,
-    HEADER_EVENT_NAME, HEADER_JOB_UUID, HEADER_UNIQUE_ID, JSON_BODY_KEY, VARIABLE_PREFIX,
+    ARRAY_PREFIX, ARRAY_SEPARATOR, HEADER_APPLICATION_UUID, HEADER_CONTENT_LENGTH, HEADER_EVENT_NAME,
+    HEADER_JOB_UUID, HEADER_UNIQUE_ID, JSON_BODY_KEY, VARIABLE_PREFIX,
 };
 use super::url;
 
@@ -99,27 +99,19 @@ impl Event {
             // One pass per line that finds the colon, the newline and any `%` together: lines
             // are about 30 bytes, too short for a memchr per delimiter to pay off (measured:
             // three memchr calls per line cost more than this whole loop).
-            let colon = bytes[pos..]
-                .iter()
-                .position(|&b| b == b':' || b == b'\n')
-                .map_or(bytes.len(), |i| pos + i);
+            let colon =
+                bytes[pos..].iter().position(|&b| b == b':' || b == b'\n').map_or(bytes.len(), |i| pos + i);
             if bytes.get(colon) != Some(&b':') {
-                let line = head[pos..colon]
-                    .strip_suffix('\r')
-                    .unwrap_or(&head[pos..colon]);
+                let line = head[pos..colon].strip_suffix('\r').unwrap_or(&head[pos..colon]);
                 if line.is_empty() {
                     blank_line_end = Some((colon + 1).min(bytes.len()));
                     break;
                 }
-                return Err(EventError::LineWithoutColon {
-                    line: snippet(line),
-                });
+                return Err(EventError::LineWithoutColon { line: snippet(line) });
             }
             if colon == pos {
                 let line_end = head[pos..].find('\n').map_or(head.len(), |i| pos + i);
-                return Err(EventError::EmptyHeaderName {
-                    line: snippet(&head[pos..line_end]),
-                });
+                return Err(EventError::EmptyHeaderName { line: snippet(&head[pos..line_end]) });
             }
             let value_start = bytes[colon + 1..]
                 .iter()
@@ -157,15 +149,10 @@ impl Event {
                 return Err(EventError::TrailingBytes { count: rest.len() });
             }
             Some(length) if rest.len() < length => {
-                return Err(EventError::BodyTruncated {
-                    declared: length,
-                    available: rest.len(),
-                });
+                return Err(EventError::BodyTruncated { declared: length, available: rest.len() });
             }
             Some(length) if rest.len() > length => {
-                return Err(EventError::TrailingBytes {
-                    count: rest.len() - length,
-                });
+                return Err(EventError::TrailingBytes { count: rest.len() - length });
             }
             Some(_) => Some(String::from_utf8_lossy(rest).into_owned()),
         };
@@ -251,9 +238,7 @@ impl Event {
             check_header_name(name)?;
         }
         let body = self.body.as_deref();
-        write_head(out, &self.headers, body.map(str::len), |value| {
-            url::encode(value.as_bytes())
-        });
+        write_head(out, &self.headers, body.map(str::len), |value| url::encode(value.as_bytes()));
         out.extend_from_slice(body.unwrap_or_default().as_bytes());
         Ok(())
     }
@@ -356,9 +341,7 @@ fn header_block_end(input: &[u8]) -> usize {
 }
 
 fn parse_length(value: &str) -> Result<usize, EventError> {
-    let bad = || EventError::BadContentLength {
-        value: snippet(value),
-    };
+    let bad = || EventError::BadContentLength { value: snippet(value) };
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());
     }
@@ -526,27 +509,15 @@ mod tests {
         let event = Event::parse_plain(BACKGROUND_JOB).unwrap();
         assert_eq!(event.name(), Some("BACKGROUND_JOB"));
         assert_eq!(event.header("freeswitch-ipv6"), Some("fd00::2"));
-        assert_eq!(
-            event.header("Event-Date-GMT"),
-            Some("Mon, 23 Nov 2026 22:18:48 GMT")
-        );
-        assert_eq!(
-            event.header("Job-Command-Arg"),
-            Some("loopback/9001/default &park")
-        );
+        assert_eq!(event.header("Event-Date-GMT"), Some("Mon, 23 Nov 2026 22:18:48 GMT"));
+        assert_eq!(event.header("Job-Command-Arg"), Some("loopback/9001/default &park"));
     }
 
     #[test]
     fn nested_body_follows_its_content_length() {
         let event = Event::parse_plain(BACKGROUND_JOB).unwrap();
-        assert_eq!(
-            event.job_uuid(),
-            Some("43435b6d-7539-40ea-a0aa-1870023469dd")
-        );
-        assert_eq!(
-            event.body(),
-            Some("+OK cd9a3874-563b-4842-bf01-450cbca4deec\n")
-        );
+        assert_eq!(event.job_uuid(), Some("43435b6d-7539-40ea-a0aa-1870023469dd"));
+        assert_eq!(event.body(), Some("+OK cd9a3874-563b-4842-bf01-450cbca4deec\n"));
         assert_eq!(event.header("Content-Length"), Some("41"));
     }
 
@@ -564,10 +535,7 @@ mod tests {
         let cut = &BACKGROUND_JOB[..BACKGROUND_JOB.len() - 1];
         assert!(matches!(
             Event::parse_plain(cut),
-            Err(EventError::BodyTruncated {
-                declared: 41,
-                available: 40
-            })
+            Err(EventError::BodyTruncated { declared: 41, available: 40 })
         ));
     }
 
@@ -575,10 +543,7 @@ mod tests {
     fn bytes_after_the_event_are_rejected() {
         let mut long = BACKGROUND_JOB.to_vec();
         long.extend_from_slice(b"xy");
-        assert!(matches!(
-            Event::parse_plain(&long),
-            Err(EventError::TrailingBytes { count: 2 })
-        ));
+        assert!(matches!(Event::parse_plain(&long), Err(EventError::TrailingBytes { count: 2 })));
         assert!(matches!(
             Event::parse_plain(b"Event-Name: DTMF\n\nstray"),
             Err(EventError::TrailingBytes { count: 5 })
@@ -591,10 +556,7 @@ mod tests {
             Event::parse_plain(b"Event-Name DTMF\n\n"),
             Err(EventError::LineWithoutColon { .. })
         ));
-        assert!(matches!(
-            Event::parse_plain(b": DTMF\n\n"),
-            Err(EventError::EmptyHeaderName { .. })
-        ));
+        assert!(matches!(Event::parse_plain(b": DTMF\n\n"), Err(EventError::EmptyHeaderName { .. })));
         assert!(matches!(
             Event::parse_plain(b"Content-Length: -1\n\n"),
             Err(EventError::BadContentLength { .. })
@@ -613,10 +575,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(event.variable("fslab_digit"), Some("1"));
-        assert_eq!(
-            event.variable("current_application_data"),
-            Some("hello world")
-        );
+        assert_eq!(event.variable("current_application_data"), Some("hello world"));
         assert_eq!(event.variable("fslab"), None);
     }
 
@@ -625,27 +584,15 @@ mod tests {
         let json = br#"{"Event-Name":"BACKGROUND_JOB","FreeSWITCH-IPv6":"fd00::2","Job-UUID":"3ec6","Content-Length":"41","_body":"+OK cd9a3874-563b-4842-bf01-450cbca4deec\n"}"#;
         let event = Event::parse_json(json).unwrap();
         let names: Vec<&str> = event.iter().map(|(name, _)| name).collect();
-        assert_eq!(
-            names,
-            [
-                "Event-Name",
-                "FreeSWITCH-IPv6",
-                "Job-UUID",
-                "Content-Length"
-            ]
-        );
+        assert_eq!(names, ["Event-Name", "FreeSWITCH-IPv6", "Job-UUID", "Content-Length"]);
         assert_eq!(event.header("FreeSWITCH-IPv6"), Some("fd00::2"));
-        assert_eq!(
-            event.body(),
-            Some("+OK cd9a3874-563b-4842-bf01-450cbca4deec\n")
-        );
+        assert_eq!(event.body(), Some("+OK cd9a3874-563b-4842-bf01-450cbca4deec\n"));
     }
 
     #[test]
     fn json_arrays_use_the_plain_array_spelling() {
         let event =
-            Event::parse_json(br#"{"A":["x","y z"],"B":[],"C":1,"D":true,"E":null,"F":"\u00e9"}"#)
-                .unwrap();
+            Event::parse_json(br#"{"A":["x","y z"],"B":[],"C":1,"D":true,"E":null,"F":"\u00e9"}"#).unwrap();
         assert_eq!(event.header("A"), Some("ARRAY::x|:y z"));
         assert_eq!(event.header("B"), Some("ARRAY::"));
         assert_eq!(event.header("C"), Some("1"));
@@ -670,12 +617,7 @@ mod tests {
 
     #[test]
     fn invalid_json_is_rejected() {
-        for input in [
-            &b"[1,2]"[..],
-            b"{\"A\":{\"nested\":1}}",
-            b"{\"A\":\"x\"} trailing",
-            b"{",
-        ] {
+        for input in [&b"[1,2]"[..], b"{\"A\":{\"nested\":1}}", b"{\"A\":\"x\"} trailing", b"{"] {
             assert!(
                 matches!(Event::parse_json(input), Err(EventError::Json(_))),
                 "{}",
@@ -726,17 +668,12 @@ mod tests {
         assert_eq!(out, BACKGROUND_JOB);
 
         let built = Event::new(
-            [("Event-Name", "CUSTOM"), ("Odd", " a+b%41\n:é")]
-                .into_iter()
-                .collect(),
+            [("Event-Name", "CUSTOM"), ("Odd", " a+b%41\n:é")].into_iter().collect(),
             Some("body\n".into()),
         );
         let mut out = Vec::new();
         built.encode_plain(&mut out).unwrap();
-        assert_eq!(
-            out,
-            b"Event-Name: CUSTOM\nOdd: %20a%2Bb%2541%0A%3A%C3%A9\nContent-Length: 5\n\nbody\n"
-        );
+        assert_eq!(out, b"Event-Name: CUSTOM\nOdd: %20a%2Bb%2541%0A%3A%C3%A9\nContent-Length: 5\n\nbody\n");
         let parsed = Event::parse_plain(&out).unwrap();
         assert_eq!(parsed.header("Odd"), built.header("Odd"));
         assert_eq!(parsed.body(), built.body());

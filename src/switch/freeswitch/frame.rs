@@ -23,10 +23,9 @@ use super::headers::{Headers, Span};
 use super::protocol::{
     CONTENT_TYPE_API_RESPONSE, CONTENT_TYPE_AUTH_REQUEST, CONTENT_TYPE_COMMAND_REPLY,
     CONTENT_TYPE_DISCONNECT_NOTICE, CONTENT_TYPE_EVENT_JSON, CONTENT_TYPE_EVENT_PLAIN,
-    CONTENT_TYPE_EVENT_XML, CONTENT_TYPE_LOG_DATA, CONTENT_TYPE_RUDE_REJECTION,
-    DISPOSITION_DISCONNECT, DISPOSITION_LINGER, HEADER_CONTENT_DISPOSITION, HEADER_CONTENT_LENGTH,
-    HEADER_CONTENT_TYPE, HEADER_JOB_UUID, HEADER_LINGER_TIME, HEADER_REPLY_TEXT,
-    LINGER_TIME_UNTIL_EXIT,
+    CONTENT_TYPE_EVENT_XML, CONTENT_TYPE_LOG_DATA, CONTENT_TYPE_RUDE_REJECTION, DISPOSITION_DISCONNECT,
+    DISPOSITION_LINGER, HEADER_CONTENT_DISPOSITION, HEADER_CONTENT_LENGTH, HEADER_CONTENT_TYPE,
+    HEADER_JOB_UUID, HEADER_LINGER_TIME, HEADER_REPLY_TEXT, LINGER_TIME_UNTIL_EXIT,
 };
 
 /// One ESL message: its header lines in order, and its body if it declared `Content-Length`.
@@ -76,8 +75,7 @@ impl Frame {
     /// `None` when absent: FreeSWITCH's notice at the end of an inbound session (and after a
     /// failed `auth`) has none, and means the socket is closing.
     pub fn content_disposition(&self) -> Option<ContentDisposition> {
-        self.header(HEADER_CONTENT_DISPOSITION)
-            .map(ContentDisposition::from_header)
+        self.header(HEADER_CONTENT_DISPOSITION).map(ContentDisposition::from_header)
     }
 
     /// `Linger-Time` of a `linger` disconnect notice; `None` when absent or not a number.
@@ -270,10 +268,7 @@ impl FrameDecoder {
 
     /// A decoder with the given limits.
     pub fn with_limits(limits: FrameLimits) -> Self {
-        Self {
-            limits,
-            state: State::default(),
-        }
+        Self { limits, state: State::default() }
     }
 
     /// The limits this decoder enforces.
@@ -296,10 +291,7 @@ impl FrameDecoder {
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
         if let State::Head(scan) = &mut self.state {
             if scan.is_at_start() {
-                let blank = buf
-                    .iter()
-                    .take_while(|&&b| b == b'\n' || b == b'\r')
-                    .count();
+                let blank = buf.iter().take_while(|&&b| b == b'\n' || b == b'\r').count();
                 buf.advance(blank);
             }
             let Some(block_len) = scan.find_end(buf, &self.limits)? else {
@@ -346,9 +338,7 @@ impl FrameDecoder {
         let in_body = matches!(self.state, State::Body { .. });
         let only_blank = buf.iter().all(|&b| b == b'\n' || b == b'\r');
         if in_body || !only_blank {
-            return Err(FrameError::Truncated {
-                buffered: buf.len(),
-            });
+            return Err(FrameError::Truncated { buffered: buf.len() });
         }
         Ok(None)
     }
@@ -579,15 +569,11 @@ impl HeadScan {
                 return Ok(Some(end));
             }
             if line.len() > limits.max_header_line {
-                return Err(FrameError::HeaderLineTooLong {
-                    limit: limits.max_header_line,
-                });
+                return Err(FrameError::HeaderLineTooLong { limit: limits.max_header_line });
             }
             self.lines += 1;
             if self.lines > limits.max_header_count {
-                return Err(FrameError::TooManyHeaders {
-                    limit: limits.max_header_count,
-                });
+                return Err(FrameError::TooManyHeaders { limit: limits.max_header_count });
             }
             // Checking each line as it completes rejects a peer that is not speaking ESL at
             // its first newline, instead of after buffering a whole block of garbage.
@@ -598,9 +584,7 @@ impl HeadScan {
                     })
                 }
                 Some(0) => {
-                    return Err(FrameError::EmptyHeaderName {
-                        line: snippet(&String::from_utf8_lossy(line)),
-                    })
+                    return Err(FrameError::EmptyHeaderName { line: snippet(&String::from_utf8_lossy(line)) })
                 }
                 Some(_) => {}
             }
@@ -608,14 +592,10 @@ impl HeadScan {
         }
         self.scanned = window.len();
         if window.len() - self.line_start > limits.max_header_line {
-            return Err(FrameError::HeaderLineTooLong {
-                limit: limits.max_header_line,
-            });
+            return Err(FrameError::HeaderLineTooLong { limit: limits.max_header_line });
         }
         if buf.len() > limits.max_header_block {
-            return Err(FrameError::HeaderBlockTooLarge {
-                limit: limits.max_header_block,
-            });
+            return Err(FrameError::HeaderBlockTooLarge { limit: limits.max_header_block });
         }
         Ok(None)
     }
@@ -636,21 +616,15 @@ fn parse_head(block: &[u8], limits: &FrameLimits) -> Result<(Headers, Option<usi
     while let Some(offset) = text[line_start..].find('\n') {
         let line_end = line_start + offset;
         let next = line_end + 1;
-        let line = text[line_start..line_end]
-            .strip_suffix('\r')
-            .unwrap_or(&text[line_start..line_end]);
+        let line = text[line_start..line_end].strip_suffix('\r').unwrap_or(&text[line_start..line_end]);
         if line.is_empty() {
             break;
         }
         let Some(colon) = line.find(':') else {
-            return Err(FrameError::LineWithoutColon {
-                line: snippet(line),
-            });
+            return Err(FrameError::LineWithoutColon { line: snippet(line) });
         };
         if colon == 0 {
-            return Err(FrameError::EmptyHeaderName {
-                line: snippet(line),
-            });
+            return Err(FrameError::EmptyHeaderName { line: snippet(line) });
         }
         let value = line[colon + 1..].trim_start_matches([' ', '\t']);
         let value_start = line_start + line.len() - value.len();
@@ -675,22 +649,15 @@ fn parse_head(block: &[u8], limits: &FrameLimits) -> Result<(Headers, Option<usi
 /// A strict `Content-Length`: ASCII digits only, within `max_body`. FreeSWITCH writes it with
 /// `%d`; anything else means the stream is not what we think it is.
 fn parse_content_length(value: &str, limits: &FrameLimits) -> Result<usize, FrameError> {
-    let bad = || FrameError::BadContentLength {
-        value: snippet(value),
-    };
+    let bad = || FrameError::BadContentLength { value: snippet(value) };
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());
     }
     // Digits only, so the only possible parse failure is overflow: a length no limit allows.
-    let length: usize = value.parse().map_err(|_| FrameError::BodyTooLarge {
-        length: usize::MAX,
-        limit: limits.max_body,
-    })?;
+    let length: usize =
+        value.parse().map_err(|_| FrameError::BodyTooLarge { length: usize::MAX, limit: limits.max_body })?;
     if length > limits.max_body {
-        return Err(FrameError::BodyTooLarge {
-            length,
-            limit: limits.max_body,
-        });
+        return Err(FrameError::BodyTooLarge { length, limit: limits.max_body });
     }
     Ok(length)
 }
@@ -709,10 +676,7 @@ const KNOWN_CONTENT_TYPES: [(&str, ContentType); 9] = [
     (CONTENT_TYPE_API_RESPONSE, ContentType::ApiResponse),
     (CONTENT_TYPE_AUTH_REQUEST, ContentType::AuthRequest),
     (CONTENT_TYPE_COMMAND_REPLY, ContentType::CommandReply),
-    (
-        CONTENT_TYPE_DISCONNECT_NOTICE,
-        ContentType::DisconnectNotice,
-    ),
+    (CONTENT_TYPE_DISCONNECT_NOTICE, ContentType::DisconnectNotice),
     (CONTENT_TYPE_EVENT_JSON, ContentType::EventJson),
     (CONTENT_TYPE_EVENT_PLAIN, ContentType::EventPlain),
     (CONTENT_TYPE_EVENT_XML, ContentType::EventXml),
@@ -742,12 +706,7 @@ mod tests {
     }
 
     fn small_limits() -> FrameLimits {
-        FrameLimits {
-            max_header_count: 4,
-            max_header_line: 32,
-            max_header_block: 64,
-            max_body: 16,
-        }
+        FrameLimits { max_header_count: 4, max_header_line: 32, max_header_block: 64, max_body: 16 }
     }
 
     #[test]
@@ -782,25 +741,20 @@ mod tests {
 
     #[test]
     fn zero_content_length_gives_an_empty_body() {
-        let frame = decode_one(b"Content-Type: text/disconnect-notice\nContent-Length: 0\n\n")
-            .unwrap()
-            .unwrap();
+        let frame =
+            decode_one(b"Content-Type: text/disconnect-notice\nContent-Length: 0\n\n").unwrap().unwrap();
         assert_eq!(frame.body, Some(Bytes::new()));
     }
 
     #[test]
     fn header_values_stay_raw() {
-        let frame = decode_one(b"Content-Type: command/reply\nReply-Text: %2BOK%0A\n\n")
-            .unwrap()
-            .unwrap();
+        let frame = decode_one(b"Content-Type: command/reply\nReply-Text: %2BOK%0A\n\n").unwrap().unwrap();
         assert_eq!(frame.reply_text(), Some("%2BOK%0A"));
     }
 
     #[test]
     fn header_lookup_ignores_case_and_keeps_duplicates() {
-        let frame = decode_one(b"X-A: 1\nx-a: 2\ncontent-type: LOG/DATA\n\n")
-            .unwrap()
-            .unwrap();
+        let frame = decode_one(b"X-A: 1\nx-a: 2\ncontent-type: LOG/DATA\n\n").unwrap().unwrap();
         assert_eq!(frame.header("X-a"), Some("1"));
         assert_eq!(frame.headers.get_all("X-A").collect::<Vec<_>>(), ["1", "2"]);
         assert_eq!(frame.content_type(), ContentType::LogData);
@@ -808,9 +762,7 @@ mod tests {
 
     #[test]
     fn value_may_contain_colons_and_have_no_space_after_the_colon() {
-        let frame = decode_one(b"Reply-Text:-USAGE: a:b\nEmpty:\n\n")
-            .unwrap()
-            .unwrap();
+        let frame = decode_one(b"Reply-Text:-USAGE: a:b\nEmpty:\n\n").unwrap().unwrap();
         assert_eq!(frame.reply_text(), Some("-USAGE: a:b"));
         assert_eq!(frame.header("Empty"), Some(""));
     }
@@ -822,14 +774,8 @@ mod tests {
         assert_eq!(kind("text/event-json"), ContentType::EventJson);
         assert_eq!(kind("text/event-xml"), ContentType::EventXml);
         assert_eq!(kind("text/rude-rejection"), ContentType::RudeRejection);
-        assert_eq!(
-            kind("text/disconnect-notice"),
-            ContentType::DisconnectNotice
-        );
-        assert_eq!(
-            kind("text/x-new"),
-            ContentType::Unknown("text/x-new".into())
-        );
+        assert_eq!(kind("text/disconnect-notice"), ContentType::DisconnectNotice);
+        assert_eq!(kind("text/x-new"), ContentType::Unknown("text/x-new".into()));
         assert_eq!(ContentType::from_header(None), ContentType::None);
         assert_eq!(ContentType::None.as_str(), None);
         assert!(ContentType::EventJson.is_event());
@@ -846,36 +792,25 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        assert_eq!(
-            frame.content_disposition(),
-            Some(ContentDisposition::Linger)
-        );
+        assert_eq!(frame.content_disposition(), Some(ContentDisposition::Linger));
         assert_eq!(frame.linger_time(), Some(LingerTime::UntilExit));
         assert_eq!(LingerTime::parse("3"), Some(LingerTime::Seconds(3)));
         assert_eq!(LingerTime::parse("soon"), None);
-        assert_eq!(
-            ContentDisposition::from_header("Disconnect"),
-            ContentDisposition::Disconnect
-        );
-        assert_eq!(
-            ContentDisposition::from_header("later"),
-            ContentDisposition::Unknown("later".into())
-        );
+        assert_eq!(ContentDisposition::from_header("Disconnect"), ContentDisposition::Disconnect);
+        assert_eq!(ContentDisposition::from_header("later"), ContentDisposition::Unknown("later".into()));
     }
 
     #[test]
     fn blank_lines_before_a_frame_are_skipped() {
-        let frames =
-            decode_all(b"\n\r\n\nContent-Type: auth/request\n\n\nReply-Text: x\n\n").unwrap();
+        let frames = decode_all(b"\n\r\n\nContent-Type: auth/request\n\n\nReply-Text: x\n\n").unwrap();
         assert_eq!(frames.len(), 2);
         assert_eq!(frames[1].reply_text(), Some("x"));
     }
 
     #[test]
     fn crlf_line_endings_are_accepted() {
-        let frame = decode_one(b"Content-Type: api/response\r\nContent-Length: 2\r\n\r\nok")
-            .unwrap()
-            .unwrap();
+        let frame =
+            decode_one(b"Content-Type: api/response\r\nContent-Length: 2\r\n\r\nok").unwrap().unwrap();
         assert_eq!(frame.content_type(), ContentType::ApiResponse);
         assert_eq!(frame.body.as_deref(), Some(&b"ok"[..]));
     }
@@ -892,9 +827,7 @@ mod tests {
             let input = format!("Content-Type: api/response\nContent-Length: {value}\n\n");
             assert_eq!(
                 decode_one(input.as_bytes()),
-                Err(FrameError::BadContentLength {
-                    value: value.to_owned()
-                }),
+                Err(FrameError::BadContentLength { value: value.to_owned() }),
                 "Content-Length {value:?}"
             );
         }
@@ -903,29 +836,19 @@ mod tests {
     #[test]
     fn excess_body_length_is_rejected_before_any_body_arrives() {
         let mut decoder = FrameDecoder::new();
-        let mut buf =
-            BytesMut::from(&b"Content-Type: api/response\nContent-Length: 100000000\n\n"[..]);
+        let mut buf = BytesMut::from(&b"Content-Type: api/response\nContent-Length: 100000000\n\n"[..]);
         let capacity = buf.capacity();
         assert_eq!(
             decoder.decode(&mut buf),
-            Err(FrameError::BodyTooLarge {
-                length: 100_000_000,
-                limit: 8 * 1024 * 1024
-            })
+            Err(FrameError::BodyTooLarge { length: 100_000_000, limit: 8 * 1024 * 1024 })
         );
-        assert!(
-            buf.capacity() <= capacity,
-            "nothing was reserved for the body"
-        );
+        assert!(buf.capacity() <= capacity, "nothing was reserved for the body");
     }
 
     #[test]
     fn overflowing_content_length_is_rejected() {
         let input = b"Content-Length: 99999999999999999999999999\n\n";
-        assert!(matches!(
-            decode_one(input),
-            Err(FrameError::BodyTooLarge { .. })
-        ));
+        assert!(matches!(decode_one(input), Err(FrameError::BodyTooLarge { .. })));
     }
 
     #[test]
@@ -938,37 +861,24 @@ mod tests {
     fn header_line_without_colon_is_rejected() {
         assert_eq!(
             decode_one(b"Content-Type: api/response\nno colon here\n\n"),
-            Err(FrameError::LineWithoutColon {
-                line: "no colon here".into()
-            })
+            Err(FrameError::LineWithoutColon { line: "no colon here".into() })
         );
     }
 
     #[test]
     fn header_line_with_empty_name_is_rejected() {
-        assert_eq!(
-            decode_one(b": value\n\n"),
-            Err(FrameError::EmptyHeaderName {
-                line: ": value".into()
-            })
-        );
+        assert_eq!(decode_one(b": value\n\n"), Err(FrameError::EmptyHeaderName { line: ": value".into() }));
     }
 
     #[test]
     fn binary_garbage_is_rejected() {
         let garbage: Vec<u8> = (0..=255u8).rev().filter(|&b| b != b':').collect();
-        assert!(matches!(
-            decode_one(&garbage),
-            Err(FrameError::LineWithoutColon { .. })
-        ));
+        assert!(matches!(decode_one(&garbage), Err(FrameError::LineWithoutColon { .. })));
     }
 
     #[test]
     fn header_block_without_blank_line_is_rejected_at_the_limit() {
-        let mut decoder = FrameDecoder::with_limits(FrameLimits {
-            max_header_count: 1000,
-            ..small_limits()
-        });
+        let mut decoder = FrameDecoder::with_limits(FrameLimits { max_header_count: 1000, ..small_limits() });
         let mut buf = BytesMut::new();
         let mut result = Ok(None);
         for _ in 0..20 {
@@ -987,20 +897,14 @@ mod tests {
         let mut decoder = FrameDecoder::with_limits(small_limits());
         let mut buf = BytesMut::from(&b"Reply-Text: "[..]);
         buf.extend_from_slice(&[b'x'; 30]);
-        assert_eq!(
-            decoder.decode(&mut buf),
-            Err(FrameError::HeaderLineTooLong { limit: 32 })
-        );
+        assert_eq!(decoder.decode(&mut buf), Err(FrameError::HeaderLineTooLong { limit: 32 }));
     }
 
     #[test]
     fn too_many_headers_are_rejected() {
         let mut decoder = FrameDecoder::with_limits(small_limits());
         let mut buf = BytesMut::from(&b"A: 1\nB: 2\nC: 3\nD: 4\nE: 5\n"[..]);
-        assert_eq!(
-            decoder.decode(&mut buf),
-            Err(FrameError::TooManyHeaders { limit: 4 })
-        );
+        assert_eq!(decoder.decode(&mut buf), Err(FrameError::TooManyHeaders { limit: 4 }));
         let exactly = decode_all(b"A: 1\nB: 2\nC: 3\nD: 4\n\n");
         assert_eq!(exactly.map(|frames| frames.len()), Ok(1));
     }
@@ -1015,10 +919,7 @@ mod tests {
         assert_eq!(block.len(), 64);
         let mut input = block.to_vec();
         input.extend_from_slice(&[b'b'; 16]);
-        let frame = decoder
-            .decode(&mut BytesMut::from(&input[..]))
-            .unwrap()
-            .unwrap();
+        let frame = decoder.decode(&mut BytesMut::from(&input[..])).unwrap().unwrap();
         assert_eq!(frame.body.map(|b| b.len()), Some(16));
     }
 
@@ -1052,16 +953,10 @@ mod tests {
 
         let mut buf = BytesMut::from(&b"Content-Length: 5\n\nab"[..]);
         let mut decoder = FrameDecoder::new();
-        assert_eq!(
-            decoder.decode_eof(&mut buf),
-            Err(FrameError::Truncated { buffered: 2 })
-        );
+        assert_eq!(decoder.decode_eof(&mut buf), Err(FrameError::Truncated { buffered: 2 }));
 
         let mut buf = BytesMut::from(&b"Reply-Text: +O"[..]);
-        assert_eq!(
-            FrameDecoder::new().decode_eof(&mut buf),
-            Err(FrameError::Truncated { buffered: 14 })
-        );
+        assert_eq!(FrameDecoder::new().decode_eof(&mut buf), Err(FrameError::Truncated { buffered: 14 }));
     }
 
     #[test]
@@ -1077,13 +972,10 @@ mod tests {
 
     #[test]
     fn encode_writes_the_content_length_the_body_needs() {
-        let headers: Headers = [("Content-Type", "api/response"), ("Content-Length", "99")]
-            .into_iter()
-            .collect();
+        let headers: Headers =
+            [("Content-Type", "api/response"), ("Content-Length", "99")].into_iter().collect();
         let mut out = Vec::new();
-        Frame::new(headers.clone(), Some(Bytes::from_static(b"abc")))
-            .encode(&mut out)
-            .unwrap();
+        Frame::new(headers.clone(), Some(Bytes::from_static(b"abc"))).encode(&mut out).unwrap();
         assert_eq!(out, b"Content-Type: api/response\nContent-Length: 3\n\nabc");
 
         let mut out = Vec::new();
@@ -1092,9 +984,7 @@ mod tests {
 
         let mut out = Vec::new();
         let headers: Headers = [("Content-Type", "api/response")].into_iter().collect();
-        Frame::new(headers, Some(Bytes::from_static(b"x")))
-            .encode(&mut out)
-            .unwrap();
+        Frame::new(headers, Some(Bytes::from_static(b"x"))).encode(&mut out).unwrap();
         assert_eq!(out, b"Content-Type: api/response\nContent-Length: 1\n\nx");
     }
 
@@ -1106,27 +996,10 @@ mod tests {
         };
         assert_eq!(
             frame("Reply-Text", "+OK\nContent-Length: 9"),
-            Err(EncodeError::LineBreak {
-                field: "header value"
-            })
+            Err(EncodeError::LineBreak { field: "header value" })
         );
-        assert_eq!(
-            frame("A:B", "x"),
-            Err(EncodeError::Colon {
-                field: "header name"
-            })
-        );
-        assert_eq!(
-            frame("", "x"),
-            Err(EncodeError::Empty {
-                field: "header name"
-            })
-        );
-        assert_eq!(
-            frame("A", " x"),
-            Err(EncodeError::LeadingBlank {
-                field: "header value"
-            })
-        );
+        assert_eq!(frame("A:B", "x"), Err(EncodeError::Colon { field: "header name" }));
+        assert_eq!(frame("", "x"), Err(EncodeError::Empty { field: "header name" }));
+        assert_eq!(frame("A", " x"), Err(EncodeError::LeadingBlank { field: "header value" }));
     }
 }

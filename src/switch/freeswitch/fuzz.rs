@@ -70,30 +70,15 @@ pub fn decode_in_chunks(data: &[u8], chunk_sizes: &[usize], limits: FrameLimits)
             match decoder.decode(&mut buf) {
                 Ok(Some(frame)) => frames.push(frame),
                 Ok(None) => break,
-                Err(error) => {
-                    return Decoded {
-                        frames,
-                        error: Some(error),
-                    }
-                }
+                Err(error) => return Decoded { frames, error: Some(error) },
             }
         }
     }
     loop {
         match decoder.decode_eof(&mut buf) {
             Ok(Some(frame)) => frames.push(frame),
-            Ok(None) => {
-                return Decoded {
-                    frames,
-                    error: None,
-                }
-            }
-            Err(error) => {
-                return Decoded {
-                    frames,
-                    error: Some(error),
-                }
-            }
+            Ok(None) => return Decoded { frames, error: None },
+            Err(error) => return Decoded { frames, error: Some(error) },
         }
     }
 }
@@ -118,10 +103,7 @@ fn check_frame(frame: &Frame, limits: FrameLimits) {
             max_body: limits.max_body,
         };
         let again = decode_in_chunks(&encoded, &[encoded.len()], relaxed);
-        let expected = Decoded {
-            frames: vec![frame.clone()],
-            error: None,
-        };
+        let expected = Decoded { frames: vec![frame.clone()], error: None };
         assert_eq!(again, expected, "frame does not survive encode");
     }
 }
@@ -139,14 +121,9 @@ fn check_event_round_trip(event: &Event) {
     // original value when invalid UTF-8 in the body was replaced; every other header and the
     // body must survive unchanged.
     fn without_length(event: &Event) -> impl Iterator<Item = (&str, &str)> {
-        event
-            .iter()
-            .filter(|(name, _)| !name.eq_ignore_ascii_case(HEADER_CONTENT_LENGTH))
+        event.iter().filter(|(name, _)| !name.eq_ignore_ascii_case(HEADER_CONTENT_LENGTH))
     }
-    assert!(
-        without_length(event).eq(without_length(&again)),
-        "headers differ: {event:?} vs {again:?}"
-    );
+    assert!(without_length(event).eq(without_length(&again)), "headers differ: {event:?} vs {again:?}");
     assert_eq!(event.body(), again.body(), "bodies differ");
 }
 
@@ -154,23 +131,17 @@ fn check_event_round_trip(event: &Event) {
 /// failing split can be reproduced from the input alone.
 fn pseudo_random_chunks(data: &[u8]) -> Vec<usize> {
     // FNV-1a over the input seeds a 64-bit LCG (Knuth's MMIX constants).
-    let mut state = data.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, &b| {
-        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
+    let mut state = data
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
     (0..16)
         .map(|_| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
             usize::try_from(state >> 58).unwrap_or(0) + 1
         })
         .collect()
 }
 
 /// Limits small enough that short fuzz inputs reach every limit check.
-const SMALL_LIMITS: FrameLimits = FrameLimits {
-    max_header_count: 8,
-    max_header_line: 48,
-    max_header_block: 160,
-    max_body: 256,
-};
+const SMALL_LIMITS: FrameLimits =
+    FrameLimits { max_header_count: 8, max_header_line: 48, max_header_block: 160, max_body: 256 };

@@ -34,10 +34,7 @@ impl Headers {
 
     /// An empty list with room for `headers` headers totalling `text` bytes.
     pub fn with_capacity(headers: usize, text: usize) -> Self {
-        Self {
-            text: String::with_capacity(text),
-            spans: Vec::with_capacity(headers),
-        }
+        Self { text: String::with_capacity(text), spans: Vec::with_capacity(headers) }
     }
 
     /// Appends a header at the end.
@@ -46,12 +43,7 @@ impl Headers {
         self.text.push_str(name);
         let name_end = self.text.len();
         self.text.push_str(value);
-        self.spans.push(Span {
-            name_start,
-            name_end,
-            value_start: name_end,
-            value_end: self.text.len(),
-        });
+        self.spans.push(Span { name_start, name_end, value_start: name_end, value_end: self.text.len() });
     }
 
     /// The number of headers, duplicates included.
@@ -75,9 +67,7 @@ impl Headers {
 
     /// The values of every header called `name` (ASCII case ignored), in order.
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.iter()
-            .filter(move |(header, _)| header.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value)
+        self.iter().filter(move |(header, _)| header.eq_ignore_ascii_case(name)).map(|(_, value)| value)
     }
 
     /// Whether a header called `name` is present (ASCII case ignored).
@@ -87,10 +77,7 @@ impl Headers {
 
     /// The headers in order, as `(name, value)` pairs.
     pub fn iter(&self) -> Iter<'_> {
-        Iter {
-            headers: self,
-            spans: self.spans.iter(),
-        }
+        Iter { headers: self, spans: self.spans.iter() }
     }
 
     /// Builds a list from a header block's text and the ranges a parser found in it.
@@ -122,12 +109,7 @@ impl Headers {
             self.text.truncate(name_start);
             return Err(err);
         }
-        self.spans.push(Span {
-            name_start,
-            name_end,
-            value_start: name_end,
-            value_end: self.text.len(),
-        });
+        self.spans.push(Span { name_start, name_end, value_start: name_end, value_end: self.text.len() });
         Ok(())
     }
 
@@ -147,25 +129,18 @@ impl Headers {
     }
 
     fn name_bytes(&self, span: &Span) -> &[u8] {
-        self.text
-            .as_bytes()
-            .get(span.name_start..span.name_end)
-            .unwrap_or_default()
+        self.text.as_bytes().get(span.name_start..span.name_end).unwrap_or_default()
     }
 
     fn name(&self, span: &Span) -> &str {
         // Spans are only ever made at `str` boundaries (by `push`, `push_with` and the frame
         // parser, which splits at ASCII bytes), so `get` never fails; `""` keeps this total.
-        self.text
-            .get(span.name_start..span.name_end)
-            .unwrap_or_default()
+        self.text.get(span.name_start..span.name_end).unwrap_or_default()
     }
 
     fn value(&self, span: &Span) -> &str {
         // Same invariant as in `name`.
-        self.text
-            .get(span.value_start..span.value_end)
-            .unwrap_or_default()
+        self.text.get(span.value_start..span.value_end).unwrap_or_default()
     }
 }
 
@@ -257,14 +232,10 @@ mod tests {
 
     #[test]
     fn lookup_ignores_ascii_case_and_returns_the_first_duplicate() {
-        let headers: Headers = [("Content-Type", "a"), ("X", "1"), ("content-type", "b")]
-            .into_iter()
-            .collect();
+        let headers: Headers =
+            [("Content-Type", "a"), ("X", "1"), ("content-type", "b")].into_iter().collect();
         assert_eq!(headers.get("CONTENT-TYPE"), Some("a"));
-        assert_eq!(
-            headers.get_all("Content-type").collect::<Vec<_>>(),
-            ["a", "b"]
-        );
+        assert_eq!(headers.get_all("Content-type").collect::<Vec<_>>(), ["a", "b"]);
         assert_eq!(headers.get("Missing"), None);
         assert!(headers.contains("x"));
     }
@@ -280,9 +251,7 @@ mod tests {
 
     #[test]
     fn prefixed_lookup_matches_the_whole_name() {
-        let headers: Headers = [("variable_fslab_digit", "1"), ("variable_fslab", "x")]
-            .into_iter()
-            .collect();
+        let headers: Headers = [("variable_fslab_digit", "1"), ("variable_fslab", "x")].into_iter().collect();
         assert_eq!(headers.get_prefixed("variable_", "fslab"), Some("x"));
         assert_eq!(headers.get_prefixed("variable_", "FSLAB_DIGIT"), Some("1"));
         assert_eq!(headers.get_prefixed("variable_", "fslab_dig"), None);
@@ -305,18 +274,8 @@ mod tests {
     fn equality_ignores_text_layout() {
         let text = String::from("A: 1\nB: 2\n\n");
         let spans = vec![
-            Span {
-                name_start: 0,
-                name_end: 1,
-                value_start: 3,
-                value_end: 4,
-            },
-            Span {
-                name_start: 5,
-                name_end: 6,
-                value_start: 8,
-                value_end: 9,
-            },
+            Span { name_start: 0, name_end: 1, value_start: 3, value_end: 4 },
+            Span { name_start: 5, name_end: 6, value_start: 8, value_end: 9 },
         ];
         let parsed = Headers::from_parts(text, spans);
         let built: Headers = [("A", "1"), ("B", "2")].into_iter().collect();

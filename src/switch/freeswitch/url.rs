@@ -94,10 +94,7 @@ pub fn decode_into(input: &[u8], out: &mut Vec<u8>) {
     while let Some(pos) = rest.iter().position(|&b| b == b'%') {
         out.extend_from_slice(&rest[..pos]);
         let escape = &rest[pos..];
-        match (
-            escape.get(1).copied().and_then(hex_value),
-            escape.get(2).copied().and_then(hex_value),
-        ) {
+        match (escape.get(1).copied().and_then(hex_value), escape.get(2).copied().and_then(hex_value)) {
             (Some(high), Some(low)) => {
                 out.push((high << 4) | low);
                 rest = &escape[3..];
@@ -150,9 +147,7 @@ mod tests {
         assert_eq!(decode_str("ARRAY%3A%3A9000%7C%3A9000"), "ARRAY::9000|:9000");
         assert_eq!(decode_str("FILE%20NOT%20FOUND"), "FILE NOT FOUND");
         assert_eq!(
-            decode_str(
-                "1%201%202%208000%20%23%20vm-enter-num-to-call.wav%20silence_stream%3A//250"
-            ),
+            decode_str("1%201%202%208000%20%23%20vm-enter-num-to-call.wav%20silence_stream%3A//250"),
             "1 1 2 8000 # vm-enter-num-to-call.wav silence_stream://250"
         );
     }
