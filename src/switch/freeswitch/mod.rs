@@ -1,1 +1,23 @@
 //! The FreeSWITCH backend over the Event Socket (ESL).
+//!
+//! The codec layer is sans-I/O: it turns bytes into frames and events and commands into bytes,
+//! and knows nothing of sockets, Rhai or the call model.
+//!
+//! - [`frame`]: [`frame::FrameDecoder`] cuts FreeSWITCH's byte stream into [`frame::Frame`]s
+//!   (headers plus a `Content-Length` body) and writes frames back.
+//! - [`event`]: [`event::Event`], decoded from `text/event-plain` / `text/event-json` bodies
+//!   and from the outbound `connect` reply's URL-encoded headers.
+//! - [`command`]: [`command::EslCommand`], what the app sends (`connect`, `sendmsg`, `api`, ...),
+//!   encoded byte for byte as FreeSWITCH expects it.
+//! - [`headers`]: the ordered, case-insensitive header list frames and events share.
+//! - [`url`]: FreeSWITCH's percent encoding.
+//! - [`protocol`]: every header name, content type and command word, in one place.
+//! - [`fuzz`]: the decoding entry point shared by the fuzz target and the property tests.
+
+pub mod command;
+pub mod event;
+pub mod frame;
+pub mod fuzz;
+pub mod headers;
+pub mod protocol;
+pub mod url;
