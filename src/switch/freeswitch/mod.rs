@@ -21,3 +21,7 @@ pub mod fuzz;
 pub mod headers;
 pub mod protocol;
 pub mod url;
+
+// The outbound backend: settings, the verb mapping, the channel and the listener.
+pub mod mapping;
+pub mod settings;
