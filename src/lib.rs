@@ -1,6 +1,27 @@
 //! rivr: a scriptable IVR runtime.
+//!
+//! Telephony developers write call flows as Rhai scripts; rivr runs one sandboxed script per
+//! call against a switch (FreeSWITCH over the Event Socket, or the simulated switch) and gives
+//! the script a plain, synchronous API (`say`, `play`, `ask`, `menu`, `dial`, `record`, …).
+//! `../DESIGN.md`-style overview: a call's actor (a tokio task) owns the switch connection; the
+//! script runs on its own thread and drives the call through one seam,
+//! `call::CallHandle::execute(Command) -> Outcome`.
+//!
+//! # Layout
+//!
+//! - [`call`]: `Command`, `Outcome`, `CallInfo`, the blocking `CallHandle` and the call actor.
+//!   Knows nothing of ESL or Rhai.
+//! - [`switch`]: the `Channel` boundary and its backends: `sim` (in-process) and `freeswitch`.
+//! - [`script`]: sandboxed engines, the verb API, the embedded stdlib, the script store and the
+//!   per-call runner.
+//! - [`config`]: the sandbox limits and the fallback.
+//! - [`console`]: `rivr sim`; [`check`]: `rivr check`.
+
+#![forbid(unsafe_code)]
 
 pub mod call;
+pub mod check;
 pub mod config;
+pub mod console;
 pub mod script;
 pub mod switch;

@@ -25,11 +25,7 @@ pub fn spawn<C: Channel>(channel: C) -> (CallHandle, tokio::task::JoinHandle<()>
 }
 
 /// Serve requests until the script lets go of the call, then close the channel.
-pub async fn run<C: Channel>(
-    mut channel: C,
-    mut inbox: mpsc::Receiver<Request>,
-    state: Arc<CallState>,
-) {
+pub async fn run<C: Channel>(mut channel: C, mut inbox: mpsc::Receiver<Request>, state: Arc<CallState>) {
     loop {
         tokio::select! {
             request = inbox.recv() => {

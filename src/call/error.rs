@@ -35,9 +35,7 @@ pub enum CallError {
 impl CallError {
     /// A hangup with the given cause.
     pub fn hangup(cause: impl Into<String>) -> Self {
-        CallError::Hangup {
-            cause: cause.into(),
-        }
+        CallError::Hangup { cause: cause.into() }
     }
 
     /// Whether this is the end of the call rather than a failure.

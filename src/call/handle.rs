@@ -52,10 +52,7 @@ pub struct CallState {
 impl CallState {
     /// Record that the call ended.
     pub fn mark_hung_up(&self, cause: &str) {
-        let mut slot = self
-            .cause
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut slot = self.cause.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if slot.is_none() {
             *slot = Some(cause.to_string());
         }
@@ -106,20 +103,12 @@ impl CallHandle {
     ///
     /// # Errors
     /// As for [`CallHandle::execute`].
-    pub fn execute_from(
-        &self,
-        command: Command,
-        origin: Option<Origin>,
-    ) -> Result<Outcome, CallError> {
+    pub fn execute_from(&self, command: Command, origin: Option<Origin>) -> Result<Outcome, CallError> {
         if self.state.is_hung_up() {
             return Err(CallError::hangup(self.state.cause()));
         }
         let (reply, answer) = oneshot::channel();
-        let request = Request {
-            command,
-            origin,
-            reply,
-        };
+        let request = Request { command, origin, reply };
         if self.requests.blocking_send(request).is_err() {
             self.state.mark_hung_up("NORMAL_CLEARING");
             return Err(CallError::hangup(self.state.cause()));

@@ -28,11 +28,7 @@ pub struct CallInfo {
 impl CallInfo {
     /// A call with only a uuid, caller and destination set: what tests and the simulator start
     /// from.
-    pub fn new(
-        uuid: impl Into<String>,
-        caller: impl Into<String>,
-        destination: impl Into<String>,
-    ) -> Self {
+    pub fn new(uuid: impl Into<String>, caller: impl Into<String>, destination: impl Into<String>) -> Self {
         CallInfo {
             uuid: uuid.into(),
             caller_id_number: caller.into(),

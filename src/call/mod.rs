@@ -12,12 +12,10 @@ mod info;
 mod outcome;
 
 pub use command::{
-    AskOptions, Command, DialOptions, HangupCause, Prompt, RecordOptions, SayAs, SayKind,
-    SayOptions, TransferOptions, KNOWN_CAUSES, SAY_PROMPT_PREFIX,
+    AskOptions, Command, DialOptions, HangupCause, Prompt, RecordOptions, SayAs, SayKind, SayOptions,
+    TransferOptions, KNOWN_CAUSES, SAY_PROMPT_PREFIX,
 };
 pub use error::CallError;
 pub use handle::{CallHandle, CallState, Origin, Request};
 pub use info::CallInfo;
-pub use outcome::{
-    AskOutcome, AskStatus, DialOutcome, DialStatus, Outcome, RecordOutcome, RecordStatus,
-};
+pub use outcome::{AskOutcome, AskStatus, DialOutcome, DialStatus, Outcome, RecordOutcome, RecordStatus};

@@ -10,15 +10,17 @@ use rhai::{Engine, Shared};
 
 use crate::config::Limits;
 
-/// Stack size of every script thread (and of the threads that compile scripts).
+/// Stack size of every script thread.
 ///
 /// Rhai recursion uses the native stack: an overflow aborts the whole process with every call in
-/// it (TECH-NOTES §4). This size is chosen so that the deepest recursion the default limits allow
-/// (`max_call_depth` levels, each with the deepest expressions, through the deepest `invoke`
-/// chain) fits with a wide margin even in debug builds; the test
-/// `deepest_allowed_recursion_fits_the_script_stack` checks it on a thread of exactly this size.
-/// Untouched stack pages cost no memory, so a generous size is free in RSS.
-pub const STACK_SIZE: usize = 8 * 1024 * 1024;
+/// it (TECH-NOTES §4). Measured with the deepest expressions a function may hold at every level:
+/// ~17 KiB per call level in release builds and ~75–105 KiB in debug builds, so the ceiling of
+/// `CALL_DEPTH_CEILING` (64) levels needs ~1.1 MiB in release and ~6.8 MiB in debug. `invoke`
+/// runs the invoked script with only the levels its caller has left, so that bound holds for the
+/// whole chain. 16 MiB leaves a wide margin in both; untouched stack pages cost no memory, so the
+/// size is free in RSS. The test `deepest_allowed_recursion_fits_the_script_stack` runs the
+/// deepest recursion the limits allow on a thread of exactly this size.
+pub const STACK_SIZE: usize = 16 * 1024 * 1024;
 
 /// Deepest chain of `invoke` calls (each runs a whole script inside the current one).
 pub const MAX_INVOKE_DEPTH: usize = 4;
@@ -27,15 +29,13 @@ pub const MAX_INVOKE_DEPTH: usize = 4;
 /// fit `STACK_SIZE`.
 pub const CALL_DEPTH_CEILING: usize = 64;
 
-/// The ceiling on expression depths whatever the configuration says.
-pub const EXPR_DEPTH_CEILING: usize = 128;
+/// The ceiling on expression depths whatever the configuration says (stack, as above).
+pub const EXPR_DEPTH_CEILING: usize = 64;
 
 /// The standard package, built once per process and shared by every call's engine.
 pub fn standard_package() -> Shared<rhai::Module> {
     static PACKAGE: OnceLock<Shared<rhai::Module>> = OnceLock::new();
-    PACKAGE
-        .get_or_init(|| StandardPackage::new().as_shared_module())
-        .clone()
+    PACKAGE.get_or_init(|| StandardPackage::new().as_shared_module()).clone()
 }
 
 /// A minimal engine with the standard package and every sandbox limit applied, but no verbs and
@@ -54,7 +54,7 @@ pub fn apply_limits(engine: &mut Engine, limits: &Limits) {
         .set_max_call_levels(limits.max_call_depth.min(CALL_DEPTH_CEILING))
         .set_max_expr_depths(
             limits.max_expr_depth.min(EXPR_DEPTH_CEILING),
-            limits.max_function_expr_depth.min(EXPR_DEPTH_CEILING),
+            limits.max_function_expr_depth.min(EXPR_DEPTH_CEILING / 2),
         )
         .set_max_string_size(limits.max_string_size)
         .set_max_array_size(limits.max_array_size)

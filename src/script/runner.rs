@@ -66,11 +66,7 @@ pub struct Failure {
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.source, self.line, self.column, self.message
-        )
+        write!(f, "{}:{}:{}: {}", self.source, self.line, self.column, self.message)
     }
 }
 
@@ -106,19 +102,8 @@ pub fn run(job: CallJob) -> CallReport {
         version = %job.script.version_tag(),
     );
     let _entered = span.enter();
-    let CallJob {
-        handle,
-        info,
-        script,
-        scripts,
-        limits,
-        fallback,
-        language,
-    } = job;
-    let settings = VerbSettings {
-        language,
-        compute_budget: limits.compute_budget(),
-    };
+    let CallJob { handle, info, script, scripts, limits, fallback, language } = job;
+    let settings = VerbSettings { language, limits: limits.clone() };
     let ctx = CallContext::new(handle.clone(), info, settings, scripts.clone());
     let mut engine = engine::sandboxed(&limits);
     api::register(&mut engine, &ctx);
@@ -132,16 +117,11 @@ pub fn run(job: CallJob) -> CallReport {
         match engine.run_ast_with_scope(&mut scope, &current.ast) {
             Ok(()) => break Ending::Completed,
             Err(error) => match Stop::of(&error) {
-                Some(Stop::Hangup) => {
-                    break Ending::HungUp {
-                        cause: handle.state().cause(),
-                    }
-                }
+                Some(Stop::Hangup) => break Ending::HungUp { cause: handle.state().cause() },
                 Some(Stop::Shutdown) => break Ending::Cancelled,
                 Some(Stop::Pass) => {
-                    let next = ctx
-                        .take_pass()
-                        .and_then(|name| scripts.as_ref().and_then(|s| s.script(&name)));
+                    let next =
+                        ctx.take_pass().and_then(|name| scripts.as_ref().and_then(|s| s.script(&name)));
                     match next {
                         Some(next) => {
                             tracing::info!(from = %current.name, to = %next.name, "pass");
@@ -151,9 +131,7 @@ pub fn run(job: CallJob) -> CallReport {
                         None => break Ending::Failed(failure(&current.name, &error, &limits)),
                     }
                 }
-                Some(Stop::Deadline) | None => {
-                    break Ending::Failed(failure(&current.name, &error, &limits))
-                }
+                Some(Stop::Deadline) | None => break Ending::Failed(failure(&current.name, &error, &limits)),
             },
         }
     };
@@ -180,23 +158,15 @@ pub fn run(job: CallJob) -> CallReport {
     if current.has_on_hangup && ending != Ending::Cancelled {
         ctx.enter_on_hangup();
         let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
-        if let Err(error) = engine.call_fn_with_options::<rhai::Dynamic>(
-            options,
-            &mut scope,
-            &current.ast,
-            "on_hangup",
-            (),
-        ) {
+        if let Err(error) =
+            engine.call_fn_with_options::<rhai::Dynamic>(options, &mut scope, &current.ast, "on_hangup", ())
+        {
             let failed = failure(&current.name, &error, &limits);
             tracing::warn!(at = %failed, "on_hangup failed");
             on_hangup_error = Some(failed);
         }
     }
-    CallReport {
-        ending,
-        script: current.name.clone(),
-        on_hangup_error,
-    }
+    CallReport { ending, script: current.name.clone(), on_hangup_error }
 }
 
 /// Apply the fallback to a call whose script failed. Errors are ignored: the call may be gone.
@@ -213,10 +183,7 @@ pub fn apply_fallback(handle: &CallHandle, fallback: &Fallback) {
             let _ = handle.execute(Command::Hangup(cause));
         }
         Fallback::Transfer { extension, context } => {
-            let options = TransferOptions {
-                extension: extension.clone(),
-                context: context.clone(),
-            };
+            let options = TransferOptions { extension: extension.clone(), context: context.clone() };
             if handle.execute(Command::Transfer(options)).is_err() && !handle.is_hung_up() {
                 let _ = handle.execute(Command::Hangup(HangupCause::normal()));
             }
@@ -271,33 +238,17 @@ pub fn failure(script: &str, error: &EvalAltResult, limits: &Limits) -> Failure 
         ),
         other => strip_position(&other.to_string()),
     };
-    let message = if chain.is_empty() {
-        message
-    } else {
-        format!("{message} (in {})", chain.join(" → "))
-    };
-    Failure {
-        source,
-        line: position.line().unwrap_or(0),
-        column: position.position().unwrap_or(0),
-        message,
-    }
+    let message = if chain.is_empty() { message } else { format!("{message} (in {})", chain.join(" → ")) };
+    Failure { source, line: position.line().unwrap_or(0), column: position.position().unwrap_or(0), message }
 }
 
 fn strip_position(text: &str) -> String {
     static SUFFIX: OnceLock<Regex> = OnceLock::new();
-    let suffix =
-        SUFFIX.get_or_init(|| Regex::new(r"\s*\(line \d+, position \d+\)").expect("literal regex"));
-    suffix
-        .replace_all(text, "")
-        .trim_end_matches('.')
-        .to_string()
+    let suffix = SUFFIX.get_or_init(|| Regex::new(r"\s*\(line \d+, position \d+\)").expect("literal regex"));
+    suffix.replace_all(text, "").trim_end_matches('.').to_string()
 }
 
 /// Run `future` in the call's span (for tasks that belong to a call).
-pub fn in_call_span<F: std::future::Future>(
-    uuid: &str,
-    future: F,
-) -> tracing::instrument::Instrumented<F> {
+pub fn in_call_span<F: std::future::Future>(uuid: &str, future: F) -> tracing::instrument::Instrumented<F> {
     future.instrument(tracing::info_span!("call", uuid = %uuid))
 }

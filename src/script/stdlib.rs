@@ -22,9 +22,8 @@ pub fn source(name: &str) -> Option<String> {
 
 /// The names of every stdlib module.
 pub fn names() -> Vec<String> {
-    let mut names: Vec<String> = Embedded::iter()
-        .filter_map(|path| path.strip_suffix(".rhai").map(str::to_string))
-        .collect();
+    let mut names: Vec<String> =
+        Embedded::iter().filter_map(|path| path.strip_suffix(".rhai").map(str::to_string)).collect();
     names.sort();
     names
 }
@@ -40,33 +39,23 @@ pub struct Resolver {
 impl Resolver {
     /// A resolver serving the stdlib and `scripts_dir`.
     pub fn new(scripts_dir: impl Into<PathBuf>) -> Self {
-        Resolver {
-            scripts_dir: scripts_dir.into(),
-        }
+        Resolver { scripts_dir: scripts_dir.into() }
     }
 
     /// Where an import path leads, or why it may not be imported.
     pub fn locate(&self, path: &str) -> Result<Located, String> {
         if let Some(name) = path.strip_prefix(STDLIB_PREFIX) {
             return match source(name) {
-                Some(text) => Ok(Located {
-                    source: format!("{STDLIB_PREFIX}{name}"),
-                    text,
-                }),
+                Some(text) => Ok(Located { source: format!("{STDLIB_PREFIX}{name}"), text }),
                 None => Err(format!(
                     "no stdlib module `{path}`; available: {}",
-                    names()
-                        .iter()
-                        .map(|n| format!("{STDLIB_PREFIX}{n}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    names().iter().map(|n| format!("{STDLIB_PREFIX}{n}")).collect::<Vec<_>>().join(", ")
                 )),
             };
         }
         let relative = Path::new(path);
-        let escapes = relative
-            .components()
-            .any(|part| !matches!(part, Component::Normal(_) | Component::CurDir));
+        let escapes =
+            relative.components().any(|part| !matches!(part, Component::Normal(_) | Component::CurDir));
         if path.is_empty() || escapes {
             return Err(format!(
                 "import `{path}` is outside the scripts directory: use a path relative to it, without `..`"
@@ -76,26 +65,15 @@ impl Resolver {
         if file.extension().is_none() {
             file.set_extension("rhai");
         }
-        let text = std::fs::read_to_string(&file).map_err(|error| {
-            format!("cannot read module `{path}` ({}): {error}", file.display())
-        })?;
-        let source = file
-            .strip_prefix(&self.scripts_dir)
-            .unwrap_or(&file)
-            .display()
-            .to_string();
+        let text = std::fs::read_to_string(&file)
+            .map_err(|error| format!("cannot read module `{path}` ({}): {error}", file.display()))?;
+        let source = file.strip_prefix(&self.scripts_dir).unwrap_or(&file).display().to_string();
         Ok(Located { source, text })
     }
 
-    fn compile(
-        &self,
-        engine: &Engine,
-        path: &str,
-        pos: Position,
-    ) -> Result<AST, Box<EvalAltResult>> {
-        let located = self
-            .locate(path)
-            .map_err(|message| EvalAltResult::ErrorModuleNotFound(message, pos))?;
+    fn compile(&self, engine: &Engine, path: &str, pos: Position) -> Result<AST, Box<EvalAltResult>> {
+        let located =
+            self.locate(path).map_err(|message| EvalAltResult::ErrorModuleNotFound(message, pos))?;
         let mut ast = engine.compile(&located.text).map_err(|error| {
             Box::new(EvalAltResult::ErrorInModule(
                 located.source.clone(),
@@ -126,10 +104,8 @@ impl rhai::ModuleResolver for Resolver {
         pos: Position,
     ) -> Result<Shared<Module>, Box<EvalAltResult>> {
         let ast = self.compile(engine, path, pos)?;
-        let module =
-            Module::eval_ast_as_new(rhai::Scope::new(), &ast, engine).map_err(|error| {
-                Box::new(EvalAltResult::ErrorInModule(path.to_string(), error, pos))
-            })?;
+        let module = Module::eval_ast_as_new(rhai::Scope::new(), &ast, engine)
+            .map_err(|error| Box::new(EvalAltResult::ErrorInModule(path.to_string(), error, pos)))?;
         Ok(module.into())
     }
 
@@ -155,9 +131,7 @@ fn globals() -> &'static [Shared<Module>] {
                 let text = source(name)?;
                 let mut ast = engine.compile(text).ok()?;
                 ast.set_source(format!("{STDLIB_PREFIX}{name}"));
-                Module::eval_ast_as_new(rhai::Scope::new(), &ast, &engine)
-                    .ok()
-                    .map(Shared::new)
+                Module::eval_ast_as_new(rhai::Scope::new(), &ast, &engine).ok().map(Shared::new)
             })
             .collect()
     })

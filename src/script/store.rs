@@ -78,10 +78,7 @@ impl Compiler {
         engine.set_module_resolver(Resolver::new(scripts_dir.clone()));
         // Verb names are registered per call, so unknown functions can't be told apart at
         // compile time; the operator `fn` declarations are checked as usual.
-        Compiler {
-            engine,
-            scripts_dir,
-        }
+        Compiler { engine, scripts_dir }
     }
 
     /// The scripts directory.
@@ -99,17 +96,10 @@ impl Compiler {
             .compile_into_self_contained(&rhai::Scope::new(), text)
             .map_err(|error| diagnostic(name, text, &error))?;
         ast.set_source(name);
-        let has_on_hangup = ast
-            .iter_functions()
-            .any(|f| f.name == "on_hangup" && f.params.is_empty());
+        let has_on_hangup = ast.iter_functions().any(|f| f.name == "on_hangup" && f.params.is_empty());
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         text.hash(&mut hasher);
-        Ok(Script {
-            name: name.to_string(),
-            ast,
-            version: hasher.finish(),
-            has_on_hangup,
-        })
+        Ok(Script { name: name.to_string(), ast, version: hasher.finish(), has_on_hangup })
     }
 
     /// Read and compile the file at `path`, naming it relative to the scripts directory.
@@ -131,11 +121,7 @@ impl Compiler {
 /// The name a script file goes by: its path relative to the scripts directory, with `/`.
 pub fn script_name(scripts_dir: &Path, path: &Path) -> String {
     let relative = path.strip_prefix(scripts_dir).unwrap_or(path);
-    relative
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
+    relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
 }
 
 /// Turn a Rhai compile error into a diagnostic in the right file.
@@ -214,22 +200,13 @@ impl ScriptStore {
                 Err(problem) => problems.push(problem),
             }
         }
-        (
-            ScriptStore {
-                compiler,
-                scripts: ArcSwap::from_pointee(scripts),
-            },
-            problems,
-        )
+        (ScriptStore { compiler, scripts: ArcSwap::from_pointee(scripts) }, problems)
     }
 
     /// The current version of the script `name` (`main.rhai` or `main`).
     pub fn get(&self, name: &str) -> Option<Arc<Script>> {
         let scripts = self.scripts.load();
-        scripts
-            .get(name)
-            .or_else(|| scripts.get(&format!("{name}.rhai")))
-            .cloned()
+        scripts.get(name).or_else(|| scripts.get(&format!("{name}.rhai"))).cloned()
     }
 
     /// Put `script` in place of its previous version, for calls that start from now on.
@@ -260,9 +237,7 @@ pub fn script_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = walkdir::WalkDir::new(dir)
         .follow_links(true)
         .into_iter()
-        .filter_entry(|entry| {
-            entry.depth() == 0 || !entry.file_name().to_string_lossy().starts_with('.')
-        })
+        .filter_entry(|entry| entry.depth() == 0 || !entry.file_name().to_string_lossy().starts_with('.'))
         .filter_map(Result::ok)
         .filter(|entry| entry.file_type().is_file())
         .map(|entry| entry.into_path())

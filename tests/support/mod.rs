@@ -13,19 +13,12 @@ use tokio::sync::mpsc;
 
 /// A runtime for the call actors of one test.
 pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
 }
 
 /// Compile `text` as `name` against an empty scripts directory.
 pub fn compile(name: &str, text: &str) -> Arc<Script> {
-    let compiler = Compiler::new(
-        std::env::temp_dir().join("rivr-no-scripts"),
-        &Limits::default(),
-    );
+    let compiler = Compiler::new(std::env::temp_dir().join("rivr-no-scripts"), &Limits::default());
     match compiler.compile(name, text) {
         Ok(script) => Arc::new(script),
         Err(problem) => panic!("{problem}"),
@@ -57,11 +50,7 @@ impl Default for SimCall {
 }
 
 /// Run `script` as `call` describes on `rt`; returns the report and the switch's transcript.
-pub fn run_on(
-    rt: &tokio::runtime::Runtime,
-    script: Arc<Script>,
-    call: SimCall,
-) -> (CallReport, Vec<String>) {
+pub fn run_on(rt: &tokio::runtime::Runtime, script: Arc<Script>, call: SimCall) -> (CallReport, Vec<String>) {
     let journal = Journal::new();
     let (tx, rx) = mpsc::unbounded_channel();
     for action in call.actions {
@@ -82,10 +71,7 @@ pub fn run_on(
         fallback: call.fallback,
         language: "en".into(),
     };
-    let report = runner::spawn(job)
-        .expect("thread")
-        .join()
-        .expect("script thread panicked");
+    let report = runner::spawn(job).expect("thread").join().expect("script thread panicked");
     // Let the actor write the last entry.
     std::thread::sleep(Duration::from_millis(1));
     (report, journal.lines())
@@ -94,14 +80,7 @@ pub fn run_on(
 /// Run `text` with the given caller actions and defaults for the rest.
 pub fn run(text: &str, actions: Vec<CallerAction>) -> (CallReport, Vec<String>) {
     let rt = runtime();
-    run_on(
-        &rt,
-        compile("main.rhai", text),
-        SimCall {
-            actions,
-            ..SimCall::default()
-        },
-    )
+    run_on(&rt, compile("main.rhai", text), SimCall { actions, ..SimCall::default() })
 }
 
 pub fn press(keys: &str) -> CallerAction {

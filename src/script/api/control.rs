@@ -10,6 +10,7 @@ use rhai::{Dynamic, Engine, EvalAltResult, NativeCallContext};
 use super::options::error;
 use super::{CallContext, Stop};
 use crate::call::{Command, HangupCause, Outcome, TransferOptions};
+use crate::config::Limits;
 use crate::script::engine::MAX_INVOKE_DEPTH;
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
@@ -96,10 +97,7 @@ pub fn transfer(
             nctx.call_position(),
         ));
     }
-    let options = TransferOptions {
-        extension: extension.to_string(),
-        context: context.map(str::to_string),
-    };
+    let options = TransferOptions { extension: extension.to_string(), context: context.map(str::to_string) };
     ctx.run(nctx, Command::Transfer(options)).map(drop)
 }
 
@@ -110,13 +108,9 @@ pub fn transfer(
 /// ```
 pub fn sleep(ctx: &CallContext, nctx: &NativeCallContext, ms: i64) -> Result<()> {
     if !(0..=3_600_000).contains(&ms) {
-        return Err(error(
-            format!("sleep: {ms} ms is out of range (0 to 3600000)"),
-            nctx.call_position(),
-        ));
+        return Err(error(format!("sleep: {ms} ms is out of range (0 to 3600000)"), nctx.call_position()));
     }
-    ctx.run(nctx, Command::Sleep(Duration::from_millis(ms as u64)))
-        .map(drop)
+    ctx.run(nctx, Command::Sleep(Duration::from_millis(ms as u64))).map(drop)
 }
 
 /// Send DTMF digits (`0-9*#A-D`, `w` for a 500 ms pause) towards the caller.
@@ -127,14 +121,11 @@ pub fn sleep(ctx: &CallContext, nctx: &NativeCallContext, ms: i64) -> Result<()>
 pub fn send_dtmf(ctx: &CallContext, nctx: &NativeCallContext, digits: &str) -> Result<()> {
     if digits.is_empty() || !digits.chars().all(|k| "0123456789*#ABCDabcdwW".contains(k)) {
         return Err(error(
-            format!(
-                "send_dtmf: `{digits}` is not a DTMF string (use 0-9, *, #, A-D and w for a pause)"
-            ),
+            format!("send_dtmf: `{digits}` is not a DTMF string (use 0-9, *, #, A-D and w for a pause)"),
             nctx.call_position(),
         ));
     }
-    ctx.run(nctx, Command::SendDtmf(digits.to_string()))
-        .map(drop)
+    ctx.run(nctx, Command::SendDtmf(digits.to_string())).map(drop)
 }
 
 /// Run any switch application, the escape hatch: `execute(app)` or `execute(app, args)`.
@@ -144,25 +135,11 @@ pub fn send_dtmf(ctx: &CallContext, nctx: &NativeCallContext, digits: &str) -> R
 /// execute("set", "hangup_after_bridge=true");
 /// let response = execute("info");
 /// ```
-pub fn execute(
-    ctx: &CallContext,
-    nctx: &NativeCallContext,
-    app: &str,
-    args: &str,
-) -> Result<String> {
+pub fn execute(ctx: &CallContext, nctx: &NativeCallContext, app: &str, args: &str) -> Result<String> {
     if app.is_empty() || !app.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(error(
-            format!("execute: `{app}` is not an application name"),
-            nctx.call_position(),
-        ));
+        return Err(error(format!("execute: `{app}` is not an application name"), nctx.call_position()));
     }
-    match ctx.run(
-        nctx,
-        Command::Execute {
-            app: app.to_string(),
-            args: args.to_string(),
-        },
-    )? {
+    match ctx.run(nctx, Command::Execute { app: app.to_string(), args: args.to_string() })? {
         Outcome::Response(text) => Ok(text),
         _ => Ok(String::new()),
     }
@@ -186,17 +163,26 @@ pub fn pass(ctx: &CallContext, nctx: &NativeCallContext, name: &str) -> Result<(
 /// let verified = invoke("verify_pin.rhai");
 /// if verified { say("Welcome back"); }
 /// ```
-pub fn invoke(ctx: &CallContext, nctx: &NativeCallContext, name: &str) -> Result<Dynamic> {
+pub fn invoke(ctx: &Arc<CallContext>, nctx: &NativeCallContext, name: &str) -> Result<Dynamic> {
     let script = lookup(ctx, name, "invoke", nctx)?;
+    // The invoked script gets only the call depth its caller has left: Rhai counts levels per
+    // evaluation, and the native stack must hold them all (engine::STACK_SIZE).
+    let left = ctx.settings.limits.max_call_depth.saturating_sub(nctx.call_level() + 1);
     let depth = ctx.invoke_depth.fetch_add(1, Ordering::AcqRel);
-    let result = if depth >= MAX_INVOKE_DEPTH {
+    let result = if depth >= MAX_INVOKE_DEPTH || left < 2 {
         Err(error(
-            format!("invoke: scripts invoked {MAX_INVOKE_DEPTH} deep; use pass to move on instead"),
+            format!(
+                "invoke: `{name}` nests too deep ({} invokes, {left} call levels left); use pass instead",
+                depth + 1
+            ),
             nctx.call_position(),
         ))
     } else {
-        nctx.engine()
-            .eval_ast_with_scope::<Dynamic>(&mut rhai::Scope::new(), &script.ast)
+        let limits = Limits { max_call_depth: left, ..ctx.settings.limits.clone() };
+        let mut engine = crate::script::engine::sandboxed(&limits);
+        super::register(&mut engine, ctx);
+        crate::script::stdlib::register_globals(&mut engine);
+        engine.eval_ast::<Dynamic>(&script.ast)
     };
     ctx.invoke_depth.fetch_sub(1, Ordering::AcqRel);
     result
@@ -210,55 +196,33 @@ pub fn register(engine: &mut Engine, ctx: &Arc<CallContext>) {
     let c = ctx.clone();
     engine.register_fn("ring", move |n: NativeCallContext| ring(&c, &n));
     let c = ctx.clone();
-    engine.register_fn("reject", move |n: NativeCallContext| {
-        reject(&c, &n, "CALL_REJECTED")
+    engine.register_fn("reject", move |n: NativeCallContext| reject(&c, &n, "CALL_REJECTED"));
+    let c = ctx.clone();
+    engine.register_fn("reject", move |n: NativeCallContext, why: &str| reject(&c, &n, why));
+    let c = ctx.clone();
+    engine.register_fn("hangup", move |n: NativeCallContext| hangup(&c, &n, "NORMAL_CLEARING"));
+    let c = ctx.clone();
+    engine.register_fn("hangup", move |n: NativeCallContext, why: &str| hangup(&c, &n, why));
+    let c = ctx.clone();
+    engine.register_fn("transfer", move |n: NativeCallContext, ext: &str| transfer(&c, &n, ext, None));
+    let c = ctx.clone();
+    engine.register_fn("transfer", move |n: NativeCallContext, ext: &str, context: &str| {
+        transfer(&c, &n, ext, Some(context))
     });
     let c = ctx.clone();
-    engine.register_fn("reject", move |n: NativeCallContext, why: &str| {
-        reject(&c, &n, why)
+    engine.register_fn("sleep", move |n: NativeCallContext, ms: i64| sleep(&c, &n, ms));
+    let c = ctx.clone();
+    engine.register_fn("send_dtmf", move |n: NativeCallContext, digits: &str| send_dtmf(&c, &n, digits));
+    let c = ctx.clone();
+    engine.register_fn("execute", move |n: NativeCallContext, app: &str| execute(&c, &n, app, ""));
+    let c = ctx.clone();
+    engine.register_fn("execute", move |n: NativeCallContext, app: &str, args: &str| {
+        execute(&c, &n, app, args)
     });
     let c = ctx.clone();
-    engine.register_fn("hangup", move |n: NativeCallContext| {
-        hangup(&c, &n, "NORMAL_CLEARING")
-    });
+    engine.register_fn("pass", move |n: NativeCallContext, name: &str| pass(&c, &n, name));
     let c = ctx.clone();
-    engine.register_fn("hangup", move |n: NativeCallContext, why: &str| {
-        hangup(&c, &n, why)
-    });
-    let c = ctx.clone();
-    engine.register_fn("transfer", move |n: NativeCallContext, ext: &str| {
-        transfer(&c, &n, ext, None)
-    });
-    let c = ctx.clone();
-    engine.register_fn(
-        "transfer",
-        move |n: NativeCallContext, ext: &str, context: &str| transfer(&c, &n, ext, Some(context)),
-    );
-    let c = ctx.clone();
-    engine.register_fn("sleep", move |n: NativeCallContext, ms: i64| {
-        sleep(&c, &n, ms)
-    });
-    let c = ctx.clone();
-    engine.register_fn("send_dtmf", move |n: NativeCallContext, digits: &str| {
-        send_dtmf(&c, &n, digits)
-    });
-    let c = ctx.clone();
-    engine.register_fn("execute", move |n: NativeCallContext, app: &str| {
-        execute(&c, &n, app, "")
-    });
-    let c = ctx.clone();
-    engine.register_fn(
-        "execute",
-        move |n: NativeCallContext, app: &str, args: &str| execute(&c, &n, app, args),
-    );
-    let c = ctx.clone();
-    engine.register_fn("pass", move |n: NativeCallContext, name: &str| {
-        pass(&c, &n, name)
-    });
-    let c = ctx.clone();
-    engine.register_fn("invoke", move |n: NativeCallContext, name: &str| {
-        invoke(&c, &n, name)
-    });
+    engine.register_fn("invoke", move |n: NativeCallContext, name: &str| invoke(&c, &n, name));
 }
 
 fn lookup(
@@ -267,10 +231,7 @@ fn lookup(
     verb: &str,
     nctx: &NativeCallContext,
 ) -> Result<Arc<crate::script::Script>> {
-    let found = ctx
-        .scripts
-        .as_ref()
-        .and_then(|scripts| scripts.script(name));
+    let found = ctx.scripts.as_ref().and_then(|scripts| scripts.script(name));
     found.ok_or_else(|| {
         error(
             format!("{verb}: no script `{name}` in the scripts directory (or it does not compile)"),

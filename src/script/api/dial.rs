@@ -10,14 +10,7 @@ use crate::call::{Command, DialOptions, Outcome};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
-const DIAL_OPTIONS: &[&str] = &[
-    "timeout",
-    "caller_id",
-    "caller_name",
-    "sequential",
-    "confirm",
-    "ringback",
-];
+const DIAL_OPTIONS: &[&str] = &["timeout", "caller_id", "caller_name", "sequential", "confirm", "ringback"];
 
 /// Bridge the caller to `to`: a dial string (`"user/1000"`) or an array of them, rung all at once
 /// (or one after another with `sequential: true`). The caller's leg survives a failed dial.
@@ -33,26 +26,15 @@ const DIAL_OPTIONS: &[&str] = &[
 /// let result = dial(["user/1001", "user/1002"], #{timeout: 20000, caller_id: "5551234"});
 /// if result.status != "answered" { play("ivr/nobody-available.wav"); }
 /// ```
-pub fn dial(
-    ctx: &CallContext,
-    nctx: &NativeCallContext,
-    to: Dynamic,
-    options: Dynamic,
-) -> Result<rhai::Map> {
+pub fn dial(ctx: &CallContext, nctx: &NativeCallContext, to: Dynamic, options: Dynamic) -> Result<rhai::Map> {
     let pos = nctx.call_position();
     let targets: Vec<String> = if to.is_string() {
         vec![to.to_string()]
     } else if to.is_array() {
-        to.cast::<rhai::Array>()
-            .into_iter()
-            .map(|t| t.to_string())
-            .collect()
+        to.cast::<rhai::Array>().into_iter().map(|t| t.to_string()).collect()
     } else {
         return Err(error(
-            format!(
-                "dial: the target must be a dial string or an array of them, not {}",
-                to.type_name()
-            ),
+            format!("dial: the target must be a dial string or an array of them, not {}", to.type_name()),
             pos,
         ));
     };
@@ -83,26 +65,18 @@ pub fn dial(
             ("status", Dynamic::from(outcome.status.as_str())),
             ("cause", Dynamic::from(outcome.cause)),
             ("duration", millis(outcome.duration)),
-            (
-                "answered_by",
-                Dynamic::from(outcome.answered_by.unwrap_or_default()),
-            ),
+            ("answered_by", Dynamic::from(outcome.answered_by.unwrap_or_default())),
         ])),
-        other => Err(error(
-            format!("dial: the switch answered with {other:?}"),
-            pos,
-        )),
+        other => Err(error(format!("dial: the switch answered with {other:?}"), pos)),
     }
 }
 
 pub fn register(engine: &mut Engine, ctx: &Arc<CallContext>) {
     let c = ctx.clone();
-    engine.register_fn("dial", move |nctx: NativeCallContext, to: Dynamic| {
-        dial(&c, &nctx, to, Dynamic::UNIT)
-    });
+    engine
+        .register_fn("dial", move |nctx: NativeCallContext, to: Dynamic| dial(&c, &nctx, to, Dynamic::UNIT));
     let c = ctx.clone();
-    engine.register_fn(
-        "dial",
-        move |nctx: NativeCallContext, to: Dynamic, options: Dynamic| dial(&c, &nctx, to, options),
-    );
+    engine.register_fn("dial", move |nctx: NativeCallContext, to: Dynamic, options: Dynamic| {
+        dial(&c, &nctx, to, options)
+    });
 }

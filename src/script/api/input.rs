@@ -53,12 +53,8 @@ pub fn ask(
     let prompts = prompts("ask", prompt, pos)?;
     let mut opts = Options::new("ask", options, ASK_OPTIONS, pos)?;
     let defaults = AskOptions::default();
-    let max_digits = opts
-        .count("max_digits", 1..=128)?
-        .unwrap_or(defaults.max_digits);
-    let min_digits = opts
-        .count("min_digits", 0..=128)?
-        .unwrap_or(defaults.min_digits.min(max_digits));
+    let max_digits = opts.count("max_digits", 1..=128)?.unwrap_or(defaults.max_digits);
+    let min_digits = opts.count("min_digits", 0..=128)?.unwrap_or(defaults.min_digits.min(max_digits));
     if min_digits > max_digits {
         return Err(error(
             format!("ask: min_digits ({min_digits}) is more than max_digits ({max_digits})"),
@@ -67,32 +63,21 @@ pub fn ask(
     }
     let terminators = opts.string("terminator")?.unwrap_or(defaults.terminators);
     if !terminators.chars().all(|k| "0123456789*#ABCD".contains(k)) {
-        return Err(error(
-            format!("ask: terminator `{terminators}` must be DTMF keys such as \"#\""),
-            pos,
-        ));
+        return Err(error(format!("ask: terminator `{terminators}` must be DTMF keys such as \"#\""), pos));
     }
     let regex = opts.string("regex")?;
     if let Some(pattern) = &regex {
         regex::RegexBuilder::new(pattern)
             .size_limit(1 << 16)
             .build()
-            .map_err(|e| {
-                error(
-                    format!("ask: option `regex` is not a valid pattern: {e}"),
-                    pos,
-                )
-            })?;
+            .map_err(|e| error(format!("ask: option `regex` is not a valid pattern: {e}"), pos))?;
     }
     let invalid_prompt = match opts.value("invalid") {
         None => None,
         Some(value) if value.is_string() => Some(value.to_string()),
         Some(value) => {
             return Err(error(
-                format!(
-                    "ask: option `invalid` must be a prompt string, not {}",
-                    value.type_name()
-                ),
+                format!("ask: option `invalid` must be a prompt string, not {}", value.type_name()),
                 pos,
             ))
         }
@@ -102,9 +87,7 @@ pub fn ask(
         min_digits,
         max_digits,
         timeout: opts.millis("timeout")?.unwrap_or(defaults.timeout),
-        inter_digit_timeout: opts
-            .millis("inter_digit_timeout")?
-            .unwrap_or(defaults.inter_digit_timeout),
+        inter_digit_timeout: opts.millis("inter_digit_timeout")?.unwrap_or(defaults.inter_digit_timeout),
         terminators,
         tries: opts.count("tries", 1..=20)?.unwrap_or(defaults.tries),
         invalid_prompt,
@@ -114,15 +97,9 @@ pub fn ask(
         Outcome::Ask(outcome) => Ok(map_of([
             ("status", Dynamic::from(outcome.status.as_str())),
             ("digits", Dynamic::from(outcome.digits)),
-            (
-                "terminator",
-                Dynamic::from(outcome.terminator.map(String::from).unwrap_or_default()),
-            ),
+            ("terminator", Dynamic::from(outcome.terminator.map(String::from).unwrap_or_default())),
         ])),
-        other => Err(error(
-            format!("ask: the switch answered with {other:?}"),
-            pos,
-        )),
+        other => Err(error(format!("ask: the switch answered with {other:?}"), pos)),
     }
 }
 
@@ -132,10 +109,7 @@ pub fn register(engine: &mut Engine, ctx: &Arc<CallContext>) {
         ask(&c, &nctx, prompt, Dynamic::UNIT)
     });
     let c = ctx.clone();
-    engine.register_fn(
-        "ask",
-        move |nctx: NativeCallContext, prompt: Dynamic, options: Dynamic| {
-            ask(&c, &nctx, prompt, options)
-        },
-    );
+    engine.register_fn("ask", move |nctx: NativeCallContext, prompt: Dynamic, options: Dynamic| {
+        ask(&c, &nctx, prompt, options)
+    });
 }

@@ -20,10 +20,7 @@ type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 pub fn play(ctx: &CallContext, nctx: &NativeCallContext, what: Dynamic) -> Result<()> {
     let list = prompts("play", what, nctx.call_position())?;
     if list.is_empty() || list.iter().any(|p| p.trim().is_empty()) {
-        return Err(error(
-            "play: nothing to play (empty prompt)".into(),
-            nctx.call_position(),
-        ));
+        return Err(error("play: nothing to play (empty prompt)".into(), nctx.call_position()));
     }
     ctx.run(nctx, Command::Play(list)).map(drop)
 }
@@ -44,20 +41,10 @@ pub fn say_number(ctx: &CallContext, nctx: &NativeCallContext, value: Dynamic) -
 /// say_digits("1234");
 /// ```
 pub fn say_digits(ctx: &CallContext, nctx: &NativeCallContext, value: Dynamic) -> Result<()> {
-    let text = if value.is_int() {
-        value.to_string()
-    } else {
-        value.clone().into_string().unwrap_or_default()
-    };
-    if text.is_empty()
-        || !text
-            .chars()
-            .all(|k| k.is_ascii_digit() || k == '*' || k == '#')
-    {
-        return Err(error(
-            format!("say_digits: `{value}` is not a string of digits"),
-            nctx.call_position(),
-        ));
+    let text =
+        if value.is_int() { value.to_string() } else { value.clone().into_string().unwrap_or_default() };
+    if text.is_empty() || !text.chars().all(|k| k.is_ascii_digit() || k == '*' || k == '#') {
+        return Err(error(format!("say_digits: `{value}` is not a string of digits"), nctx.call_position()));
     }
     say_as(ctx, nctx, SayKind::Digits, text)
 }
@@ -85,34 +72,21 @@ pub fn say_money(ctx: &CallContext, nctx: &NativeCallContext, value: Dynamic) ->
 
 pub fn register(engine: &mut Engine, ctx: &Arc<CallContext>) {
     let c = ctx.clone();
-    engine.register_fn("play", move |n: NativeCallContext, what: Dynamic| {
-        play(&c, &n, what)
+    engine.register_fn("play", move |n: NativeCallContext, what: Dynamic| play(&c, &n, what));
+    let c = ctx.clone();
+    engine.register_fn("say", move |n: NativeCallContext, text: &str| say(&c, &n, text, Dynamic::UNIT));
+    let c = ctx.clone();
+    engine.register_fn("say", move |n: NativeCallContext, text: &str, options: Dynamic| {
+        say(&c, &n, text, options)
     });
     let c = ctx.clone();
-    engine.register_fn("say", move |n: NativeCallContext, text: &str| {
-        say(&c, &n, text, Dynamic::UNIT)
-    });
+    engine.register_fn("say_number", move |n: NativeCallContext, value: Dynamic| say_number(&c, &n, value));
     let c = ctx.clone();
-    engine.register_fn(
-        "say",
-        move |n: NativeCallContext, text: &str, options: Dynamic| say(&c, &n, text, options),
-    );
+    engine.register_fn("say_digits", move |n: NativeCallContext, value: Dynamic| say_digits(&c, &n, value));
     let c = ctx.clone();
-    engine.register_fn("say_number", move |n: NativeCallContext, value: Dynamic| {
-        say_number(&c, &n, value)
-    });
+    engine.register_fn("say_time", move |n: NativeCallContext, value: Dynamic| say_time(&c, &n, value));
     let c = ctx.clone();
-    engine.register_fn("say_digits", move |n: NativeCallContext, value: Dynamic| {
-        say_digits(&c, &n, value)
-    });
-    let c = ctx.clone();
-    engine.register_fn("say_time", move |n: NativeCallContext, value: Dynamic| {
-        say_time(&c, &n, value)
-    });
-    let c = ctx.clone();
-    engine.register_fn("say_money", move |n: NativeCallContext, value: Dynamic| {
-        say_money(&c, &n, value)
-    });
+    engine.register_fn("say_money", move |n: NativeCallContext, value: Dynamic| say_money(&c, &n, value));
 }
 
 /// Speak text with text to speech; `#{voice, engine}` override the configured defaults.
@@ -121,61 +95,29 @@ pub fn register(engine: &mut Engine, ctx: &Arc<CallContext>) {
 /// say("Welcome to Acme");
 /// say("Bienvenue", #{voice: "fr"});
 /// ```
-pub fn say(
-    ctx: &CallContext,
-    nctx: &NativeCallContext,
-    text: &str,
-    options: Dynamic,
-) -> Result<()> {
+pub fn say(ctx: &CallContext, nctx: &NativeCallContext, text: &str, options: Dynamic) -> Result<()> {
     let mut options = Options::new("say", options, &["voice", "engine"], nctx.call_position())?;
     let voice = options.string("voice")?;
     let engine = options.string("engine")?;
     if text.trim().is_empty() {
-        return Err(error(
-            "say: nothing to say (empty text)".into(),
-            nctx.call_position(),
-        ));
+        return Err(error("say: nothing to say (empty text)".into(), nctx.call_position()));
     }
-    ctx.run(
-        nctx,
-        Command::Say(SayOptions {
-            text: text.to_string(),
-            voice,
-            engine,
-        }),
-    )
-    .map(drop)
+    ctx.run(nctx, Command::Say(SayOptions { text: text.to_string(), voice, engine })).map(drop)
 }
 
 fn say_as(ctx: &CallContext, nctx: &NativeCallContext, kind: SayKind, value: String) -> Result<()> {
     let language = ctx.settings.language.clone();
-    ctx.run(
-        nctx,
-        Command::SayAs(SayAs {
-            kind,
-            value,
-            language,
-        }),
-    )
-    .map(drop)
+    ctx.run(nctx, Command::SayAs(SayAs { kind, value, language })).map(drop)
 }
 
 fn whole_number(verb: &str, value: &Dynamic, nctx: &NativeCallContext) -> Result<String> {
     if let Ok(n) = value.as_int() {
         return Ok(n.to_string());
     }
-    if let Some(text) = value
-        .clone()
-        .into_string()
-        .ok()
-        .filter(|t| t.trim().parse::<i64>().is_ok())
-    {
+    if let Some(text) = value.clone().into_string().ok().filter(|t| t.trim().parse::<i64>().is_ok()) {
         return Ok(text.trim().to_string());
     }
-    Err(error(
-        format!("{verb}: `{value}` is not a whole number"),
-        nctx.call_position(),
-    ))
+    Err(error(format!("{verb}: `{value}` is not a whole number"), nctx.call_position()))
 }
 
 fn money(verb: &str, value: &Dynamic, nctx: &NativeCallContext) -> Result<String> {
@@ -184,18 +126,11 @@ fn money(verb: &str, value: &Dynamic, nctx: &NativeCallContext) -> Result<String
     } else if let Ok(x) = value.as_float() {
         Some(x)
     } else {
-        value
-            .clone()
-            .into_string()
-            .ok()
-            .and_then(|t| t.trim().parse::<f64>().ok())
+        value.clone().into_string().ok().and_then(|t| t.trim().parse::<f64>().ok())
     };
     match amount {
         Some(x) if x.is_finite() && x.abs() < 1e12 => Ok(format!("{x:.2}")),
-        _ => Err(error(
-            format!("{verb}: `{value}` is not an amount of money"),
-            nctx.call_position(),
-        )),
+        _ => Err(error(format!("{verb}: `{value}` is not an amount of money"), nctx.call_position())),
     }
 }
 
@@ -208,9 +143,7 @@ fn time(verb: &str, value: &Dynamic, nctx: &NativeCallContext) -> Result<String>
     if let Ok(text) = value.clone().into_string() {
         let parts: Vec<&str> = text.split(':').collect();
         let valid = (2..=3).contains(&parts.len())
-            && parts
-                .iter()
-                .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_digit()))
+            && parts.iter().all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_digit()))
             && parts[0] < "24"
             && parts[1..].iter().all(|p| *p < "60");
         if valid {
@@ -218,9 +151,7 @@ fn time(verb: &str, value: &Dynamic, nctx: &NativeCallContext) -> Result<String>
         }
     }
     Err(error(
-        format!(
-            "{verb}: `{value}` is not a time (seconds since 1970, or \"HH:MM\" / \"HH:MM:SS\")"
-        ),
+        format!("{verb}: `{value}` is not a time (seconds since 1970, or \"HH:MM\" / \"HH:MM:SS\")"),
         nctx.call_position(),
     ))
 }

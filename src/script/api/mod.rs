@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use rhai::{Dynamic, Engine, EvalAltResult, NativeCallContext, Position};
 
 use crate::call::{CallError, CallHandle, CallInfo, Command, Origin, Outcome};
+use crate::config::Limits;
 use crate::script::store::Script;
 
 /// Why a script was stopped from outside its own logic. Carried as the token of
@@ -86,16 +87,13 @@ impl Scripts for crate::script::ScriptStore {
 pub struct VerbSettings {
     /// Language for `say_*` (mod_say module name).
     pub language: String,
-    /// Wall-clock time a script may compute between verbs.
-    pub compute_budget: Duration,
+    /// The call's sandbox limits (an `invoke`d script runs under what is left of them).
+    pub limits: Limits,
 }
 
 impl Default for VerbSettings {
     fn default() -> Self {
-        VerbSettings {
-            language: "en".into(),
-            compute_budget: Duration::from_millis(500),
-        }
+        VerbSettings { language: "en".into(), limits: Limits::default() }
     }
 }
 
@@ -170,10 +168,7 @@ impl CallContext {
 
     /// The script `pass` handed the call to, taken once.
     pub fn take_pass(&self) -> Option<String> {
-        self.pass_to
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
+        self.pass_to.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
     /// Whether the script must stop now, checked from the engine's progress hook.
@@ -184,20 +179,15 @@ impl CallContext {
         if self.handle.is_hung_up() && !self.after_hangup.load(Ordering::Acquire) {
             return Some(Stop::Hangup);
         }
-        let since =
-            self.started.elapsed().as_nanos() as u64 - self.last_verb.load(Ordering::Relaxed);
-        if since > self.settings.compute_budget.as_nanos() as u64 {
+        let since = self.started.elapsed().as_nanos() as u64 - self.last_verb.load(Ordering::Relaxed);
+        if since > self.settings.limits.compute_budget().as_nanos() as u64 {
             return Some(Stop::Deadline);
         }
         None
     }
 
     /// Run `command` for the verb called at `nctx`'s position, converting the result for Rhai.
-    fn run(
-        &self,
-        nctx: &NativeCallContext,
-        command: Command,
-    ) -> Result<Outcome, Box<EvalAltResult>> {
+    fn run(&self, nctx: &NativeCallContext, command: Command) -> Result<Outcome, Box<EvalAltResult>> {
         let pos = nctx.call_position();
         let verb = command.verb();
         if command.needs_media() && self.after_hangup.load(Ordering::Acquire) {
@@ -257,9 +247,7 @@ pub fn register(engine: &mut Engine, ctx: &Arc<CallContext>) {
         if operations & 0xFF != 0 {
             return None;
         }
-        progress
-            .check_progress()
-            .map(|stop| Dynamic::from(stop.token()))
+        progress.check_progress().map(|stop| Dynamic::from(stop.token()))
     });
     control::register(engine, ctx);
     media::register(engine, ctx);
@@ -271,18 +259,12 @@ pub fn register(engine: &mut Engine, ctx: &Arc<CallContext>) {
 
 /// A map from string pairs.
 fn map_of(pairs: impl IntoIterator<Item = (&'static str, Dynamic)>) -> rhai::Map {
-    pairs
-        .into_iter()
-        .map(|(key, value)| (key.into(), value))
-        .collect()
+    pairs.into_iter().map(|(key, value)| (key.into(), value)).collect()
 }
 
 /// A map of channel variables.
 fn variables_map(variables: &BTreeMap<String, String>) -> rhai::Map {
-    variables
-        .iter()
-        .map(|(k, v)| (k.as_str().into(), Dynamic::from(v.clone())))
-        .collect()
+    variables.iter().map(|(k, v)| (k.as_str().into(), Dynamic::from(v.clone()))).collect()
 }
 
 /// Milliseconds as a Rhai integer.

@@ -25,50 +25,27 @@ impl Options {
             Map::new()
         } else {
             value.try_cast::<Map>().ok_or_else(|| {
-                error(
-                    format!(
-                        "{verb}: options must be an object map like #{{{}: …}}",
-                        known[0]
-                    ),
-                    pos,
-                )
+                error(format!("{verb}: options must be an object map like #{{{}: …}}", known[0]), pos)
             })?
         };
         if let Some(key) = map.keys().find(|key| !known.contains(&key.as_str())) {
-            let hint = suggestion(key, known)
-                .map(|s| format!("; did you mean `{s}`?"))
-                .unwrap_or_default();
+            let hint = suggestion(key, known).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
             return Err(error(
-                format!(
-                    "{verb}: unknown option `{key}`{hint} (options: {})",
-                    known.join(", ")
-                ),
+                format!("{verb}: unknown option `{key}`{hint} (options: {})", known.join(", ")),
                 pos,
             ));
         }
-        Ok(Options {
-            verb,
-            map,
-            known,
-            pos,
-        })
+        Ok(Options { verb, map, known, pos })
     }
 
     fn take(&mut self, key: &'static str) -> Option<Dynamic> {
-        debug_assert!(
-            self.known.contains(&key),
-            "option {key} read but not declared"
-        );
+        debug_assert!(self.known.contains(&key), "option {key} read but not declared");
         self.map.remove(key).filter(|value| !value.is_unit())
     }
 
     fn wrong(&self, key: &str, expected: &str, value: &Dynamic) -> Box<EvalAltResult> {
         error(
-            format!(
-                "{}: option `{key}` must be {expected}, not {}",
-                self.verb,
-                value.type_name()
-            ),
+            format!("{}: option `{key}` must be {expected}, not {}", self.verb, value.type_name()),
             self.pos,
         )
     }
@@ -111,14 +88,9 @@ impl Options {
         match self.take(key) {
             None => Ok(None),
             Some(value) => match value.as_int() {
-                Ok(ms) if (0..=86_400_000).contains(&ms) => {
-                    Ok(Some(Duration::from_millis(ms as u64)))
-                }
+                Ok(ms) if (0..=86_400_000).contains(&ms) => Ok(Some(Duration::from_millis(ms as u64))),
                 Ok(ms) => Err(error(
-                    format!(
-                        "{}: option `{key}` must be 0 to 86400000 milliseconds, not {ms}",
-                        self.verb
-                    ),
+                    format!("{}: option `{key}` must be 0 to 86400000 milliseconds, not {ms}", self.verb),
                     self.pos,
                 )),
                 Err(_) => Err(self.wrong(key, "a whole number of milliseconds", &value)),
@@ -130,10 +102,7 @@ impl Options {
     pub fn flag(&mut self, key: &'static str) -> Result<Option<bool>, Box<EvalAltResult>> {
         match self.take(key) {
             None => Ok(None),
-            Some(value) => value
-                .as_bool()
-                .map(Some)
-                .map_err(|_| self.wrong(key, "true or false", &value)),
+            Some(value) => value.as_bool().map(Some).map_err(|_| self.wrong(key, "true or false", &value)),
         }
     }
 
@@ -167,11 +136,7 @@ fn distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
             let current = row[j + 1];
-            row[j + 1] = if ca == *cb {
-                previous
-            } else {
-                1 + previous.min(row[j]).min(row[j + 1])
-            };
+            row[j + 1] = if ca == *cb { previous } else { 1 + previous.min(row[j]).min(row[j + 1]) };
             previous = current;
         }
     }
@@ -179,11 +144,7 @@ fn distance(a: &str, b: &str) -> usize {
 }
 
 /// Prompts from a string, an array of strings, or unit (none).
-pub fn prompts(
-    verb: &'static str,
-    value: Dynamic,
-    pos: Position,
-) -> Result<Vec<String>, Box<EvalAltResult>> {
+pub fn prompts(verb: &'static str, value: Dynamic, pos: Position) -> Result<Vec<String>, Box<EvalAltResult>> {
     if value.is_unit() {
         return Ok(Vec::new());
     }
@@ -199,10 +160,7 @@ pub fn prompts(
                     Ok(item.to_string())
                 } else {
                     Err(error(
-                        format!(
-                            "{verb}: every prompt must be a string, not {}",
-                            item.type_name()
-                        ),
+                        format!("{verb}: every prompt must be a string, not {}", item.type_name()),
                         pos,
                     ))
                 }
@@ -210,10 +168,7 @@ pub fn prompts(
             .collect();
     }
     Err(error(
-        format!(
-            "{verb}: the prompt must be a string or an array of strings, not {}",
-            value.type_name()
-        ),
+        format!("{verb}: the prompt must be a string or an array of strings, not {}", value.type_name()),
         pos,
     ))
 }

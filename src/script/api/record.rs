@@ -12,14 +12,8 @@ use crate::call::{Command, Outcome, RecordOptions};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
-const RECORD_OPTIONS: &[&str] = &[
-    "max_duration",
-    "silence_timeout",
-    "silence_threshold",
-    "beep",
-    "terminator",
-    "name",
-];
+const RECORD_OPTIONS: &[&str] =
+    &["max_duration", "silence_timeout", "silence_threshold", "beep", "terminator", "name"];
 
 /// Record the caller until they press the terminator, fall silent, or reach the maximum length.
 ///
@@ -40,12 +34,8 @@ pub fn record(ctx: &CallContext, nctx: &NativeCallContext, options: Dynamic) -> 
         Some(name) => {
             let safe = !name.is_empty()
                 && !name.starts_with('/')
-                && !name
-                    .split('/')
-                    .any(|part| part.is_empty() || part == "." || part == "..")
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
+                && !name.split('/').any(|part| part.is_empty() || part == "." || part == "..")
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
             if !safe {
                 return Err(error(
                     format!("record: name `{name}` must be a relative file name of letters, digits, -, _, . and /"),
@@ -68,12 +58,8 @@ pub fn record(ctx: &CallContext, nctx: &NativeCallContext, options: Dynamic) -> 
     }
     let options = RecordOptions {
         name,
-        max_duration: opts
-            .millis("max_duration")?
-            .unwrap_or(Duration::from_secs(60)),
-        silence_timeout: opts
-            .millis("silence_timeout")?
-            .unwrap_or(Duration::from_secs(5)),
+        max_duration: opts.millis("max_duration")?.unwrap_or(Duration::from_secs(60)),
+        silence_timeout: opts.millis("silence_timeout")?.unwrap_or(Duration::from_secs(5)),
         silence_threshold: opts.count("silence_threshold", 0..=10_000)?.unwrap_or(200),
         beep: opts.flag("beep")?.unwrap_or(true),
         terminators,
@@ -83,26 +69,15 @@ pub fn record(ctx: &CallContext, nctx: &NativeCallContext, options: Dynamic) -> 
             ("status", Dynamic::from(outcome.status.as_str())),
             ("path", Dynamic::from(outcome.path)),
             ("duration", millis(outcome.duration)),
-            (
-                "terminator",
-                Dynamic::from(outcome.terminator.map(String::from).unwrap_or_default()),
-            ),
+            ("terminator", Dynamic::from(outcome.terminator.map(String::from).unwrap_or_default())),
         ])),
-        other => Err(error(
-            format!("record: the switch answered with {other:?}"),
-            pos,
-        )),
+        other => Err(error(format!("record: the switch answered with {other:?}"), pos)),
     }
 }
 
 pub fn register(engine: &mut Engine, ctx: &Arc<CallContext>) {
     let c = ctx.clone();
-    engine.register_fn("record", move |nctx: NativeCallContext| {
-        record(&c, &nctx, Dynamic::UNIT)
-    });
+    engine.register_fn("record", move |nctx: NativeCallContext| record(&c, &nctx, Dynamic::UNIT));
     let c = ctx.clone();
-    engine.register_fn(
-        "record",
-        move |nctx: NativeCallContext, options: Dynamic| record(&c, &nctx, options),
-    );
+    engine.register_fn("record", move |nctx: NativeCallContext, options: Dynamic| record(&c, &nctx, options));
 }

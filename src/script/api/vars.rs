@@ -11,11 +11,7 @@ use crate::call::{Command, Outcome};
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
 fn check_name(verb: &str, name: &str, nctx: &NativeCallContext) -> Result<()> {
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
         return Err(error(
             format!("{verb}: `{name}` is not a variable name (letters, digits, _ and -)"),
             nctx.call_position(),
@@ -43,28 +39,13 @@ pub fn get_var(ctx: &CallContext, nctx: &NativeCallContext, name: &str) -> Resul
 /// ```rhai
 /// set_var("language", "fr");
 /// ```
-pub fn set_var(
-    ctx: &CallContext,
-    nctx: &NativeCallContext,
-    name: &str,
-    value: Dynamic,
-) -> Result<()> {
+pub fn set_var(ctx: &CallContext, nctx: &NativeCallContext, name: &str, value: Dynamic) -> Result<()> {
     check_name("set_var", name, nctx)?;
     let value = value.to_string();
     if value.contains(['\n', '\r']) {
-        return Err(error(
-            format!("set_var: the value of `{name}` must be one line"),
-            nctx.call_position(),
-        ));
+        return Err(error(format!("set_var: the value of `{name}` must be one line"), nctx.call_position()));
     }
-    ctx.run(
-        nctx,
-        Command::SetVar {
-            name: name.to_string(),
-            value,
-        },
-    )
-    .map(drop)
+    ctx.run(nctx, Command::SetVar { name: name.to_string(), value }).map(drop)
 }
 
 /// The call's data as a map: `uuid`, `caller_id`, `caller_name`, `destination`, `context`,
@@ -104,10 +85,7 @@ pub fn log(nctx: &NativeCallContext, level: &str, message: &str) -> Result<()> {
         "debug" => tracing::debug!(target: "rivr::script", source, line, "{message}"),
         "trace" => tracing::trace!(target: "rivr::script", source, line, "{message}"),
         other => {
-            return Err(error(
-                format!("log: unknown level `{other}` (error, warn, info, debug, trace)"),
-                pos,
-            ))
+            return Err(error(format!("log: unknown level `{other}` (error, warn, info, debug, trace)"), pos))
         }
     }
     Ok(())
@@ -119,41 +97,28 @@ pub fn log(nctx: &NativeCallContext, level: &str, message: &str) -> Result<()> {
 /// if matches(account, "^[0-9]{8}$") { say("Thank you"); }
 /// ```
 pub fn matches(nctx: &NativeCallContext, text: &str, pattern: &str) -> Result<bool> {
-    let regex = regex::RegexBuilder::new(pattern)
-        .size_limit(1 << 16)
-        .build()
-        .map_err(|e| {
-            error(
-                format!("matches: `{pattern}` is not a valid pattern: {e}"),
-                nctx.call_position(),
-            )
-        })?;
+    let regex = regex::RegexBuilder::new(pattern).size_limit(1 << 16).build().map_err(|e| {
+        error(format!("matches: `{pattern}` is not a valid pattern: {e}"), nctx.call_position())
+    })?;
     Ok(regex.is_match(text))
 }
 
 pub fn register(engine: &mut Engine, ctx: &Arc<CallContext>) {
-    engine.register_fn(
-        "matches",
-        |nctx: NativeCallContext, text: &str, pattern: &str| matches(&nctx, text, pattern),
-    );
-    let c = ctx.clone();
-    engine.register_fn("get_var", move |nctx: NativeCallContext, name: &str| {
-        get_var(&c, &nctx, name)
+    engine.register_fn("matches", |nctx: NativeCallContext, text: &str, pattern: &str| {
+        matches(&nctx, text, pattern)
     });
     let c = ctx.clone();
-    engine.register_fn(
-        "set_var",
-        move |nctx: NativeCallContext, name: &str, value: Dynamic| set_var(&c, &nctx, name, value),
-    );
+    engine.register_fn("get_var", move |nctx: NativeCallContext, name: &str| get_var(&c, &nctx, name));
+    let c = ctx.clone();
+    engine.register_fn("set_var", move |nctx: NativeCallContext, name: &str, value: Dynamic| {
+        set_var(&c, &nctx, name, value)
+    });
     let c = ctx.clone();
     engine.register_fn("call_info", move || call_info(&c));
     engine.register_fn("log", |nctx: NativeCallContext, message: Dynamic| {
         log(&nctx, "info", &message.to_string())
     });
-    engine.register_fn(
-        "log",
-        |nctx: NativeCallContext, level: &str, message: Dynamic| {
-            log(&nctx, level, &message.to_string())
-        },
-    );
+    engine.register_fn("log", |nctx: NativeCallContext, level: &str, message: Dynamic| {
+        log(&nctx, level, &message.to_string())
+    });
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::call::{
-    AskOptions, AskOutcome, AskStatus, CallError, CallInfo, Command, DialOutcome, DialStatus,
-    Origin, Outcome, RecordOptions, RecordOutcome, RecordStatus,
+    AskOptions, AskOutcome, AskStatus, CallError, CallInfo, Command, DialOutcome, DialStatus, Origin,
+    Outcome, RecordOptions, RecordOutcome, RecordStatus,
 };
 use crate::switch::sim::{Entry, Journal};
 use crate::switch::Channel;
@@ -37,10 +37,7 @@ pub struct SimDial {
 impl SimDial {
     /// A dial that is answered and talks for `duration`.
     pub fn answered(duration: Duration) -> Self {
-        SimDial {
-            status: DialStatus::Answered,
-            duration,
-        }
+        SimDial { status: DialStatus::Answered, duration }
     }
 
     /// Parse `answered[:SECONDS]`, `busy`, `no_answer`, `failed` (the `rivr sim --dial` syntax).
@@ -50,19 +47,12 @@ impl SimDial {
             None => (text, None),
         };
         let status = DialStatus::parse(status.trim())?;
-        let default = if status == DialStatus::Answered {
-            30.0
-        } else {
-            0.0
-        };
+        let default = if status == DialStatus::Answered { 30.0 } else { 0.0 };
         let seconds = seconds.unwrap_or(default);
         if !(0.0..=86_400.0).contains(&seconds) {
             return None;
         }
-        Some(SimDial {
-            status,
-            duration: Duration::from_secs_f64(seconds),
-        })
+        Some(SimDial { status, duration: Duration::from_secs_f64(seconds) })
     }
 
     fn cause(&self) -> &'static str {
@@ -86,10 +76,7 @@ pub struct SimRecord {
 
 impl Default for SimRecord {
     fn default() -> Self {
-        SimRecord {
-            status: RecordStatus::Recorded,
-            duration: Duration::from_secs(5),
-        }
+        SimRecord { status: RecordStatus::Recorded, duration: Duration::from_secs(5) }
     }
 }
 
@@ -133,6 +120,9 @@ pub struct SimChannel {
     clock: Duration,
     commands: usize,
     ended: Option<String>,
+    /// Called when the call needs the caller's next action and none is queued (the console
+    /// prints a hint then).
+    waiting: Option<Box<dyn Fn() + Send>>,
 }
 
 impl SimChannel {
@@ -154,14 +144,30 @@ impl SimChannel {
             clock: Duration::ZERO,
             commands: 0,
             ended: None,
+            waiting: None,
         }
+    }
+
+    /// Call `hook` whenever the call waits for a caller action that hasn't come yet.
+    pub fn on_waiting(mut self, hook: impl Fn() + Send + 'static) -> Self {
+        self.waiting = Some(Box::new(hook));
+        self
     }
 
     /// The next caller action, waiting for one if the queue is empty. `None`: the caller is gone.
     async fn next_action(&mut self) -> Option<CallerAction> {
-        match self.ahead.pop_front() {
-            Some(action) => Some(action),
-            None => self.input.recv().await,
+        if let Some(action) = self.ahead.pop_front() {
+            return Some(action);
+        }
+        match self.input.try_recv() {
+            Ok(action) => Some(action),
+            Err(mpsc::error::TryRecvError::Disconnected) => None,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                if let Some(hook) = &self.waiting {
+                    hook();
+                }
+                self.input.recv().await
+            }
         }
     }
 
@@ -183,11 +189,7 @@ impl SimChannel {
     /// The keys of one `Press` come as a quick burst; after the burst the caller pauses, so a
     /// collection that wants more digits times out (`first` is false) rather than taking keys
     /// from the caller's next action, which answers a later prompt.
-    async fn key_within(
-        &mut self,
-        limit: Duration,
-        first: bool,
-    ) -> Result<Option<char>, CallError> {
+    async fn key_within(&mut self, limit: Duration, first: bool) -> Result<Option<char>, CallError> {
         if let Some(key) = self.burst.pop_front() {
             return Ok(Some(key));
         }
@@ -238,20 +240,13 @@ impl SimChannel {
             None => None,
         };
         let tries = options.tries.max(1);
-        let mut last = AskOutcome {
-            status: AskStatus::NoInput,
-            digits: String::new(),
-            terminator: None,
-        };
+        let mut last = AskOutcome { status: AskStatus::NoInput, digits: String::new(), terminator: None };
         for attempt in 1..=tries {
             let mut digits = String::new();
             let mut terminator = None;
             let mut wait = options.timeout;
             while (digits.len() as u32) < options.max_digits {
-                match self
-                    .key_within(wait, digits.is_empty() && terminator.is_none())
-                    .await?
-                {
+                match self.key_within(wait, digits.is_empty() && terminator.is_none()).await? {
                     None => break,
                     Some(key) if options.terminators.contains(key) => {
                         terminator = Some(key);
@@ -267,22 +262,14 @@ impl SimChannel {
                 && length <= options.max_digits
                 && pattern.as_ref().is_none_or(|re| re.is_match(&digits));
             if valid {
-                return Ok(Outcome::Ask(AskOutcome {
-                    status: AskStatus::Match,
-                    digits,
-                    terminator,
-                }));
+                return Ok(Outcome::Ask(AskOutcome { status: AskStatus::Match, digits, terminator }));
             }
             let status = if digits.is_empty() && terminator.is_none() {
                 AskStatus::NoInput
             } else {
                 AskStatus::NoMatch
             };
-            last = AskOutcome {
-                status,
-                digits,
-                terminator,
-            };
+            last = AskOutcome { status, digits, terminator };
             if attempt < tries && self.hangup_pending() {
                 return Err(self.end("NORMAL_CLEARING"));
             }
@@ -295,26 +282,16 @@ impl SimChannel {
         let duration = result.duration.min(options.max_duration);
         self.clock += duration;
         let terminator = match self.ahead.front() {
-            Some(CallerAction::Press(keys)) => keys
-                .chars()
-                .next()
-                .filter(|key| options.terminators.contains(*key)),
+            Some(CallerAction::Press(keys)) => {
+                keys.chars().next().filter(|key| options.terminators.contains(*key))
+            }
             _ => None,
         };
         if terminator.is_some() {
             self.ahead.pop_front();
         }
-        let path = format!(
-            "{}/{}.wav",
-            self.setup.recordings_dir.trim_end_matches('/'),
-            options.name
-        );
-        Ok(Outcome::Record(RecordOutcome {
-            status: result.status,
-            path,
-            duration,
-            terminator,
-        }))
+        let path = format!("{}/{}.wav", self.setup.recordings_dir.trim_end_matches('/'), options.name);
+        Ok(Outcome::Record(RecordOutcome { status: result.status, path, duration, terminator }))
     }
 
     async fn run(&mut self, command: &Command) -> Result<Outcome, CallError> {
@@ -326,9 +303,7 @@ impl SimChannel {
             return Err(self.end("NORMAL_CLEARING"));
         }
         match command {
-            Command::Answer | Command::PreAnswer | Command::Ring | Command::SendDtmf(_) => {
-                Ok(Outcome::Done)
-            }
+            Command::Answer | Command::PreAnswer | Command::Ring | Command::SendDtmf(_) => Ok(Outcome::Done),
             Command::Reject(cause) | Command::Hangup(cause) => {
                 self.ended = Some(cause.to_string());
                 Ok(Outcome::Done)
@@ -339,11 +314,7 @@ impl SimChannel {
             }
             Command::Ask(options) => self.ask(options).await,
             Command::Dial(_) => {
-                let dial = self
-                    .setup
-                    .dials
-                    .pop_front()
-                    .unwrap_or_else(|| self.setup.default_dial.clone());
+                let dial = self.setup.dials.pop_front().unwrap_or_else(|| self.setup.default_dial.clone());
                 self.clock += dial.duration;
                 let answered = dial.status == DialStatus::Answered;
                 let answered_by = match command {
@@ -353,11 +324,7 @@ impl SimChannel {
                 Ok(Outcome::Dial(DialOutcome {
                     status: dial.status,
                     cause: dial.cause().to_string(),
-                    duration: if answered {
-                        dial.duration
-                    } else {
-                        Duration::ZERO
-                    },
+                    duration: if answered { dial.duration } else { Duration::ZERO },
                     answered_by,
                 }))
             }
@@ -381,19 +348,10 @@ impl SimChannel {
 }
 
 impl Channel for SimChannel {
-    async fn execute(
-        &mut self,
-        command: Command,
-        origin: Option<Origin>,
-    ) -> Result<Outcome, CallError> {
+    async fn execute(&mut self, command: Command, origin: Option<Origin>) -> Result<Outcome, CallError> {
         let at = self.clock;
         let result = self.run(&command).await;
-        self.journal.push(Entry {
-            at,
-            command,
-            origin,
-            result: result.clone(),
-        });
+        self.journal.push(Entry { at, command, origin, result: result.clone() });
         result
     }
 

@@ -19,18 +19,19 @@ pub struct Entry {
     pub result: Result<Outcome, CallError>,
 }
 
+/// Called with every entry as it is written.
+type Observer = Arc<dyn Fn(&Entry) + Send + Sync>;
+
 /// A shared, append-only record of a simulated call. Cloning shares it.
 #[derive(Clone, Default)]
 pub struct Journal {
     entries: Arc<Mutex<Vec<Entry>>>,
-    observer: Option<Arc<dyn Fn(&Entry) + Send + Sync>>,
+    observer: Option<Observer>,
 }
 
 impl fmt::Debug for Journal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Journal")
-            .field("entries", &self.entries())
-            .finish()
+        f.debug_struct("Journal").field("entries", &self.entries()).finish()
     }
 }
 
@@ -43,10 +44,7 @@ impl Journal {
     /// An empty journal that also hands every entry to `observer` as it is written (the console
     /// prints them).
     pub fn observed(observer: impl Fn(&Entry) + Send + Sync + 'static) -> Self {
-        Journal {
-            entries: Arc::default(),
-            observer: Some(Arc::new(observer)),
-        }
+        Journal { entries: Arc::default(), observer: Some(Arc::new(observer)) }
     }
 
     /// Append an entry.
@@ -54,18 +52,12 @@ impl Journal {
         if let Some(observer) = &self.observer {
             observer(&entry);
         }
-        self.entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(entry);
+        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(entry);
     }
 
     /// A copy of every entry so far.
     pub fn entries(&self) -> Vec<Entry> {
-        self.entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
     }
 
     /// The transcript as readable lines, one per entry.
@@ -76,7 +68,7 @@ impl Journal {
 
 fn ms(duration: Duration) -> String {
     let millis = duration.as_millis();
-    if millis % 1000 == 0 {
+    if millis.is_multiple_of(1000) {
         format!("{}s", millis / 1000)
     } else {
         format!("{:.1}s", duration.as_secs_f64())
@@ -110,12 +102,9 @@ impl fmt::Display for Entry {
                 let joiner = if dial.sequential { " | " } else { ", " };
                 write!(f, "{verb}: {}", dial.targets.join(joiner))?
             }
-            Command::Record(record) => write!(
-                f,
-                "{verb}: {} (max {})",
-                record.name,
-                ms(record.max_duration)
-            )?,
+            Command::Record(record) => {
+                write!(f, "{verb}: {} (max {})", record.name, ms(record.max_duration))?
+            }
             Command::Transfer(transfer) => match &transfer.context {
                 Some(context) => write!(f, "{verb}: {} {context}", transfer.extension)?,
                 None => write!(f, "{verb}: {}", transfer.extension)?,
@@ -139,13 +128,9 @@ impl fmt::Display for Entry {
                     write!(f, " ({})", ms(dial.duration))?;
                 }
             }
-            Ok(Outcome::Record(record)) => write!(
-                f,
-                " → {} {} ({})",
-                record.status.as_str(),
-                record.path,
-                ms(record.duration)
-            )?,
+            Ok(Outcome::Record(record)) => {
+                write!(f, " → {} {} ({})", record.status.as_str(), record.path, ms(record.duration))?
+            }
             Ok(Outcome::Value(Some(value))) => write!(f, " → {value:?}")?,
             Ok(Outcome::Value(None)) => write!(f, " → unset")?,
             Ok(Outcome::Response(text)) if !text.is_empty() => write!(f, " → {text}")?,

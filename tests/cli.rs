@@ -1,0 +1,89 @@
+//! The `rivr` binary: `sim` with piped input, `check` exit codes and messages.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn rivr(args: &[&str], input: &str) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rivr"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run rivr");
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+    let output = child.wait_with_output().expect("wait");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn sim_with_piped_input_prints_the_transcript() {
+    let (code, out, err) = rivr(&["sim", "scripts/main.rhai", "--from", "5550100"], "3\n");
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "answer");
+    assert_eq!(lines[1], r#"say: "Welcome to Acme.""#);
+    assert!(lines[2].starts_with(r#"ask: "For sales press 1."#) && lines[2].ends_with(r#"→ match "3""#), "{out}");
+    assert_eq!(lines[3], r#"say: "You are calling from""#);
+    assert_eq!(lines[4], "say_digits: 5550100");
+    assert_eq!(lines[5], r#"say: "Goodbye.""#);
+    assert_eq!(lines[6], "hangup: NORMAL_CLEARING");
+    assert_eq!(lines[7], "call ended: main.rhai completed");
+}
+
+#[test]
+fn sim_uses_the_dial_outcomes_given_on_the_command_line() {
+    let (code, out, _) = rivr(&["sim", "scripts/main.rhai", "--dial", "busy"], "1\n");
+    assert_eq!(code, 0);
+    assert!(out.contains("dial: user/1001, user/1002 → busy"), "{out}");
+    assert!(out.contains(r#"say: "Sorry, nobody in sales can take your call right now.""#), "{out}");
+}
+
+#[test]
+fn sim_ends_the_call_when_input_runs_out() {
+    let (code, out, _) = rivr(&["sim", "scripts/main.rhai"], "");
+    assert_eq!(code, 0);
+    assert!(out.ends_with("call ended: hung up (NORMAL_CLEARING) in main.rhai\n"), "{out}");
+}
+
+#[test]
+fn sim_exits_1_when_the_script_fails_and_names_the_place() {
+    let (code, out, _) = rivr(&["sim", "tests/fixtures/scripts/infinite_loop.rhai"], "");
+    assert_eq!(code, 1);
+    assert!(out.contains("script failed at infinite_loop.rhai:2:"), "{out}");
+    assert!(out.contains("hangup: NORMAL_TEMPORARY_FAILURE"), "{out}");
+}
+
+#[test]
+fn sim_rejects_a_bad_dial_outcome_with_a_hint() {
+    let (code, _, err) = rivr(&["sim", "scripts/main.rhai", "--dial", "maybe"], "");
+    assert_eq!(code, 2);
+    assert!(err.contains("--dial maybe: use answered[:SECONDS], busy, no_answer or failed"), "{err}");
+}
+
+#[test]
+fn check_reports_a_syntax_error_with_file_line_and_column_and_exits_1() {
+    let (code, out, _) = rivr(&["check", "tests/fixtures/scripts/syntax_error.rhai"], "");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.starts_with("tests/fixtures/scripts/syntax_error.rhai:2:"), "{out}");
+    assert!(out.contains("checked 1 script: 1 problem(s)"), "{out}");
+}
+
+#[test]
+fn check_passes_the_example_scripts() {
+    let (code, out, _) = rivr(&["check", "scripts"], "");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("no problems"), "{out}");
+}
+
+#[test]
+fn sim_reports_a_script_that_does_not_compile() {
+    let (code, _, err) = rivr(&["sim", "tests/fixtures/scripts/syntax_error.rhai"], "");
+    assert_eq!(code, 1);
+    assert!(err.contains("syntax_error.rhai:2:"), "{err}");
+}
