@@ -40,9 +40,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::call::{
-    AskOptions, AskOutcome, AskStatus, CallError, Command, DialOptions, DialOutcome, DialStatus,
-    Outcome, Prompt, RecordOptions, RecordOutcome, RecordStatus, SayAs, SayKind, SayOptions,
-    TransferOptions, SAY_PROMPT_PREFIX,
+    AskOptions, AskOutcome, AskStatus, CallError, Command, DialOptions, DialOutcome, DialStatus, Outcome,
+    Prompt, RecordOptions, RecordOutcome, RecordStatus, SayAs, SayKind, SayOptions, TransferOptions,
+    SAY_PROMPT_PREFIX,
 };
 use crate::switch::freeswitch::event::Event;
 use crate::switch::freeswitch::settings::FsSettings;
@@ -75,17 +75,11 @@ pub enum Step {
 
 impl Step {
     fn app(app: &str, arg: impl Into<String>) -> Self {
-        Step::App {
-            app: app.to_string(),
-            arg: Some(arg.into()),
-        }
+        Step::App { app: app.to_string(), arg: Some(arg.into()) }
     }
 
     fn bare(app: &str) -> Self {
-        Step::App {
-            app: app.to_string(),
-            arg: None,
-        }
+        Step::App { app: app.to_string(), arg: None }
     }
 }
 
@@ -103,11 +97,7 @@ pub struct Plan {
 
 impl Plan {
     fn single(step: Step, expect: Expect) -> Self {
-        Plan {
-            steps: vec![step],
-            main: 0,
-            expect,
-        }
+        Plan { steps: vec![step], main: 0, expect }
     }
 }
 
@@ -187,8 +177,7 @@ impl Lookup for BTreeMap<String, String> {
     }
 
     fn variable(&self, name: &str) -> Option<&str> {
-        self.get(&format!("{VARIABLE_HEADER_PREFIX}{name}"))
-            .map(String::as_str)
+        self.get(&format!("{VARIABLE_HEADER_PREFIX}{name}")).map(String::as_str)
     }
 }
 
@@ -227,24 +216,17 @@ pub fn plan(command: &Command, ctx: &MapContext<'_>) -> Result<Plan, CallError> 
         // channels (loopback, verto and FreeTDM calls stay up), while `hangup` ends any channel
         // and, on an unanswered SIP call, sends the final response mod_sofia derives from the
         // cause (`hangup_cause_to_sip`: USER_BUSY → 486, CALL_REJECTED → 603, ...).
-        Command::Reject(cause) | Command::Hangup(cause) => Plan::single(
-            Step::app(APP_HANGUP, protect(cause.as_str())),
-            Expect::EndsCall,
-        ),
+        Command::Reject(cause) | Command::Hangup(cause) => {
+            Plan::single(Step::app(APP_HANGUP, protect(cause.as_str())), Expect::EndsCall)
+        }
         Command::Play(prompts) => {
             let what = files(prompts, settings);
-            Plan::single(
-                Step::app(APP_PLAYBACK, protect(&what)),
-                Expect::Playback { what },
-            )
+            Plan::single(Step::app(APP_PLAYBACK, protect(&what)), Expect::Playback { what })
         }
         Command::Say(options) => Plan::single(speak(options, settings)?, Expect::Done),
         Command::SayAs(say) => Plan::single(say_as(say, settings)?, Expect::Done),
         Command::Ask(options) => Plan::single(
-            Step::app(
-                APP_PLAY_AND_GET_DIGITS,
-                protect(&ask_arg(options, ASK_VARIABLE, settings)),
-            ),
+            Step::app(APP_PLAY_AND_GET_DIGITS, protect(&ask_arg(options, ASK_VARIABLE, settings))),
             Expect::Ask(AskExpect {
                 variable: ASK_VARIABLE.into(),
                 max_digits: options.max_digits,
@@ -256,10 +238,7 @@ pub fn plan(command: &Command, ctx: &MapContext<'_>) -> Result<Plan, CallError> 
         Command::Transfer(options) => Plan::single(transfer(options), Expect::Done),
         Command::GetVar(name) => {
             check_variable_name("get_var", name)?;
-            Plan::single(
-                Step::Api(format!("{API_UUID_GETVAR} {} {name}", ctx.uuid)),
-                Expect::Value,
-            )
+            Plan::single(Step::Api(format!("{API_UUID_GETVAR} {} {name}", ctx.uuid)), Expect::Value)
         }
         Command::SetVar { name, value } => {
             check_variable_name("set_var", name)?;
@@ -269,17 +248,14 @@ pub fn plan(command: &Command, ctx: &MapContext<'_>) -> Result<Plan, CallError> 
             if digits.is_empty() || !digits.chars().all(|k| DTMF_SEND_KEYS.contains(k)) {
                 return Err(CallError::Failed {
                     verb: "send_dtmf",
-                    reason: format!(
-                        "`{digits}` is not a DTMF string (0-9, *, #, A-D, and w/W for pauses)"
-                    ),
+                    reason: format!("`{digits}` is not a DTMF string (0-9, *, #, A-D, and w/W for pauses)"),
                 });
             }
             Plan::single(Step::app(APP_SEND_DTMF, digits.as_str()), Expect::Done)
         }
-        Command::Sleep(duration) => Plan::single(
-            Step::app(APP_SLEEP, millis(*duration).to_string()),
-            Expect::Done,
-        ),
+        Command::Sleep(duration) => {
+            Plan::single(Step::app(APP_SLEEP, millis(*duration).to_string()), Expect::Done)
+        }
         Command::Execute { app, args } => {
             if app.is_empty() || app.contains(char::is_whitespace) {
                 return Err(CallError::Failed {
@@ -290,13 +266,7 @@ pub fn plan(command: &Command, ctx: &MapContext<'_>) -> Result<Plan, CallError> 
             // The escape hatch passes its argument exactly as a dialplan would, `${...}`
             // expansion included.
             let arg = (!args.is_empty()).then(|| args.clone());
-            Plan::single(
-                Step::App {
-                    app: app.clone(),
-                    arg,
-                },
-                Expect::Response,
-            )
+            Plan::single(Step::App { app: app.clone(), arg }, Expect::Response)
         }
     };
     Ok(plan)
@@ -325,10 +295,7 @@ impl Expect {
             Expect::Playback { what } => playback_outcome(verb, what, event),
             Expect::Record(record) => Ok(Outcome::Record(record_outcome(record, event))),
             Expect::Response => Ok(Outcome::Response(
-                event
-                    .header(HEADER_APPLICATION_RESPONSE)
-                    .unwrap_or_default()
-                    .to_string(),
+                event.header(HEADER_APPLICATION_RESPONSE).unwrap_or_default().to_string(),
             )),
             Expect::Value => Err(CallError::Failed {
                 verb,
@@ -347,25 +314,15 @@ fn speak(options: &SayOptions, settings: &FsSettings) -> Result<Step, CallError>
     check_tts_name("say", "engine", engine)?;
     check_tts_name("say", "voice", voice)?;
     let text = tts_text(&options.text);
-    Ok(Step::app(
-        APP_SPEAK,
-        protect(&format!("{engine}|{voice}|{text}")),
-    ))
+    Ok(Step::app(APP_SPEAK, protect(&format!("{engine}|{voice}|{text}"))))
 }
 
 /// `say <lang> <type> <method> <value>` (mod_say), as in the outbound-pagd capture.
 fn say_as(say: &SayAs, settings: &FsSettings) -> Result<Step, CallError> {
-    let language = if say.language.is_empty() {
-        settings.language.as_str()
-    } else {
-        say.language.as_str()
-    };
+    let language = if say.language.is_empty() { settings.language.as_str() } else { say.language.as_str() };
     check_tts_name(say.kind.verb(), "language", language)?;
     let value = say.value.trim();
-    let unsupported = |reason: String| CallError::Unsupported {
-        verb: say.kind.verb(),
-        reason,
-    };
+    let unsupported = |reason: String| CallError::Unsupported { verb: say.kind.verb(), reason };
     let (kind, method) = match say.kind {
         // mod_say reads numbers with `switch_strip_commas`: digits only, nine at most in
         // `mod_say_en` (`en_say_general_count`).
@@ -428,12 +385,10 @@ pub(crate) fn ask_arg(options: &AskOptions, variable: &str, settings: &FsSetting
     } else {
         options.terminators.as_str()
     };
-    let regex = options.regex.clone().unwrap_or_else(|| {
-        format!(
-            "^[0-9*#A-D]{{{},{}}}$",
-            options.min_digits, options.max_digits
-        )
-    });
+    let regex = options
+        .regex
+        .clone()
+        .unwrap_or_else(|| format!("^[0-9*#A-D]{{{},{}}}$", options.min_digits, options.max_digits));
     format!(
         "{} {} {} {} {} {} {} {} {} {}",
         options.min_digits,
@@ -456,19 +411,9 @@ pub(crate) fn ask_arg(options: &AskOptions, variable: &str, settings: &FsSetting
 /// `bridge` in a dialplan); the script must keep its caller either way.
 fn dial(options: &DialOptions, ctx: &MapContext<'_>) -> Result<Plan, CallError> {
     let settings = ctx.settings;
-    let unsupported = |reason: String| CallError::Unsupported {
-        verb: "dial",
-        reason,
-    };
-    let mut globals: Vec<(&str, String)> = vec![(
-        VAR_ORIGINATE_TIMEOUT,
-        options
-            .timeout
-            .as_millis()
-            .div_ceil(1000)
-            .max(1)
-            .to_string(),
-    )];
+    let unsupported = |reason: String| CallError::Unsupported { verb: "dial", reason };
+    let mut globals: Vec<(&str, String)> =
+        vec![(VAR_ORIGINATE_TIMEOUT, options.timeout.as_millis().div_ceil(1000).max(1).to_string())];
     let mut add = |name: &'static str, value: &str| -> Result<(), CallError> {
         if value.contains(['{', '}', '\n', '\r']) {
             // `switch_find_end_paren` counts braces without regard to quotes or escapes.
@@ -513,11 +458,7 @@ fn dial(options: &DialOptions, ctx: &MapContext<'_>) -> Result<Plan, CallError> 
         let vars: Vec<String> = globals
             .iter()
             .map(|(name, value)| {
-                let value = if protect_values {
-                    escape_expansion(value)
-                } else {
-                    value.clone()
-                };
+                let value = if protect_values { escape_expansion(value) } else { value.clone() };
                 format!("{name}={value}")
             })
             .collect();
@@ -526,16 +467,9 @@ fn dial(options: &DialOptions, ctx: &MapContext<'_>) -> Result<Plan, CallError> 
     // The targets stay expandable (`user/1000@${domain_name}`), so the values are escaped
     // against the expansion exactly when the whole argument will be expanded.
     let bridge = assemble(false);
-    let bridge = if expands(&bridge) {
-        assemble(true)
-    } else {
-        bridge
-    };
+    let bridge = if expands(&bridge) { assemble(true) } else { bridge };
 
-    let mut steps = vec![
-        set(VAR_CONTINUE_ON_FAIL, "true"),
-        set(VAR_HANGUP_AFTER_BRIDGE, "false"),
-    ];
+    let mut steps = vec![set(VAR_CONTINUE_ON_FAIL, "true"), set(VAR_HANGUP_AFTER_BRIDGE, "false")];
     if several {
         steps.push(set(VAR_IMPORT, VAR_DIAL_LEG));
     }
@@ -547,13 +481,7 @@ fn dial(options: &DialOptions, ctx: &MapContext<'_>) -> Result<Plan, CallError> 
     if options.ringback.is_some() {
         steps.push(restore(VAR_RINGBACK, ctx.variables));
     }
-    Ok(Plan {
-        steps,
-        main,
-        expect: Expect::Dial(DialExpect {
-            targets: options.targets.clone(),
-        }),
-    })
+    Ok(Plan { steps, main, expect: Expect::Dial(DialExpect { targets: options.targets.clone() }) })
 }
 
 /// Beep, set the terminators, `record <path> <secs> <threshold> <silence secs>` (as in the
@@ -562,11 +490,7 @@ fn dial(options: &DialOptions, ctx: &MapContext<'_>) -> Result<Plan, CallError> 
 /// `record` stops on the keys in `playback_terminators` (`mod_dptools.c`, `on_dtmf`); that
 /// variable also governs later playbacks, hence the restore.
 fn record(options: &RecordOptions, ctx: &MapContext<'_>) -> Plan {
-    let path = format!(
-        "{}/{}.wav",
-        ctx.settings.recordings_dir.trim_end_matches('/'),
-        options.name
-    );
+    let path = format!("{}/{}.wav", ctx.settings.recordings_dir.trim_end_matches('/'), options.name);
     let seconds = |d: Duration| d.as_millis().div_ceil(1000);
     let (threshold, silence) = if options.silence_timeout.is_zero() {
         (0, 0)
@@ -577,40 +501,28 @@ fn record(options: &RecordOptions, ctx: &MapContext<'_>) -> Plan {
     if options.beep {
         steps.push(Step::app(APP_PLAYBACK, BEEP));
     }
-    let terminators = if options.terminators.is_empty() {
-        PLAYBACK_TERMINATORS_NONE
-    } else {
-        options.terminators.as_str()
-    };
+    let terminators =
+        if options.terminators.is_empty() { PLAYBACK_TERMINATORS_NONE } else { options.terminators.as_str() };
     steps.push(set(VAR_PLAYBACK_TERMINATORS, terminators));
     let main = steps.len();
     steps.push(Step::app(
         APP_RECORD,
-        protect(&format!(
-            "{} {} {threshold} {silence}",
-            escape_word(&path),
-            seconds(options.max_duration)
-        )),
+        protect(&format!("{} {} {threshold} {silence}", escape_word(&path), seconds(options.max_duration))),
     ));
     steps.push(restore(VAR_PLAYBACK_TERMINATORS, ctx.variables));
     Plan {
         steps,
         main,
-        expect: Expect::Record(RecordExpect {
-            path,
-            silence: Duration::from_secs(silence as u64),
-        }),
+        expect: Expect::Record(RecordExpect { path, silence: Duration::from_secs(silence as u64) }),
     }
 }
 
 /// `transfer <extension> [XML <context>]`.
 fn transfer(options: &TransferOptions) -> Step {
     let arg = match &options.context {
-        Some(context) => format!(
-            "{} {TRANSFER_DIALPLAN} {}",
-            escape_word(&options.extension),
-            escape_word(context)
-        ),
+        Some(context) => {
+            format!("{} {TRANSFER_DIALPLAN} {}", escape_word(&options.extension), escape_word(context))
+        }
         None => escape_word(&options.extension),
     };
     Step::app(APP_TRANSFER, protect(&arg))
@@ -648,10 +560,7 @@ pub(crate) fn files(prompts: &[Prompt], settings: &FsSettings) -> String {
     match prompts {
         [one] => file(one, settings),
         _ => {
-            let parts: Vec<String> = prompts
-                .iter()
-                .map(|p| escape_item(&file(p, settings), '!'))
-                .collect();
+            let parts: Vec<String> = prompts.iter().map(|p| escape_item(&file(p, settings), '!')).collect();
             format!("{FILE_STRING_PREFIX}{}", parts.join("!"))
         }
     }
@@ -748,27 +657,19 @@ fn expands(text: &str) -> bool {
             }
         }
     }
-    bytes
-        .windows(2)
-        .any(|w| w[0] == b'\\' && matches!(w[1], b'\\' | b'n' | b's' | b't' | b'\''))
+    bytes.windows(2).any(|w| w[0] == b'\\' && matches!(w[1], b'\\' | b'n' | b's' | b't' | b'\''))
 }
 
 // ---- Reading outcomes ----
 
-fn playback_outcome(
-    verb: &'static str,
-    what: &str,
-    event: &dyn Lookup,
-) -> Result<Outcome, CallError> {
+fn playback_outcome(verb: &'static str, what: &str, event: &dyn Lookup) -> Result<Outcome, CallError> {
     match event.header(HEADER_APPLICATION_RESPONSE) {
-        Some(RESPONSE_FILE_NOT_FOUND) => Err(CallError::Failed {
-            verb,
-            reason: format!("file not found: {what}"),
-        }),
-        Some(RESPONSE_PLAYBACK_ERROR) => Err(CallError::Failed {
-            verb,
-            reason: format!("FreeSWITCH could not play {what}"),
-        }),
+        Some(RESPONSE_FILE_NOT_FOUND) => {
+            Err(CallError::Failed { verb, reason: format!("file not found: {what}") })
+        }
+        Some(RESPONSE_PLAYBACK_ERROR) => {
+            Err(CallError::Failed { verb, reason: format!("FreeSWITCH could not play {what}") })
+        }
         _ => Ok(Outcome::Done),
     }
 }
@@ -783,37 +684,18 @@ fn playback_outcome(
 /// `timeout` (min 0) or `failure` with no digits. `read_terminator_used` is only reset when a
 /// terminator is pressed, so it is read only when the last try must have ended on one; when
 /// that cannot be told from the variables, the last DTMF key of the ask decides.
-fn ask_outcome(
-    ask: &AskExpect,
-    event: &dyn Lookup,
-    observed: &Observed,
-) -> Result<Outcome, CallError> {
-    let digits = event
-        .variable(&ask.variable)
-        .filter(|d| !d.is_empty())
-        .map(str::to_string);
+fn ask_outcome(ask: &AskExpect, event: &dyn Lookup, observed: &Observed) -> Result<Outcome, CallError> {
+    let digits = event.variable(&ask.variable).filter(|d| !d.is_empty()).map(str::to_string);
     let invalid = event
         .variable(&format!("{}{INVALID_SUFFIX}", ask.variable))
         .filter(|d| !d.is_empty())
         .map(str::to_string);
-    let used = event
-        .variable(VAR_READ_TERMINATOR_USED)
-        .and_then(|t| t.chars().next());
-    let last_key_was_terminator = || {
-        observed
-            .dtmf
-            .chars()
-            .last()
-            .filter(|k| ask.terminators.contains(*k))
-    };
+    let used = event.variable(VAR_READ_TERMINATOR_USED).and_then(|t| t.chars().next());
+    let last_key_was_terminator = || observed.dtmf.chars().last().filter(|k| ask.terminators.contains(*k));
     let result = event.variable(VAR_READ_RESULT);
     let (status, digits, terminator) = match (result, digits) {
         (Some(READ_SUCCESS), Some(digits)) => {
-            let terminator = if (digits.chars().count() as u32) < ask.max_digits {
-                used
-            } else {
-                None
-            };
+            let terminator = if (digits.chars().count() as u32) < ask.max_digits { used } else { None };
             (AskStatus::Match, digits, terminator)
         }
         (Some(READ_TIMEOUT), Some(digits)) => (AskStatus::Match, digits, None),
@@ -837,11 +719,7 @@ fn ask_outcome(
             })
         }
     };
-    Ok(Outcome::Ask(AskOutcome {
-        status,
-        digits,
-        terminator,
-    }))
+    Ok(Outcome::Ask(AskOutcome { status, digits, terminator }))
 }
 
 /// `dial`'s outcome from the caller leg's variables after `bridge` (`switch_ivr_originate.c`):
@@ -850,23 +728,13 @@ fn ask_outcome(
 /// written at hangup, so the talk time comes from the `CHANNEL_BRIDGE` and `CHANNEL_UNBRIDGE`
 /// event timestamps.
 fn dial_outcome(dial: &DialExpect, event: &dyn Lookup, observed: &Observed) -> DialOutcome {
-    let disposition = event
-        .variable(VAR_ORIGINATE_DISPOSITION)
-        .or_else(|| event.variable(VAR_DIALSTATUS));
-    let answered = matches!(
-        disposition,
-        Some(DISPOSITION_ACCEPTED | DIALSTATUS_ANSWER | DIALSTATUS_EARLY)
-    );
+    let disposition = event.variable(VAR_ORIGINATE_DISPOSITION).or_else(|| event.variable(VAR_DIALSTATUS));
+    let answered = matches!(disposition, Some(DISPOSITION_ACCEPTED | DIALSTATUS_ANSWER | DIALSTATUS_EARLY));
     if answered {
-        let cause = event
-            .variable(VAR_BRIDGE_HANGUP_CAUSE)
-            .unwrap_or(CAUSE_NORMAL_CLEARING)
-            .to_string();
-        let end = observed.unbridged_at.or_else(|| {
-            event
-                .header(HEADER_EVENT_DATE_TIMESTAMP)
-                .and_then(|t| t.parse().ok())
-        });
+        let cause = event.variable(VAR_BRIDGE_HANGUP_CAUSE).unwrap_or(CAUSE_NORMAL_CLEARING).to_string();
+        let end = observed
+            .unbridged_at
+            .or_else(|| event.header(HEADER_EVENT_DATE_TIMESTAMP).and_then(|t| t.parse().ok()));
         let duration = match (observed.bridged_at, end) {
             (Some(start), Some(end)) if end >= start => Duration::from_micros(end - start),
             _ => Duration::ZERO,
@@ -878,12 +746,7 @@ fn dial_outcome(dial: &DialExpect, event: &dyn Lookup, observed: &Observed) -> D
                 .and_then(|leg| leg.parse::<usize>().ok())
                 .and_then(|leg| targets.get(leg).cloned()),
         };
-        return DialOutcome {
-            status: DialStatus::Answered,
-            cause,
-            duration,
-            answered_by,
-        };
+        return DialOutcome { status: DialStatus::Answered, cause, duration, answered_by };
     }
     // `failure` is what early errors (bad arguments) leave; the cause is then elsewhere.
     let cause = disposition
@@ -894,23 +757,16 @@ fn dial_outcome(dial: &DialExpect, event: &dyn Lookup, observed: &Observed) -> D
         .to_string();
     let status = match cause.as_str() {
         "USER_BUSY" => DialStatus::Busy,
-        "NO_ANSWER" | "NO_USER_RESPONSE" | "PROGRESS_TIMEOUT" | "ALLOTTED_TIMEOUT"
-        | "ORIGINATOR_CANCEL" => DialStatus::NoAnswer,
+        "NO_ANSWER" | "NO_USER_RESPONSE" | "PROGRESS_TIMEOUT" | "ALLOTTED_TIMEOUT" | "ORIGINATOR_CANCEL" => {
+            DialStatus::NoAnswer
+        }
         _ => DialStatus::Failed,
     };
-    DialOutcome {
-        status,
-        cause,
-        duration: Duration::ZERO,
-        answered_by: None,
-    }
+    DialOutcome { status, cause, duration: Duration::ZERO, answered_by: None }
 }
 
 fn is_cause_name(text: &str) -> bool {
-    !text.is_empty()
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
 }
 
 /// `record`'s outcome (`switch_ivr_record_file`): `record_ms` is the length written,
@@ -923,37 +779,26 @@ fn record_outcome(record: &RecordExpect, event: &dyn Lookup) -> RecordOutcome {
         .and_then(|ms| ms.parse::<u64>().ok())
         .map(Duration::from_millis)
         .or_else(|| {
-            event
-                .variable(VAR_RECORD_SECONDS)
-                .and_then(|s| s.parse::<u64>().ok())
-                .map(Duration::from_secs)
+            event.variable(VAR_RECORD_SECONDS).and_then(|s| s.parse::<u64>().ok()).map(Duration::from_secs)
         })
         .unwrap_or(Duration::ZERO);
     let silent_throughout = !record.silence.is_zero()
         && event.variable(VAR_SILENCE_HITS_EXHAUSTED) == Some("true")
         && duration <= record.silence + EMPTY_RECORDING_MARGIN;
-    let status = if duration.is_zero() || silent_throughout {
-        RecordStatus::Empty
-    } else {
-        RecordStatus::Recorded
-    };
+    let status =
+        if duration.is_zero() || silent_throughout { RecordStatus::Empty } else { RecordStatus::Recorded };
     RecordOutcome {
         status,
         path: record.path.clone(),
         duration,
-        terminator: event
-            .variable(VAR_PLAYBACK_TERMINATOR_USED)
-            .and_then(|t| t.chars().next()),
+        terminator: event.variable(VAR_PLAYBACK_TERMINATOR_USED).and_then(|t| t.chars().next()),
     }
 }
 
 /// `get_var`'s outcome from the `api uuid_getvar` reply body: the value, `_undef_` when unset.
 fn value_outcome(verb: &'static str, body: &str) -> Result<Outcome, CallError> {
     if body.starts_with(REPLY_ERR) || body.starts_with(REPLY_USAGE) {
-        return Err(CallError::Failed {
-            verb,
-            reason: body.trim_end().to_string(),
-        });
+        return Err(CallError::Failed { verb, reason: body.trim_end().to_string() });
     }
     if body == UNDEFINED_VALUE {
         return Ok(Outcome::Value(None));
@@ -964,11 +809,7 @@ fn value_outcome(verb: &'static str, body: &str) -> Result<Outcome, CallError> {
 // ---- Checks ----
 
 fn check_variable_name(verb: &'static str, name: &str) -> Result<(), CallError> {
-    if name.is_empty()
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
         return Err(CallError::Failed {
             verb,
             reason: format!("`{name}` is not a variable name (letters, digits, _ and -)"),
@@ -979,11 +820,7 @@ fn check_variable_name(verb: &'static str, name: &str) -> Result<(), CallError> 
 
 /// An engine, voice or language sits between `|` or blanks; it must be a plain word.
 fn check_tts_name(verb: &'static str, what: &str, value: &str) -> Result<(), CallError> {
-    if value.is_empty()
-        || !value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-.:/".contains(&b))
-    {
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.:/".contains(&b)) {
         return Err(CallError::Unsupported {
             verb,
             reason: format!("{what} `{value}` is not a plain name FreeSWITCH can take"),
@@ -1121,10 +958,7 @@ mod tests {
         plan.steps
             .iter()
             .map(|step| match step {
-                Step::App {
-                    app,
-                    arg: Some(arg),
-                } => format!("{app} {arg}"),
+                Step::App { app, arg: Some(arg) } => format!("{app} {arg}"),
                 Step::App { app, arg: None } => app.clone(),
                 Step::Api(command) => format!("api {command}"),
             })
@@ -1132,10 +966,7 @@ mod tests {
     }
 
     fn event(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     /// The tokenizers of `switch_separate_string` and `cleanup_separated_string`, transcribed
@@ -1160,11 +991,7 @@ mod tests {
             match state {
                 State::Start => {
                     starts.push(ptr);
-                    state = if delim.is_none() {
-                        State::SkipInitial
-                    } else {
-                        State::Find
-                    };
+                    state = if delim.is_none() { State::SkipInitial } else { State::Find };
                 }
                 State::SkipInitial => {
                     if c == ' ' {
@@ -1182,11 +1009,7 @@ mod tests {
                         }
                     } else if c == delim.unwrap_or(' ') && !quoted {
                         cut[ptr] = true;
-                        state = if delim.is_none() {
-                            State::SkipEnding
-                        } else {
-                            State::Start
-                        };
+                        state = if delim.is_none() { State::SkipEnding } else { State::Start };
                     }
                     ptr += 1;
                 }
@@ -1202,9 +1025,7 @@ mod tests {
         starts
             .iter()
             .map(|&start| {
-                let end = (start..chars.len())
-                    .find(|&i| cut[i])
-                    .unwrap_or(chars.len());
+                let end = (start..chars.len()).find(|&i| cut[i]).unwrap_or(chars.len());
                 cleanup(&chars[start..end], delim)
             })
             .collect()
@@ -1286,10 +1107,7 @@ mod tests {
             }
             if c == '$' && chars.get(i + 1) == Some(&'{') {
                 // A real variable: stands for itself here.
-                let close = chars[i..]
-                    .iter()
-                    .position(|&c| c == '}')
-                    .map_or(chars.len(), |p| i + p + 1);
+                let close = chars[i..].iter().position(|&c| c == '}').map_or(chars.len(), |p| i + p + 1);
                 out.extend(&chars[i..close]);
                 i = close;
                 continue;
@@ -1305,22 +1123,13 @@ mod tests {
         assert_eq!(apps(&plan_of(Command::Answer)), ["answer"]);
         assert_eq!(apps(&plan_of(Command::PreAnswer)), ["pre_answer"]);
         assert_eq!(apps(&plan_of(Command::Ring)), ["ring_ready"]);
-        assert_eq!(
-            apps(&plan_of(Command::Hangup(HangupCause::normal()))),
-            ["hangup NORMAL_CLEARING"]
-        );
+        assert_eq!(apps(&plan_of(Command::Hangup(HangupCause::normal()))), ["hangup NORMAL_CLEARING"]);
         let busy = HangupCause::parse("busy").expect("cause");
         let reject = plan_of(Command::Reject(busy));
         assert_eq!(apps(&reject), ["hangup USER_BUSY"]);
         assert_eq!(reject.expect, Expect::EndsCall);
-        assert_eq!(
-            apps(&plan_of(Command::Sleep(Duration::from_millis(1500)))),
-            ["sleep 1500"]
-        );
-        assert_eq!(
-            apps(&plan_of(Command::SendDtmf("12#w3".into()))),
-            ["send_dtmf 12#w3"]
-        );
+        assert_eq!(apps(&plan_of(Command::Sleep(Duration::from_millis(1500)))), ["sleep 1500"]);
+        assert_eq!(apps(&plan_of(Command::SendDtmf("12#w3".into()))), ["send_dtmf 12#w3"]);
     }
 
     #[test]
@@ -1346,10 +1155,7 @@ mod tests {
     #[test]
     fn say_prompts_become_tts_file_strings() {
         let settings = settings();
-        assert_eq!(
-            files(&["say:Hello there".into()], &settings),
-            "tts://flite|kal|Hello there"
-        );
+        assert_eq!(files(&["say:Hello there".into()], &settings), "tts://flite|kal|Hello there");
         let list = files(&["say:Wow! A|B".into(), "beep.wav".into()], &settings);
         assert_eq!(list, r"file_string://tts://flite|kal|Wow\! A\|B!beep.wav");
         // FreeSWITCH's parsers give the text back: split on `!`, then on `|` (3 items).
@@ -1363,22 +1169,11 @@ mod tests {
     #[test]
     fn speak_matches_the_capture_and_keeps_bars_and_quotes_in_the_text() {
         // outbound-speak: `execute-app-arg: flite|kal|Hello from the F S lab.`
-        let say = |text: &str| {
-            plan_of(Command::Say(SayOptions {
-                text: text.into(),
-                voice: None,
-                engine: None,
-            }))
-        };
-        assert_eq!(
-            apps(&say("Hello from the F S lab.")),
-            ["speak flite|kal|Hello from the F S lab."]
-        );
+        let say =
+            |text: &str| plan_of(Command::Say(SayOptions { text: text.into(), voice: None, engine: None }));
+        assert_eq!(apps(&say("Hello from the F S lab.")), ["speak flite|kal|Hello from the F S lab."]);
         // speak takes the text after the second `|` verbatim.
-        assert_eq!(
-            apps(&say("It's a|b, 'quoted'")),
-            ["speak flite|kal|It's a|b, 'quoted'"]
-        );
+        assert_eq!(apps(&say("It's a|b, 'quoted'")), ["speak flite|kal|It's a|b, 'quoted'"]);
         let voice = plan_of(Command::Say(SayOptions {
             text: "Bonjour".into(),
             voice: Some("slt".into()),
@@ -1404,20 +1199,9 @@ mod tests {
     fn an_unplain_voice_is_unsupported() {
         let settings = settings();
         let variables = BTreeMap::new();
-        let ctx = MapContext {
-            settings: &settings,
-            uuid: "u",
-            variables: &variables,
-        };
-        let bad = Command::Say(SayOptions {
-            text: "hi".into(),
-            voice: Some("kal|x".into()),
-            engine: None,
-        });
-        assert!(matches!(
-            plan(&bad, &ctx),
-            Err(CallError::Unsupported { verb: "say", .. })
-        ));
+        let ctx = MapContext { settings: &settings, uuid: "u", variables: &variables };
+        let bad = Command::Say(SayOptions { text: "hi".into(), voice: Some("kal|x".into()), engine: None });
+        assert!(matches!(plan(&bad, &ctx), Err(CallError::Unsupported { verb: "say", .. })));
     }
 
     #[test]
@@ -1434,53 +1218,24 @@ mod tests {
     #[test]
     fn say_kinds_use_the_matching_mod_say_types() {
         let say = |kind, value: &str| {
-            apps(&plan_of(Command::SayAs(SayAs {
-                kind,
-                value: value.into(),
-                language: "en".into(),
-            })))
+            apps(&plan_of(Command::SayAs(SayAs { kind, value: value.into(), language: "en".into() })))
         };
         assert_eq!(say(SayKind::Number, "42"), ["say en number pronounced 42"]);
-        assert_eq!(
-            say(SayKind::Digits, "12*#"),
-            ["say en name_spelled iterated 12*#"]
-        );
-        assert_eq!(
-            say(SayKind::Money, "12.50"),
-            ["say en currency pronounced 12.50"]
-        );
-        assert_eq!(
-            say(SayKind::Time, "14:30"),
-            ["say en current_time pronounced 14:30"]
-        );
-        assert_eq!(
-            say(SayKind::Time, "1795472296"),
-            ["say en current_date_time pronounced 1795472296"]
-        );
+        assert_eq!(say(SayKind::Digits, "12*#"), ["say en name_spelled iterated 12*#"]);
+        assert_eq!(say(SayKind::Money, "12.50"), ["say en currency pronounced 12.50"]);
+        assert_eq!(say(SayKind::Time, "14:30"), ["say en current_time pronounced 14:30"]);
+        assert_eq!(say(SayKind::Time, "1795472296"), ["say en current_date_time pronounced 1795472296"]);
     }
 
     #[test]
     fn numbers_mod_say_cannot_speak_are_unsupported() {
         let settings = settings();
         let variables = BTreeMap::new();
-        let ctx = MapContext {
-            settings: &settings,
-            uuid: "u",
-            variables: &variables,
-        };
+        let ctx = MapContext { settings: &settings, uuid: "u", variables: &variables };
         for value in ["-5", "1234567890"] {
-            let command = Command::SayAs(SayAs {
-                kind: SayKind::Number,
-                value: value.into(),
-                language: "en".into(),
-            });
-            assert!(matches!(
-                plan(&command, &ctx),
-                Err(CallError::Unsupported {
-                    verb: "say_number",
-                    ..
-                })
-            ));
+            let command =
+                Command::SayAs(SayAs { kind: SayKind::Number, value: value.into(), language: "en".into() });
+            assert!(matches!(plan(&command, &ctx), Err(CallError::Unsupported { verb: "say_number", .. })));
         }
     }
 
@@ -1500,10 +1255,7 @@ mod tests {
             regex: Some(r"\d".into()),
         };
         let arg = ask_arg(&options, "fslab_digit", &settings());
-        assert_eq!(
-            arg,
-            r"1 1 2 8000 # vm-enter-num-to-call.wav silence_stream://250 fslab_digit \d 3000"
-        );
+        assert_eq!(arg, r"1 1 2 8000 # vm-enter-num-to-call.wav silence_stream://250 fslab_digit \d 3000");
         assert_eq!(protect(&arg), arg);
     }
 
@@ -1519,10 +1271,8 @@ mod tests {
         let plan = plan_of(Command::Ask(options));
         assert_eq!(
             apps(&plan),
-            [
-                "play_and_get_digits 4 6 1 5000 none ivr/enter-pin.wav silence_stream://250 \
-              rivr_digits ^[0-9*#A-D]{4,6}$ 3000"
-            ]
+            ["play_and_get_digits 4 6 1 5000 none ivr/enter-pin.wav silence_stream://250 \
+              rivr_digits ^[0-9*#A-D]{4,6}$ 3000"]
         );
     }
 
@@ -1541,10 +1291,7 @@ mod tests {
         let expanded = fs_expand(arg);
         let argv = fs_separate(&expanded, None, 11);
         assert_eq!(argv.len(), 10, "{argv:?}");
-        assert_eq!(
-            argv[5],
-            r"file_string://tts://flite|kal|Press 1 for sales, or 2\!!beep.wav"
-        );
+        assert_eq!(argv[5], r"file_string://tts://flite|kal|Press 1 for sales, or 2\!!beep.wav");
         assert_eq!(argv[6], "tts://flite|kal|That\\'s not right");
         assert_eq!(argv[8], r"^\d\s?$");
         // The file string splits back into the TTS text.
@@ -1578,14 +1325,9 @@ mod tests {
 
     #[test]
     fn parallel_and_sequential_dials_join_legs_with_comma_and_bar() {
-        let targets = vec![
-            "user/1001".to_string(),
-            "[leg_timeout=5]user/1002".to_string(),
-        ];
-        let parallel = plan_of(Command::Dial(DialOptions {
-            targets: targets.clone(),
-            ..DialOptions::default()
-        }));
+        let targets = vec!["user/1001".to_string(), "[leg_timeout=5]user/1002".to_string()];
+        let parallel =
+            plan_of(Command::Dial(DialOptions { targets: targets.clone(), ..DialOptions::default() }));
         assert_eq!(
             apps(&parallel),
             [
@@ -1596,24 +1338,16 @@ mod tests {
                  [rivr_dial_leg=1,leg_timeout=5]user/1002",
             ]
         );
-        let sequential = plan_of(Command::Dial(DialOptions {
-            targets,
-            sequential: true,
-            ..DialOptions::default()
-        }));
+        let sequential =
+            plan_of(Command::Dial(DialOptions { targets, sequential: true, ..DialOptions::default() }));
         assert!(apps(&sequential)[3].contains("user/1001|[rivr_dial_leg=1"));
     }
 
     #[test]
     fn dial_with_confirm_and_ringback_sets_and_restores_ringback() {
         let settings = settings();
-        let variables: BTreeMap<String, String> =
-            [("ringback".to_string(), "${us-ring}".to_string())].into();
-        let ctx = MapContext {
-            settings: &settings,
-            uuid: "u",
-            variables: &variables,
-        };
+        let variables: BTreeMap<String, String> = [("ringback".to_string(), "${us-ring}".to_string())].into();
+        let ctx = MapContext { settings: &settings, uuid: "u", variables: &variables };
         let command = Command::Dial(DialOptions {
             targets: vec!["user/1000".into()],
             confirm: Some("ivr/accept-call.wav".into()),
@@ -1643,20 +1377,13 @@ mod tests {
     fn dial_values_with_braces_are_unsupported() {
         let settings = settings();
         let variables = BTreeMap::new();
-        let ctx = MapContext {
-            settings: &settings,
-            uuid: "u",
-            variables: &variables,
-        };
+        let ctx = MapContext { settings: &settings, uuid: "u", variables: &variables };
         let command = Command::Dial(DialOptions {
             targets: vec!["user/1000".into()],
             caller_id_name: Some("{evil}".into()),
             ..DialOptions::default()
         });
-        assert!(matches!(
-            plan(&command, &ctx),
-            Err(CallError::Unsupported { verb: "dial", .. })
-        ));
+        assert!(matches!(plan(&command, &ctx), Err(CallError::Unsupported { verb: "dial", .. })));
     }
 
     #[test]
@@ -1729,11 +1456,7 @@ mod tests {
         }));
         assert_eq!(
             apps(&plan),
-            [
-                "set playback_terminators=none",
-                "record /tmp/msg.wav 61 0 0",
-                "unset playback_terminators",
-            ]
+            ["set playback_terminators=none", "record /tmp/msg.wav 61 0 0", "unset playback_terminators",]
         );
     }
 
@@ -1755,10 +1478,7 @@ mod tests {
         );
         // outbound-errors: `set fslab_var=hello world`, then `api uuid_getvar <uuid> fslab_var`.
         assert_eq!(
-            apps(&plan_of(Command::SetVar {
-                name: "fslab_var".into(),
-                value: "hello world".into(),
-            })),
+            apps(&plan_of(Command::SetVar { name: "fslab_var".into(), value: "hello world".into() })),
             ["set fslab_var=hello world"]
         );
         assert_eq!(
@@ -1769,10 +1489,7 @@ mod tests {
 
     #[test]
     fn execute_passes_its_argument_raw() {
-        let plan = plan_of(Command::Execute {
-            app: "log".into(),
-            args: "INFO ${caller_id_number}".into(),
-        });
+        let plan = plan_of(Command::Execute { app: "log".into(), args: "INFO ${caller_id_number}".into() });
         assert_eq!(apps(&plan), ["log INFO ${caller_id_number}"]);
         assert_eq!(plan.expect, Expect::Response);
     }
@@ -1781,21 +1498,10 @@ mod tests {
     fn bad_dtmf_and_variable_names_fail() {
         let settings = settings();
         let variables = BTreeMap::new();
-        let ctx = MapContext {
-            settings: &settings,
-            uuid: "u",
-            variables: &variables,
-        };
+        let ctx = MapContext { settings: &settings, uuid: "u", variables: &variables };
         assert!(plan(&Command::SendDtmf("12x".into()), &ctx).is_err());
         assert!(plan(&Command::GetVar("a b".into()), &ctx).is_err());
-        assert!(plan(
-            &Command::Execute {
-                app: "bad app".into(),
-                args: String::new()
-            },
-            &ctx
-        )
-        .is_err());
+        assert!(plan(&Command::Execute { app: "bad app".into(), args: String::new() }, &ctx).is_err());
     }
 
     #[test]
@@ -1835,9 +1541,7 @@ mod tests {
 
     #[test]
     fn playback_responses_become_outcomes() {
-        let expect = Expect::Playback {
-            what: "this-file-does-not-exist.wav".into(),
-        };
+        let expect = Expect::Playback { what: "this-file-does-not-exist.wav".into() };
         let observed = Observed::default();
         // outbound-errors: `Application-Response: FILE NOT FOUND`.
         let missing = event(&[("Application-Response", "FILE NOT FOUND")]);
@@ -1849,34 +1553,20 @@ mod tests {
             })
         );
         let played = event(&[("Application-Response", "FILE PLAYED")]);
-        assert_eq!(
-            expect.outcome("play", Finished::App(&played), &observed),
-            Ok(Outcome::Done)
-        );
+        assert_eq!(expect.outcome("play", Finished::App(&played), &observed), Ok(Outcome::Done));
         let error = event(&[("Application-Response", "PLAYBACK ERROR")]);
-        assert!(expect
-            .outcome("play", Finished::App(&error), &observed)
-            .is_err());
+        assert!(expect.outcome("play", Finished::App(&error), &observed).is_err());
     }
 
     fn ask_expect(max: u32) -> Expect {
-        Expect::Ask(AskExpect {
-            variable: "rivr_digits".into(),
-            max_digits: max,
-            terminators: "#".into(),
-        })
+        Expect::Ask(AskExpect { variable: "rivr_digits".into(), max_digits: max, terminators: "#".into() })
     }
 
     fn ask(expect: &Expect, vars: &[(&str, &str)], dtmf: &str) -> AskOutcome {
-        let pairs: Vec<(String, String)> = vars
-            .iter()
-            .map(|(k, v)| (format!("variable_{k}"), v.to_string()))
-            .collect();
+        let pairs: Vec<(String, String)> =
+            vars.iter().map(|(k, v)| (format!("variable_{k}"), v.to_string())).collect();
         let map: BTreeMap<String, String> = pairs.into_iter().collect();
-        let observed = Observed {
-            dtmf: dtmf.into(),
-            ..Observed::default()
-        };
+        let observed = Observed { dtmf: dtmf.into(), ..Observed::default() };
         match expect.outcome("ask", Finished::App(&map), &observed) {
             Ok(Outcome::Ask(outcome)) => outcome,
             other => panic!("{other:?}"),
@@ -1887,73 +1577,29 @@ mod tests {
     fn ask_outcomes_follow_play_and_get_digits_variables() {
         let one = ask_expect(1);
         // outbound-pagd: `variable_read_result: success`, `variable_fslab_digit: 1`.
-        let matched = ask(
-            &one,
-            &[("read_result", "success"), ("rivr_digits", "1")],
-            "1",
-        );
-        assert_eq!(
-            matched,
-            AskOutcome {
-                status: AskStatus::Match,
-                digits: "1".into(),
-                terminator: None
-            }
-        );
+        let matched = ask(&one, &[("read_result", "success"), ("rivr_digits", "1")], "1");
+        assert_eq!(matched, AskOutcome { status: AskStatus::Match, digits: "1".into(), terminator: None });
         let four = ask_expect(4);
         let terminated = ask(
             &four,
-            &[
-                ("read_result", "success"),
-                ("rivr_digits", "12"),
-                ("read_terminator_used", "#"),
-            ],
+            &[("read_result", "success"), ("rivr_digits", "12"), ("read_terminator_used", "#")],
             "12#",
         );
         assert_eq!(terminated.status, AskStatus::Match);
         assert_eq!(terminated.terminator, Some('#'));
-        let enough_then_timeout = ask(
-            &four,
-            &[("read_result", "timeout"), ("rivr_digits", "123")],
-            "123",
-        );
+        let enough_then_timeout = ask(&four, &[("read_result", "timeout"), ("rivr_digits", "123")], "123");
         assert_eq!(enough_then_timeout.status, AskStatus::Match);
-        let too_few = ask(
-            &four,
-            &[("read_result", "failure"), ("rivr_digits", "1")],
-            "1",
-        );
-        assert_eq!(
-            (too_few.status, too_few.digits.as_str()),
-            (AskStatus::NoMatch, "1")
-        );
-        let mismatch = ask(
-            &four,
-            &[("read_result", "success"), ("rivr_digits_invalid", "9999")],
-            "9999",
-        );
-        assert_eq!(
-            (mismatch.status, mismatch.digits.as_str()),
-            (AskStatus::NoMatch, "9999")
-        );
+        let too_few = ask(&four, &[("read_result", "failure"), ("rivr_digits", "1")], "1");
+        assert_eq!((too_few.status, too_few.digits.as_str()), (AskStatus::NoMatch, "1"));
+        let mismatch = ask(&four, &[("read_result", "success"), ("rivr_digits_invalid", "9999")], "9999");
+        assert_eq!((mismatch.status, mismatch.digits.as_str()), (AskStatus::NoMatch, "9999"));
         let silence = ask(&four, &[("read_result", "failure")], "");
         assert_eq!(silence.status, AskStatus::NoInput);
         // A terminator left over from an earlier ask does not count.
-        let stale = ask(
-            &four,
-            &[("read_result", "failure"), ("read_terminator_used", "#")],
-            "",
-        );
+        let stale = ask(&four, &[("read_result", "failure"), ("read_terminator_used", "#")], "");
         assert_eq!((stale.status, stale.terminator), (AskStatus::NoInput, None));
-        let only_terminator = ask(
-            &four,
-            &[("read_result", "failure"), ("read_terminator_used", "#")],
-            "#",
-        );
-        assert_eq!(
-            (only_terminator.status, only_terminator.terminator),
-            (AskStatus::NoMatch, Some('#'))
-        );
+        let only_terminator = ask(&four, &[("read_result", "failure"), ("read_terminator_used", "#")], "#");
+        assert_eq!((only_terminator.status, only_terminator.terminator), (AskStatus::NoMatch, Some('#')));
         let min_zero_timeout = ask(&four, &[("read_result", "timeout")], "");
         assert_eq!(min_zero_timeout.status, AskStatus::NoInput);
     }
@@ -1968,22 +1614,12 @@ mod tests {
         ));
     }
 
-    fn dial_outcome_of(
-        targets: &[&str],
-        vars: &[(&str, &str)],
-        observed: &Observed,
-    ) -> DialOutcome {
-        let expect = Expect::Dial(DialExpect {
-            targets: targets.iter().map(|t| t.to_string()).collect(),
-        });
+    fn dial_outcome_of(targets: &[&str], vars: &[(&str, &str)], observed: &Observed) -> DialOutcome {
+        let expect = Expect::Dial(DialExpect { targets: targets.iter().map(|t| t.to_string()).collect() });
         let map: BTreeMap<String, String> = vars
             .iter()
             .map(|(k, v)| {
-                let key = if *k == "Event-Date-Timestamp" {
-                    k.to_string()
-                } else {
-                    format!("variable_{k}")
-                };
+                let key = if *k == "Event-Date-Timestamp" { k.to_string() } else { format!("variable_{k}") };
                 (key, v.to_string())
             })
             .collect();
@@ -1995,11 +1631,8 @@ mod tests {
 
     #[test]
     fn dial_outcomes_follow_originate_disposition() {
-        let observed = Observed {
-            bridged_at: Some(1_000_000),
-            unbridged_at: Some(43_500_000),
-            ..Observed::default()
-        };
+        let observed =
+            Observed { bridged_at: Some(1_000_000), unbridged_at: Some(43_500_000), ..Observed::default() };
         let answered = dial_outcome_of(
             &["user/1000"],
             &[
@@ -2020,10 +1653,7 @@ mod tests {
         );
         let second = dial_outcome_of(
             &["user/1001", "user/1002"],
-            &[
-                ("originate_disposition", "call accepted"),
-                ("rivr_dial_leg", "1"),
-            ],
+            &[("originate_disposition", "call accepted"), ("rivr_dial_leg", "1")],
             &Observed::default(),
         );
         assert_eq!(second.answered_by.as_deref(), Some("user/1002"));
@@ -2039,18 +1669,12 @@ mod tests {
                 &[("originate_disposition", disposition)],
                 &Observed::default(),
             );
-            assert_eq!(
-                (outcome.status, outcome.cause.as_str()),
-                (status, disposition)
-            );
+            assert_eq!((outcome.status, outcome.cause.as_str()), (status, disposition));
             assert_eq!(outcome.duration, Duration::ZERO);
         }
         let early_failure = dial_outcome_of(
             &["bogus"],
-            &[
-                ("originate_disposition", "failure"),
-                ("originate_failed_cause", "INVALID_GATEWAY"),
-            ],
+            &[("originate_disposition", "failure"), ("originate_failed_cause", "INVALID_GATEWAY")],
             &Observed::default(),
         );
         assert_eq!(
@@ -2061,15 +1685,11 @@ mod tests {
 
     #[test]
     fn record_outcomes_from_record_variables() {
-        let expect = Expect::Record(RecordExpect {
-            path: "/tmp/x.wav".into(),
-            silence: Duration::from_secs(3),
-        });
+        let expect =
+            Expect::Record(RecordExpect { path: "/tmp/x.wav".into(), silence: Duration::from_secs(3) });
         let read = |vars: &[(&str, &str)]| {
-            let map: BTreeMap<String, String> = vars
-                .iter()
-                .map(|(k, v)| (format!("variable_{k}"), v.to_string()))
-                .collect();
+            let map: BTreeMap<String, String> =
+                vars.iter().map(|(k, v)| (format!("variable_{k}"), v.to_string())).collect();
             match expect.outcome("record", Finished::App(&map), &Observed::default()) {
                 Ok(Outcome::Record(outcome)) => outcome,
                 other => panic!("{other:?}"),
@@ -2109,16 +1729,7 @@ mod tests {
             expect.outcome("get_var", Finished::Api("hello world"), &observed),
             Ok(Outcome::Value(Some("hello world".into())))
         );
-        assert_eq!(
-            expect.outcome("get_var", Finished::Api("_undef_"), &observed),
-            Ok(Outcome::Value(None))
-        );
-        assert!(expect
-            .outcome(
-                "get_var",
-                Finished::Api("-ERR No such channel!\n"),
-                &observed
-            )
-            .is_err());
+        assert_eq!(expect.outcome("get_var", Finished::Api("_undef_"), &observed), Ok(Outcome::Value(None)));
+        assert!(expect.outcome("get_var", Finished::Api("-ERR No such channel!\n"), &observed).is_err());
     }
 }
