@@ -25,3 +25,9 @@ pub mod url;
 // The outbound backend: settings, the verb mapping, the channel and the listener.
 pub mod mapping;
 pub mod settings;
+pub mod channel;
+pub mod outbound;
+
+pub use channel::FsChannel;
+pub use outbound::{serve, OutboundError};
+pub use settings::FsSettings;
