@@ -235,17 +235,27 @@ impl FsChannel {
                 (command, Some(event_uuid))
             }
             Step::Api(api) => (EslCommand::Api(api.clone()), None),
+            Step::Hangup { cause } => {
+                let message = SendMsg::Hangup { cause: Some(cause.clone()) };
+                (EslCommand::SendMsg { uuid: None, message }, None)
+            }
         };
+        let api = matches!(step, Step::Api(_));
         self.pending = Some(Pending { event_uuid, ..Pending::default() });
         let result = match self.send(&command, Owed::Pending).await {
-            Ok(()) => self.wait_step(verb, ends_call).await,
+            Ok(()) => self.wait_step(verb, api, ends_call).await,
             Err(error) => Err(error.into_call_error(verb, self.ended.as_deref())),
         };
         self.forget_pending();
         result
     }
 
-    async fn wait_step(&mut self, verb: &'static str, ends_call: bool) -> Result<StepDone, CallError> {
+    async fn wait_step(
+        &mut self,
+        verb: &'static str,
+        api: bool,
+        ends_call: bool,
+    ) -> Result<StepDone, CallError> {
         loop {
             if let Some(cause) = &self.ended {
                 return if ends_call { Ok(StepDone::Ended) } else { Err(CallError::hangup(cause.clone())) };
@@ -261,7 +271,7 @@ impl FsChannel {
                         reason: format!("FreeSWITCH refused the command: {}", reply.text.trim_end()),
                     });
                 }
-                if pending.event_uuid.is_none() {
+                if api {
                     return Ok(StepDone::Api(reply.text.clone()));
                 }
                 if let Some(event) = pending.complete.take() {

@@ -71,6 +71,11 @@ pub enum Step {
     },
     /// Run an API command (`api <command>`); the result is the reply's body.
     Api(String),
+    /// Hang the channel up (`sendmsg` with `call-command: hangup`); done when it is down.
+    Hangup {
+        /// The Q.850 cause name sent as `hangup-cause`.
+        cause: String,
+    },
 }
 
 impl Step {
@@ -110,7 +115,7 @@ pub enum Expect {
     Dial(DialExpect),
     /// Any completion is `Outcome::Done`.
     Done,
-    /// The application ends the call (`hangup`): the channel's hangup is its success.
+    /// The step ends the call (a hangup): the channel's hangup is its success.
     EndsCall,
     /// `Application-Response` is `FILE PLAYED`, or the verb failed.
     Playback {
@@ -212,12 +217,13 @@ pub fn plan(command: &Command, ctx: &MapContext<'_>) -> Result<Plan, CallError> 
         Command::Answer => Plan::single(Step::bare(APP_ANSWER), Expect::Done),
         Command::PreAnswer => Plan::single(Step::bare(APP_PRE_ANSWER), Expect::Done),
         Command::Ring => Plan::single(Step::bare(APP_RING_READY), Expect::Done),
-        // `hangup <cause>` rather than `respond <code>`: `respond` only means something to SIP
-        // channels (loopback, verto and FreeTDM calls stay up), while `hangup` ends any channel
-        // and, on an unanswered SIP call, sends the final response mod_sofia derives from the
-        // cause (`hangup_cause_to_sip`: USER_BUSY → 486, CALL_REJECTED → 603, ...).
+        // `sendmsg` `call-command: hangup`, exactly as every outbound capture ends a call.
+        // Reject is a hangup too, rather than `respond <code>`: `respond` only means something
+        // to SIP channels (loopback, verto and FreeTDM calls stay up), while a hangup ends any
+        // channel and, on an unanswered SIP call, sends the final response mod_sofia derives
+        // from the cause (`hangup_cause_to_sip`: USER_BUSY → 486, CALL_REJECTED → 603, ...).
         Command::Reject(cause) | Command::Hangup(cause) => {
-            Plan::single(Step::app(APP_HANGUP, protect(cause.as_str())), Expect::EndsCall)
+            Plan::single(Step::Hangup { cause: cause.as_str().to_string() }, Expect::EndsCall)
         }
         Command::Play(prompts) => {
             let what = files(prompts, settings);
@@ -837,7 +843,6 @@ fn millis(duration: Duration) -> u64 {
 
 const APP_ANSWER: &str = "answer";
 const APP_BRIDGE: &str = "bridge";
-const APP_HANGUP: &str = "hangup";
 const APP_PLAYBACK: &str = "playback";
 const APP_PLAY_AND_GET_DIGITS: &str = "play_and_get_digits";
 const APP_PRE_ANSWER: &str = "pre_answer";
@@ -961,6 +966,7 @@ mod tests {
                 Step::App { app, arg: Some(arg) } => format!("{app} {arg}"),
                 Step::App { app, arg: None } => app.clone(),
                 Step::Api(command) => format!("api {command}"),
+                Step::Hangup { cause } => format!("sendmsg hangup {cause}"),
             })
             .collect()
     }
@@ -1123,10 +1129,13 @@ mod tests {
         assert_eq!(apps(&plan_of(Command::Answer)), ["answer"]);
         assert_eq!(apps(&plan_of(Command::PreAnswer)), ["pre_answer"]);
         assert_eq!(apps(&plan_of(Command::Ring)), ["ring_ready"]);
-        assert_eq!(apps(&plan_of(Command::Hangup(HangupCause::normal()))), ["hangup NORMAL_CLEARING"]);
+        assert_eq!(
+            apps(&plan_of(Command::Hangup(HangupCause::normal()))),
+            ["sendmsg hangup NORMAL_CLEARING"]
+        );
         let busy = HangupCause::parse("busy").expect("cause");
         let reject = plan_of(Command::Reject(busy));
-        assert_eq!(apps(&reject), ["hangup USER_BUSY"]);
+        assert_eq!(apps(&reject), ["sendmsg hangup USER_BUSY"]);
         assert_eq!(reject.expect, Expect::EndsCall);
         assert_eq!(apps(&plan_of(Command::Sleep(Duration::from_millis(1500)))), ["sleep 1500"]);
         assert_eq!(apps(&plan_of(Command::SendDtmf("12#w3".into()))), ["send_dtmf 12#w3"]);
