@@ -1,6 +1,8 @@
 //! Helpers shared by the whole-call tests: run a script on the simulated switch.
 #![allow(dead_code)]
 
+pub mod fake_freeswitch;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -581,10 +581,17 @@ fn tts_text(text: &str) -> String {
 // ---- Escaping ----
 
 /// Escape `text` so that FreeSWITCH's blank-separated `switch_separate_string` gives it back as
-/// one word: blanks as `\s`, quotes as `\'`, and a backslash doubled only where the parser would
-/// otherwise eat it (so `\d` in a regex stays `\d`, as in the outbound-pagd capture).
+/// one word: quoted with `'...'` when it holds blanks, quotes inside as `\'`, and a backslash
+/// doubled only where the parser would otherwise eat it (so `\d` in a regex stays `\d`, as in
+/// the outbound-pagd capture). Quoting rather than `\s` keeps the argument free of escapes
+/// that would make the core expand it (see [`protect`]).
 pub(crate) fn escape_word(text: &str) -> String {
-    escape(text, None)
+    let inner = escape(text, None);
+    if text.contains(' ') {
+        format!("'{inner}'")
+    } else {
+        inner
+    }
 }
 
 /// Escape `text` so that `switch_separate_string(_, delim, ..)` gives it back as one item.
@@ -603,15 +610,12 @@ fn escape(text: &str, delim: Option<char>) -> String {
                 let eaten = match chars.peek() {
                     None => true,
                     Some(&next) => {
-                        matches!(next, '\\' | '\'' | '"' | 'n' | 'r' | 't' | 's')
-                            || Some(next) == delim
-                            || (delim.is_none() && next == ' ')
+                        matches!(next, '\\' | '\'' | '"' | 'n' | 'r' | 't' | 's') || Some(next) == delim
                     }
                 };
                 out.push_str(if eaten { "\\\\" } else { "\\" });
             }
             '\'' => out.push_str("\\'"),
-            ' ' if delim.is_none() => out.push_str("\\s"),
             c if Some(c) == delim => {
                 out.push('\\');
                 out.push(c);
@@ -690,6 +694,10 @@ fn playback_outcome(verb: &'static str, what: &str, event: &dyn Lookup) -> Resul
 /// `timeout` (min 0) or `failure` with no digits. `read_terminator_used` is only reset when a
 /// terminator is pressed, so it is read only when the last try must have ended on one; when
 /// that cannot be told from the variables, the last DTMF key of the ask decides.
+///
+/// `<var>_invalid` is reset once per `play_and_get_digits`, not per try: with `min_digits: 0`,
+/// a mismatch on an earlier try followed by silence on the last reports `nomatch` with the
+/// earlier digits.
 fn ask_outcome(ask: &AskExpect, event: &dyn Lookup, observed: &Observed) -> Result<Outcome, CallError> {
     let digits = event.variable(&ask.variable).filter(|d| !d.is_empty()).map(str::to_string);
     let invalid = event
@@ -706,12 +714,19 @@ fn ask_outcome(ask: &AskExpect, event: &dyn Lookup, observed: &Observed) -> Resu
         }
         (Some(READ_TIMEOUT), Some(digits)) => (AskStatus::Match, digits, None),
         (Some(_), Some(digits)) => (AskStatus::NoMatch, digits, last_key_was_terminator()),
-        (Some(READ_SUCCESS), None) => (
-            AskStatus::NoMatch,
-            invalid.unwrap_or_default(),
-            used.filter(|_| last_key_was_terminator().is_some()),
-        ),
-        (Some(READ_TIMEOUT), None) => (AskStatus::NoInput, String::new(), None),
+        // The regex refused the digits (they are in `<var>_invalid`), or min_digits is 0 and
+        // only a terminator (success) or nothing (timeout) came.
+        (Some(result @ (READ_SUCCESS | READ_TIMEOUT)), None) => match invalid {
+            Some(digits) => (
+                AskStatus::NoMatch,
+                digits,
+                used.filter(|_| result == READ_SUCCESS && last_key_was_terminator().is_some()),
+            ),
+            None if result == READ_SUCCESS => {
+                (AskStatus::NoMatch, String::new(), used.filter(|_| last_key_was_terminator().is_some()))
+            }
+            None => (AskStatus::NoInput, String::new(), None),
+        },
         (Some(_), None) => match last_key_was_terminator() {
             Some(key) => (AskStatus::NoMatch, String::new(), Some(key)),
             None => (AskStatus::NoInput, String::new(), None),
@@ -1611,6 +1626,13 @@ mod tests {
         assert_eq!((only_terminator.status, only_terminator.terminator), (AskStatus::NoMatch, Some('#')));
         let min_zero_timeout = ask(&four, &[("read_result", "timeout")], "");
         assert_eq!(min_zero_timeout.status, AskStatus::NoInput);
+        // Enough digits, then the inter-digit timeout, then the regex said no.
+        let refused_after_timeout =
+            ask(&four, &[("read_result", "timeout"), ("rivr_digits_invalid", "99")], "99");
+        assert_eq!(
+            (refused_after_timeout.status, refused_after_timeout.digits.as_str()),
+            (AskStatus::NoMatch, "99")
+        );
     }
 
     #[test]
