@@ -27,6 +27,10 @@ struct Rivr {
 }
 
 async fn start(script: &str, settings: FsSettings) -> Rivr {
+    start_with_limits(script, settings, Limits::default()).await
+}
+
+async fn start_with_limits(script: &str, settings: FsSettings, limits: Limits) -> Rivr {
     let script = compile("main.rhai", script);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("address");
@@ -39,7 +43,7 @@ async fn start(script: &str, settings: FsSettings) -> Rivr {
             info: info.clone(),
             script: script.clone(),
             scripts: None,
-            limits: Limits::default(),
+            limits: limits.clone(),
             fallback: Fallback::Hangup {
                 prompt: Some("ivr/sorry.wav".into()),
                 cause: "NORMAL_TEMPORARY_FAILURE".into(),
@@ -59,9 +63,10 @@ async fn start(script: &str, settings: FsSettings) -> Rivr {
     Rivr { addr, reports, _stop: stop }
 }
 
-/// Fails the test instead of hanging it if a call never ends.
+/// Fails the test instead of hanging it if a call never ends. Generous: it detects hangs, it
+/// does not measure speed (the 2 build cores are shared, and debug builds are slow).
 async fn guard<F: Future>(future: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(60), future).await.expect("the call did not finish")
+    tokio::time::timeout(Duration::from_secs(300), future).await.expect("the call did not finish")
 }
 
 async fn one_call_with(script: &str, scenario: Scenario, settings: FsSettings) -> (CallReport, CallLog) {
@@ -80,9 +85,15 @@ fn keys(tries: &[&str]) -> Scenario {
     Scenario { keys: tries.iter().map(|k| k.to_string()).collect(), ..Scenario::default() }
 }
 
-/// The `set` lines a script wrote its observations with: `set result=...` → `result=...`.
+/// The variables a script wrote its observations to (`set_var("result...", ...)`), as
+/// FreeSWITCH stores them: `set` arguments pass the core's expansion and `set`'s own.
 fn results(log: &CallLog) -> Vec<String> {
-    log.apps().iter().filter_map(|l| l.strip_prefix("set result").map(|r| format!("result{r}"))).collect()
+    log.apps()
+        .iter()
+        .filter_map(|l| {
+            l.strip_prefix("set result").map(|r| fake::fs_expand(&fake::fs_expand(&format!("result{r}"))))
+        })
+        .collect()
 }
 
 fn completed(report: &CallReport, log: &CallLog) {
@@ -412,6 +423,52 @@ async fn an_unknown_application_ends_the_call_instead_of_hanging_the_script() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hangup_while_the_script_computes_stops_it_and_runs_on_hangup() {
+    // No verb runs when the caller hangs up: the channel's `ended()` sees it and the script's
+    // progress hook stops the loop.
+    let script = r#"answer(); let n = 0; loop { n += 1; } fn on_hangup() { throw "on_hangup ran"; }"#;
+    let limits = Limits { compute_budget_ms: 600_000, max_operations: 0, ..Limits::default() };
+    let mut rivr = start_with_limits(script, FsSettings::default(), limits).await;
+    let scenario =
+        Scenario { hangup_after: Some(("answer".into(), "ORIGINATOR_CANCEL".into())), ..Scenario::default() };
+    let log = guard(fake::call(rivr.addr, scenario)).await;
+    let (_, report) = guard(rivr.reports.recv()).await.expect("report");
+    assert_eq!(report.ending, Ending::HungUp { cause: "ORIGINATOR_CANCEL".into() });
+    assert!(report.on_hangup_error.expect("on_hangup ran").message.contains("on_hangup ran"));
+    assert_eq!(log.apps(), ["answer"]);
+    assert_eq!(log.lines().last().map(String::as_str), Some("exit"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_with_line_breaks_and_variables_arrives_literally() {
+    let script = r#"
+        answer();
+        say("Line one\nline two costs ${price} | $5");
+        set_var("note", "it's ${not_a_variable}");
+        set_var("result", get_var("note"));
+    "#;
+    let (report, log) = one_call(script, Scenario::default()).await;
+    completed(&report, &log);
+    let speak = log.commands.iter().find(|c| c.header("execute-app-name") == Some("speak")).expect("speak");
+    // A line break cannot travel in a header: the argument is the body.
+    assert_eq!(speak.header("execute-app-arg"), None);
+    assert_eq!(speak.header("content-type"), Some("text/plain"));
+    let arg = speak.app_arg().expect("argument");
+    assert_eq!(fake::fs_expand(arg), "flite|kal|Line one\nline two costs ${price} | $5");
+    assert_eq!(results(&log), ["result=it's ${not_a_variable}"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_full_control_get_var_uses_getvar() {
+    let script = r#"answer(); set_var("colour", "blue"); set_var("result", `${get_var("colour")}:${get_var("none") == ()}`);"#;
+    let scenario = Scenario { single_channel: true, ..Scenario::default() };
+    let (report, log) = one_call(script, scenario).await;
+    completed(&report, &log);
+    assert!(log.lines().contains(&"getvar colour".to_string()), "{:#?}", log.lines());
+    assert_eq!(results(&log), ["result=blue:true"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_linger_rivr_waits_for_the_notice_and_says_exit() {
     let (report, log) = one_call(r#"answer(); play("x.wav");"#, Scenario::default()).await;
     completed(&report, &log);
@@ -491,6 +548,8 @@ async fn five_hundred_concurrent_calls_through_one_listener_all_complete() {
             let scenario = Scenario {
                 caller: format!("caller{i}"),
                 keys: [format!("{i:04}")].into(),
+                // Half a second of prompts and ringing per call, so the 500 overlap.
+                media_time: Some(Duration::from_millis(250)),
                 ..Scenario::default()
             };
             tokio::spawn(fake::call(rivr.addr, scenario))

@@ -88,8 +88,16 @@ pub struct Scenario {
     pub drop_during: Option<String>,
     /// A malformed frame arrives while the first execution of this application runs.
     pub garbage_during: Option<String>,
+    /// The caller hangs up (with this cause) right after the first execution of this
+    /// application completes, while rivr is not waiting for anything.
+    pub hangup_after: Option<(String, String)>,
     /// Answer this handshake command with `-ERR`.
     pub refuse: Option<String>,
+    /// The socket application ran without `full` (`Control: single-channel`): `api` is refused.
+    pub single_channel: bool,
+    /// Real time each media application (playback, speak, say, ask, record, bridge, sleep)
+    /// takes, so concurrent calls overlap as they would on a switch.
+    pub media_time: Option<Duration>,
     /// Initial channel variables (besides the captured ones).
     pub variables: BTreeMap<String, String>,
 }
@@ -107,9 +115,12 @@ impl Default for Scenario {
             unknown_apps: vec!["nosuchapp".into()],
             responses: BTreeMap::new(),
             hangup_during: None,
+            hangup_after: None,
             drop_during: None,
             garbage_during: None,
             refuse: None,
+            single_channel: false,
+            media_time: None,
             variables: BTreeMap::new(),
         }
     }
@@ -350,6 +361,7 @@ impl Session {
                     self.write(&goodbye).await;
                     self.close().await;
                 }
+                "api" if self.scenario.single_channel => self.reply("-ERR command not found").await,
                 "api" => self.api(rest).await,
                 "getvar" => {
                     let value = self.vars.get(rest).cloned().unwrap_or_default();
@@ -448,6 +460,7 @@ impl Session {
                 "Caller-Destination-Number" | "Channel-Destination-Number" => {
                     url::encode(self.scenario.destination.as_bytes()).into_owned()
                 }
+                "Control" if self.scenario.single_channel => "single-channel".to_string(),
                 _ => value.replace(&t.uuid, &self.scenario.uuid),
             };
             headers.push(name, &value);
@@ -646,8 +659,19 @@ impl Session {
             }
             other => self.scenario.responses.get(other).cloned().unwrap_or_else(|| "_none_".into()),
         };
+        if let Some(time) = self.scenario.media_time {
+            if MEDIA_APPS.contains(&app.as_str()) {
+                tokio::time::sleep(time).await;
+            }
+        }
         let complete = app_fields(&response);
         self.send_event(&t.complete, &complete, true).await;
+        if let Some((after_app, cause)) = self.scenario.hangup_after.clone() {
+            if after_app == app {
+                self.scenario.hangup_after = None;
+                after = Some(cause);
+            }
+        }
         if let Some(cause) = after {
             self.hang_up(&cause, None).await;
         }
@@ -816,6 +840,9 @@ impl Session {
         (!continues).then(|| cause.to_string())
     }
 }
+
+/// Applications that take media time on a real switch.
+const MEDIA_APPS: &[&str] = &["playback", "speak", "say", "play_and_get_digits", "record", "bridge", "sleep"];
 
 fn leg_number(leg: &str) -> Option<String> {
     let start = leg.find("rivr_dial_leg=")? + "rivr_dial_leg=".len();

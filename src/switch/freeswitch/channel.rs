@@ -60,6 +60,8 @@ pub struct FsChannel {
     linger_notice: bool,
     /// A `transfer` succeeded: the call continues in the dialplan and is not ours to hang up.
     transferred: bool,
+    /// The socket has `full` control: `api` commands are allowed on it.
+    full_control: bool,
     /// Held for the call's life so the listener serves at most `max_calls` calls at once.
     _permit: Option<OwnedSemaphorePermit>,
 }
@@ -125,6 +127,7 @@ impl FsChannel {
             lingering: false,
             linger_notice: false,
             transferred: false,
+            full_control: true,
             _permit: permit,
         }
     }
@@ -160,6 +163,11 @@ impl FsChannel {
         result
     }
 
+    /// Record whether the socket has `full` control (the connect reply's `Control` header).
+    pub(crate) fn set_full_control(&mut self, full: bool) {
+        self.full_control = full;
+    }
+
     /// Record that FreeSWITCH keeps the socket after the hangup.
     pub(crate) fn set_lingering(&mut self) {
         self.lingering = true;
@@ -171,7 +179,12 @@ impl FsChannel {
         }
         let verb = command.verb();
         let plan = {
-            let ctx = MapContext { settings: &self.settings, uuid: &self.uuid, variables: &self.variables };
+            let ctx = MapContext {
+                settings: &self.settings,
+                uuid: &self.uuid,
+                variables: &self.variables,
+                full_control: self.full_control,
+            };
             mapping::plan(command, &ctx)?
         };
         let ends_call = plan.expect == Expect::EndsCall;
@@ -235,12 +248,14 @@ impl FsChannel {
                 (command, Some(event_uuid))
             }
             Step::Api(api) => (EslCommand::Api(api.clone()), None),
+            Step::GetVar(name) => (EslCommand::GetVar(name.clone()), None),
             Step::Hangup { cause } => {
                 let message = SendMsg::Hangup { cause: Some(cause.clone()) };
                 (EslCommand::SendMsg { uuid: None, message }, None)
             }
         };
-        let api = matches!(step, Step::Api(_));
+        // The reply itself is the result (and judged by the mapping, `-ERR` included).
+        let api = matches!(step, Step::Api(_) | Step::GetVar(_));
         self.pending = Some(Pending { event_uuid, ..Pending::default() });
         let result = match self.send(&command, Owed::Pending).await {
             Ok(()) => self.wait_step(verb, api, ends_call).await,
@@ -265,7 +280,7 @@ impl FsChannel {
                 return Err(CallError::Failed { verb, reason: "internal error: no pending step".into() });
             };
             if let Some(reply) = &pending.reply {
-                if reply.refused() {
+                if !api && reply.refused() {
                     return Err(CallError::Failed {
                         verb,
                         reason: format!("FreeSWITCH refused the command: {}", reply.text.trim_end()),

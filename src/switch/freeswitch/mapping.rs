@@ -57,6 +57,8 @@ pub struct MapContext<'a> {
     /// Channel variables as rivr last knew them (the `connect` data plus `set_var`s), so a
     /// variable a verb changes for its own use can be put back afterwards.
     pub variables: &'a BTreeMap<String, String>,
+    /// The socket has `full` control (`socket ... async full`), so `api` commands are allowed.
+    pub full_control: bool,
 }
 
 /// One thing to ask of FreeSWITCH.
@@ -71,6 +73,9 @@ pub enum Step {
     },
     /// Run an API command (`api <command>`); the result is the reply's body.
     Api(String),
+    /// Read a channel variable with the outbound-only `getvar <name>`; the value is the
+    /// reply's `Reply-Text`.
+    GetVar(String),
     /// Hang the channel up (`sendmsg` with `call-command: hangup`); done when it is down.
     Hangup {
         /// The Q.850 cause name sent as `hangup-cause`.
@@ -202,7 +207,7 @@ pub struct Observed {
 pub enum Finished<'a> {
     /// An application's `CHANNEL_EXECUTE_COMPLETE`.
     App(&'a dyn Lookup),
-    /// An API command's reply body.
+    /// An API command's reply body, or `getvar`'s reply text.
     Api(&'a str),
 }
 
@@ -244,7 +249,15 @@ pub fn plan(command: &Command, ctx: &MapContext<'_>) -> Result<Plan, CallError> 
         Command::Transfer(options) => Plan::single(transfer(options), Expect::Done),
         Command::GetVar(name) => {
             check_variable_name("get_var", name)?;
-            Plan::single(Step::Api(format!("{API_UUID_GETVAR} {} {name}", ctx.uuid)), Expect::Value)
+            // `api uuid_getvar` tells unset (`_undef_`) from empty and carries any value in a
+            // body; without `full` control only `getvar` is allowed, whose `Reply-Text` is
+            // empty for an unset variable and cannot hold a line break.
+            let step = if ctx.full_control {
+                Step::Api(format!("{API_UUID_GETVAR} {} {name}", ctx.uuid))
+            } else {
+                Step::GetVar(name.clone())
+            };
+            Plan::single(step, Expect::Value)
         }
         Command::SetVar { name, value } => {
             check_variable_name("set_var", name)?;
@@ -816,12 +829,14 @@ fn record_outcome(record: &RecordExpect, event: &dyn Lookup) -> RecordOutcome {
     }
 }
 
-/// `get_var`'s outcome from the `api uuid_getvar` reply body: the value, `_undef_` when unset.
+/// `get_var`'s outcome from the `api uuid_getvar` reply body (`_undef_` when unset) or the
+/// `getvar` reply text (empty when unset; FreeSWITCH cannot hold an empty variable anyway:
+/// setting one to "" unsets it).
 fn value_outcome(verb: &'static str, body: &str) -> Result<Outcome, CallError> {
     if body.starts_with(REPLY_ERR) || body.starts_with(REPLY_USAGE) {
         return Err(CallError::Failed { verb, reason: body.trim_end().to_string() });
     }
-    if body == UNDEFINED_VALUE {
+    if body == UNDEFINED_VALUE || body.is_empty() {
         return Ok(Outcome::Value(None));
     }
     Ok(Outcome::Value(Some(body.to_string())))
@@ -970,6 +985,7 @@ mod tests {
             settings: &settings,
             uuid: "54a68d40-0ec8-4658-b126-577f3a9d53de",
             variables: &variables,
+            full_control: true,
         };
         plan(&command, &ctx).expect("maps")
     }
@@ -981,6 +997,7 @@ mod tests {
                 Step::App { app, arg: Some(arg) } => format!("{app} {arg}"),
                 Step::App { app, arg: None } => app.clone(),
                 Step::Api(command) => format!("api {command}"),
+                Step::GetVar(name) => format!("getvar {name}"),
                 Step::Hangup { cause } => format!("sendmsg hangup {cause}"),
             })
             .collect()
@@ -1223,7 +1240,7 @@ mod tests {
     fn an_unplain_voice_is_unsupported() {
         let settings = settings();
         let variables = BTreeMap::new();
-        let ctx = MapContext { settings: &settings, uuid: "u", variables: &variables };
+        let ctx = MapContext { settings: &settings, uuid: "u", variables: &variables, full_control: true };
         let bad = Command::Say(SayOptions { text: "hi".into(), voice: Some("kal|x".into()), engine: None });
         assert!(matches!(plan(&bad, &ctx), Err(CallError::Unsupported { verb: "say", .. })));
     }
@@ -1255,7 +1272,7 @@ mod tests {
     fn numbers_mod_say_cannot_speak_are_unsupported() {
         let settings = settings();
         let variables = BTreeMap::new();
-        let ctx = MapContext { settings: &settings, uuid: "u", variables: &variables };
+        let ctx = MapContext { settings: &settings, uuid: "u", variables: &variables, full_control: true };
         for value in ["-5", "1234567890"] {
             let command =
                 Command::SayAs(SayAs { kind: SayKind::Number, value: value.into(), language: "en".into() });
@@ -1371,7 +1388,7 @@ mod tests {
     fn dial_with_confirm_and_ringback_sets_and_restores_ringback() {
         let settings = settings();
         let variables: BTreeMap<String, String> = [("ringback".to_string(), "${us-ring}".to_string())].into();
-        let ctx = MapContext { settings: &settings, uuid: "u", variables: &variables };
+        let ctx = MapContext { settings: &settings, uuid: "u", variables: &variables, full_control: true };
         let command = Command::Dial(DialOptions {
             targets: vec!["user/1000".into()],
             confirm: Some("ivr/accept-call.wav".into()),
@@ -1401,7 +1418,7 @@ mod tests {
     fn dial_values_with_braces_are_unsupported() {
         let settings = settings();
         let variables = BTreeMap::new();
-        let ctx = MapContext { settings: &settings, uuid: "u", variables: &variables };
+        let ctx = MapContext { settings: &settings, uuid: "u", variables: &variables, full_control: true };
         let command = Command::Dial(DialOptions {
             targets: vec!["user/1000".into()],
             caller_id_name: Some("{evil}".into()),
@@ -1512,6 +1529,15 @@ mod tests {
     }
 
     #[test]
+    fn get_var_uses_getvar_without_full_control() {
+        let settings = settings();
+        let variables = BTreeMap::new();
+        let ctx = MapContext { settings: &settings, uuid: "u", variables: &variables, full_control: false };
+        let plan = plan(&Command::GetVar("fslab_var".into()), &ctx).expect("maps");
+        assert_eq!(apps(&plan), ["getvar fslab_var"]);
+    }
+
+    #[test]
     fn execute_passes_its_argument_raw() {
         let plan = plan_of(Command::Execute { app: "log".into(), args: "INFO ${caller_id_number}".into() });
         assert_eq!(apps(&plan), ["log INFO ${caller_id_number}"]);
@@ -1522,7 +1548,7 @@ mod tests {
     fn bad_dtmf_and_variable_names_fail() {
         let settings = settings();
         let variables = BTreeMap::new();
-        let ctx = MapContext { settings: &settings, uuid: "u", variables: &variables };
+        let ctx = MapContext { settings: &settings, uuid: "u", variables: &variables, full_control: true };
         assert!(plan(&Command::SendDtmf("12x".into()), &ctx).is_err());
         assert!(plan(&Command::GetVar("a b".into()), &ctx).is_err());
         assert!(plan(&Command::Execute { app: "bad app".into(), args: String::new() }, &ctx).is_err());
@@ -1762,5 +1788,7 @@ mod tests {
         );
         assert_eq!(expect.outcome("get_var", Finished::Api("_undef_"), &observed), Ok(Outcome::Value(None)));
         assert!(expect.outcome("get_var", Finished::Api("-ERR No such channel!\n"), &observed).is_err());
+        // outbound-errors: `getvar fslab_var` → `Reply-Text: hello world`; unset is empty.
+        assert_eq!(expect.outcome("get_var", Finished::Api(""), &observed), Ok(Outcome::Value(None)));
     }
 }

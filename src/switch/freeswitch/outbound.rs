@@ -178,8 +178,17 @@ pub async fn handshake(
         return Err(OutboundError::Refused { command: "connect", reply: reply.trim_end().to_string() });
     }
     let info = call_info(&data)?;
+    let full = data.header(HEADER_CONTROL) == Some(CONTROL_FULL);
+    if !full {
+        tracing::warn!(
+            uuid = %info.uuid,
+            "the socket application runs without `full` (`socket <host:port> async full`): \
+             get_var falls back to `getvar`"
+        );
+    }
     let mut channel =
         FsChannel::new(conn, info.uuid.clone(), info.variables.clone(), settings.clone(), permit);
+    channel.set_full_control(full);
     expect_ok(&mut channel, EslCommand::MyEvents(None), "myevents").await?;
     if settings.linger {
         expect_ok(&mut channel, EslCommand::Linger(None), "linger").await?;
@@ -225,6 +234,9 @@ pub fn call_info(data: &Event) -> Result<CallInfo, OutboundError> {
 }
 
 const REPLY_OK: &str = "+OK";
+/// On the connect reply: `full`, or `single-channel` without `full` in the socket's arguments.
+const HEADER_CONTROL: &str = "Control";
+const CONTROL_FULL: &str = "full";
 const HEADER_CALLER_ID_NUMBER: &str = "Caller-Caller-ID-Number";
 const HEADER_CALLER_ID_NAME: &str = "Caller-Caller-ID-Name";
 const HEADER_DESTINATION_NUMBER: &str = "Caller-Destination-Number";
