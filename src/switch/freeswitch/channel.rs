@@ -78,7 +78,8 @@ enum Owed {
 /// A step sent and not finished yet.
 #[derive(Debug, Default)]
 struct Pending {
-    /// The `Event-UUID` the step was sent with; `None` for an `api` command.
+    /// The `Event-UUID` the step was sent with; `None` for `api`, `getvar` and a hangup, which
+    /// have no execute events.
     event_uuid: Option<String>,
     reply: Option<Reply>,
     complete: Option<Event>,

@@ -230,6 +230,9 @@ pub fn plan(command: &Command, ctx: &MapContext<'_>) -> Result<Plan, CallError> 
         Command::Reject(cause) | Command::Hangup(cause) => {
             Plan::single(Step::Hangup { cause: cause.as_str().to_string() }, Expect::EndsCall)
         }
+        Command::Play(prompts) if prompts.is_empty() => {
+            return Err(CallError::Failed { verb: "play", reason: "nothing to play".into() })
+        }
         Command::Play(prompts) => {
             let what = files(prompts, settings);
             Plan::single(Step::app(APP_PLAYBACK, protect(&what)), Expect::Playback { what })
