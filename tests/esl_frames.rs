@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 
 use bytes::BytesMut;
 use proptest::prelude::*;
+
 use rivr::switch::freeswitch::command::{EslCommand, EventFormat, Execute, SendMsg};
 use rivr::switch::freeswitch::event::Event;
 use rivr::switch::freeswitch::frame::{

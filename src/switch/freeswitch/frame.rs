@@ -86,39 +86,24 @@ impl Frame {
 
     /// Appends the frame's wire form to `out`.
     ///
-    /// Headers are written in order as `name: value\n`. The `Content-Length` header is
-    /// rewritten to the body's real length (if it does not already say so) where it stands (dropped if there is no body), or
-    /// appended after the other headers if missing, so a decoded frame encodes back to the
-    /// bytes it came from and a built one is always well framed.
+    /// Headers are written in order as `name: value\n`. `Content-Length` is made to match the
+    /// body: rewritten where it stands if it says otherwise, dropped without a body, appended
+    /// last if missing. So a decoded frame encodes back to the bytes it came from, and a built
+    /// one is always well framed.
     ///
     /// # Errors
     ///
     /// [`EncodeError`] if a name is empty or holds `:` or a line break, or a value holds a line
     /// break or starts with a blank (the decoder would strip it): such a frame cannot be
-    /// written so that it decodes to itself.
+    /// written so that it decodes to itself. Nothing is appended then.
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         for (name, value) in &self.headers {
             check_header_name(name)?;
             check_header_value(value)?;
         }
-        let mut wrote_length = false;
-        for (name, value) in &self.headers {
-            if name.eq_ignore_ascii_case(HEADER_CONTENT_LENGTH) {
-                if let (Some(body), false) = (&self.body, wrote_length) {
-                    write_header(out, name, &length_value(value, body.len()));
-                    wrote_length = true;
-                }
-            } else {
-                write_header(out, name, value);
-            }
-        }
-        if let (Some(body), false) = (&self.body, wrote_length) {
-            write_header(out, HEADER_CONTENT_LENGTH, &body.len().to_string());
-        }
-        out.push(b'\n');
-        if let Some(body) = &self.body {
-            out.extend_from_slice(body);
-        }
+        let body = self.body.as_deref();
+        write_head(out, &self.headers, body.map(<[u8]>::len), Cow::Borrowed);
+        out.extend_from_slice(body.unwrap_or_default());
         Ok(())
     }
 }
@@ -475,6 +460,30 @@ pub enum EncodeError {
     },
 }
 
+/// Writes a header block: `headers` in order with each value passed through `wire_value`,
+/// `Content-Length` made to match `body_len` (see [`Frame::encode`]), and the blank line.
+pub(crate) fn write_head<'a>(
+    out: &mut Vec<u8>,
+    headers: &'a Headers,
+    body_len: Option<usize>,
+    mut wire_value: impl FnMut(&'a str) -> Cow<'a, str>,
+) {
+    let mut wrote_length = false;
+    for (name, value) in headers {
+        if !name.eq_ignore_ascii_case(HEADER_CONTENT_LENGTH) {
+            write_header(out, name, &wire_value(value));
+        } else if let (Some(length), false) = (body_len, wrote_length) {
+            write_header(out, name, &length_value(value, length));
+            wrote_length = true;
+        }
+    }
+    if let (Some(length), false) = (body_len, wrote_length) {
+        write_header(out, HEADER_CONTENT_LENGTH, &length.to_string());
+    }
+    out.push(b'\n');
+}
+
+/// Writes one `name: value` line.
 pub(crate) fn write_header(out: &mut Vec<u8>, name: &str, value: &str) {
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b": ");
@@ -485,7 +494,7 @@ pub(crate) fn write_header(out: &mut Vec<u8>, name: &str, value: &str) {
 /// The `Content-Length` value to write for a body of `length` bytes: the existing value when
 /// it already says so (keeping e.g. leading zeros, so a decoded frame encodes to its own bytes),
 /// else the length.
-pub(crate) fn length_value(existing: &str, length: usize) -> Cow<'_, str> {
+fn length_value(existing: &str, length: usize) -> Cow<'_, str> {
     let digits = !existing.is_empty() && existing.bytes().all(|b| b.is_ascii_digit());
     if digits && existing.parse::<usize>() == Ok(length) {
         Cow::Borrowed(existing)
@@ -494,6 +503,7 @@ pub(crate) fn length_value(existing: &str, length: usize) -> Cow<'_, str> {
     }
 }
 
+/// A header name the decoder will read back as the same name.
 pub(crate) fn check_header_name(name: &str) -> Result<(), EncodeError> {
     const FIELD: &str = "header name";
     if name.is_empty() {
@@ -508,6 +518,7 @@ pub(crate) fn check_header_name(name: &str) -> Result<(), EncodeError> {
     Ok(())
 }
 
+/// A raw header value the decoder will read back as the same value.
 fn check_header_value(value: &str) -> Result<(), EncodeError> {
     const FIELD: &str = "header value";
     if value.contains(['\r', '\n']) {

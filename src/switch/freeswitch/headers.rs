@@ -99,8 +99,18 @@ impl Headers {
     }
 
     /// Appends a header whose value `write` produces directly into the shared text, so a
-    /// decoder needs no buffer of its own. On error nothing is appended.
-    pub(crate) fn push_with<E>(
+    /// decoder needs no buffer of its own.
+    pub(crate) fn push_with(&mut self, name: &str, write: impl FnOnce(&mut String)) {
+        let result: Result<(), std::convert::Infallible> = self.try_push_with(name, |text| {
+            write(text);
+            Ok(())
+        });
+        // `Infallible` has no values, so there is no error to lose here.
+        let Ok(()) = result;
+    }
+
+    /// [`Headers::push_with`] for a writer that can fail; on error nothing is appended.
+    pub(crate) fn try_push_with<E>(
         &mut self,
         name: &str,
         write: impl FnOnce(&mut String) -> Result<(), E>,
@@ -281,7 +291,7 @@ mod tests {
     #[test]
     fn failed_push_with_leaves_the_list_unchanged() {
         let mut headers: Headers = [("A", "1")].into_iter().collect();
-        let result: Result<(), ()> = headers.push_with("B", |text| {
+        let result: Result<(), ()> = headers.try_push_with("B", |text| {
             text.push_str("partial");
             Err(())
         });

@@ -4,8 +4,8 @@
 //! (and of the outbound `connect` reply), so values reach us as `Mon,%2023%20Nov` or
 //! `%2BOK%0A`. FreeSWITCH's rules are its own, not RFC 3986's:
 //!
-//! - Escaped are the bytes of `SWITCH_URL_UNSAFE` (`"\r\n #%&+:;<=>?@[\]^`{|}"` plus the double
-//!   quote), every control byte, DEL and every non-ASCII byte, as `%` and two **uppercase** hex
+//! - Escaped are the bytes of [`SWITCH_URL_UNSAFE`] (CR, LF, space and ``#%&+:;<=>?@[\]^`{|}"``),
+//!   every other control byte, DEL and every non-ASCII byte, as `%` and two **uppercase** hex
 //!   digits. `.`, `/`, `,`, `'`, `!`, `*`, `~`, `(`, `)`, `$` and `-` are never escaped.
 //! - Decoding turns `%XX` into a byte and leaves everything else alone. In particular `+` stays
 //!   `+` (it is not a space: a literal `+` is always sent as `%2B`).
@@ -17,7 +17,7 @@ use std::borrow::Cow;
 /// Whether FreeSWITCH's encoder escapes this byte.
 ///
 /// Mirrors `*p < ' ' || *p > '~' || strchr(SWITCH_URL_UNSAFE, *p)` on a signed `char`: bytes
-/// >= 0x80 are negative there, so they count as "below space" and are escaped too.
+/// from 0x80 up are negative there, so they count as "below space" and are escaped too.
 pub const fn is_unsafe(byte: u8) -> bool {
     byte < b' ' || byte > b'~' || UNSAFE_TABLE[byte as usize]
 }
