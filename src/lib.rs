@@ -14,7 +14,7 @@
 //! - [`switch`]: the `Channel` boundary and its backends: `sim` (in-process) and `freeswitch`.
 //! - [`script`]: sandboxed engines, the verb API, the embedded stdlib, the script store and the
 //!   per-call runner.
-//! - [`config`]: the sandbox limits and the fallback.
+//! - [`config`]: `rivr.yaml`, typed and validated with positions; [`router`]: call → script.
 //! - [`console`]: `rivr sim`; [`check`]: `rivr check`.
 
 #![forbid(unsafe_code)]
@@ -23,5 +23,6 @@ pub mod call;
 pub mod check;
 pub mod config;
 pub mod console;
+pub mod router;
 pub mod script;
 pub mod switch;

@@ -28,7 +28,10 @@ fn sim_with_piped_input_prints_the_transcript() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "answer");
     assert_eq!(lines[1], r#"say: "Welcome to Acme.""#);
-    assert!(lines[2].starts_with(r#"ask: "For sales press 1."#) && lines[2].ends_with(r#"→ match "3""#), "{out}");
+    assert!(
+        lines[2].starts_with(r#"ask: "For sales press 1."#) && lines[2].ends_with(r#"→ match "3""#),
+        "{out}"
+    );
     assert_eq!(lines[3], r#"say: "You are calling from""#);
     assert_eq!(lines[4], "say_digits: 5550100");
     assert_eq!(lines[5], r#"say: "Goodbye.""#);

@@ -70,7 +70,10 @@ fn invoke_runs_another_script_and_returns_its_value() {
     let (report, lines, _) = run_in_dir(
         &[
             ("main.rhai", r#"answer(); let ok = invoke("verify.rhai"); say(`verified ${ok}`);"#),
-            ("verify.rhai", r#"let pin = ask("say:pin", #{max_digits: 4, min_digits: 4}); pin.digits == "1234""#),
+            (
+                "verify.rhai",
+                r#"let pin = ask("say:pin", #{max_digits: 4, min_digits: 4}); pin.digits == "1234""#,
+            ),
         ],
         "main.rhai",
         &["1234"],

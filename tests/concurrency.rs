@@ -17,14 +17,16 @@ fn a_thousand_concurrent_simulated_calls_all_complete_with_their_own_digits() {
            let who = call_info().caller_id;
            say(`${who} entered ${pin.digits}`);
            let r = dial("user/" + pin.digits);
-           say(r.status);"#,
+           say(r.status);
+           menu("say:menu", #{"1": || 1}, #{tries: 1});"#,
     );
     let calls: Vec<_> = (0..1000)
         .map(|i| {
             let rt = rt.clone();
             let script = script.clone();
             std::thread::spawn(move || {
-                let mut call = SimCall { actions: vec![press(&format!("{:04}", i))], ..SimCall::default() };
+                let mut call =
+                    SimCall { actions: vec![press(&format!("{:04}", i)), press("1")], ..SimCall::default() };
                 call.info.uuid = format!("call-{i}");
                 call.info.caller_id_number = format!("caller{i}");
                 (i, run_on(&rt, script, call))

@@ -93,7 +93,41 @@ pub fn spawn(job: CallJob) -> std::io::Result<JoinHandle<CallReport>> {
 }
 
 /// Run `job` on this thread. The thread needs `engine::STACK_SIZE` of stack.
+///
+/// A panic inside the engine (a bug in Rhai or in a verb) ends only this call: it is caught here,
+/// logged, and the call is hung up when the handle drops.
 pub fn run(job: CallJob) -> CallReport {
+    let script = job.script.name.clone();
+    let handle = job.handle.clone();
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_unguarded(job))) {
+        Ok(report) => report,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            tracing::error!(%script, %message, "script engine panicked; ending this call");
+            if !handle.is_hung_up() {
+                let _ = handle.execute(Command::Hangup(
+                    HangupCause::parse("NORMAL_TEMPORARY_FAILURE").unwrap_or_else(HangupCause::normal),
+                ));
+            }
+            CallReport {
+                ending: Ending::Failed(Failure {
+                    source: script.clone(),
+                    line: 0,
+                    column: 0,
+                    message: format!("internal error: {message}"),
+                }),
+                script,
+                on_hangup_error: None,
+            }
+        }
+    }
+}
+
+fn run_unguarded(job: CallJob) -> CallReport {
     let span = tracing::info_span!(
         "call",
         uuid = %job.info.uuid,
@@ -106,7 +140,7 @@ pub fn run(job: CallJob) -> CallReport {
     let settings = VerbSettings { language, limits: limits.clone() };
     let ctx = CallContext::new(handle.clone(), info, settings, scripts.clone());
     let mut engine = engine::sandboxed(&limits);
-    api::register(&mut engine, &ctx);
+    api::install(&mut engine, &ctx);
     crate::script::stdlib::register_globals(&mut engine);
     ctx.restart_budget();
 

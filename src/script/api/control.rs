@@ -5,10 +5,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rhai::{Dynamic, Engine, EvalAltResult, NativeCallContext};
+use rhai::{Dynamic, EvalAltResult, FuncRegistration, Module, NativeCallContext};
 
 use super::options::error;
-use super::{CallContext, Stop};
+use super::{context, CallContext, Stop};
 use crate::call::{Command, HangupCause, Outcome, TransferOptions};
 use crate::config::Limits;
 use crate::script::engine::MAX_INVOKE_DEPTH;
@@ -180,7 +180,7 @@ pub fn invoke(ctx: &Arc<CallContext>, nctx: &NativeCallContext, name: &str) -> R
     } else {
         let limits = Limits { max_call_depth: left, ..ctx.settings.limits.clone() };
         let mut engine = crate::script::engine::sandboxed(&limits);
-        super::register(&mut engine, ctx);
+        super::install(&mut engine, ctx);
         crate::script::stdlib::register_globals(&mut engine);
         engine.eval_ast::<Dynamic>(&script.ast)
     };
@@ -188,41 +188,42 @@ pub fn invoke(ctx: &Arc<CallContext>, nctx: &NativeCallContext, name: &str) -> R
     result
 }
 
-pub fn register(engine: &mut Engine, ctx: &Arc<CallContext>) {
-    let c = ctx.clone();
-    engine.register_fn("answer", move |n: NativeCallContext| answer(&c, &n));
-    let c = ctx.clone();
-    engine.register_fn("pre_answer", move |n: NativeCallContext| pre_answer(&c, &n));
-    let c = ctx.clone();
-    engine.register_fn("ring", move |n: NativeCallContext| ring(&c, &n));
-    let c = ctx.clone();
-    engine.register_fn("reject", move |n: NativeCallContext| reject(&c, &n, "CALL_REJECTED"));
-    let c = ctx.clone();
-    engine.register_fn("reject", move |n: NativeCallContext, why: &str| reject(&c, &n, why));
-    let c = ctx.clone();
-    engine.register_fn("hangup", move |n: NativeCallContext| hangup(&c, &n, "NORMAL_CLEARING"));
-    let c = ctx.clone();
-    engine.register_fn("hangup", move |n: NativeCallContext, why: &str| hangup(&c, &n, why));
-    let c = ctx.clone();
-    engine.register_fn("transfer", move |n: NativeCallContext, ext: &str| transfer(&c, &n, ext, None));
-    let c = ctx.clone();
-    engine.register_fn("transfer", move |n: NativeCallContext, ext: &str, context: &str| {
-        transfer(&c, &n, ext, Some(context))
-    });
-    let c = ctx.clone();
-    engine.register_fn("sleep", move |n: NativeCallContext, ms: i64| sleep(&c, &n, ms));
-    let c = ctx.clone();
-    engine.register_fn("send_dtmf", move |n: NativeCallContext, digits: &str| send_dtmf(&c, &n, digits));
-    let c = ctx.clone();
-    engine.register_fn("execute", move |n: NativeCallContext, app: &str| execute(&c, &n, app, ""));
-    let c = ctx.clone();
-    engine.register_fn("execute", move |n: NativeCallContext, app: &str, args: &str| {
-        execute(&c, &n, app, args)
-    });
-    let c = ctx.clone();
-    engine.register_fn("pass", move |n: NativeCallContext, name: &str| pass(&c, &n, name));
-    let c = ctx.clone();
-    engine.register_fn("invoke", move |n: NativeCallContext, name: &str| invoke(&c, &n, name));
+pub fn register(module: &mut Module) {
+    FuncRegistration::new("answer")
+        .set_into_module(module, |n: NativeCallContext| answer(&*context(&n)?, &n));
+    FuncRegistration::new("pre_answer")
+        .set_into_module(module, |n: NativeCallContext| pre_answer(&*context(&n)?, &n));
+    FuncRegistration::new("ring").set_into_module(module, |n: NativeCallContext| ring(&*context(&n)?, &n));
+    FuncRegistration::new("reject")
+        .set_into_module(module, |n: NativeCallContext| reject(&*context(&n)?, &n, "CALL_REJECTED"));
+    FuncRegistration::new("reject")
+        .set_into_module(module, |n: NativeCallContext, why: &str| reject(&*context(&n)?, &n, why));
+    FuncRegistration::new("hangup")
+        .set_into_module(module, |n: NativeCallContext| hangup(&*context(&n)?, &n, "NORMAL_CLEARING"));
+    FuncRegistration::new("hangup")
+        .set_into_module(module, |n: NativeCallContext, why: &str| hangup(&*context(&n)?, &n, why));
+    FuncRegistration::new("transfer")
+        .set_into_module(module, |n: NativeCallContext, ext: &str| transfer(&*context(&n)?, &n, ext, None));
+    FuncRegistration::new("transfer").set_into_module(
+        module,
+        |n: NativeCallContext, ext: &str, dialplan_context: &str| {
+            transfer(&*context(&n)?, &n, ext, Some(dialplan_context))
+        },
+    );
+    FuncRegistration::new("sleep")
+        .set_into_module(module, |n: NativeCallContext, ms: i64| sleep(&*context(&n)?, &n, ms));
+    FuncRegistration::new("send_dtmf")
+        .set_into_module(module, |n: NativeCallContext, digits: &str| send_dtmf(&*context(&n)?, &n, digits));
+    FuncRegistration::new("execute")
+        .set_into_module(module, |n: NativeCallContext, app: &str| execute(&*context(&n)?, &n, app, ""));
+    FuncRegistration::new("execute")
+        .set_into_module(module, |n: NativeCallContext, app: &str, args: &str| {
+            execute(&*context(&n)?, &n, app, args)
+        });
+    FuncRegistration::new("pass")
+        .set_into_module(module, |n: NativeCallContext, name: &str| pass(&*context(&n)?, &n, name));
+    FuncRegistration::new("invoke")
+        .set_into_module(module, |n: NativeCallContext, name: &str| invoke(&context(&n)?, &n, name));
 }
 
 fn lookup(

@@ -1,11 +1,9 @@
 //! `dial`: bridge the caller to one or more targets.
 
-use std::sync::Arc;
-
-use rhai::{Dynamic, Engine, EvalAltResult, NativeCallContext};
+use rhai::{Dynamic, EvalAltResult, FuncRegistration, Module, NativeCallContext};
 
 use super::options::{error, Options};
-use super::{map_of, millis, CallContext};
+use super::{context, map_of, millis, CallContext};
 use crate::call::{Command, DialOptions, Outcome};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
@@ -71,12 +69,12 @@ pub fn dial(ctx: &CallContext, nctx: &NativeCallContext, to: Dynamic, options: D
     }
 }
 
-pub fn register(engine: &mut Engine, ctx: &Arc<CallContext>) {
-    let c = ctx.clone();
-    engine
-        .register_fn("dial", move |nctx: NativeCallContext, to: Dynamic| dial(&c, &nctx, to, Dynamic::UNIT));
-    let c = ctx.clone();
-    engine.register_fn("dial", move |nctx: NativeCallContext, to: Dynamic, options: Dynamic| {
-        dial(&c, &nctx, to, options)
+pub fn register(module: &mut Module) {
+    FuncRegistration::new("dial").set_into_module(module, |nctx: NativeCallContext, to: Dynamic| {
+        dial(&*context(&nctx)?, &nctx, to, Dynamic::UNIT)
     });
+    FuncRegistration::new("dial")
+        .set_into_module(module, |nctx: NativeCallContext, to: Dynamic, options: Dynamic| {
+            dial(&*context(&nctx)?, &nctx, to, options)
+        });
 }

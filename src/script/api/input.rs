@@ -1,12 +1,10 @@
 //! Input verbs: `ask`, one prompt-and-collect operation on the switch (never one operation per
 //! digit: that is how Adhearsion 2 dropped digits under load).
 
-use std::sync::Arc;
-
-use rhai::{Dynamic, Engine, EvalAltResult, NativeCallContext};
+use rhai::{Dynamic, EvalAltResult, FuncRegistration, Module, NativeCallContext};
 
 use super::options::{error, prompts, Options};
-use super::{map_of, CallContext};
+use super::{context, map_of, CallContext};
 use crate::call::{AskOptions, Command, Outcome};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
@@ -103,13 +101,14 @@ pub fn ask(
     }
 }
 
-pub fn register(engine: &mut Engine, ctx: &Arc<CallContext>) {
-    let c = ctx.clone();
-    engine.register_fn("ask", move |nctx: NativeCallContext, prompt: Dynamic| {
-        ask(&c, &nctx, prompt, Dynamic::UNIT)
+pub fn register(module: &mut Module) {
+    FuncRegistration::new("ask").set_into_module(module, |nctx: NativeCallContext, prompt: Dynamic| {
+        ask(&*context(&nctx)?, &nctx, prompt, Dynamic::UNIT)
     });
-    let c = ctx.clone();
-    engine.register_fn("ask", move |nctx: NativeCallContext, prompt: Dynamic, options: Dynamic| {
-        ask(&c, &nctx, prompt, options)
-    });
+    FuncRegistration::new("ask").set_into_module(
+        module,
+        |nctx: NativeCallContext, prompt: Dynamic, options: Dynamic| {
+            ask(&*context(&nctx)?, &nctx, prompt, options)
+        },
+    );
 }

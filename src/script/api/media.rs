@@ -1,11 +1,9 @@
 //! Output verbs: `play`, `say` and the `say_*` family.
 
-use std::sync::Arc;
-
-use rhai::{Dynamic, Engine, EvalAltResult, NativeCallContext};
+use rhai::{Dynamic, EvalAltResult, FuncRegistration, Module, NativeCallContext};
 
 use super::options::{error, prompts, Options};
-use super::CallContext;
+use super::{context, CallContext};
 use crate::call::{Command, SayAs, SayKind, SayOptions};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
@@ -70,23 +68,26 @@ pub fn say_money(ctx: &CallContext, nctx: &NativeCallContext, value: Dynamic) ->
     say_as(ctx, nctx, SayKind::Money, text)
 }
 
-pub fn register(engine: &mut Engine, ctx: &Arc<CallContext>) {
-    let c = ctx.clone();
-    engine.register_fn("play", move |n: NativeCallContext, what: Dynamic| play(&c, &n, what));
-    let c = ctx.clone();
-    engine.register_fn("say", move |n: NativeCallContext, text: &str| say(&c, &n, text, Dynamic::UNIT));
-    let c = ctx.clone();
-    engine.register_fn("say", move |n: NativeCallContext, text: &str, options: Dynamic| {
-        say(&c, &n, text, options)
+pub fn register(module: &mut Module) {
+    FuncRegistration::new("play")
+        .set_into_module(module, |n: NativeCallContext, what: Dynamic| play(&*context(&n)?, &n, what));
+    FuncRegistration::new("say").set_into_module(module, |n: NativeCallContext, text: &str| {
+        say(&*context(&n)?, &n, text, Dynamic::UNIT)
     });
-    let c = ctx.clone();
-    engine.register_fn("say_number", move |n: NativeCallContext, value: Dynamic| say_number(&c, &n, value));
-    let c = ctx.clone();
-    engine.register_fn("say_digits", move |n: NativeCallContext, value: Dynamic| say_digits(&c, &n, value));
-    let c = ctx.clone();
-    engine.register_fn("say_time", move |n: NativeCallContext, value: Dynamic| say_time(&c, &n, value));
-    let c = ctx.clone();
-    engine.register_fn("say_money", move |n: NativeCallContext, value: Dynamic| say_money(&c, &n, value));
+    FuncRegistration::new("say")
+        .set_into_module(module, |n: NativeCallContext, text: &str, options: Dynamic| {
+            say(&*context(&n)?, &n, text, options)
+        });
+    FuncRegistration::new("say_number").set_into_module(module, |n: NativeCallContext, value: Dynamic| {
+        say_number(&*context(&n)?, &n, value)
+    });
+    FuncRegistration::new("say_digits").set_into_module(module, |n: NativeCallContext, value: Dynamic| {
+        say_digits(&*context(&n)?, &n, value)
+    });
+    FuncRegistration::new("say_time")
+        .set_into_module(module, |n: NativeCallContext, value: Dynamic| say_time(&*context(&n)?, &n, value));
+    FuncRegistration::new("say_money")
+        .set_into_module(module, |n: NativeCallContext, value: Dynamic| say_money(&*context(&n)?, &n, value));
 }
 
 /// Speak text with text to speech; `#{voice, engine}` override the configured defaults.

@@ -1,13 +1,12 @@
 //! `record`: record the caller.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::Duration;
 
-use rhai::{Dynamic, Engine, EvalAltResult, NativeCallContext};
+use rhai::{Dynamic, EvalAltResult, FuncRegistration, Module, NativeCallContext};
 
 use super::options::{error, Options};
-use super::{map_of, millis, CallContext};
+use super::{context, map_of, millis, CallContext};
 use crate::call::{Command, Outcome, RecordOptions};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
@@ -75,9 +74,10 @@ pub fn record(ctx: &CallContext, nctx: &NativeCallContext, options: Dynamic) -> 
     }
 }
 
-pub fn register(engine: &mut Engine, ctx: &Arc<CallContext>) {
-    let c = ctx.clone();
-    engine.register_fn("record", move |nctx: NativeCallContext| record(&c, &nctx, Dynamic::UNIT));
-    let c = ctx.clone();
-    engine.register_fn("record", move |nctx: NativeCallContext, options: Dynamic| record(&c, &nctx, options));
+pub fn register(module: &mut Module) {
+    FuncRegistration::new("record")
+        .set_into_module(module, |nctx: NativeCallContext| record(&*context(&nctx)?, &nctx, Dynamic::UNIT));
+    FuncRegistration::new("record").set_into_module(module, |nctx: NativeCallContext, options: Dynamic| {
+        record(&*context(&nctx)?, &nctx, options)
+    });
 }

@@ -1,11 +1,9 @@
 //! Channel data and logging: `get_var`, `set_var`, `call_info`, `log`.
 
-use std::sync::Arc;
-
-use rhai::{Dynamic, Engine, EvalAltResult, NativeCallContext};
+use rhai::{Dynamic, EvalAltResult, FuncRegistration, Module, NativeCallContext};
 
 use super::options::error;
-use super::{map_of, variables_map, CallContext};
+use super::{context, map_of, variables_map, CallContext};
 use crate::call::{Command, Outcome};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
@@ -103,22 +101,26 @@ pub fn matches(nctx: &NativeCallContext, text: &str, pattern: &str) -> Result<bo
     Ok(regex.is_match(text))
 }
 
-pub fn register(engine: &mut Engine, ctx: &Arc<CallContext>) {
-    engine.register_fn("matches", |nctx: NativeCallContext, text: &str, pattern: &str| {
-        matches(&nctx, text, pattern)
+pub fn register(module: &mut Module) {
+    FuncRegistration::new("matches")
+        .set_into_module(module, |nctx: NativeCallContext, text: &str, pattern: &str| {
+            matches(&nctx, text, pattern)
+        });
+    FuncRegistration::new("get_var").set_into_module(module, |nctx: NativeCallContext, name: &str| {
+        get_var(&*context(&nctx)?, &nctx, name)
     });
-    let c = ctx.clone();
-    engine.register_fn("get_var", move |nctx: NativeCallContext, name: &str| get_var(&c, &nctx, name));
-    let c = ctx.clone();
-    engine.register_fn("set_var", move |nctx: NativeCallContext, name: &str, value: Dynamic| {
-        set_var(&c, &nctx, name, value)
+    FuncRegistration::new("set_var")
+        .set_into_module(module, |nctx: NativeCallContext, name: &str, value: Dynamic| {
+            set_var(&*context(&nctx)?, &nctx, name, value)
+        });
+    FuncRegistration::new("call_info").set_into_module(module, |n: NativeCallContext| -> Result<rhai::Map> {
+        Ok(call_info(&*context(&n)?))
     });
-    let c = ctx.clone();
-    engine.register_fn("call_info", move || call_info(&c));
-    engine.register_fn("log", |nctx: NativeCallContext, message: Dynamic| {
+    FuncRegistration::new("log").set_into_module(module, |nctx: NativeCallContext, message: Dynamic| {
         log(&nctx, "info", &message.to_string())
     });
-    engine.register_fn("log", |nctx: NativeCallContext, level: &str, message: Dynamic| {
-        log(&nctx, level, &message.to_string())
-    });
+    FuncRegistration::new("log")
+        .set_into_module(module, |nctx: NativeCallContext, level: &str, message: Dynamic| {
+            log(&nctx, level, &message.to_string())
+        });
 }

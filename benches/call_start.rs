@@ -1,0 +1,65 @@
+//! Call start cost: from a call arriving to its script's first verb reaching the switch.
+//!
+//! `cargo bench --bench call_start`
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use rhai::Scope;
+use rivr::call::{CallHandle, CallInfo, CallState, Outcome, Request};
+use rivr::config::Limits;
+use rivr::script::api::{self, CallContext, VerbSettings};
+use rivr::script::{engine, stdlib, Compiler};
+
+/// A handle whose "switch" is a thread answering every command at once.
+fn instant_switch() -> CallHandle {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Request>(2);
+    std::thread::spawn(move || {
+        while let Some(request) = rx.blocking_recv() {
+            let _ = request.reply.send(Ok(Outcome::Done));
+        }
+    });
+    CallHandle::new(tx, Arc::new(CallState::default()))
+}
+
+fn bench(c: &mut Criterion) {
+    let limits = Limits::default();
+    let compiler = Compiler::new(std::env::temp_dir(), &limits);
+    let script =
+        compiler.compile("main.rhai", include_str!("../scripts/main.rhai")).expect("main.rhai compiles");
+    let first_verb = compiler.compile("first.rhai", "answer();").expect("compiles");
+    let handle = instant_switch();
+    // Warm the shared packages once, as a running server has.
+    let _ = engine::sandboxed(&limits);
+
+    let mut group = c.benchmark_group("call_start");
+    group.measurement_time(Duration::from_secs(5));
+    group.bench_function("engine_with_api", |b| {
+        b.iter(|| {
+            let ctx = CallContext::new(handle.clone(), CallInfo::default(), VerbSettings::default(), None);
+            let mut engine = engine::sandboxed(&limits);
+            api::install(&mut engine, &ctx);
+            stdlib::register_globals(&mut engine);
+            engine
+        })
+    });
+    group.bench_function("first_verb_reaches_the_switch", |b| {
+        b.iter(|| {
+            let ctx = CallContext::new(handle.clone(), CallInfo::default(), VerbSettings::default(), None);
+            let mut engine = engine::sandboxed(&limits);
+            api::install(&mut engine, &ctx);
+            stdlib::register_globals(&mut engine);
+            ctx.restart_budget();
+            engine.run_ast_with_scope(&mut Scope::new(), &first_verb.ast).expect("runs");
+        })
+    });
+    group.bench_function("compile_main_menu", |b| {
+        b.iter(|| compiler.compile("main.rhai", include_str!("../scripts/main.rhai")).expect("compiles"))
+    });
+    group.finish();
+    drop(script);
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
