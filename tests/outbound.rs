@@ -542,7 +542,10 @@ async fn five_hundred_concurrent_calls_through_one_listener_all_complete() {
         let r = dial("user/" + pin.digits);
         set_var("result", `${who}:${pin.digits}:${r.status}`);
     "#;
-    let mut rivr = start(script, FsSettings::default()).await;
+    // The handshake limit guards production against stuck peers; 500 calls set up at once in a
+    // debug build on two shared cores can take longer than its 5 s default.
+    let settings = FsSettings { handshake_timeout: Duration::from_secs(300), ..FsSettings::default() };
+    let mut rivr = start(script, settings).await;
     let calls: Vec<_> = (0..500)
         .map(|i| {
             let scenario = Scenario {
