@@ -24,5 +24,6 @@ pub mod check;
 pub mod config;
 pub mod console;
 pub mod router;
+pub mod scenario;
 pub mod script;
 pub mod switch;

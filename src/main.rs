@@ -44,6 +44,22 @@ enum Command {
         #[arg(long)]
         scripts: Option<PathBuf>,
     },
+    /// Run call scenarios (`*.test.yaml`) against scripts on the simulated switch.
+    Test {
+        /// Scenario files or directories (default: ./scripts).
+        paths: Vec<PathBuf>,
+        /// Output format: `text`, or `junit` (JUnit XML on standard output).
+        #[arg(long, default_value = "text")]
+        format: String,
+        /// Also write JUnit XML to this file.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+    },
+    /// Create a new rivr project: rivr.yaml, scripts/main.rhai and its scenarios.
+    New {
+        /// Directory to create (must not exist or be empty).
+        dir: PathBuf,
+    },
     /// Compile scripts and report every error with file:line:col; exits 1 on any.
     Check {
         /// Scripts or directories (default: ./scripts).
@@ -108,6 +124,24 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 }
                 Err(error) => Err(error.into()),
             }
+        }
+        Command::Test { paths, format, junit } => {
+            let paths = if paths.is_empty() { vec![PathBuf::from("scripts")] } else { paths };
+            if format != "text" && format != "junit" {
+                anyhow::bail!("--format {format}: use text or junit");
+            }
+            let outcome = rivr::scenario::cli::run(&paths, format == "junit", junit.as_deref())?;
+            Ok(if outcome { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::New { dir } => {
+            rivr::scenario::scaffold::create(&dir)?;
+            println!(
+                "created {}: try `rivr test {}` and `rivr sim {}`",
+                dir.display(),
+                dir.join("scripts").display(),
+                dir.join("scripts/main.rhai").display()
+            );
+            Ok(ExitCode::SUCCESS)
         }
         Command::Check { paths } => {
             let paths = if paths.is_empty() { vec![PathBuf::from("scripts")] } else { paths };

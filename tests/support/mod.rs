@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod fake_freeswitch;
+pub mod fake_inbound;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -18,10 +18,10 @@ use super::frame::{write_header, EncodeError};
 use super::protocol::{
     CMD_API, CMD_AUTH, CMD_BGAPI, CMD_CONNECT, CMD_EVENT, CMD_EXIT, CMD_FILTER, CMD_GETVAR,
     CMD_LINGER, CMD_LOG, CMD_MYEVENTS, CMD_NIXEVENT, CMD_NOEVENTS, CMD_NOLINGER, CMD_NOLOG,
-    CMD_RESUME, CMD_SENDMSG, CONTENT_TYPE_TEXT_PLAIN, FILTER_DELETE, HEADER_JOB_UUID,
-    SENDMSG_APP_ARG, SENDMSG_APP_NAME, SENDMSG_CALL_COMMAND, SENDMSG_CONTENT_LENGTH,
-    SENDMSG_CONTENT_TYPE, SENDMSG_EVENT_LOCK, SENDMSG_EVENT_UUID, SENDMSG_EXECUTE, SENDMSG_HANGUP,
-    SENDMSG_HANGUP_CAUSE, SENDMSG_LOOPS,
+    CMD_RESUME, CMD_SENDMSG, CONTENT_TYPE_TEXT_PLAIN, FILTER_DELETE, FORMAT_JSON, FORMAT_PLAIN,
+    FORMAT_XML, HEADER_JOB_UUID, SENDMSG_APP_ARG, SENDMSG_APP_NAME, SENDMSG_CALL_COMMAND,
+    SENDMSG_CONTENT_LENGTH, SENDMSG_CONTENT_TYPE, SENDMSG_EVENT_LOCK, SENDMSG_EVENT_UUID,
+    SENDMSG_EXECUTE, SENDMSG_HANGUP, SENDMSG_HANGUP_CAUSE, SENDMSG_LOOPS, SENDMSG_TRUE,
 };
 
 /// One command from the app to FreeSWITCH.
@@ -224,9 +224,9 @@ impl EventFormat {
     /// The word on the wire: `json`, `plain` or `xml`.
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::Json => "json",
-            Self::Plain => "plain",
-            Self::Xml => "xml",
+            Self::Json => FORMAT_JSON,
+            Self::Plain => FORMAT_PLAIN,
+            Self::Xml => FORMAT_XML,
         }
     }
 }
@@ -332,7 +332,7 @@ impl Execute {
             write_header(out, SENDMSG_LOOPS, &loops.to_string());
         }
         if self.event_lock {
-            write_header(out, SENDMSG_EVENT_LOCK, "true");
+            write_header(out, SENDMSG_EVENT_LOCK, SENDMSG_TRUE);
         }
         if let Some(uuid) = &self.event_uuid {
             word(uuid, "event uuid")?;

@@ -26,6 +26,7 @@ use super::protocol::{
     CONTENT_TYPE_EVENT_XML, CONTENT_TYPE_LOG_DATA, CONTENT_TYPE_RUDE_REJECTION,
     DISPOSITION_DISCONNECT, DISPOSITION_LINGER, HEADER_CONTENT_DISPOSITION, HEADER_CONTENT_LENGTH,
     HEADER_CONTENT_TYPE, HEADER_JOB_UUID, HEADER_LINGER_TIME, HEADER_REPLY_TEXT,
+    LINGER_TIME_UNTIL_EXIT,
 };
 
 /// One ESL message: its header lines in order, and its body if it declared `Content-Length`.
@@ -215,7 +216,7 @@ pub enum LingerTime {
 impl LingerTime {
     /// Parses a `Linger-Time` value: `-1` or a number of seconds.
     pub fn parse(value: &str) -> Option<Self> {
-        if value == "-1" {
+        if value == LINGER_TIME_UNTIL_EXIT {
             return Some(Self::UntilExit);
         }
         value.parse().ok().map(Self::Seconds)

@@ -12,6 +12,8 @@
 //! - [`headers`]: the ordered, case-insensitive header list frames and events share.
 //! - [`url`]: FreeSWITCH's percent encoding.
 //! - [`protocol`]: every header name, content type and command word, in one place.
+//! - [`inbound`]: [`inbound::InboundClient`], rivr's client on FreeSWITCH's event socket port
+//!   (`api`, `bgapi`, `originate`, per-call events), and [`inbound::InboundPool`] for several servers.
 //! - [`fuzz`]: the decoding entry point shared by the fuzz target and the property tests.
 
 pub mod command;
@@ -19,6 +21,7 @@ pub mod event;
 pub mod frame;
 pub mod fuzz;
 pub mod headers;
+pub mod inbound;
 pub mod protocol;
 pub mod url;
 

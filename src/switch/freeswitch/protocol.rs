@@ -81,6 +81,15 @@ pub const DISPOSITION_LINGER: &str = "linger";
 /// `Content-Disposition` of the notice sent right before FreeSWITCH closes the socket.
 pub const DISPOSITION_DISCONNECT: &str = "disconnect";
 
+/// `Linger-Time` of a notice after plain `linger`: the socket stays open until `exit`.
+pub const LINGER_TIME_UNTIL_EXIT: &str = "-1";
+/// Event format word for `event` (`text/event-plain`).
+pub const FORMAT_PLAIN: &str = "plain";
+/// Event format word for `event` (`text/event-json`).
+pub const FORMAT_JSON: &str = "json";
+/// Event format word for `event` (`text/event-xml`).
+pub const FORMAT_XML: &str = "xml";
+
 // ---- Event names ----
 
 /// A `bgapi` job finished; the body is its output.
@@ -151,6 +160,8 @@ pub const SENDMSG_APP_NAME: &str = "execute-app-name";
 pub const SENDMSG_APP_ARG: &str = "execute-app-arg";
 /// `true`: run the message before the next one is taken from the queue (keeps order).
 pub const SENDMSG_EVENT_LOCK: &str = "event-lock";
+/// The value FreeSWITCH's `switch_true` reads as yes, for `event-lock`.
+pub const SENDMSG_TRUE: &str = "true";
 /// Correlation id echoed back as `Application-UUID` on the execute events.
 pub const SENDMSG_EVENT_UUID: &str = "Event-UUID";
 /// How many times to run the application.

@@ -23,6 +23,10 @@ pub enum CallerAction {
     Silence,
     /// Hang up.
     Hangup,
+    /// Hang up once the flow has started this many commands (not counting `get_var` and
+    /// `set_var`), or as soon as it waits for the caller: how a scenario places a hangup
+    /// between its expectations.
+    HangupAfter(usize),
 }
 
 /// How a simulated dial ends.
@@ -114,11 +118,15 @@ pub struct SimChannel {
     ahead: VecDeque<CallerAction>,
     /// Keys of the current burst not collected yet (type-ahead for the next collection).
     burst: VecDeque<char>,
+    /// What is left of a `Wait` that outlasted a timeout.
+    waiting_rest: Duration,
     setup: SimSetup,
     variables: BTreeMap<String, String>,
     journal: Journal,
     clock: Duration,
     commands: usize,
+    /// Commands started, not counting `get_var`/`set_var` (see `CallerAction::HangupAfter`).
+    media_commands: usize,
     ended: Option<String>,
     /// Called when the call needs the caller's next action and none is queued (the console
     /// prints a hint then).
@@ -138,11 +146,13 @@ impl SimChannel {
             input,
             ahead: VecDeque::new(),
             burst: VecDeque::new(),
+            waiting_rest: Duration::ZERO,
             setup,
             variables: info.variables.clone(),
             journal,
             clock: Duration::ZERO,
             commands: 0,
+            media_commands: 0,
             ended: None,
             waiting: None,
         }
@@ -157,16 +167,29 @@ impl SimChannel {
     /// The next caller action, waiting for one if the queue is empty. `None`: the caller is gone.
     async fn next_action(&mut self) -> Option<CallerAction> {
         if let Some(action) = self.ahead.pop_front() {
+            self.journal.note_action_taken();
             return Some(action);
         }
         match self.input.try_recv() {
-            Ok(action) => Some(action),
-            Err(mpsc::error::TryRecvError::Disconnected) => None,
+            Ok(action) => {
+                self.journal.note_action_taken();
+                Some(action)
+            }
+            Err(mpsc::error::TryRecvError::Disconnected) => {
+                self.journal.mark_input_exhausted();
+                None
+            }
             Err(mpsc::error::TryRecvError::Empty) => {
                 if let Some(hook) = &self.waiting {
                     hook();
                 }
-                self.input.recv().await
+                let action = self.input.recv().await;
+                if action.is_some() {
+                    self.journal.note_action_taken();
+                } else {
+                    self.journal.mark_input_exhausted();
+                }
+                action
             }
         }
     }
@@ -176,10 +199,18 @@ impl SimChannel {
         while let Ok(action) = self.input.try_recv() {
             self.ahead.push_back(action);
         }
-        matches!(self.ahead.front(), Some(CallerAction::Hangup))
+        match self.ahead.front() {
+            Some(CallerAction::Hangup) => true,
+            Some(CallerAction::HangupAfter(count)) => self.media_commands > *count,
+            _ => false,
+        }
     }
 
     fn end(&mut self, cause: &str) -> CallError {
+        if matches!(self.ahead.front(), Some(CallerAction::Hangup | CallerAction::HangupAfter(_))) {
+            self.ahead.pop_front();
+            self.journal.note_action_taken();
+        }
         self.ended.get_or_insert_with(|| cause.to_string());
         CallError::hangup(cause)
     }
@@ -201,9 +232,22 @@ impl SimChannel {
             return Ok(None);
         }
         let mut left = limit;
+        // The rest of an earlier wait comes first.
+        if self.waiting_rest > Duration::ZERO {
+            if self.waiting_rest >= left {
+                self.waiting_rest -= left;
+                self.clock += left;
+                return Ok(None);
+            }
+            left -= self.waiting_rest;
+            self.clock += self.waiting_rest;
+            self.waiting_rest = Duration::ZERO;
+        }
         loop {
             match self.next_action().await {
-                None | Some(CallerAction::Hangup) => return Err(self.end("NORMAL_CLEARING")),
+                None | Some(CallerAction::Hangup | CallerAction::HangupAfter(_)) => {
+                    return Err(self.end("NORMAL_CLEARING"))
+                }
                 Some(CallerAction::Press(keys)) => {
                     self.burst.extend(keys.chars());
                     if let Some(key) = self.burst.pop_front() {
@@ -220,9 +264,7 @@ impl SimChannel {
                         left -= wait;
                     } else {
                         self.clock += left;
-                        if wait > left {
-                            self.ahead.push_front(CallerAction::Wait(wait - left));
-                        }
+                        self.waiting_rest = wait - left;
                         return Ok(None);
                     }
                 }
@@ -289,6 +331,7 @@ impl SimChannel {
         };
         if terminator.is_some() {
             self.ahead.pop_front();
+            self.journal.note_action_taken();
         }
         let path = format!("{}/{}.wav", self.setup.recordings_dir.trim_end_matches('/'), options.name);
         Ok(Outcome::Record(RecordOutcome { status: result.status, path, duration, terminator }))
@@ -299,6 +342,9 @@ impl SimChannel {
             return Err(CallError::hangup(cause.clone()));
         }
         self.commands += 1;
+        if command.needs_media() {
+            self.media_commands += 1;
+        }
         if self.setup.hangup_at_command == Some(self.commands) || self.hangup_pending() {
             return Err(self.end("NORMAL_CLEARING"));
         }

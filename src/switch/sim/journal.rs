@@ -26,6 +26,10 @@ type Observer = Arc<dyn Fn(&Entry) + Send + Sync>;
 #[derive(Clone, Default)]
 pub struct Journal {
     entries: Arc<Mutex<Vec<Entry>>>,
+    /// Set when the call needed the caller and the caller had nothing left to do.
+    input_exhausted: Arc<std::sync::atomic::AtomicBool>,
+    /// How many caller actions the call used up.
+    actions_taken: Arc<std::sync::atomic::AtomicUsize>,
     observer: Option<Observer>,
 }
 
@@ -44,7 +48,7 @@ impl Journal {
     /// An empty journal that also hands every entry to `observer` as it is written (the console
     /// prints them).
     pub fn observed(observer: impl Fn(&Entry) + Send + Sync + 'static) -> Self {
-        Journal { entries: Arc::default(), observer: Some(Arc::new(observer)) }
+        Journal { observer: Some(Arc::new(observer)), ..Journal::default() }
     }
 
     /// Append an entry.
@@ -53,6 +57,26 @@ impl Journal {
             observer(&entry);
         }
         self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(entry);
+    }
+
+    /// Note that the call waited for the caller when the caller's actions had run out.
+    pub fn mark_input_exhausted(&self) {
+        self.input_exhausted.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether the call ever waited for the caller after the caller's actions ran out.
+    pub fn input_exhausted(&self) -> bool {
+        self.input_exhausted.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Count one caller action used up.
+    pub fn note_action_taken(&self) {
+        self.actions_taken.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// How many caller actions the call used up.
+    pub fn actions_taken(&self) -> usize {
+        self.actions_taken.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// A copy of every entry so far.
@@ -79,6 +103,39 @@ fn prompt(text: &str) -> String {
     match text.strip_prefix(SAY_PROMPT_PREFIX) {
         Some(speech) => format!("{speech:?}"),
         None => text.to_string(),
+    }
+}
+
+impl Entry {
+    /// The verb's main argument as plain text, for matching in scenarios: the prompts (speech
+    /// without its `say:` prefix) joined with `, `, the text, the value, the targets, the
+    /// extension, the cause.
+    pub fn argument(&self) -> String {
+        let prompts = |list: &[String]| {
+            list.iter()
+                .map(|p| p.strip_prefix(SAY_PROMPT_PREFIX).unwrap_or(p).to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match &self.command {
+            Command::Answer | Command::PreAnswer | Command::Ring => String::new(),
+            Command::Reject(cause) | Command::Hangup(cause) => cause.to_string(),
+            Command::Play(list) => prompts(list),
+            Command::Say(say) => say.text.clone(),
+            Command::SayAs(say) => say.value.clone(),
+            Command::Ask(ask) => prompts(&ask.prompts),
+            Command::Dial(dial) => dial.targets.join(if dial.sequential { " | " } else { ", " }),
+            Command::Record(record) => record.name.clone(),
+            Command::Transfer(transfer) => match &transfer.context {
+                Some(context) => format!("{} {context}", transfer.extension),
+                None => transfer.extension.clone(),
+            },
+            Command::GetVar(name) => name.clone(),
+            Command::SetVar { name, value } => format!("{name}={value}"),
+            Command::SendDtmf(digits) => digits.clone(),
+            Command::Sleep(duration) => duration.as_millis().to_string(),
+            Command::Execute { app, args } => format!("{app} {args}").trim_end().to_string(),
+        }
     }
 }
 

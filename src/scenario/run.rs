@@ -1,0 +1,273 @@
+//! Running scenarios on the simulated switch and comparing what the flow did with the steps.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+
+use crate::call::{actor, CallError, Command};
+use crate::config::{Fallback, Limits};
+use crate::scenario::report::{Outcome, ScenarioResult};
+use crate::scenario::{Expectation, Scenario, StepAction};
+use crate::script::api::Scripts;
+use crate::script::runner::{self, CallJob, Ending};
+use crate::script::ScriptStore;
+use crate::switch::sim::{CallerAction, Entry, Journal, SimChannel, SimSetup};
+
+/// How to run scenarios.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Sandbox limits for the scripts.
+    pub limits: Limits,
+    /// Scenarios run at once.
+    pub parallel: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        RunOptions { limits: Limits::default(), parallel: cores * 4 }
+    }
+}
+
+/// Compiled scripts per directory, shared by the scenarios that use them.
+struct Stores {
+    limits: Limits,
+    stores: Mutex<HashMap<PathBuf, Arc<ScriptStore>>>,
+}
+
+impl Stores {
+    fn for_dir(&self, dir: &Path) -> Arc<ScriptStore> {
+        let mut stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
+        stores
+            .entry(dir.to_path_buf())
+            .or_insert_with(|| Arc::new(ScriptStore::load(dir, &self.limits).0))
+            .clone()
+    }
+}
+
+/// Run every scenario, several at once; results come back in the scenarios' order.
+pub fn run_all(scenarios: &[Scenario], options: &RunOptions) -> Vec<ScenarioResult> {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            return scenarios
+                .iter()
+                .map(|s| {
+                    ScenarioResult::failed(s, format!("cannot start the simulator: {error}"), Vec::new(), 0.0)
+                })
+                .collect()
+        }
+    };
+    let stores = Stores { limits: options.limits.clone(), stores: Mutex::default() };
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<ScenarioResult>>> =
+        Mutex::new((0..scenarios.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..options.parallel.max(1).min(scenarios.len().max(1)) {
+            scope.spawn(|| loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let Some(scenario) = scenarios.get(index) else { break };
+                let result = run_one(&runtime, &stores, scenario, options);
+                results.lock().unwrap_or_else(|p| p.into_inner())[index] = Some(result);
+            });
+        }
+    });
+    results.into_inner().unwrap_or_else(|p| p.into_inner()).into_iter().flatten().collect()
+}
+
+/// Run one scenario on `runtime`.
+pub fn run_scenario(
+    runtime: &tokio::runtime::Runtime,
+    scenario: &Scenario,
+    options: &RunOptions,
+) -> ScenarioResult {
+    let stores = Stores { limits: options.limits.clone(), stores: Mutex::default() };
+    run_one(runtime, &stores, scenario, options)
+}
+
+fn run_one(
+    runtime: &tokio::runtime::Runtime,
+    stores: &Stores,
+    scenario: &Scenario,
+    options: &RunOptions,
+) -> ScenarioResult {
+    let started = Instant::now();
+    let dir = scenario.script.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    let store = stores.for_dir(&dir);
+    let script = match store.compiler().compile_file(&scenario.script) {
+        Ok(script) => Arc::new(script),
+        Err(problem) => {
+            return ScenarioResult::failed(
+                scenario,
+                format!("the script does not compile: {problem}"),
+                Vec::new(),
+                0.0,
+            )
+        }
+    };
+
+    let journal = Journal::new();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let mut actions = 0;
+    for step in &scenario.steps {
+        if let StepAction::Caller(action) = &step.action {
+            actions += 1;
+            let _ = tx.send(action.clone());
+        }
+    }
+    drop(tx);
+    let setup = SimSetup {
+        dials: VecDeque::from(scenario.dials.clone()),
+        records: VecDeque::from(scenario.records.clone()),
+        ..SimSetup::default()
+    };
+    let channel = SimChannel::new(&scenario.info, rx, setup, journal.clone());
+    let (handle, actor_task) = {
+        let _guard = runtime.enter();
+        actor::spawn(channel)
+    };
+    let scripts: Arc<dyn Scripts> = store;
+    let job = CallJob {
+        handle,
+        info: scenario.info.clone(),
+        script,
+        scripts: Some(scripts),
+        limits: options.limits.clone(),
+        fallback: Fallback::default(),
+        language: "en".into(),
+    };
+    let report = match runner::spawn(job) {
+        Ok(thread) => thread.join(),
+        Err(error) => {
+            return ScenarioResult::failed(
+                scenario,
+                format!("cannot start the script: {error}"),
+                Vec::new(),
+                0.0,
+            )
+        }
+    };
+    // The actor writes the last entry before it answers; wait for it to finish.
+    let _ = runtime.block_on(actor_task);
+    let seconds = started.elapsed().as_secs_f64();
+    let entries = journal.entries();
+    let transcript: Vec<String> = entries.iter().map(describe).collect();
+    let report = match report {
+        Ok(report) => report,
+        Err(_) => {
+            return ScenarioResult::failed(scenario, "the script thread panicked".into(), transcript, seconds)
+        }
+    };
+    if let Ending::Failed(failure) = &report.ending {
+        return ScenarioResult::failed(
+            scenario,
+            format!("the script failed at {failure} (the fallback ran)"),
+            transcript,
+            seconds,
+        );
+    }
+    match compare(scenario, &entries, journal.input_exhausted(), journal.actions_taken() < actions) {
+        Ok(()) => {
+            ScenarioResult { outcome: Outcome::Passed, ..ScenarioResult::new(scenario, transcript, seconds) }
+        }
+        Err(message) => ScenarioResult::failed(scenario, message, transcript, seconds),
+    }
+}
+
+/// An entry with its place in the script, for transcripts.
+fn describe(entry: &Entry) -> String {
+    match &entry.origin {
+        Some(origin) if origin.line > 0 => format!("{entry}    ({origin})"),
+        _ => entry.to_string(),
+    }
+}
+
+/// Whether an entry only moves data (these are matched only when a step names them).
+fn is_quiet(entry: &Entry) -> bool {
+    matches!(entry.command, Command::GetVar(_) | Command::SetVar { .. })
+}
+
+/// Whether the entry never really happened: the caller was already gone when it started.
+fn never_ran(entry: &Entry) -> bool {
+    matches!(entry.result, Err(CallError::Hangup { .. }))
+        && !matches!(entry.command, Command::Ask(_) | Command::Dial(_) | Command::Record(_))
+}
+
+fn matches(expectation: &Expectation, entry: &Entry) -> bool {
+    entry.command.verb() == expectation.verb || (expectation.verb == "ask" && entry.command.verb() == "ask")
+}
+
+fn compare(
+    scenario: &Scenario,
+    entries: &[Entry],
+    exhausted: bool,
+    unused_input: bool,
+) -> Result<(), String> {
+    let mut next = 0;
+    let mut last_step_line = scenario.line;
+    let mut expected_hangup = false;
+    for (index, step) in scenario.steps.iter().enumerate() {
+        let number = index + 1;
+        let expectation = match &step.action {
+            StepAction::Caller(CallerAction::Hangup | CallerAction::HangupAfter(_)) => {
+                expected_hangup = true;
+                continue;
+            }
+            StepAction::Caller(_) => continue,
+            StepAction::Expect(expectation) => expectation,
+        };
+        last_step_line = step.line;
+        loop {
+            let Some(entry) = entries.get(next) else {
+                return Err(format!(
+                    "step {number} (line {}): expected {expectation}, but the flow had ended",
+                    step.line
+                ));
+            };
+            next += 1;
+            let quiet_skip =
+                is_quiet(entry) && !(expectation.verb == "get_var" || expectation.verb == "set_var");
+            if quiet_skip || (never_ran(entry) && !matches(expectation, entry)) {
+                continue;
+            }
+            if matches(expectation, entry) && expectation.pattern.matches(&entry.argument()) {
+                break;
+            }
+            let place = entry.origin.as_ref().map(|o| format!(" at {o}")).unwrap_or_default();
+            return Err(format!(
+                "step {number} (line {}): expected {expectation}\n       but the flow did {}{place}",
+                step.line,
+                entry.to_string().trim()
+            ));
+        }
+    }
+    let extra: Vec<&Entry> = entries[next..].iter().filter(|e| !is_quiet(e) && !never_ran(e)).collect();
+    if let Some(entry) = extra.first() {
+        let waiting = exhausted && !expected_hangup;
+        let place = entry.origin.as_ref().map(|o| format!(" at {o}")).unwrap_or_default();
+        if waiting && matches!(entry.command, Command::Ask(_) | Command::Record(_)) {
+            return Err(format!(
+                "the flow was still waiting for input when the steps ran out: {}{place}\n       add the caller's keys (press), `silence` or `hangup` after line {last_step_line}",
+                entry.to_string().trim()
+            ));
+        }
+        return Err(format!(
+            "the flow did more than the steps expect: {}{place}\n       add `expect: {}` after line {last_step_line}",
+            entry.to_string().trim(),
+            entry.command.verb()
+        ));
+    }
+    if exhausted && !expected_hangup {
+        return Err(format!(
+            "the flow was still waiting for input when the steps ran out (after line {last_step_line})"
+        ));
+    }
+    if unused_input {
+        return Err("some of the caller's steps (press, wait, silence) were never used: the flow did not ask for that input".into());
+    }
+    Ok(())
+}
