@@ -34,10 +34,10 @@ pub mod protocol;
 pub mod url;
 
 // The outbound backend: settings, the verb mapping, the channel and the listener.
-pub mod mapping;
-pub mod settings;
 pub mod channel;
+pub mod mapping;
 pub mod outbound;
+pub mod settings;
 
 pub use channel::FsChannel;
 pub use outbound::{serve, OutboundError};
