@@ -1,6 +1,7 @@
 //! Helpers shared by the whole-call tests: run a script on the simulated switch.
 #![allow(dead_code)]
 
+pub mod fake_freeswitch;
 pub mod fake_inbound;
 
 use std::sync::Arc;

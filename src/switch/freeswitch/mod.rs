@@ -15,6 +15,14 @@
 //! - [`inbound`]: [`inbound::InboundClient`], rivr's client on FreeSWITCH's event socket port
 //!   (`api`, `bgapi`, `originate`, per-call events), and [`inbound::InboundPool`] for several servers.
 //! - [`fuzz`]: the decoding entry point shared by the fuzz target and the property tests.
+//!
+//! The outbound backend (FreeSWITCH's `socket` application connects to rivr once per call):
+//!
+//! - [`outbound`]: [`serve`], the listener, and the `connect`/`myevents`/`linger` handshake.
+//! - [`channel`]: [`FsChannel`], one call's socket as a [`crate::switch::Channel`]: commands as
+//!   `sendmsg` executions correlated by `Event-UUID`, hangups, close.
+//! - [`mapping`]: every script verb as FreeSWITCH applications, and their outcomes (pure).
+//! - [`settings`]: [`FsSettings`], TTS defaults, recordings directory, linger, limits.
 
 pub mod command;
 pub mod event;
@@ -24,3 +32,13 @@ pub mod headers;
 pub mod inbound;
 pub mod protocol;
 pub mod url;
+
+// The outbound backend: settings, the verb mapping, the channel and the listener.
+pub mod channel;
+pub mod mapping;
+pub mod outbound;
+pub mod settings;
+
+pub use channel::FsChannel;
+pub use outbound::{serve, OutboundError};
+pub use settings::FsSettings;
