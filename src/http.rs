@@ -107,11 +107,13 @@ impl HttpClient for ReqwestHttp {
     fn send(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, HttpError>> {
         let policy = self.policy.load_full();
         Box::pin(async move {
-            let url = reqwest::Url::parse(&request.url).map_err(|error| {
-                HttpError::Invalid(format!("`{}` is not a URL: {error}", request.url))
-            })?;
+            let url = reqwest::Url::parse(&request.url)
+                .map_err(|error| HttpError::Invalid(format!("`{}` is not a URL: {error}", request.url)))?;
             if !matches!(url.scheme(), "http" | "https") {
-                return Err(HttpError::Invalid(format!("`{}` is not an http:// or https:// URL", request.url)));
+                return Err(HttpError::Invalid(format!(
+                    "`{}` is not an http:// or https:// URL",
+                    request.url
+                )));
             }
             if !policy.allows(url.as_str()) {
                 return Err(HttpError::Refused { url: request.url, allowed: policy.allow.clone() });
@@ -150,7 +152,9 @@ async fn exchange(
     let headers = response
         .headers()
         .iter()
-        .map(|(name, value)| (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+        .map(|(name, value)| {
+            (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned())
+        })
         .collect();
     let too_large = || HttpError::TooLarge { url: url.to_string(), limit };
     if response.content_length().is_some_and(|length| length > limit as u64) {

@@ -58,7 +58,10 @@ pub fn spawn<C: Channel>(channel: C) -> (CallHandle, tokio::task::JoinHandle<()>
 ///
 /// # Panics
 /// When called outside a tokio runtime.
-pub fn spawn_with<C: Channel>(channel: C, services: CallServices) -> (CallHandle, tokio::task::JoinHandle<()>) {
+pub fn spawn_with<C: Channel>(
+    channel: C,
+    services: CallServices,
+) -> (CallHandle, tokio::task::JoinHandle<()>) {
     let (requests, inbox) = mpsc::channel(REQUEST_QUEUE);
     let state = Arc::new(CallState::default());
     let task = tokio::spawn(run_with(channel, inbox, state.clone(), services));
@@ -116,9 +119,8 @@ async fn http<C: Channel>(
     request: HttpRequest,
 ) -> Result<Outcome, CallError> {
     let verb = request.method.verb();
-    let to_result = |result: Result<_, _>| {
-        result.map(Outcome::Http).map_err(|error| CallError::Http { verb, error })
-    };
+    let to_result =
+        |result: Result<_, _>| result.map(Outcome::Http).map_err(|error| CallError::Http { verb, error });
     if state.is_hung_up() {
         return to_result(client.send(request).await);
     }

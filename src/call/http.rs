@@ -75,7 +75,13 @@ pub struct HttpRequest {
 impl HttpRequest {
     /// A GET of `url` with no headers and the default timeout.
     pub fn get(url: impl Into<String>) -> Self {
-        HttpRequest { method: HttpMethod::Get, url: url.into(), headers: Vec::new(), body: None, timeout: None }
+        HttpRequest {
+            method: HttpMethod::Get,
+            url: url.into(),
+            headers: Vec::new(),
+            body: None,
+            timeout: None,
+        }
     }
 
     /// A POST of `body` to `url`, with `content_type`.

@@ -86,7 +86,10 @@ impl Compiler {
         let scripts_dir = scripts_dir.into();
         let imports = Arc::new(Mutex::new(BTreeSet::new()));
         let mut engine = engine::sandboxed(limits);
-        engine.set_module_resolver(Recording { inner: Resolver::new(scripts_dir.clone()), imports: imports.clone() });
+        engine.set_module_resolver(Recording {
+            inner: Resolver::new(scripts_dir.clone()),
+            imports: imports.clone(),
+        });
         // Verb names are registered per call, so unknown functions can't be told apart at
         // compile time; the operator `fn` declarations are checked as usual.
         Compiler { engine, scripts_dir, imports, compiling: Mutex::new(()) }
@@ -113,7 +116,8 @@ impl Compiler {
         let _one_at_a_time = self.compiling.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         self.imports.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clear();
         let result = self.compile_untracked(name, text);
-        let imports = std::mem::take(&mut *self.imports.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        let imports =
+            std::mem::take(&mut *self.imports.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
         (result, imports)
     }
 
@@ -199,6 +203,11 @@ fn diagnostic(file: &str, text: &str, error: &EvalAltResult) -> Diagnostic {
                 inner.file = file.to_string();
                 inner.line = pos.line().unwrap_or(0);
                 inner.column = pos.position().unwrap_or(0);
+            }
+            if inner.file != file {
+                // The error is in the module's file; say which script brought it in, since
+                // that is the script that will not load.
+                inner.message = format!("{} (imported by `{file}`)", inner.message);
             }
             inner
         }
@@ -437,7 +446,8 @@ impl ScriptStore {
         //    module (or one that was missing and may exist now).
         let mut to_compile: BTreeSet<String> = changed.keys().cloned().collect();
         for (script, imports) in &tracker.imports {
-            let touched = imports.iter().any(|module| changed.contains_key(module) || deleted.contains(module));
+            let touched =
+                imports.iter().any(|module| changed.contains_key(module) || deleted.contains(module));
             if touched && files.contains_key(script) {
                 to_compile.insert(script.clone());
             }
@@ -490,7 +500,8 @@ impl ScriptStore {
             tracker.problems.remove(name);
         }
         let pinned = self.pinned.load();
-        let mut served: Vec<String> = next.keys().filter(|name| !files.contains_key(*name)).cloned().collect();
+        let mut served: Vec<String> =
+            next.keys().filter(|name| !files.contains_key(*name)).cloned().collect();
         served.sort();
         for name in served {
             if pinned.contains(&name) {
@@ -541,7 +552,12 @@ fn script_key(name: &str) -> String {
 }
 
 fn unreadable(name: &str, why: &str) -> Diagnostic {
-    Diagnostic { file: name.to_string(), line: 0, column: 0, message: format!("cannot read the script: {why}") }
+    Diagnostic {
+        file: name.to_string(),
+        line: 0,
+        column: 0,
+        message: format!("cannot read the script: {why}"),
+    }
 }
 
 fn hash_bytes(bytes: &[u8]) -> u64 {

@@ -100,7 +100,11 @@ pub(crate) struct Worker {
 
 impl Worker {
     /// Start the thread, with the script stack size: `action` may compile scripts.
-    pub(crate) fn spawn(name: &str, periodic: Option<Duration>, action: impl FnMut() + Send + 'static) -> Worker {
+    pub(crate) fn spawn(
+        name: &str,
+        periodic: Option<Duration>,
+        action: impl FnMut() + Send + 'static,
+    ) -> Worker {
         let (signals, inbox) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name(name.into())
@@ -208,8 +212,13 @@ pub(crate) fn watch(
         }
         Some(interval) => {
             let config = notify::Config::default().with_poll_interval(interval).with_compare_contents(false);
-            let mut debouncer =
-                new_debouncer_opt::<_, PollWatcher, NoCache>(options.debounce, None, handler, NoCache, config)?;
+            let mut debouncer = new_debouncer_opt::<_, PollWatcher, NoCache>(
+                options.debounce,
+                None,
+                handler,
+                NoCache,
+                config,
+            )?;
             debouncer.watch(dir, mode)?;
             Ok(Watching { _debouncer: Box::new(debouncer) })
         }

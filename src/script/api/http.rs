@@ -53,8 +53,7 @@ pub fn http_get(ctx: &CallContext, nctx: &NativeCallContext, url: &str, options:
     let mut options = Options::new("http_get", options, GET_OPTIONS, pos)?;
     let headers = headers("http_get", &mut options, pos)?;
     let timeout = timeout(&mut options)?;
-    let request =
-        HttpRequest { method: HttpMethod::Get, url: url.to_string(), headers, body: None, timeout };
+    let request = HttpRequest { method: HttpMethod::Get, url: url.to_string(), headers, body: None, timeout };
     send(ctx, nctx, request)
 }
 
@@ -114,7 +113,9 @@ pub fn http_post(
 fn send(ctx: &CallContext, nctx: &NativeCallContext, request: HttpRequest) -> Result<Map> {
     match ctx.run(nctx, Command::Http(request))? {
         Outcome::Http(response) => Ok(response_map(response)),
-        other => Err(error(format!("{}: unexpected outcome {other:?}", nctx.fn_name()), nctx.call_position())),
+        other => {
+            Err(error(format!("{}: unexpected outcome {other:?}", nctx.fn_name()), nctx.call_position()))
+        }
     }
 }
 
@@ -157,7 +158,10 @@ fn headers(verb: &str, options: &mut Options, pos: Position) -> Result<Vec<(Stri
     };
     let Some(map) = value.clone().try_cast::<Map>() else {
         return Err(error(
-            format!("{verb}: option `headers` must be a map like #{{authorization: \"…\"}}, not {}", value.type_name()),
+            format!(
+                "{verb}: option `headers` must be a map like #{{authorization: \"…\"}}, not {}",
+                value.type_name()
+            ),
             pos,
         ));
     };
@@ -216,7 +220,11 @@ fn to_json(value: &Dynamic, depth: usize) -> std::result::Result<serde_json::Val
     }
     if value.is_array() {
         let items = value.read_lock::<rhai::Array>().map(|a| a.clone()).unwrap_or_default();
-        return items.iter().map(|item| to_json(item, depth + 1)).collect::<std::result::Result<_, _>>().map(Value::Array);
+        return items
+            .iter()
+            .map(|item| to_json(item, depth + 1))
+            .collect::<std::result::Result<_, _>>()
+            .map(Value::Array);
     }
     if value.is_map() {
         let map = value.read_lock::<Map>().map(|m| m.clone()).unwrap_or_default();
@@ -244,9 +252,9 @@ fn from_json(value: serde_json::Value, depth: usize) -> Option<Dynamic> {
             None => Dynamic::from_float(number.as_f64().unwrap_or(f64::NAN)),
         },
         Value::String(text) => Dynamic::from(text),
-        Value::Array(items) => {
-            Dynamic::from_array(items.into_iter().map(|item| from_json(item, depth + 1)).collect::<Option<_>>()?)
-        }
+        Value::Array(items) => Dynamic::from_array(
+            items.into_iter().map(|item| from_json(item, depth + 1)).collect::<Option<_>>()?,
+        ),
         Value::Object(object) => {
             let mut map = Map::new();
             for (key, item) in object {
@@ -265,10 +273,12 @@ pub fn register(module: &mut Module) {
         .set_into_module(module, |n: NativeCallContext, url: &str, options: Dynamic| {
             http_get(&*context(&n)?, &n, url, options)
         });
-    FuncRegistration::new("http_post")
-        .set_into_module(module, |n: NativeCallContext, url: &str, body: Dynamic| {
+    FuncRegistration::new("http_post").set_into_module(
+        module,
+        |n: NativeCallContext, url: &str, body: Dynamic| {
             http_post(&*context(&n)?, &n, url, body, Dynamic::UNIT)
-        });
+        },
+    );
     FuncRegistration::new("http_post").set_into_module(
         module,
         |n: NativeCallContext, url: &str, body: Dynamic, options: Dynamic| {
@@ -283,7 +293,8 @@ mod tests {
 
     #[test]
     fn json_objects_become_maps_with_typed_values() {
-        let value = serde_json::json!({"name": "Ada", "age": 36, "ratio": 0.5, "tags": ["a", null], "vip": true});
+        let value =
+            serde_json::json!({"name": "Ada", "age": 36, "ratio": 0.5, "tags": ["a", null], "vip": true});
         let map = from_json(value, 0).unwrap().cast::<Map>();
         assert_eq!(map["name"].clone().into_string().unwrap(), "Ada");
         assert_eq!(map["age"].as_int().unwrap(), 36);
