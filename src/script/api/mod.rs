@@ -6,6 +6,7 @@
 
 mod control;
 mod dial;
+pub mod http;
 mod input;
 mod media;
 pub mod options;
@@ -251,6 +252,7 @@ pub fn module() -> Shared<Module> {
             dial::register(&mut module);
             record::register(&mut module);
             vars::register(&mut module);
+            http::register(&mut module);
             module.build_index();
             Shared::new(module)
         })

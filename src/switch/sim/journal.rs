@@ -171,6 +171,7 @@ impl fmt::Display for Entry {
             Command::SendDtmf(digits) => write!(f, "{verb}: {digits}")?,
             Command::Sleep(duration) => write!(f, "{verb}: {}", ms(*duration))?,
             Command::Execute { app, args } => write!(f, "{verb}: {app} {args}")?,
+            Command::Http(request) => write!(f, "{verb}: {} {}", request.method, request.url)?,
         }
         match &self.result {
             Ok(Outcome::Ask(ask)) => {
@@ -191,6 +192,7 @@ impl fmt::Display for Entry {
             Ok(Outcome::Value(Some(value))) => write!(f, " → {value:?}")?,
             Ok(Outcome::Value(None)) => write!(f, " → unset")?,
             Ok(Outcome::Response(text)) if !text.is_empty() => write!(f, " → {text}")?,
+            Ok(Outcome::Http(response)) => write!(f, " → {}", response.status)?,
             Ok(_) => {}
             Err(CallError::Hangup { cause }) => write!(f, " → caller hung up ({cause})")?,
             Err(error) => write!(f, " → error: {error}")?,
