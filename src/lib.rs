@@ -32,4 +32,5 @@ pub mod reload;
 pub mod router;
 pub mod scenario;
 pub mod script;
+pub mod server;
 pub mod switch;

@@ -135,6 +135,7 @@ impl Entry {
             Command::SendDtmf(digits) => digits.clone(),
             Command::Sleep(duration) => duration.as_millis().to_string(),
             Command::Execute { app, args } => format!("{app} {args}").trim_end().to_string(),
+            Command::Http(request) => request.url.clone(),
         }
     }
 }
