@@ -70,7 +70,7 @@ pub struct Scenario {
 }
 
 /// A canned HTTP answer: requests whose method and URL match get this response.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct CannedResponse {
     /// `GET` or `POST`.
     pub method: crate::call::http::HttpMethod,

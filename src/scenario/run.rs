@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use crate::call::actor::CallServices;
-use crate::call::http::{CannedHttp, HttpError, HttpMethod, HttpRequest, HttpResponse};
+use crate::call::http::{CannedHttp, HttpError, HttpRequest, HttpResponse};
 use crate::call::{actor, CallError, Command};
 use crate::config::{Fallback, Limits};
 use crate::scenario::report::{Outcome, ScenarioResult};
@@ -186,30 +186,25 @@ fn canned_http(
     scenario: &Scenario,
     journal: Journal,
 ) -> CannedHttp<impl Fn(&HttpRequest) -> Result<HttpResponse, HttpError>> {
-    let answers: Vec<(HttpMethod, crate::scenario::Pattern, u16, String, Vec<u8>, Option<String>)> = scenario
-        .http
-        .iter()
-        .map(|c| (c.method, c.url.clone(), c.status, c.content_type.clone(), c.body.clone(), c.error.clone()))
-        .collect();
+    let answers = scenario.http.clone();
     CannedHttp(move |request: &HttpRequest| {
-        let found =
-            answers.iter().find(|(method, url, ..)| *method == request.method && url.matches(&request.url));
+        let found = answers.iter().find(|c| c.method == request.method && c.url.matches(&request.url));
         let result = match found {
             None => Err(HttpError::Refused {
                 url: request.url.clone(),
                 allowed: vec!["the scenario's `http:` answers (add one for this request)".into()],
             }),
-            Some((_, _, _, _, _, Some(error))) if error == "timeout" => Err(HttpError::Timeout {
-                url: request.url.clone(),
-                after: request.timeout.unwrap_or(Duration::from_secs(5)),
-            }),
-            Some((_, _, _, _, _, Some(_))) => Err(HttpError::Connect {
-                url: request.url.clone(),
-                reason: "connection refused (scenario)".into(),
-            }),
-            Some((_, _, status, content_type, body, None)) => {
-                Ok(HttpResponse::new(*status, content_type, body.clone()))
-            }
+            Some(canned) => match canned.error.as_deref() {
+                Some("timeout") => Err(HttpError::Timeout {
+                    url: request.url.clone(),
+                    after: request.timeout.unwrap_or(Duration::from_secs(5)),
+                }),
+                Some(_) => Err(HttpError::Connect {
+                    url: request.url.clone(),
+                    reason: "connection refused (scenario)".into(),
+                }),
+                None => Ok(HttpResponse::new(canned.status, &canned.content_type, canned.body.clone())),
+            },
         };
         journal.push(Entry {
             at: Duration::ZERO,
