@@ -34,9 +34,13 @@ struct Server {
 }
 
 async fn start() -> Server {
+    start_with(CONFIG).await
+}
+
+async fn start_with(config: &str) -> Server {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir(dir.path().join("scripts")).expect("mkdir");
-    std::fs::write(dir.path().join("rivr.yaml"), CONFIG).expect("config");
+    std::fs::write(dir.path().join("rivr.yaml"), config).expect("config");
     std::fs::write(
         dir.path().join("scripts/sales.rhai"),
         r#"answer(); play("sales-" + call_info().variables.team + ".wav");"#,
@@ -100,4 +104,25 @@ async fn an_edited_script_serves_the_next_call() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(apps[1], "playback support-v2.wav");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_beyond_max_calls_are_rejected_with_the_busy_cause() {
+    let server = start_with(&format!("{CONFIG}max_calls: 1\nbusy_cause: USER_BUSY\n")).await;
+    // The first call stays up while its prompt plays (the fake plays media in real time).
+    let first = Scenario { destination: "1000".into(), media_time: Some(Duration::from_secs(3)), ..Scenario::default() };
+    let addr = server.addr;
+    let first = tokio::spawn(fake::call(addr, first));
+    for _ in 0..6000 {
+        if server.runtime.calls().len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(server.runtime.calls().len(), 1, "the first call is live");
+    let second = call(&server, "1000").await;
+    assert_eq!(second, ["hangup USER_BUSY"]);
+    assert_eq!(server.runtime.calls().rejected_busy.load(std::sync::atomic::Ordering::Relaxed), 1);
+    let first = first.await.expect("first call");
+    assert_eq!(first.apps()[1], "playback sales-east.wav");
 }
