@@ -4,6 +4,7 @@
 //! option maps become typed `Command`s, `Outcome`s become maps with a `status`. A hangup becomes
 //! a non-catchable termination so it passes through a script's `try/catch`.
 
+mod clock;
 mod control;
 mod dial;
 mod input;
@@ -251,6 +252,7 @@ pub fn module() -> Shared<Module> {
             dial::register(&mut module);
             record::register(&mut module);
             vars::register(&mut module);
+            clock::register(&mut module);
             module.build_index();
             Shared::new(module)
         })
