@@ -67,7 +67,25 @@ fn main() {
                 fallback: Fallback::default(),
                 language: "en".into(),
             };
-            threads.push_back(runner::spawn(job).expect("spawn script thread"));
+            if std::env::var("RIVR_MEMORY_NO_SCRIPT").is_ok() {
+                // The floor: the same thread and actor, blocked in ask without a script engine.
+                let handle = job.handle;
+                threads.push_back(
+                    std::thread::Builder::new()
+                        .stack_size(rivr::script::engine::STACK_SIZE)
+                        .spawn(move || {
+                            let _ = handle.execute(rivr::call::Command::Ask(Default::default()));
+                            runner::CallReport {
+                                ending: runner::Ending::Cancelled,
+                                script: String::new(),
+                                on_hangup_error: None,
+                            }
+                        })
+                        .expect("spawn thread"),
+                );
+            } else {
+                threads.push_back(runner::spawn(job).expect("spawn script thread"));
+            }
         }
         while waiting.load(Ordering::Relaxed) < n {
             std::thread::sleep(std::time::Duration::from_millis(5));

@@ -1,6 +1,9 @@
 //! Helpers shared by the whole-call tests: run a script on the simulated switch.
 #![allow(dead_code)]
 
+pub mod fake_freeswitch;
+pub mod fake_inbound;
+
 use std::sync::Arc;
 use std::time::Duration;
 

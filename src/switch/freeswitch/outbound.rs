@@ -1,0 +1,282 @@
+//! The outbound listener: FreeSWITCH's `socket <rivr>:8084 async full` connects once per call.
+//!
+//! [`serve`] accepts sockets (mini-redis's `Listener`); a task per socket (its `Handler`) runs
+//! the handshake seen in every outbound capture: `connect`, whose reply is the channel's
+//! `CHANNEL_DATA` as URL-encoded headers, then `myevents` (the channel's own events) and,
+//! if configured, `linger` (keep the socket after the hangup until `exit`). The call's
+//! [`CallInfo`] and its [`FsChannel`] then go to `on_call`, which routes the call and runs its
+//! script. A handshake that fails, times out or meets garbage closes only that socket, with one
+//! log line saying why.
+//!
+//! This module knows nothing of Rhai.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::call::CallInfo;
+use crate::switch::freeswitch::channel::{Connection, FsChannel, Input};
+use crate::switch::freeswitch::command::EslCommand;
+use crate::switch::freeswitch::event::Event;
+use crate::switch::freeswitch::frame::{ContentType, FrameError};
+use crate::switch::freeswitch::protocol::{HEADER_REPLY_TEXT, HEADER_UNIQUE_ID, VARIABLE_PREFIX};
+use crate::switch::freeswitch::settings::FsSettings;
+
+/// Why an outbound connection was closed before its call started.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OutboundError {
+    /// The socket failed.
+    #[error("socket error: {0}")]
+    Io(#[from] std::io::Error),
+    /// FreeSWITCH sent bytes that are not ESL.
+    #[error("malformed frame: {0}")]
+    Frame(#[from] FrameError),
+    /// FreeSWITCH closed the socket before the handshake was done.
+    #[error("FreeSWITCH closed the connection during the handshake")]
+    Closed,
+    /// FreeSWITCH answered a handshake command with an error (or rejected the connection).
+    #[error("FreeSWITCH refused `{command}`: {reply}")]
+    Refused {
+        /// The command.
+        command: &'static str,
+        /// What FreeSWITCH said.
+        reply: String,
+    },
+    /// The reply to `connect` is not a `command/reply`.
+    #[error("expected the reply to `connect`, got a {content_type} frame")]
+    UnexpectedFrame {
+        /// What came instead.
+        content_type: String,
+    },
+    /// The `connect` reply names no channel.
+    #[error("the reply to `connect` carries no Unique-ID")]
+    MissingUuid,
+    /// The handshake took longer than `FsSettings::handshake_timeout`.
+    #[error("no handshake within {0:?}")]
+    Timeout(Duration),
+}
+
+/// Accept FreeSWITCH's outbound sockets on `listener` until `shutdown` resolves, and hand each
+/// call that completes the handshake to `on_call` (called on the runtime, from the socket's
+/// task: spawn the call's actor and script there).
+///
+/// Calls in progress are not stopped by `shutdown`; they end with their scripts.
+pub async fn serve<F>(
+    listener: TcpListener,
+    settings: Arc<FsSettings>,
+    on_call: F,
+    shutdown: impl Future<Output = ()>,
+) where
+    F: Fn(CallInfo, FsChannel) + Send + Sync + 'static,
+{
+    let on_call = Arc::new(on_call);
+    let limit = Arc::new(Semaphore::new(settings.max_calls.max(1)));
+    let mut backoff = ACCEPT_BACKOFF_START;
+    tokio::pin!(shutdown);
+    loop {
+        // Wait for a free slot before accepting, so a flood waits in the kernel's queue.
+        let permit = tokio::select! {
+            permit = limit.clone().acquire_owned() => permit,
+            () = &mut shutdown => break,
+        };
+        let Ok(permit) = permit else { break };
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                backoff = ACCEPT_BACKOFF_START;
+                let settings = settings.clone();
+                let on_call = on_call.clone();
+                tokio::spawn(async move {
+                    if let Some((info, channel)) = handle(stream, peer, settings, permit).await {
+                        on_call(info, channel);
+                    }
+                });
+            }
+            Err(error) => {
+                // Out of file descriptors and the like: wait and try again rather than spin.
+                tracing::warn!(%error, ?backoff, "accepting a FreeSWITCH connection failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+            }
+        }
+    }
+    tracing::info!("outbound listener stopped accepting");
+}
+
+/// One socket's handshake, logged. `None` when it failed.
+async fn handle(
+    stream: TcpStream,
+    peer: SocketAddr,
+    settings: Arc<FsSettings>,
+    permit: OwnedSemaphorePermit,
+) -> Option<(CallInfo, FsChannel)> {
+    let limit = settings.handshake_timeout;
+    let result = match tokio::time::timeout(limit, handshake(stream, settings, Some(permit))).await {
+        Ok(result) => result,
+        Err(_) => Err(OutboundError::Timeout(limit)),
+    };
+    match result {
+        Ok((info, channel)) => {
+            tracing::info!(
+                %peer,
+                uuid = %info.uuid,
+                caller = %info.caller_id_number,
+                destination = %info.destination,
+                context = %info.context,
+                "FreeSWITCH connected a call"
+            );
+            Some((info, channel))
+        }
+        Err(error) => {
+            tracing::warn!(%peer, %error, "closing a FreeSWITCH connection before its call started");
+            None
+        }
+    }
+}
+
+/// `connect`, `myevents`, `linger` on a fresh socket.
+///
+/// # Errors
+/// [`OutboundError`] when FreeSWITCH refuses a command, closes the socket, or sends garbage.
+pub async fn handshake(
+    stream: TcpStream,
+    settings: Arc<FsSettings>,
+    permit: Option<OwnedSemaphorePermit>,
+) -> Result<(CallInfo, FsChannel), OutboundError> {
+    let _ = stream.set_nodelay(true);
+    let mut conn = Connection::new(stream, &settings);
+    conn.write(&EslCommand::Connect).await?;
+    let frame = match conn.read_input().await {
+        Input::Frame(frame) => frame,
+        Input::Eof | Input::Closed => return Err(OutboundError::Closed),
+        Input::Corrupt(error) => return Err(error.into()),
+        Input::Failed(error) => return Err(error.into()),
+    };
+    match frame.content_type() {
+        ContentType::CommandReply => {}
+        ContentType::RudeRejection => {
+            return Err(OutboundError::Refused {
+                command: "connect",
+                reply: frame.body_text().unwrap_or_default().trim_end().to_string(),
+            })
+        }
+        other => return Err(OutboundError::UnexpectedFrame { content_type: other.to_string() }),
+    }
+    // The reply's headers are the channel's CHANNEL_DATA event, URL-encoded, `Reply-Text` too.
+    let data = Event::from_headers(&frame.headers);
+    let reply = data.header(HEADER_REPLY_TEXT).unwrap_or_default();
+    if !reply.starts_with(REPLY_OK) {
+        return Err(OutboundError::Refused { command: "connect", reply: reply.trim_end().to_string() });
+    }
+    let info = call_info(&data)?;
+    let full = data.header(HEADER_CONTROL) == Some(CONTROL_FULL);
+    if !full {
+        tracing::warn!(
+            uuid = %info.uuid,
+            "the socket application runs without `full` (`socket <host:port> async full`): \
+             get_var falls back to `getvar`"
+        );
+    }
+    let mut channel =
+        FsChannel::new(conn, info.uuid.clone(), info.variables.clone(), settings.clone(), permit);
+    channel.set_full_control(full);
+    expect_ok(&mut channel, EslCommand::MyEvents(None), "myevents").await?;
+    if settings.linger {
+        expect_ok(&mut channel, EslCommand::Linger(None), "linger").await?;
+        channel.set_lingering();
+    }
+    Ok((info, channel))
+}
+
+async fn expect_ok(
+    channel: &mut FsChannel,
+    command: EslCommand,
+    name: &'static str,
+) -> Result<(), OutboundError> {
+    match channel.request(&command).await {
+        Some(reply) if reply.starts_with(REPLY_OK) => Ok(()),
+        Some(reply) => Err(OutboundError::Refused { command: name, reply }),
+        None => Err(OutboundError::Closed),
+    }
+}
+
+/// The call's data from the `connect` reply (decoded `CHANNEL_DATA` headers).
+///
+/// # Errors
+/// [`OutboundError::MissingUuid`] when there is no `Unique-ID`.
+pub fn call_info(data: &Event) -> Result<CallInfo, OutboundError> {
+    let uuid = data.header(HEADER_UNIQUE_ID).filter(|u| !u.is_empty()).ok_or(OutboundError::MissingUuid)?;
+    let field = |name: &str| data.header(name).unwrap_or_default().to_string();
+    let variables: BTreeMap<String, String> = data
+        .iter()
+        .filter_map(|(name, value)| {
+            name.strip_prefix(VARIABLE_PREFIX).map(|n| (n.to_string(), value.to_string()))
+        })
+        .collect();
+    Ok(CallInfo {
+        uuid: uuid.to_string(),
+        caller_id_number: field(HEADER_CALLER_ID_NUMBER),
+        caller_id_name: field(HEADER_CALLER_ID_NAME),
+        destination: field(HEADER_DESTINATION_NUMBER),
+        context: field(HEADER_CONTEXT),
+        route: None,
+        variables,
+    })
+}
+
+const REPLY_OK: &str = "+OK";
+/// On the connect reply: `full`, or `single-channel` without `full` in the socket's arguments.
+const HEADER_CONTROL: &str = "Control";
+const CONTROL_FULL: &str = "full";
+const HEADER_CALLER_ID_NUMBER: &str = "Caller-Caller-ID-Number";
+const HEADER_CALLER_ID_NAME: &str = "Caller-Caller-ID-Name";
+const HEADER_DESTINATION_NUMBER: &str = "Caller-Destination-Number";
+const HEADER_CONTEXT: &str = "Caller-Context";
+const ACCEPT_BACKOFF_START: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::switch::freeswitch::frame::FrameDecoder;
+    use bytes::BytesMut;
+
+    fn connect_reply(capture: &str) -> Event {
+        let path = format!("{}/tests/fixtures/esl/{capture}.fs2app.raw", env!("CARGO_MANIFEST_DIR"));
+        let bytes = std::fs::read(&path).expect("fixture");
+        let mut buf = BytesMut::from(&bytes[..]);
+        let frame = FrameDecoder::new().decode(&mut buf).expect("decodes").expect("a frame");
+        Event::from_headers(&frame.headers)
+    }
+
+    #[test]
+    fn call_info_comes_from_the_captured_connect_reply() {
+        let info = call_info(&connect_reply("outbound-pagd")).expect("info");
+        assert_eq!(info.uuid, "a0dea27a-7a6e-4176-8178-7f9eb3f06a49");
+        assert_eq!(info.caller_id_number, "0000000000");
+        assert_eq!(info.caller_id_name, "");
+        assert_eq!(info.destination, "9000");
+        assert_eq!(info.context, "default");
+        assert_eq!(info.variables.get("socket_host").map(String::as_str), Some("127.0.0.1"));
+        assert_eq!(
+            info.variables.get("current_application_data").map(String::as_str),
+            Some("127.0.0.1:8084 async full")
+        );
+        assert_eq!(info.variables.get("DP_MATCH").map(String::as_str), Some("ARRAY::9000|:9000"));
+    }
+
+    #[test]
+    fn a_connect_reply_without_a_uuid_is_refused() {
+        let event = Event::new([("Event-Name", "CHANNEL_DATA")].into_iter().collect(), None);
+        assert!(matches!(call_info(&event), Err(OutboundError::MissingUuid)));
+    }
+}

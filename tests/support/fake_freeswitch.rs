@@ -1,0 +1,1011 @@
+//! A fake FreeSWITCH for whole-call tests, built from the real captures in `tests/fixtures/esl/`.
+//!
+//! [`call`] connects to rivr's outbound listener the way FreeSWITCH's `socket` application does
+//! and plays one call: it answers `connect` with the captured `CHANNEL_DATA` reply (uuid and
+//! caller substituted), `myevents` and `linger` with the captured replies, and every `sendmsg`
+//! with the captured `+OK` followed by `CHANNEL_EXECUTE` and `CHANNEL_EXECUTE_COMPLETE` events
+//! made from the captured ones: same header set, with this call's uuid, the application, its
+//! data, the `Application-UUID` rivr sent, the response, and the channel's variables.
+//!
+//! The applications rivr relies on are emulated from FreeSWITCH's source: `play_and_get_digits`
+//! (`switch_play_and_get_digits`: tries, min/max, terminators, regex, `read_result`,
+//! `<var>_invalid`), `bridge` (`originate_disposition`, `DIALSTATUS`, `continue_on_fail`,
+//! `hangup_after_bridge`, `import`), `record` (`record_ms`, `silence_hits_exhausted`,
+//! `playback_terminators`), `set`/`unset` with the core's variable expansion, and `api
+//! uuid_getvar`. A [`Scenario`] scripts the caller and the far ends: keys per try, dial and
+//! record results, the caller hanging up during an application, a dropped socket, a garbage
+//! frame, an unknown application. Everything rivr sent is kept in the [`CallLog`].
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use rivr::switch::freeswitch::event::Event;
+use rivr::switch::freeswitch::frame::{ContentDisposition, ContentType, Frame, FrameDecoder};
+use rivr::switch::freeswitch::headers::Headers;
+use rivr::switch::freeswitch::url;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// How a dial ends at the far end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DialResult {
+    /// Leg `leg` (0-based) answers and talks for `talk`.
+    Answered { leg: usize, talk: Duration },
+    /// `USER_BUSY`.
+    Busy,
+    /// Nobody answers: `NO_ANSWER`.
+    NoAnswer,
+    /// The originate fails with this cause (`NO_ROUTE_DESTINATION`, `CALL_REJECTED`, ...).
+    Failed(&'static str),
+}
+
+/// How a recording ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordResult {
+    /// Length written.
+    pub ms: u64,
+    /// Silence ended it.
+    pub silence_exhausted: bool,
+    /// The caller pressed this key (it ends the recording if it is a terminator).
+    pub key: Option<char>,
+}
+
+impl Default for RecordResult {
+    fn default() -> Self {
+        RecordResult { ms: 5000, silence_exhausted: false, key: None }
+    }
+}
+
+/// One call's script on the switch side.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// The channel's uuid.
+    pub uuid: String,
+    /// `Caller-Caller-ID-Number`.
+    pub caller: String,
+    /// `Caller-Destination-Number`.
+    pub destination: String,
+    /// What the caller presses during each `play_and_get_digits` try, in order (`""`: nothing).
+    pub keys: VecDeque<String>,
+    /// Results of successive bridges (default: leg 0 answers and talks 30 s).
+    pub dials: VecDeque<DialResult>,
+    /// Results of successive recordings.
+    pub records: VecDeque<RecordResult>,
+    /// Files `playback` cannot find (matched as substrings of the argument).
+    pub missing_files: Vec<String>,
+    /// Applications this FreeSWITCH does not have (`+OK`, then the channel is hung up with
+    /// DESTINATION_OUT_OF_ORDER, as in outbound-errors).
+    pub unknown_apps: Vec<String>,
+    /// `Application-Response` of applications the fake does not emulate.
+    pub responses: BTreeMap<String, String>,
+    /// The caller hangs up (with this cause) while the first execution of this application runs.
+    pub hangup_during: Option<(String, String)>,
+    /// The socket drops while the first execution of this application runs.
+    pub drop_during: Option<String>,
+    /// A malformed frame arrives while the first execution of this application runs.
+    pub garbage_during: Option<String>,
+    /// The caller hangs up (with this cause) right after the first execution of this
+    /// application completes, while rivr is not waiting for anything.
+    pub hangup_after: Option<(String, String)>,
+    /// Answer this handshake command with `-ERR`.
+    pub refuse: Option<String>,
+    /// The socket application ran without `full` (`Control: single-channel`): `api` is refused.
+    pub single_channel: bool,
+    /// Real time each media application (playback, speak, say, ask, record, bridge, sleep)
+    /// takes, so concurrent calls overlap as they would on a switch.
+    pub media_time: Option<Duration>,
+    /// Initial channel variables (besides the captured ones).
+    pub variables: BTreeMap<String, String>,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Scenario {
+            uuid: uuid::Uuid::new_v4().to_string(),
+            caller: "5551234".into(),
+            destination: "9000".into(),
+            keys: VecDeque::new(),
+            dials: VecDeque::new(),
+            records: VecDeque::new(),
+            missing_files: Vec::new(),
+            unknown_apps: vec!["nosuchapp".into()],
+            responses: BTreeMap::new(),
+            hangup_during: None,
+            hangup_after: None,
+            drop_during: None,
+            garbage_during: None,
+            refuse: None,
+            single_channel: false,
+            media_time: None,
+            variables: BTreeMap::new(),
+        }
+    }
+}
+
+/// One command rivr sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Received {
+    /// The first line, e.g. `sendmsg` or `api uuid_getvar <uuid> x`.
+    pub line: String,
+    /// Header lines in order (names as sent).
+    pub headers: Vec<(String, String)>,
+    /// The body, if it had `content-length`.
+    pub body: Option<String>,
+}
+
+impl Received {
+    /// The value of header `name` (ASCII case ignored).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The application argument, from the header or the body.
+    pub fn app_arg(&self) -> Option<&str> {
+        self.header("execute-app-arg").or(self.body.as_deref())
+    }
+
+    /// One line describing the command: `app arg` for executions, `hangup CAUSE` for
+    /// `call-command: hangup`, the first line otherwise.
+    pub fn describe(&self) -> String {
+        match self.header("call-command") {
+            Some("execute") => {
+                let app = self.header("execute-app-name").unwrap_or_default();
+                match self.app_arg() {
+                    Some(arg) => format!("{app} {arg}"),
+                    None => app.to_string(),
+                }
+            }
+            Some("hangup") => format!("hangup {}", self.header("hangup-cause").unwrap_or_default()),
+            _ => self.line.clone(),
+        }
+    }
+}
+
+/// What happened on one fake call.
+#[derive(Clone, Debug, Default)]
+pub struct CallLog {
+    /// The channel's uuid.
+    pub uuid: String,
+    /// Every command rivr sent, in order.
+    pub commands: Vec<Received>,
+    /// Every byte rivr sent.
+    pub bytes: Vec<u8>,
+    /// rivr closed the socket (rather than the fake, after `exit` or a hangup without linger).
+    pub closed_by_rivr: bool,
+    /// The channel was hung up (by rivr or by the scenario).
+    pub hung_up: Option<String>,
+}
+
+impl CallLog {
+    /// The commands as [`Received::describe`] lines, handshake included.
+    pub fn lines(&self) -> Vec<String> {
+        self.commands.iter().map(Received::describe).collect()
+    }
+
+    /// The executions and hangups only.
+    pub fn apps(&self) -> Vec<String> {
+        self.commands.iter().filter(|c| c.line == "sendmsg").map(Received::describe).collect()
+    }
+}
+
+/// Connect to rivr at `addr` and play one call.
+///
+/// # Panics
+/// When rivr cannot be reached or breaks the protocol in a way the fake cannot answer.
+pub async fn call(addr: SocketAddr, scenario: Scenario) -> CallLog {
+    let stream = TcpStream::connect(addr).await.expect("connect to rivr's outbound listener");
+    let mut session = Session::new(stream, scenario);
+    session.run().await;
+    session.log
+}
+
+/// The captured frames the fake is made of.
+struct Templates {
+    /// The channel uuid in the captured frames.
+    uuid: String,
+    connect_reply: Frame,
+    execute: Event,
+    complete: Event,
+    dtmf: Event,
+    /// CHANNEL_HANGUP … CHANNEL_HANGUP_COMPLETE as FreeSWITCH sends them after a hangup.
+    hangup_tail: Vec<Event>,
+    linger_notice: Vec<u8>,
+    bye: Vec<u8>,
+    goodbye: Vec<u8>,
+    /// outbound-nolinger's goodbye, and its uuid.
+    nolinger_goodbye: (Vec<u8>, String),
+}
+
+fn templates() -> &'static Templates {
+    static TEMPLATES: OnceLock<Templates> = OnceLock::new();
+    TEMPLATES.get_or_init(|| {
+        let frames = frames_of("outbound-pagd");
+        let connect_reply = frames[0].clone();
+        let uuid = Event::from_headers(&connect_reply.headers)
+            .header("Unique-ID")
+            .expect("captured uuid")
+            .to_string();
+        let events: Vec<Event> =
+            frames.iter().filter(|f| f.content_type() == ContentType::EventPlain).map(event_of).collect();
+        let find = |name: &str, app: Option<&str>| {
+            events
+                .iter()
+                .find(|e| e.name() == Some(name) && (app.is_none() || e.header("Application") == app))
+                .cloned()
+                .unwrap_or_else(|| panic!("outbound-pagd has no {name}"))
+        };
+        let first = events.iter().position(|e| e.name() == Some("CHANNEL_HANGUP")).expect("hangup");
+        let last = events.iter().position(|e| e.name() == Some("CHANNEL_HANGUP_COMPLETE")).expect("complete");
+        let notices: Vec<&Frame> =
+            frames.iter().filter(|f| f.content_type() == ContentType::DisconnectNotice).collect();
+        let bye = frames
+            .iter()
+            .find(|f| f.reply_text() == Some("+OK bye"))
+            .map(bytes_of)
+            .expect("captured +OK bye");
+        let nolinger = frames_of("outbound-nolinger");
+        let nolinger_uuid =
+            Event::from_headers(&nolinger[0].headers).header("Unique-ID").expect("uuid").to_string();
+        let nolinger_goodbye = nolinger.last().map(bytes_of).expect("goodbye");
+        assert_eq!(notices[0].content_disposition(), Some(ContentDisposition::Linger));
+        Templates {
+            connect_reply,
+            execute: find("CHANNEL_EXECUTE", Some("playback")),
+            complete: find("CHANNEL_EXECUTE_COMPLETE", Some("playback")),
+            dtmf: find("DTMF", None),
+            hangup_tail: events[first..=last].to_vec(),
+            linger_notice: bytes_of(notices[0]),
+            bye,
+            goodbye: bytes_of(notices[notices.len() - 1]),
+            nolinger_goodbye: (nolinger_goodbye, nolinger_uuid),
+            uuid,
+        }
+    })
+}
+
+fn frames_of(capture: &str) -> Vec<Frame> {
+    let path = format!("{}/tests/fixtures/esl/{capture}.fs2app.raw", env!("CARGO_MANIFEST_DIR"));
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+    let mut buf = BytesMut::from(&bytes[..]);
+    let mut decoder = FrameDecoder::new();
+    let mut frames = Vec::new();
+    while let Some(frame) = decoder.decode(&mut buf).expect("captures decode") {
+        frames.push(frame);
+    }
+    frames
+}
+
+fn event_of(frame: &Frame) -> Event {
+    Event::from_frame(frame).expect("captured events decode")
+}
+
+fn bytes_of(frame: &Frame) -> Vec<u8> {
+    let mut out = Vec::new();
+    frame.encode(&mut out).expect("captured frames encode");
+    out
+}
+
+/// The fake's side of one socket.
+struct Session {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    scenario: Scenario,
+    vars: BTreeMap<String, String>,
+    sequence: u64,
+    clock_us: u64,
+    up: bool,
+    lingering: bool,
+    closed: bool,
+    log: CallLog,
+}
+
+#[derive(PartialEq, Eq)]
+enum Read {
+    Success,
+    Timeout,
+    TooSmall,
+}
+
+impl Session {
+    fn new(stream: TcpStream, scenario: Scenario) -> Self {
+        let log = CallLog { uuid: scenario.uuid.clone(), ..CallLog::default() };
+        let mut vars = BTreeMap::new();
+        vars.insert("uuid".to_string(), scenario.uuid.clone());
+        vars.insert("call_uuid".to_string(), scenario.uuid.clone());
+        vars.extend(scenario.variables.clone());
+        Session {
+            stream,
+            buf: Vec::new(),
+            scenario,
+            vars,
+            sequence: 441,
+            clock_us: 1_795_472_296_738_349,
+            up: true,
+            lingering: false,
+            closed: false,
+            log,
+        }
+    }
+
+    async fn run(&mut self) {
+        while !self.closed {
+            let Some(command) = self.read_command().await else {
+                self.log.closed_by_rivr = true;
+                return;
+            };
+            self.log.commands.push(command.clone());
+            let line = command.line.clone();
+            let (word, rest) = line.split_once(' ').unwrap_or((line.as_str(), ""));
+            if self.scenario.refuse.as_deref() == Some(word) {
+                self.reply(&format!("-ERR {word} refused by the test")).await;
+                continue;
+            }
+            match word {
+                "connect" => {
+                    let reply = self.connect_reply();
+                    self.write(&reply).await;
+                }
+                "myevents" => self.reply("+OK Events Enabled").await,
+                "linger" => {
+                    self.lingering = true;
+                    self.reply("+OK will linger").await;
+                }
+                "exit" => {
+                    let bye = templates().bye.clone();
+                    self.write(&bye).await;
+                    let goodbye = self.with_uuid(&templates().goodbye, &templates().uuid);
+                    self.write(&goodbye).await;
+                    self.close().await;
+                }
+                "api" if self.scenario.single_channel => self.reply("-ERR command not found").await,
+                "api" => self.api(rest).await,
+                "getvar" => {
+                    let value = self.vars.get(rest).cloned().unwrap_or_default();
+                    self.reply(&value).await;
+                }
+                "sendmsg" => self.sendmsg(&command).await,
+                _ => self.reply("-ERR command not found").await,
+            }
+        }
+    }
+
+    // ---- Reading rivr's commands ----
+
+    async fn read_command(&mut self) -> Option<Received> {
+        loop {
+            if let Some(end) = self.buf.windows(2).position(|w| w == b"\n\n") {
+                let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
+                let mut lines = head.lines();
+                let line = lines.next().unwrap_or_default().to_string();
+                let headers: Vec<(String, String)> = lines
+                    .filter_map(|l| {
+                        l.split_once(':').map(|(n, v)| (n.to_string(), v.trim_start().to_string()))
+                    })
+                    .collect();
+                let length = headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+                    .and_then(|(_, v)| v.parse::<usize>().ok());
+                let total = end + 2 + length.unwrap_or(0);
+                while self.buf.len() < total {
+                    if !self.fill().await {
+                        return None;
+                    }
+                }
+                let body =
+                    length.map(|n| String::from_utf8_lossy(&self.buf[end + 2..end + 2 + n]).into_owned());
+                self.buf.drain(..total);
+                return Some(Received { line, headers, body });
+            }
+            if !self.fill().await {
+                return None;
+            }
+        }
+    }
+
+    async fn fill(&mut self) -> bool {
+        let mut chunk = [0u8; 8192];
+        match self.stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => false,
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                self.log.bytes.extend_from_slice(&chunk[..n]);
+                true
+            }
+        }
+    }
+
+    // ---- Writing ----
+
+    async fn write(&mut self, bytes: &[u8]) {
+        if self.closed {
+            return;
+        }
+        if self.stream.write_all(bytes).await.is_err() {
+            self.closed = true;
+        }
+    }
+
+    async fn reply(&mut self, text: &str) {
+        self.write(format!("Content-Type: command/reply\nReply-Text: {text}\n\n").as_bytes()).await;
+    }
+
+    async fn api_response(&mut self, body: &str) {
+        let frame = format!("Content-Type: api/response\nContent-Length: {}\n\n{body}", body.len());
+        self.write(frame.as_bytes()).await;
+    }
+
+    async fn close(&mut self) {
+        let _ = self.stream.shutdown().await;
+        self.closed = true;
+    }
+
+    fn with_uuid(&self, bytes: &[u8], captured: &str) -> Vec<u8> {
+        let text = String::from_utf8_lossy(bytes).replace(captured, &self.scenario.uuid);
+        text.into_bytes()
+    }
+
+    fn connect_reply(&self) -> Vec<u8> {
+        let t = templates();
+        let mut headers = Headers::new();
+        for (name, value) in &t.connect_reply.headers {
+            let value = match name {
+                "Caller-Caller-ID-Number" | "Channel-Caller-ID-Number" => {
+                    url::encode(self.scenario.caller.as_bytes()).into_owned()
+                }
+                "Caller-Destination-Number" | "Channel-Destination-Number" => {
+                    url::encode(self.scenario.destination.as_bytes()).into_owned()
+                }
+                "Control" if self.scenario.single_channel => "single-channel".to_string(),
+                _ => value.replace(&t.uuid, &self.scenario.uuid),
+            };
+            headers.push(name, &value);
+        }
+        let mut out = Vec::new();
+        Frame::new(headers, None).encode(&mut out).expect("connect reply encodes");
+        out
+    }
+
+    /// An event from `template`: this call's uuid, the next sequence number, the fake clock,
+    /// `set` applied, and the channel's variables (when `with_vars`).
+    fn event(&mut self, template: &Event, set: &[(&str, String)], with_vars: bool) -> Vec<u8> {
+        let t = templates();
+        self.sequence += 1;
+        let mut used = vec![false; set.len()];
+        let mut used_vars = Vec::new();
+        let mut headers = Headers::new();
+        for (name, value) in template {
+            if let Some(i) = set.iter().position(|(n, _)| *n == name) {
+                used[i] = true;
+                headers.push(name, &set[i].1);
+            } else if let Some(var) = name.strip_prefix("variable_").filter(|_| with_vars) {
+                match self.vars.get(var) {
+                    Some(v) => {
+                        used_vars.push(var.to_string());
+                        headers.push(name, v);
+                    }
+                    None => headers.push(name, &value.replace(&t.uuid, &self.scenario.uuid)),
+                }
+            } else if name == "Event-Sequence" {
+                headers.push(name, &self.sequence.to_string());
+            } else if name == "Event-Date-Timestamp" {
+                headers.push(name, &self.clock_us.to_string());
+            } else {
+                headers.push(name, &value.replace(&t.uuid, &self.scenario.uuid));
+            }
+        }
+        if with_vars {
+            for (var, value) in &self.vars {
+                if !used_vars.contains(var) {
+                    headers.push(&format!("variable_{var}"), value);
+                }
+            }
+        }
+        for (i, (name, value)) in set.iter().enumerate() {
+            if !used[i] {
+                headers.push(name, value);
+            }
+        }
+        let mut body = Vec::new();
+        Event::new(headers, None).encode_plain(&mut body).expect("event encodes");
+        let mut frame =
+            format!("Content-Length: {}\nContent-Type: text/event-plain\n\n", body.len()).into_bytes();
+        frame.extend_from_slice(&body);
+        frame
+    }
+
+    async fn send_event(&mut self, template: &Event, set: &[(&str, String)], with_vars: bool) {
+        let frame = self.event(template, set, with_vars);
+        self.write(&frame).await;
+    }
+
+    async fn dtmf(&mut self, key: char) {
+        let t = templates();
+        self.send_event(&t.dtmf, &[("DTMF-Digit", key.to_string())], false).await;
+    }
+
+    // ---- Commands ----
+
+    async fn api(&mut self, command: &str) {
+        let words: Vec<&str> = command.split(' ').collect();
+        match words.as_slice() {
+            ["uuid_getvar", uuid, name] if *uuid == self.scenario.uuid => {
+                let value = self.vars.get(*name).cloned().unwrap_or_else(|| "_undef_".into());
+                self.api_response(&value).await;
+            }
+            ["uuid_getvar", ..] => self.api_response("-ERR No such channel!\n").await,
+            [name, ..] => self.api_response(&format!("-ERR {name} Command not found!\n")).await,
+            [] => self.api_response("-ERR no command\n").await,
+        }
+    }
+
+    async fn sendmsg(&mut self, command: &Received) {
+        match command.header("call-command") {
+            Some("hangup") => {
+                self.reply("+OK").await;
+                if self.up {
+                    let cause = command.header("hangup-cause").unwrap_or("NORMAL_CLEARING").to_string();
+                    self.hang_up(&cause, None).await;
+                }
+            }
+            Some("execute") => {
+                self.reply("+OK").await;
+                if self.up {
+                    self.execute(command).await;
+                }
+            }
+            _ => self.reply("-ERR invalid command").await,
+        }
+    }
+
+    async fn execute(&mut self, command: &Received) {
+        let t = templates();
+        let app = command.header("execute-app-name").unwrap_or_default().to_string();
+        let wire_arg = command.app_arg().unwrap_or_default().to_string();
+        let app_uuid = command.header("Event-UUID").unwrap_or_default().to_string();
+        if self.scenario.unknown_apps.contains(&app) {
+            // outbound-errors: `+OK`, no EXECUTE, then the channel goes down.
+            self.hang_up("DESTINATION_OUT_OF_ORDER", None).await;
+            return;
+        }
+        // The core expands variables before the application sees its argument.
+        let arg = fs_expand(&wire_arg);
+        let app_fields = |response: &str| {
+            vec![
+                ("Application", app.clone()),
+                ("Application-Data", arg.clone()),
+                ("Application-Response", response.to_string()),
+                ("Application-UUID", app_uuid.clone()),
+            ]
+        };
+        self.vars.insert("current_application".into(), app.clone());
+        self.vars.insert("current_application_data".into(), arg.clone());
+        let mut started = app_fields("");
+        started.retain(|(n, _)| *n != "Application-Response");
+        self.send_event(&t.execute, &started, false).await;
+
+        if self.scenario.drop_during.as_deref() == Some(app.as_str()) {
+            self.scenario.drop_during = None;
+            self.close().await;
+            return;
+        }
+        if self.scenario.garbage_during.as_deref() == Some(app.as_str()) {
+            self.scenario.garbage_during = None;
+            self.write(b"Content-Type: text/event-plain\nContent-Length: many\n\n").await;
+            // FreeSWITCH would be out of step too: wait for rivr to give up on the socket.
+            while self.read_command().await.is_some() {}
+            self.log.closed_by_rivr = true;
+            self.closed = true;
+            return;
+        }
+        if let Some((during, cause)) = self.scenario.hangup_during.clone() {
+            if during == app {
+                self.scenario.hangup_during = None;
+                let response = if app == "playback" { "PLAYBACK ERROR" } else { "_none_" };
+                let mut fields = app_fields(response);
+                fields.push(("Answer-State", "hangup".into()));
+                fields.push(("Hangup-Cause", cause.clone()));
+                self.hang_up(&cause, Some(fields)).await;
+                return;
+            }
+        }
+
+        let mut after: Option<String> = None;
+        let response = match app.as_str() {
+            "playback" => {
+                self.clock_us += 1_000_000;
+                self.vars.insert("playback_terminator_used".into(), String::new());
+                if self.scenario.missing_files.iter().any(|f| arg.contains(f.as_str())) {
+                    "FILE NOT FOUND".to_string()
+                } else {
+                    "FILE PLAYED".to_string()
+                }
+            }
+            "set" => {
+                // `set` expands the value once more (`base_set`).
+                if let Some((name, value)) = arg.split_once('=') {
+                    let value = fs_expand(value);
+                    if value.is_empty() {
+                        self.vars.remove(name);
+                    } else {
+                        self.vars.insert(name.to_string(), value);
+                    }
+                }
+                "_none_".into()
+            }
+            "unset" => {
+                self.vars.remove(arg.as_str());
+                "_none_".into()
+            }
+            "play_and_get_digits" => {
+                self.play_and_get_digits(&arg).await;
+                "_none_".into()
+            }
+            "record" => {
+                self.record(&arg).await;
+                "_none_".into()
+            }
+            "bridge" => {
+                after = self.bridge(&arg).await;
+                "_none_".into()
+            }
+            "answer" | "pre_answer" | "ring_ready" | "speak" | "say" | "sleep" | "send_dtmf" | "transfer" => {
+                self.clock_us += 500_000;
+                "_none_".into()
+            }
+            other => self.scenario.responses.get(other).cloned().unwrap_or_else(|| "_none_".into()),
+        };
+        if let Some(time) = self.scenario.media_time {
+            if MEDIA_APPS.contains(&app.as_str()) {
+                tokio::time::sleep(time).await;
+            }
+        }
+        let complete = app_fields(&response);
+        self.send_event(&t.complete, &complete, true).await;
+        if let Some((after_app, cause)) = self.scenario.hangup_after.clone() {
+            if after_app == app {
+                self.scenario.hangup_after = None;
+                after = Some(cause);
+            }
+        }
+        if let Some(cause) = after {
+            self.hang_up(&cause, None).await;
+        }
+    }
+
+    /// The channel goes down: CHANNEL_HANGUP, then (when an application was running) its
+    /// completion, then the rest of the captured tail, then the linger notice or the goodbye.
+    async fn hang_up(&mut self, cause: &str, interrupted: Option<Vec<(&'static str, String)>>) {
+        let t = templates();
+        self.up = false;
+        self.log.hung_up = Some(cause.to_string());
+        self.vars.insert("hangup_cause".into(), cause.to_string());
+        let cause_field = ("Hangup-Cause", cause.to_string());
+        for (i, template) in t.hangup_tail.iter().enumerate() {
+            self.send_event(template, std::slice::from_ref(&cause_field), true).await;
+            if i == 0 {
+                if let Some(fields) = &interrupted {
+                    self.send_event(&t.complete, fields, true).await;
+                }
+            }
+        }
+        if self.lingering {
+            let notice = self.with_uuid(&t.linger_notice, &t.uuid);
+            self.write(&notice).await;
+        } else {
+            let (goodbye, captured) = &t.nolinger_goodbye;
+            let goodbye = self.with_uuid(goodbye, captured);
+            self.write(&goodbye).await;
+            self.close().await;
+        }
+    }
+
+    /// `switch_play_and_get_digits` over `switch_ivr_read`, one scripted key string per try.
+    async fn play_and_get_digits(&mut self, arg: &str) {
+        let argv = fs_words(arg);
+        let number = |i: usize| argv.get(i).and_then(|a| a.parse::<usize>().ok()).unwrap_or(0);
+        let (min, max, tries) = (number(0), number(1).max(number(0)), number(2).max(1));
+        let terminators = argv.get(4).cloned().unwrap_or_else(|| "#".into());
+        let var = argv.get(7).cloned().unwrap_or_default();
+        let regex = argv.get(8).cloned().unwrap_or_default();
+        let invalid_var = format!("{var}_invalid");
+        if !regex.is_empty() {
+            self.vars.remove(&invalid_var);
+        }
+        for _ in 0..tries {
+            let input = self.scenario.keys.pop_front().unwrap_or_default();
+            self.vars.remove("read_result");
+            self.vars.remove(&var);
+            let mut digits = String::new();
+            let mut terminator = None;
+            for key in input.chars() {
+                self.dtmf(key).await;
+                if terminators.contains(key) {
+                    terminator = Some(key);
+                    break;
+                }
+                digits.push(key);
+                if digits.len() == max {
+                    break;
+                }
+            }
+            let mut status =
+                if terminator.is_some() || digits.len() == max { Read::Success } else { Read::Timeout };
+            if let Some(key) = terminator {
+                self.vars.insert("read_terminator_used".into(), key.to_string());
+            }
+            if min > 0 && digits.len() < min {
+                status = Read::TooSmall;
+            }
+            let result = match status {
+                Read::Success => "success",
+                Read::Timeout => "timeout",
+                Read::TooSmall => "failure",
+            };
+            self.vars.insert("read_result".into(), result.into());
+            if !digits.is_empty() {
+                self.vars.insert(var.clone(), digits.clone());
+            }
+            if status == Read::Timeout && digits.len() >= min {
+                status = Read::Success;
+            }
+            if min == 0 && digits.is_empty() && terminator.is_some() {
+                return;
+            }
+            if status == Read::Success && !digits.is_empty() {
+                let matched = regex.is_empty()
+                    || regex::Regex::new(&regex).map(|re| re.is_match(&digits)).unwrap_or(false);
+                if matched {
+                    return;
+                }
+                self.vars.remove(&var);
+                self.vars.insert(invalid_var.clone(), digits.clone());
+            }
+        }
+    }
+
+    async fn record(&mut self, arg: &str) {
+        let result = self.scenario.records.pop_front().unwrap_or_default();
+        let argv = fs_words(arg);
+        self.vars.insert("playback_terminator_used".into(), String::new());
+        if let Some(key) = result.key {
+            self.dtmf(key).await;
+            let terminators = self.vars.get("playback_terminators").cloned().unwrap_or_else(|| "*".into());
+            if terminators != "none" && terminators.contains(key) {
+                self.vars.insert("playback_terminator_used".into(), key.to_string());
+            }
+        }
+        self.clock_us += result.ms * 1000;
+        self.vars.insert("record_ms".into(), result.ms.to_string());
+        self.vars.insert("record_seconds".into(), (result.ms / 1000).to_string());
+        self.vars.insert("record_samples".into(), (result.ms * 8).to_string());
+        self.vars.insert("silence_hits_exhausted".into(), result.silence_exhausted.to_string());
+        self.vars.insert("record_file_size".into(), (result.ms * 16 + 44).to_string());
+        if let Some(path) = argv.first() {
+            self.vars.insert("rivr_test_last_recording".into(), path.clone());
+        }
+    }
+
+    /// `bridge`: the originate's variables on the caller leg, the bridge events, and what
+    /// FreeSWITCH does to the caller afterwards. Returns the cause to hang the caller up with.
+    async fn bridge(&mut self, arg: &str) -> Option<String> {
+        let t = templates();
+        let legs = arg.find('}').map_or(arg, |close| &arg[close + 1..]);
+        let legs: Vec<&str> = legs.split([',', '|']).collect();
+        let result = self
+            .scenario
+            .dials
+            .pop_front()
+            .unwrap_or(DialResult::Answered { leg: 0, talk: Duration::from_secs(30) });
+        let failure = match result {
+            DialResult::Answered { leg, talk } => {
+                let peer = uuid::Uuid::new_v4().to_string();
+                let bridge_fields = vec![
+                    ("Event-Name", "CHANNEL_BRIDGE".to_string()),
+                    ("Bridge-A-Unique-ID", self.scenario.uuid.clone()),
+                    ("Bridge-B-Unique-ID", peer.clone()),
+                ];
+                self.send_event(&t.execute, &bridge_fields, false).await;
+                self.clock_us += talk.as_micros() as u64;
+                let mut unbridge = bridge_fields;
+                unbridge[0].1 = "CHANNEL_UNBRIDGE".into();
+                self.send_event(&t.execute, &unbridge, false).await;
+                self.vars.insert("originate_disposition".into(), "call accepted".into());
+                self.vars.insert("DIALSTATUS".into(), "ANSWER".into());
+                self.vars.insert("bridge_hangup_cause".into(), "NORMAL_CLEARING".into());
+                self.vars.insert("last_bridge_to".into(), peer);
+                let imports = self.vars.get("import").cloned().unwrap_or_default();
+                if let Some(number) = legs.get(leg).and_then(|l| leg_number(l)) {
+                    if imports.split(',').any(|v| v == "rivr_dial_leg") {
+                        self.vars.insert("rivr_dial_leg".into(), number);
+                    }
+                }
+                let hangup_after = self.vars.get("hangup_after_bridge").is_none_or(|v| v != "false");
+                return hangup_after.then(|| "NORMAL_CLEARING".to_string());
+            }
+            DialResult::Busy => ("USER_BUSY", "BUSY"),
+            DialResult::NoAnswer => ("NO_ANSWER", "NOANSWER"),
+            DialResult::Failed(cause) => (cause, cause),
+        };
+        let (cause, dialstatus) = failure;
+        self.vars.insert("originate_disposition".into(), cause.into());
+        self.vars.insert("DIALSTATUS".into(), dialstatus.into());
+        self.vars.insert("originate_failed_cause".into(), cause.into());
+        // switch_channel_handle_cause: without continue_on_fail the caller goes down too.
+        let continues = self.vars.get("continue_on_fail").is_some_and(|v| v == "true");
+        (!continues).then(|| cause.to_string())
+    }
+}
+
+/// Applications that take media time on a real switch.
+const MEDIA_APPS: &[&str] = &["playback", "speak", "say", "play_and_get_digits", "record", "bridge", "sleep"];
+
+fn leg_number(leg: &str) -> Option<String> {
+    let start = leg.find("rivr_dial_leg=")? + "rivr_dial_leg=".len();
+    let digits: String = leg[start..].chars().take_while(char::is_ascii_digit).collect();
+    (!digits.is_empty()).then_some(digits)
+}
+
+// ---- FreeSWITCH's argument parsing (switch_utils.c, switch_channel.c), transcribed ----
+
+/// `switch_channel_expand_variables_check` for arguments without real variables (a `${...}`
+/// stands for itself).
+pub fn fs_expand(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let var_check = {
+        let mut dollar = false;
+        let mut found = false;
+        for &b in bytes {
+            if b == b'$' {
+                dollar = true;
+            } else if dollar {
+                if b == b'{' {
+                    found = true;
+                    break;
+                }
+                if b != b'\\' {
+                    dollar = false;
+                }
+            }
+        }
+        found
+    };
+    let escaped =
+        bytes.windows(2).any(|w| w[0] == b'\\' && matches!(w[1], b'\\' | b'n' | b's' | b't' | b'\''));
+    if !var_check && !escaped {
+        return text.to_string();
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\\' && i + 1 < chars.len() {
+            match chars[i + 1] {
+                '$' => {
+                    out.push('$');
+                    i += if chars.get(i + 2) == Some(&'$') { 3 } else { 2 };
+                    continue;
+                }
+                '\'' => {
+                    i += 2;
+                    continue;
+                }
+                '\\' => {
+                    out.push('\\');
+                    i += 2;
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        if c == '$' && chars.get(i + 1) == Some(&'{') {
+            let close = chars[i..].iter().position(|&c| c == '}').map_or(chars.len(), |p| i + p + 1);
+            out.extend(&chars[i..close]);
+            i = close;
+            continue;
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+
+/// `switch_separate_string(_, ' ', ..)` with `cleanup_separated_string`.
+pub fn fs_words(input: &str) -> Vec<String> {
+    let chars: Vec<char> = input.chars().collect();
+    let mut cut = vec![false; chars.len()];
+    let mut starts = Vec::new();
+    let mut ptr = 0;
+    let mut quoted = false;
+    let mut state = 0; // 0 start, 1 skip initial blanks, 2 find delimiter, 3 skip ending blanks
+    while ptr < chars.len() && starts.len() < 64 {
+        let c = chars[ptr];
+        match state {
+            0 => {
+                starts.push(ptr);
+                state = 1;
+            }
+            1 => {
+                if c == ' ' {
+                    ptr += 1;
+                } else {
+                    state = 2;
+                }
+            }
+            2 => {
+                if c == '\\' {
+                    ptr += 1;
+                } else if c == '\'' {
+                    quoted = !quoted;
+                } else if c == ' ' && !quoted {
+                    cut[ptr] = true;
+                    state = 3;
+                }
+                ptr += 1;
+            }
+            _ => {
+                if c == ' ' {
+                    ptr += 1;
+                } else {
+                    state = 0;
+                }
+            }
+        }
+    }
+    starts
+        .iter()
+        .map(|&start| {
+            let end = (start..chars.len()).find(|&i| cut[i]).unwrap_or(chars.len());
+            cleanup(&chars[start..end])
+        })
+        .collect()
+}
+
+fn cleanup(chars: &[char]) -> String {
+    let mut i = 0;
+    while i < chars.len() && chars[i] == ' ' {
+        i += 1;
+    }
+    let mut out = String::new();
+    let mut end = 0;
+    let mut quoted = false;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\\' && i + 1 < chars.len() {
+            let e = chars[i + 1];
+            let unescaped = match e {
+                'n' => Some('\n'),
+                'r' => Some('\r'),
+                't' => Some('\t'),
+                's' => Some(' '),
+                '\'' | '"' | '\\' => Some(e),
+                _ => None,
+            };
+            if let Some(u) = unescaped {
+                out.push(u);
+                end = out.len();
+                i += 2;
+                continue;
+            }
+        }
+        if c == '\'' && (quoted || chars[i + 1..].contains(&'\'')) {
+            quoted = !quoted;
+            if quoted {
+                end = out.len();
+            }
+        } else {
+            out.push(c);
+            if c != ' ' || quoted {
+                end = out.len();
+            }
+        }
+        i += 1;
+    }
+    out.truncate(end);
+    out
+}
