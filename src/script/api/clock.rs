@@ -98,11 +98,14 @@ pub fn register(module: &mut Module) {
         });
 }
 
-/// The call's `rivr_now`, if the function runs during a call and the variable is set.
+/// The call's `rivr_now`, if the function runs during a call and the variable is set. Read from
+/// the call's data (channel variables as the call arrived, plus `set_var`s since), without a
+/// round trip to the switch, so it also works in `on_hangup`.
 fn call_now(nctx: &NativeCallContext) -> Option<String> {
     let tag = nctx.tag()?;
     let ctx = tag.read_lock::<Arc<CallContext>>()?;
-    ctx.info().variables.get(NOW_VARIABLE).cloned()
+    let info = ctx.info.lock().unwrap_or_else(|p| p.into_inner());
+    info.variables.get(NOW_VARIABLE).cloned()
 }
 
 /// The current instant: `rivr_now`'s value when given, else the wall clock.
