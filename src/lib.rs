@@ -15,15 +15,22 @@
 //! - [`script`]: sandboxed engines, the verb API, the embedded stdlib, the script store and the
 //!   per-call runner.
 //! - [`config`]: `rivr.yaml`, typed and validated with positions; [`router`]: call → script.
-//! - [`console`]: `rivr sim`; [`check`]: `rivr check`.
+//! - [`console`]: `rivr sim`; [`check`]: `rivr check`; [`check_config`]: `rivr check -c`.
+//! - [`reload`]: the live configuration, reloaded on change and SIGHUP; scripts reload through
+//!   `script::watch`.
+//! - [`http`]: the HTTP client behind `http_get`/`http_post` (reqwest, allowlist, size cap).
 
 #![forbid(unsafe_code)]
 
 pub mod call;
 pub mod check;
+pub mod check_config;
 pub mod config;
 pub mod console;
+pub mod http;
+pub mod reload;
 pub mod router;
 pub mod scenario;
 pub mod script;
+pub mod server;
 pub mod switch;

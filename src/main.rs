@@ -23,6 +23,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve FreeSWITCH: route each call that connects to a script and run it.
+    Run {
+        /// The configuration file (default: ./rivr.yaml if it exists, otherwise built-in defaults
+        /// serving ./scripts on 127.0.0.1:8084).
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// Log format: `text` or `json` (one JSON object per line, with the call's span fields).
+        #[arg(long)]
+        log_format: Option<String>,
+    },
     /// Run one call on the simulated switch: verbs are printed, typed lines are the caller's keys.
     Sim {
         /// The script to run.
@@ -60,19 +70,37 @@ enum Command {
         /// Directory to create (must not exist or be empty).
         dir: PathBuf,
     },
-    /// Compile scripts and report every error with file:line:col; exits 1 on any.
+    /// Compile scripts and report every error with file:line:col; exits 1 on any. With
+    /// `-c rivr.yaml`: the whole configuration, every route's script and its imports.
     Check {
         /// Scripts or directories (default: ./scripts).
         paths: Vec<PathBuf>,
+        /// Validate this configuration file and every script its routes use.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    let (default_level, json) = match &cli.command {
+        Command::Run { log_format, .. } => ("info", log_format.as_deref() == Some("json")),
+        _ => ("warn", false),
+    };
+    let level =
+        if std::env::var_os("RIVR_LOG").is_none() && cli.log == "warn" { default_level } else { &cli.log };
+    let filter = tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| "warn".into());
+    if json {
+        tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    }
     match run(cli.command) {
         Ok(code) => code,
         Err(error) => {
@@ -143,7 +171,27 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { paths } => {
+        Command::Run { config, log_format } => {
+            if let Some(format) = log_format.as_deref().filter(|f| *f != "text" && *f != "json") {
+                anyhow::bail!("--log-format {format}: use text or json");
+            }
+            serve(config)
+        }
+        Command::Check { paths, config: Some(config) } => {
+            let report = rivr::check_config::check_config(&config);
+            for problem in &report.problems {
+                println!("{problem}");
+            }
+            let errors = report.problems.iter().filter(|p| p.is_error()).count();
+            if errors == 0 {
+                println!("{}: configuration and {} script(s) OK", config.display(), report.scripts_checked);
+            } else {
+                println!("{}: {errors} problem(s)", config.display());
+            }
+            let scripts_ok = if paths.is_empty() { true } else { check_scripts(&paths) };
+            Ok(if errors == 0 && scripts_ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Check { paths, config: None } => {
             let paths = if paths.is_empty() { vec![PathBuf::from("scripts")] } else { paths };
             let report = rivr::check::check_paths(&paths, &Limits::default());
             for problem in &report.problems {
@@ -159,4 +207,68 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
         }
     }
+}
+
+fn check_scripts(paths: &[PathBuf]) -> bool {
+    let report = rivr::check::check_paths(paths, &Limits::default());
+    for problem in &report.problems {
+        println!("{problem}");
+    }
+    report.problems.is_empty()
+}
+
+/// `rivr run`: load the configuration and scripts, then serve until Ctrl-C or SIGTERM.
+fn serve(config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let path = config.or_else(|| Some(PathBuf::from("rivr.yaml")).filter(|p| p.exists()));
+    let live = match &path {
+        Some(path) => match rivr::reload::LiveConfig::load(path) {
+            Ok(live) => live,
+            Err(error) => {
+                for problem in error.diagnostics() {
+                    eprintln!("{problem}");
+                }
+                eprintln!("error: {} is not valid; nothing was started", path.display());
+                return Ok(ExitCode::from(1));
+            }
+        },
+        None => rivr::reload::LiveConfig::fixed(rivr::config::Config::default()),
+    };
+    let snapshot = live.current();
+    let config = &snapshot.config;
+    for problem in config.check() {
+        tracing::warn!("{problem}");
+    }
+    let (store, problems) = rivr::script::ScriptStore::load(config.scripts.as_path(), &config.limits);
+    for problem in &problems {
+        tracing::error!("{problem}");
+    }
+    tracing::info!(
+        config = path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "(defaults)".into()),
+        scripts_dir = %config.scripts.display(),
+        scripts = ?store.names(),
+        failed = problems.len(),
+        "loaded"
+    );
+    let store = std::sync::Arc::new(store);
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    runtime.block_on(async move {
+        let rivr = rivr::server::Runtime::new(live, store)?;
+        let shutdown = async {
+            let mut terminate =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async {
+                    match terminate.as_mut() {
+                        Some(signal) => { signal.recv().await; }
+                        None => std::future::pending().await,
+                    }
+                } => {}
+            }
+            tracing::info!("shutting down: no new calls; live calls may finish");
+        };
+        rivr::server::serve(rivr, shutdown).await
+    })?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -246,10 +246,14 @@ fn missing_scripts_are_all_reported_at_their_script_keys() {
 
 #[test]
 fn a_missing_scripts_directory_is_one_error_not_one_per_route() {
-    // Placed where no scripts/ directory exists (the repository root has one).
-    let config =
-        Config::parse_with_env(&fixture("missing_script.yaml"), "no-such-dir/missing_script.yaml", &test_env)
-            .unwrap();
+    // A directory that does not exist: relative to the working directory, `scripts` would be
+    // the crate's own example scripts.
+    let config = Config::parse_with_env(
+        &fixture("missing_script.yaml"),
+        "/nonexistent-rivr-test/rivr.yaml",
+        &test_env,
+    )
+    .unwrap();
     let diagnostics = config.check();
     assert_eq!(diagnostics.len(), 1);
     assert_eq!(diagnostics[0].kind, DiagnosticKind::MissingDirectory);

@@ -7,6 +7,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::call::http::HttpRequest;
+
 /// One request from a script to its call.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
@@ -54,6 +56,9 @@ pub enum Command {
         /// Its argument string, passed as is.
         args: String,
     },
+    /// Call out to a web service (`http_get`, `http_post`). Carried out by the call actor through
+    /// its `HttpClient`, not by the switch.
+    Http(HttpRequest),
 }
 
 impl Command {
@@ -77,13 +82,21 @@ impl Command {
             Command::SendDtmf(_) => "send_dtmf",
             Command::Sleep(_) => "sleep",
             Command::Execute { .. } => "execute",
+            Command::Http(request) => request.method.verb(),
         }
     }
 
     /// Whether the command needs a live call with media. After a hangup these fail at once;
-    /// `get_var`/`set_var` stay usable in `on_hangup` from the script's snapshot.
+    /// `get_var`/`set_var` stay usable in `on_hangup` from the script's snapshot, and HTTP
+    /// requests run there too (reporting a call's result to a CRM is what `on_hangup` is for).
     pub fn needs_media(&self) -> bool {
-        !matches!(self, Command::GetVar(_) | Command::SetVar { .. })
+        !matches!(self, Command::GetVar(_) | Command::SetVar { .. } | Command::Http(_))
+    }
+
+    /// Whether the actor still carries the command out once the call has ended: only HTTP
+    /// requests, which need no call.
+    pub fn runs_after_hangup(&self) -> bool {
+        matches!(self, Command::Http(_))
     }
 }
 

@@ -2,6 +2,8 @@
 
 use thiserror::Error;
 
+use crate::call::http::HttpError;
+
 /// Why a command failed.
 ///
 /// `Hangup` is control flow, not a failure: it stops the script quietly and runs `on_hangup`.
@@ -29,6 +31,14 @@ pub enum CallError {
         verb: &'static str,
         /// Why.
         reason: String,
+    },
+    /// An HTTP request (`http_get`, `http_post`) got no response.
+    #[error("{verb}: {error}")]
+    Http {
+        /// The verb.
+        verb: &'static str,
+        /// What went wrong.
+        error: HttpError,
     },
 }
 

@@ -104,7 +104,7 @@ impl CallHandle {
     /// # Errors
     /// As for [`CallHandle::execute`].
     pub fn execute_from(&self, command: Command, origin: Option<Origin>) -> Result<Outcome, CallError> {
-        if self.state.is_hung_up() {
+        if self.state.is_hung_up() && !command.runs_after_hangup() {
             return Err(CallError::hangup(self.state.cause()));
         }
         let (reply, answer) = oneshot::channel();

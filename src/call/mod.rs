@@ -8,6 +8,7 @@ pub mod actor;
 mod command;
 mod error;
 mod handle;
+pub mod http;
 mod info;
 mod outcome;
 
@@ -17,5 +18,6 @@ pub use command::{
 };
 pub use error::CallError;
 pub use handle::{CallHandle, CallState, Origin, Request};
+pub use http::{HttpClient, HttpError, HttpMethod, HttpRequest, HttpResponse};
 pub use info::CallInfo;
 pub use outcome::{AskOutcome, AskStatus, DialOutcome, DialStatus, Outcome, RecordOutcome, RecordStatus};

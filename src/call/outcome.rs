@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::call::http::HttpResponse;
+
 /// The result of one executed command.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
@@ -18,6 +20,8 @@ pub enum Outcome {
     Value(Option<String>),
     /// The switch's response text to a raw `execute`.
     Response(String),
+    /// The response to `http_get`/`http_post`.
+    Http(HttpResponse),
 }
 
 /// How an `ask` ended.

@@ -140,16 +140,31 @@ impl Config {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path)
             .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-        let env = |name: &str| std::env::var(name).ok();
-        let (config, mut diagnostics) = Config::parse_all(&text, &path.to_string_lossy(), &env)?;
-        // The filesystem is checked even when parsing found problems, so that one run reports
-        // a bad regex and a missing script together.
-        diagnostics.extend(validate::filesystem(&config));
-        validate::sort(&mut diagnostics);
+        let (config, diagnostics) = Config::parse_and_check(&text, &path.to_string_lossy())?;
         if diagnostics.iter().any(Diagnostic::is_error) {
             return Err(ConfigError::Invalid(diagnostics));
         }
         Ok(config)
+    }
+
+    /// All three stages on `text` (read from the file `origin`), returning the configuration
+    /// together with every diagnostic, errors included, in file order: for callers that must
+    /// look further even when the configuration is unusable (`rivr check` compiles the routes'
+    /// scripts of a file with a bad regex), or that must not apply a configuration with errors
+    /// (a reload). `${NAME}` values come from the process environment.
+    ///
+    /// # Errors
+    ///
+    /// `ConfigError::Invalid` with the deserializer's one diagnostic when the text cannot be
+    /// read as a configuration at all (bad YAML, unknown key, wrong type).
+    pub fn parse_and_check(text: &str, origin: &str) -> Result<(Config, Vec<Diagnostic>), ConfigError> {
+        let env = |name: &str| std::env::var(name).ok();
+        let (config, mut diagnostics) = Config::parse_all(text, origin, &env)?;
+        // The filesystem is checked even when parsing found problems, so that one run reports
+        // a bad regex and a missing script together.
+        diagnostics.extend(validate::filesystem(&config));
+        validate::sort(&mut diagnostics);
+        Ok((config, diagnostics))
     }
 
     /// Parses configuration text, taking `${NAME}` values from the process environment.

@@ -5,7 +5,9 @@
 pub mod engine;
 pub mod stdlib;
 pub mod store;
+pub mod watch;
 
-pub use store::{Compiler, Diagnostic, Script, ScriptStore};
+pub use store::{Compiler, Diagnostic, ReloadReport, Script, ScriptStore};
+pub use watch::{ScriptWatcher, WatchOptions};
 pub mod api;
 pub mod runner;

@@ -71,6 +71,29 @@ impl Resolver {
         Ok(Located { source, text })
     }
 
+    /// The file an import path reads, relative to the scripts directory with `/` separators
+    /// (`lib/greet` → `lib/greet.rhai`); `None` for stdlib modules and for paths `locate`
+    /// refuses. The script store uses it to know which scripts to recompile when a module
+    /// changes.
+    pub fn module_file(path: &str) -> Option<String> {
+        if path.starts_with(STDLIB_PREFIX) || path.is_empty() {
+            return None;
+        }
+        let mut file = PathBuf::new();
+        for part in Path::new(path).components() {
+            match part {
+                Component::Normal(name) => file.push(name),
+                Component::CurDir => {}
+                _ => return None,
+            }
+        }
+        if file.extension().is_none() {
+            file.set_extension("rhai");
+        }
+        let parts: Vec<String> = file.iter().map(|part| part.to_string_lossy().into_owned()).collect();
+        Some(parts.join("/"))
+    }
+
     fn compile(&self, engine: &Engine, path: &str, pos: Position) -> Result<AST, Box<EvalAltResult>> {
         let located =
             self.locate(path).map_err(|message| EvalAltResult::ErrorModuleNotFound(message, pos))?;

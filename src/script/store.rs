@@ -4,12 +4,18 @@
 //! Scripts are compiled once per version with their imports embedded
 //! (`compile_into_self_contained`), so a call needs no module resolver and no file access. A call
 //! takes an `Arc<Script>` when it starts and keeps that version to the end.
+//!
+//! Hot reload is `ScriptStore::rescan` (driven by `script::watch`): it compares every file with
+//! what it saw last (length, mtime, content hash), recompiles what changed and the scripts that
+//! import it, and swaps the whole map at once. A broken edit never replaces a working version.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 use rhai::{Engine, EvalAltResult, Position, AST};
@@ -67,6 +73,10 @@ impl std::error::Error for Diagnostic {}
 pub struct Compiler {
     engine: Engine,
     scripts_dir: PathBuf,
+    /// The scripts-directory modules read by the compile in progress (see `compile_tracked`).
+    imports: Arc<Mutex<BTreeSet<String>>>,
+    /// One compile at a time, so that `imports` belongs to exactly one script.
+    compiling: Mutex<()>,
 }
 
 impl Compiler {
@@ -74,11 +84,15 @@ impl Compiler {
     /// module count are checked at compile time).
     pub fn new(scripts_dir: impl Into<PathBuf>, limits: &Limits) -> Self {
         let scripts_dir = scripts_dir.into();
+        let imports = Arc::new(Mutex::new(BTreeSet::new()));
         let mut engine = engine::sandboxed(limits);
-        engine.set_module_resolver(Resolver::new(scripts_dir.clone()));
+        engine.set_module_resolver(Recording {
+            inner: Resolver::new(scripts_dir.clone()),
+            imports: imports.clone(),
+        });
         // Verb names are registered per call, so unknown functions can't be told apart at
         // compile time; the operator `fn` declarations are checked as usual.
-        Compiler { engine, scripts_dir }
+        Compiler { engine, scripts_dir, imports, compiling: Mutex::new(()) }
     }
 
     /// The scripts directory.
@@ -91,6 +105,23 @@ impl Compiler {
     /// # Errors
     /// A `Diagnostic` with the file, line and column of the first error.
     pub fn compile(&self, name: &str, text: &str) -> Result<Script, Diagnostic> {
+        self.compile_tracked(name, text).0
+    }
+
+    /// Like [`Compiler::compile`], also returning every module of the scripts directory the
+    /// script imports, directly or through other modules (`lib/greet.rhai`), including modules
+    /// that could not be read: when one of them changes or appears, the script must be
+    /// recompiled.
+    pub fn compile_tracked(&self, name: &str, text: &str) -> (Result<Script, Diagnostic>, BTreeSet<String>) {
+        let _one_at_a_time = self.compiling.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.imports.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clear();
+        let result = self.compile_untracked(name, text);
+        let imports =
+            std::mem::take(&mut *self.imports.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        (result, imports)
+    }
+
+    fn compile_untracked(&self, name: &str, text: &str) -> Result<Script, Diagnostic> {
         let mut ast = self
             .engine
             .compile_into_self_contained(&rhai::Scope::new(), text)
@@ -118,6 +149,45 @@ impl Compiler {
     }
 }
 
+/// The module resolver of a `Compiler`: `Resolver`, noting every scripts-directory module it is
+/// asked for.
+struct Recording {
+    inner: Resolver,
+    imports: Arc<Mutex<BTreeSet<String>>>,
+}
+
+impl Recording {
+    fn note(&self, path: &str) {
+        if let Some(file) = Resolver::module_file(path) {
+            self.imports.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(file);
+        }
+    }
+}
+
+impl rhai::ModuleResolver for Recording {
+    fn resolve(
+        &self,
+        engine: &Engine,
+        source: Option<&str>,
+        path: &str,
+        pos: Position,
+    ) -> Result<rhai::Shared<rhai::Module>, Box<EvalAltResult>> {
+        self.note(path);
+        self.inner.resolve(engine, source, path, pos)
+    }
+
+    fn resolve_ast(
+        &self,
+        engine: &Engine,
+        source: Option<&str>,
+        path: &str,
+        pos: Position,
+    ) -> Option<Result<AST, Box<EvalAltResult>>> {
+        self.note(path);
+        self.inner.resolve_ast(engine, source, path, pos)
+    }
+}
+
 /// The name a script file goes by: its path relative to the scripts directory, with `/`.
 pub fn script_name(scripts_dir: &Path, path: &Path) -> String {
     let relative = path.strip_prefix(scripts_dir).unwrap_or(path);
@@ -133,6 +203,11 @@ fn diagnostic(file: &str, text: &str, error: &EvalAltResult) -> Diagnostic {
                 inner.file = file.to_string();
                 inner.line = pos.line().unwrap_or(0);
                 inner.column = pos.position().unwrap_or(0);
+            }
+            if inner.file != file {
+                // The error is in the module's file; say which script brought it in, since
+                // that is the script that will not load.
+                inner.message = format!("{} (imported by `{file}`)", inner.message);
             }
             inner
         }
@@ -181,26 +256,102 @@ fn import_position(text: &str, message: &str) -> Option<(usize, usize)> {
 }
 
 /// Every compiled script of a scripts directory, swapped atomically when a script changes.
+///
+/// [`ScriptStore::rescan`] brings it up to date with the disk: it recompiles the files whose
+/// content changed and every script importing one of them, keeps the last good version of a
+/// script that no longer compiles, drops deleted scripts unless a route names them
+/// ([`ScriptStore::pin`]), and publishes the result as one new map. A call takes its
+/// `Arc<Script>` once, at its start, so it finishes on the version it started with.
 pub struct ScriptStore {
     compiler: Compiler,
+    /// What new calls get. Replaced whole, never changed in place.
     scripts: ArcSwap<HashMap<String, Arc<Script>>>,
+    /// Scripts the routes name: a deleted one keeps serving its last good version.
+    pinned: ArcSwap<BTreeSet<String>>,
+    /// The current compile problems, one per failing script, readable while a rescan runs.
+    problems: ArcSwap<Vec<Diagnostic>>,
+    /// What the last rescan saw. Held for a whole rescan, which also serializes rescans.
+    tracker: Mutex<Tracker>,
+    /// How many times `scripts` has been replaced.
+    generation: AtomicU64,
+}
+
+/// What one [`ScriptStore::rescan`] changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReloadReport {
+    /// Scripts compiled and now serving a new version (new files included), sorted.
+    pub updated: Vec<String>,
+    /// Scripts that changed (or whose imports changed) but do not compile: each keeps its last
+    /// good version, if it had one.
+    pub failed: Vec<Diagnostic>,
+    /// Deleted scripts no longer served.
+    pub removed: Vec<String>,
+    /// Deleted scripts that keep serving their last good version because a route names them.
+    pub kept: Vec<String>,
+}
+
+impl ReloadReport {
+    /// Whether the rescan found nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.updated.is_empty() && self.failed.is_empty() && self.removed.is_empty() && self.kept.is_empty()
+    }
+}
+
+/// The bookkeeping behind `rescan`.
+#[derive(Default)]
+struct Tracker {
+    /// Every script file seen on disk by the last rescan.
+    files: HashMap<String, Fingerprint>,
+    /// The scripts-directory modules each script imported (transitively) when last compiled,
+    /// including modules that were missing then.
+    imports: HashMap<String, BTreeSet<String>>,
+    /// Scripts that fail to compile, by name.
+    problems: BTreeMap<String, Diagnostic>,
+    /// Deleted, pinned scripts already warned about.
+    kept: BTreeSet<String>,
+    /// Whether a rescan has run (the first one loads quietly).
+    scanned: bool,
+}
+
+/// A file's identity as far as reloading cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Fingerprint {
+    len: u64,
+    modified: Option<SystemTime>,
+    /// A hash of the content, the only thing that decides whether the file changed.
+    hash: u64,
+    /// When the hash was taken. Length and mtime alone are trusted only for a file whose mtime
+    /// was already `RACY_WINDOW` old then: file systems keep mtimes in coarse ticks, so two
+    /// writes of the same length close together can share an mtime ("racy git").
+    hashed_at: SystemTime,
+}
+
+impl Fingerprint {
+    /// Whether a file with this length and mtime is certainly unchanged since it was hashed.
+    fn still_matches(&self, len: u64, modified: Option<SystemTime>) -> bool {
+        let settled = |m: SystemTime| m.checked_add(RACY_WINDOW).is_some_and(|m| m < self.hashed_at);
+        self.len == len && self.modified == modified && modified.is_some_and(settled)
+    }
 }
 
 impl ScriptStore {
+    /// An empty store over `scripts_dir`; [`ScriptStore::rescan`] fills it.
+    pub fn new(scripts_dir: impl Into<PathBuf>, limits: &Limits) -> Self {
+        ScriptStore {
+            compiler: Compiler::new(scripts_dir, limits),
+            scripts: ArcSwap::from_pointee(HashMap::new()),
+            pinned: ArcSwap::from_pointee(BTreeSet::new()),
+            problems: ArcSwap::from_pointee(Vec::new()),
+            tracker: Mutex::new(Tracker::default()),
+            generation: AtomicU64::new(0),
+        }
+    }
+
     /// Compile every `*.rhai` under `scripts_dir`. Scripts that fail are left out and reported.
     pub fn load(scripts_dir: impl Into<PathBuf>, limits: &Limits) -> (Self, Vec<Diagnostic>) {
-        let compiler = Compiler::new(scripts_dir, limits);
-        let mut scripts = HashMap::new();
-        let mut problems = Vec::new();
-        for path in script_files(compiler.scripts_dir()) {
-            match compiler.compile_file(&path) {
-                Ok(script) => {
-                    scripts.insert(script.name.clone(), Arc::new(script));
-                }
-                Err(problem) => problems.push(problem),
-            }
-        }
-        (ScriptStore { compiler, scripts: ArcSwap::from_pointee(scripts) }, problems)
+        let store = ScriptStore::new(scripts_dir, limits);
+        let report = store.rescan();
+        (store, report.failed)
     }
 
     /// The current version of the script `name` (`main.rhai` or `main`).
@@ -209,7 +360,8 @@ impl ScriptStore {
         scripts.get(name).or_else(|| scripts.get(&format!("{name}.rhai"))).cloned()
     }
 
-    /// Put `script` in place of its previous version, for calls that start from now on.
+    /// Put `script` in place of its previous version, for calls that start from now on. A
+    /// script with no file behind it is dropped by the next rescan unless it is pinned.
     pub fn insert(&self, script: Script) {
         let script = Arc::new(script);
         self.scripts.rcu(|current| {
@@ -217,6 +369,7 @@ impl ScriptStore {
             next.insert(script.name.clone(), script.clone());
             next
         });
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Names of every script that compiled.
@@ -230,7 +383,203 @@ impl ScriptStore {
     pub fn compiler(&self) -> &Compiler {
         &self.compiler
     }
+
+    /// Every script that does not compile now, with the place of its first error, in file
+    /// order. A script listed here may still serve its last good version.
+    pub fn problems(&self) -> Vec<Diagnostic> {
+        Vec::clone(&self.problems.load())
+    }
+
+    /// How many times the set of served scripts has changed: a cheap way to notice a reload.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Declare the scripts the routes name (replacing the previous set): if one of them is
+    /// deleted, it keeps serving its last good version, with a warning, instead of leaving its
+    /// route with nothing to run. `main` and `main.rhai` name the same script.
+    pub fn pin<I, S>(&self, names: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let pinned: BTreeSet<String> = names.into_iter().map(|name| script_key(name.as_ref())).collect();
+        self.pinned.store(Arc::new(pinned));
+    }
+
+    /// Bring the store up to date with the scripts directory, publish the result atomically
+    /// for new calls, log what changed, and report it. Safe to call from any thread at any
+    /// time; concurrent calls run one after the other.
+    pub fn rescan(&self) -> ReloadReport {
+        let mut tracker = self.tracker.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let first = !tracker.scanned;
+        tracker.scanned = true;
+        let scan_started = SystemTime::now();
+
+        // 1. What is on disk, and which files changed.
+        let mut files = HashMap::new();
+        let mut changed: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        for path in script_files(self.compiler.scripts_dir()) {
+            let name = script_name(self.compiler.scripts_dir(), &path);
+            // A file that vanishes between the walk and here is being replaced; the event of
+            // its replacement brings another rescan.
+            let Ok(metadata) = std::fs::metadata(&path) else { continue };
+            let modified = metadata.modified().ok();
+            if let Some(known) = tracker.files.get(&name) {
+                if known.still_matches(metadata.len(), modified) {
+                    files.insert(name, *known);
+                    continue;
+                }
+            }
+            let Ok(bytes) = std::fs::read(&path) else { continue };
+            let hash = hash_bytes(&bytes);
+            let fingerprint = Fingerprint { len: metadata.len(), modified, hash, hashed_at: scan_started };
+            if tracker.files.get(&name).is_none_or(|known| known.hash != hash) {
+                changed.insert(name.clone(), bytes);
+            }
+            files.insert(name, fingerprint);
+        }
+        let deleted: BTreeSet<String> =
+            tracker.files.keys().filter(|name| !files.contains_key(*name)).cloned().collect();
+
+        // 2. What to compile: changed files, and every script importing a changed or deleted
+        //    module (or one that was missing and may exist now).
+        let mut to_compile: BTreeSet<String> = changed.keys().cloned().collect();
+        for (script, imports) in &tracker.imports {
+            let touched =
+                imports.iter().any(|module| changed.contains_key(module) || deleted.contains(module));
+            if touched && files.contains_key(script) {
+                to_compile.insert(script.clone());
+            }
+        }
+
+        // 3. Compile into a copy of the current map.
+        let mut next = HashMap::clone(&self.scripts.load());
+        let mut report = ReloadReport::default();
+        for name in to_compile {
+            let bytes = match changed.remove(&name) {
+                Some(bytes) => Ok(bytes),
+                None => std::fs::read(self.compiler.scripts_dir().join(&name)),
+            };
+            let (result, imports) = match bytes {
+                Ok(bytes) => match String::from_utf8(bytes) {
+                    Ok(text) => self.compiler.compile_tracked(&name, &text),
+                    Err(_) => (Err(unreadable(&name, "it is not UTF-8 text")), BTreeSet::new()),
+                },
+                Err(error) => (Err(unreadable(&name, &error.to_string())), BTreeSet::new()),
+            };
+            match result {
+                Ok(mut script) => {
+                    script.version = combined_version(&name, &imports, &files);
+                    if !first {
+                        tracing::info!(script = %name, version = %script.version_tag(), "script reloaded");
+                    }
+                    next.insert(name.clone(), Arc::new(script));
+                    tracker.problems.remove(&name);
+                    report.updated.push(name.clone());
+                }
+                Err(problem) => {
+                    if next.contains_key(&name) {
+                        tracing::error!(
+                            script = %name,
+                            "{problem}; new calls keep running the last version that compiled"
+                        );
+                    } else {
+                        tracing::error!(script = %name, "{problem}");
+                    }
+                    tracker.problems.insert(name.clone(), problem.clone());
+                    report.failed.push(problem);
+                }
+            }
+            tracker.imports.insert(name, imports);
+        }
+
+        // 4. Deleted scripts: gone, unless a route names them.
+        for name in &deleted {
+            tracker.imports.remove(name);
+            tracker.problems.remove(name);
+        }
+        let pinned = self.pinned.load();
+        let mut served: Vec<String> =
+            next.keys().filter(|name| !files.contains_key(*name)).cloned().collect();
+        served.sort();
+        for name in served {
+            if pinned.contains(&name) {
+                if tracker.kept.insert(name.clone()) {
+                    tracing::warn!(
+                        script = %name,
+                        "script deleted, but a route names it: new calls keep running its last \
+                         version until it is restored or the route is changed"
+                    );
+                }
+                report.kept.push(name);
+            } else {
+                next.remove(&name);
+                tracker.kept.remove(&name);
+                tracing::info!(script = %name, "script deleted; no longer served");
+                report.removed.push(name);
+            }
+        }
+        tracker.kept.retain(|name| !files.contains_key(name));
+
+        // 5. Publish.
+        tracker.files = files;
+        if !report.updated.is_empty() || !report.removed.is_empty() {
+            self.scripts.store(Arc::new(next));
+            self.generation.fetch_add(1, Ordering::AcqRel);
+        }
+        if first {
+            tracing::info!(
+                scripts = report.updated.len(),
+                problems = report.failed.len(),
+                dir = %self.compiler.scripts_dir().display(),
+                "scripts loaded"
+            );
+        }
+        self.problems.store(Arc::new(tracker.problems.values().cloned().collect()));
+        report
+    }
 }
+
+/// The key a script is stored under: its path with `/`, ending in `.rhai`.
+fn script_key(name: &str) -> String {
+    let name = name.trim_start_matches("./");
+    if name.ends_with(".rhai") {
+        name.to_string()
+    } else {
+        format!("{name}.rhai")
+    }
+}
+
+fn unreadable(name: &str, why: &str) -> Diagnostic {
+    Diagnostic {
+        file: name.to_string(),
+        line: 0,
+        column: 0,
+        message: format!("cannot read the script: {why}"),
+    }
+}
+
+fn hash_bytes(bytes: &[u8]) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// A script's version covers its own text and the text of every module it embeds, so a
+/// recompile caused by a module shows as a new version.
+fn combined_version(name: &str, imports: &BTreeSet<String>, files: &HashMap<String, Fingerprint>) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for file in std::iter::once(name).chain(imports.iter().map(String::as_str)) {
+        file.hash(&mut hasher);
+        files.get(file).map(|f| f.hash).hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+/// How old a file's mtime must be, when its content is hashed, for its (length, mtime) to
+/// stand for that content later. Generous: some file systems keep 1 s or 2 s mtimes.
+const RACY_WINDOW: Duration = Duration::from_secs(2);
 
 /// Every `*.rhai` file under `dir`, sorted, skipping hidden files and editor temporaries.
 pub fn script_files(dir: &Path) -> Vec<PathBuf> {

@@ -7,6 +7,7 @@
 mod clock;
 mod control;
 mod dial;
+pub mod http;
 mod input;
 mod media;
 pub mod options;
@@ -252,6 +253,7 @@ pub fn module() -> Shared<Module> {
             dial::register(&mut module);
             record::register(&mut module);
             vars::register(&mut module);
+            http::register(&mut module);
             clock::register(&mut module);
             module.build_index();
             Shared::new(module)

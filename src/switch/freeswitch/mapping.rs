@@ -219,6 +219,13 @@ pub enum Finished<'a> {
 pub fn plan(command: &Command, ctx: &MapContext<'_>) -> Result<Plan, CallError> {
     let settings = ctx.settings;
     let plan = match command {
+        // The call actor carries out HTTP itself; it never reaches the switch.
+        Command::Http(_) => {
+            return Err(CallError::Unsupported {
+                verb: command.verb(),
+                reason: "HTTP requests are made by rivr, not by FreeSWITCH".into(),
+            })
+        }
         Command::Answer => Plan::single(Step::bare(APP_ANSWER), Expect::Done),
         Command::PreAnswer => Plan::single(Step::bare(APP_PRE_ANSWER), Expect::Done),
         Command::Ring => Plan::single(Step::bare(APP_RING_READY), Expect::Done),

@@ -389,6 +389,12 @@ impl SimChannel {
                 Ok(Outcome::Done)
             }
             Command::Execute { .. } => Ok(Outcome::Response("+OK".into())),
+            // The call actor answers HTTP through its `HttpClient` (a canned one in scenarios);
+            // a request only gets here if something bypassed the actor.
+            Command::Http(request) => Err(CallError::Unsupported {
+                verb: request.method.verb(),
+                reason: "HTTP requests are carried out by the call actor, not the switch".into(),
+            }),
         }
     }
 }

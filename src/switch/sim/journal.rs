@@ -135,6 +135,7 @@ impl Entry {
             Command::SendDtmf(digits) => digits.clone(),
             Command::Sleep(duration) => duration.as_millis().to_string(),
             Command::Execute { app, args } => format!("{app} {args}").trim_end().to_string(),
+            Command::Http(request) => request.url.clone(),
         }
     }
 }
@@ -171,6 +172,7 @@ impl fmt::Display for Entry {
             Command::SendDtmf(digits) => write!(f, "{verb}: {digits}")?,
             Command::Sleep(duration) => write!(f, "{verb}: {}", ms(*duration))?,
             Command::Execute { app, args } => write!(f, "{verb}: {app} {args}")?,
+            Command::Http(request) => write!(f, "{verb}: {} {}", request.method, request.url)?,
         }
         match &self.result {
             Ok(Outcome::Ask(ask)) => {
@@ -191,6 +193,7 @@ impl fmt::Display for Entry {
             Ok(Outcome::Value(Some(value))) => write!(f, " → {value:?}")?,
             Ok(Outcome::Value(None)) => write!(f, " → unset")?,
             Ok(Outcome::Response(text)) if !text.is_empty() => write!(f, " → {text}")?,
+            Ok(Outcome::Http(response)) => write!(f, " → {}", response.status)?,
             Ok(_) => {}
             Err(CallError::Hangup { cause }) => write!(f, " → caller hung up ({cause})")?,
             Err(error) => write!(f, " → error: {error}")?,

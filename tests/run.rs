@@ -1,0 +1,103 @@
+//! `rivr run` end to end: the server routes each call FreeSWITCH connects to the right script,
+//! rejects calls that match no route, and picks up a changed script for the next call.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rivr::reload::LiveConfig;
+use rivr::script::ScriptStore;
+use rivr::server::{serve_on, Runtime};
+use support::fake_freeswitch::{self as fake, Scenario};
+use tokio::net::TcpListener;
+
+const CONFIG: &str = r#"
+listen: 127.0.0.1:0
+routes:
+  - name: sales
+    destination: "1000"
+    script: sales.rhai
+    set: { team: "east" }
+  - name: support
+    destination: "2*"
+    script: support.rhai
+no_route:
+  cause: UNALLOCATED_NUMBER
+"#;
+
+struct Server {
+    addr: std::net::SocketAddr,
+    dir: tempfile::TempDir,
+    runtime: Arc<Runtime>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn start() -> Server {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("scripts")).expect("mkdir");
+    std::fs::write(dir.path().join("rivr.yaml"), CONFIG).expect("config");
+    std::fs::write(
+        dir.path().join("scripts/sales.rhai"),
+        r#"answer(); play("sales-" + call_info().variables.team + ".wav");"#,
+    )
+    .expect("script");
+    std::fs::write(dir.path().join("scripts/support.rhai"), r#"answer(); play("support.wav");"#)
+        .expect("script");
+    let live = LiveConfig::load(dir.path().join("rivr.yaml")).expect("config loads");
+    let snapshot = live.current();
+    let (store, problems) = ScriptStore::load(snapshot.config.scripts.as_path(), &snapshot.config.limits);
+    assert!(problems.is_empty(), "{problems:?}");
+    let runtime = Runtime::new(live, Arc::new(store)).expect("runtime");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(serve_on(listener, runtime.clone(), async {
+        let _ = stopped.await;
+    }));
+    Server { addr, dir, runtime, _stop: stop }
+}
+
+async fn call(server: &Server, destination: &str) -> Vec<String> {
+    let scenario = Scenario { destination: destination.into(), ..Scenario::default() };
+    let log = tokio::time::timeout(Duration::from_secs(300), fake::call(server.addr, scenario))
+        .await
+        .expect("the call ended");
+    log.apps()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_are_routed_by_destination_with_the_routes_variables() {
+    let server = start().await;
+    let sales = call(&server, "1000").await;
+    assert_eq!(sales, ["answer", "playback sales-east.wav", "hangup NORMAL_CLEARING"]);
+    let support = call(&server, "2345").await;
+    assert_eq!(support, ["answer", "playback support.wav", "hangup NORMAL_CLEARING"]);
+    assert!(server.runtime.calls().started.load(std::sync::atomic::Ordering::Relaxed) >= 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_matching_no_route_is_rejected_with_the_configured_cause() {
+    let server = start().await;
+    let apps = call(&server, "9999").await;
+    assert_eq!(apps, ["hangup UNALLOCATED_NUMBER"]);
+    assert_eq!(server.runtime.calls().rejected_no_route.load(std::sync::atomic::Ordering::Relaxed), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_script_serves_the_next_call() {
+    let server = start().await;
+    assert_eq!(call(&server, "2000").await[1], "playback support.wav");
+    let path = server.dir.path().join("scripts/support.rhai");
+    std::fs::write(&path, r#"answer(); play("support-v2.wav");"#).expect("edit");
+    // The watcher picks the change up within its debounce; wait for it, bounded.
+    let mut apps = Vec::new();
+    for _ in 0..600 {
+        apps = call(&server, "2000").await;
+        if apps[1] == "playback support-v2.wav" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(apps[1], "playback support-v2.wav");
+}
