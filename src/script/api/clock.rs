@@ -11,8 +11,8 @@
 //! `2026-11-23T09:00:00Z`) or seconds since 1970. Otherwise it is the wall clock. Scenario files
 //! set it with `call: { variables: { rivr_now: "2026-11-23T10:00:00+01:00" } }`, so time-dependent
 //! flows test deterministically; on a real switch, ops can try a flow at a fixed time by setting
-//! it in the dialplan before the `socket` application, in a route's `variables`, or with
-//! `rivr sim --var rivr_now=…`. A `rivr_now` that is not a time is an error, never silently the
+//! it in the dialplan before the `socket` application or in a route's `set:` values in
+//! rivr.yaml; `rivr sim --var rivr_now=…` does the same in the terminal. A `rivr_now` that is not a time is an error, never silently the
 //! wall clock.
 //!
 //! These functions need no media and also work in `on_hangup`.
