@@ -14,7 +14,7 @@ use rivr::script::{engine, stdlib, Compiler};
 
 /// A handle whose "switch" is a thread answering every command at once.
 fn instant_switch() -> CallHandle {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Request>(2);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Box<Request>>(2);
     std::thread::spawn(move || {
         while let Some(request) = rx.blocking_recv() {
             let _ = request.reply.send(Ok(Outcome::Done));

@@ -6,6 +6,7 @@
 //! `/api/` prefix) and to every redirect. The response body is read in chunks and abandoned
 //! as soon as it passes `max_response_bytes`, so a huge response costs at most that much memory.
 //! The policy can be replaced while calls run ([`ReqwestHttp::set_policy`], on config reload).
+//! Proxies come from the environment (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`), as for curl.
 //!
 //! This module knows nothing of Rhai or calls: it implements `call::http::HttpClient`.
 

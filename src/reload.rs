@@ -11,6 +11,35 @@
 //! [`LiveConfig::reload_now`] (an HTTP `POST /reload`). After each reload the script store is
 //! told which scripts the routes name ([`ScriptStore::pin`]) and the HTTP client gets the new
 //! `http:` policy.
+//!
+//! # Wiring (what `rivr run` does)
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let rt = tokio::runtime::Runtime::new()?;
+//! # let _enter = rt.enter();
+//! use std::sync::Arc;
+//! use rivr::call::actor::CallServices;
+//! use rivr::reload::LiveConfig;
+//! use rivr::script::{ScriptStore, ScriptWatcher, WatchOptions};
+//!
+//! let live = LiveConfig::load("rivr.yaml")?;
+//! let snapshot = live.current();
+//! let config = &snapshot.config;
+//! let (store, _problems) = ScriptStore::load(config.scripts.as_path(), &config.limits);
+//! let store = Arc::new(store);
+//! live.attach_store(store.clone());
+//! let http = Arc::new(rivr::http::ReqwestHttp::new(&config.http)?);
+//! live.attach_http(http.clone());
+//! let _scripts = ScriptWatcher::start_with(store.clone(), WatchOptions::default());
+//! let _config = live.watch(&WatchOptions::default());
+//! let _sighup = live.reload_on_sighup()?;
+//! // For each call: route with `live.current()`, run `store.get(script)`, and spawn its actor
+//! // with `actor::spawn_with(channel, CallServices::with_http(http.clone()))`.
+//! # let _ = CallServices::with_http(http);
+//! # Ok(())
+//! # }
+//! ```
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -96,7 +125,8 @@ impl LiveConfig {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path)
             .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-        let config = checked(&text, path)?;
+        // Not logged here: the caller reports a configuration it cannot start with.
+        let config = checked(&text, path, false)?;
         let live = LiveConfig::build(Some(path.to_path_buf()), config);
         *lock(&live.last_text) = Some(hash_text(&text));
         Ok(live)
@@ -174,7 +204,7 @@ impl LiveConfig {
             return ReloadOutcome::Unchanged;
         }
         *last_text = Some(hash);
-        let config = match checked(&text, path) {
+        let config = match checked(&text, path, true) {
             Ok(config) => config,
             Err(error) => {
                 let errors = error.diagnostics().iter().filter(|d| d.is_error()).count();
@@ -289,13 +319,18 @@ impl Drop for SighupGuard {
     }
 }
 
-/// Parse and check `text`; log and return every problem if any is an error.
-fn checked(text: &str, path: &Path) -> Result<Config, ConfigError> {
+/// Parse and check `text`; return every problem if any is an error, logging them (warnings
+/// included) if `log`.
+fn checked(text: &str, path: &Path, log: bool) -> Result<Config, ConfigError> {
     let origin = path.to_string_lossy();
     let (config, diagnostics) = Config::parse_and_check(text, &origin).inspect_err(|error| {
-        error.diagnostics().iter().for_each(log_diagnostic);
+        if log {
+            error.diagnostics().iter().for_each(log_diagnostic);
+        }
     })?;
-    diagnostics.iter().for_each(log_diagnostic);
+    if log {
+        diagnostics.iter().for_each(log_diagnostic);
+    }
     if diagnostics.iter().any(Diagnostic::is_error) {
         return Err(ConfigError::Invalid(diagnostics));
     }

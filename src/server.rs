@@ -209,7 +209,8 @@ async fn reject<C: Channel>(mut channel: C, cause: HangupCause) {
 /// When the listen address can't be bound.
 pub async fn serve(runtime: Arc<Runtime>, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
     let addr = runtime.live.current().config.listen;
-    let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Listen { addr, source })?;
+    // A deep accept queue: a burst overflowing the default one loses connections silently.
+    let listener = outbound::bind(addr).map_err(|source| ServerError::Listen { addr, source })?;
     serve_on(listener, runtime, shutdown).await;
     Ok(())
 }

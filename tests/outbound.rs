@@ -16,7 +16,6 @@ use rivr::script::runner::{self, CallJob, CallReport, Ending};
 use rivr::switch::freeswitch::{outbound, FsSettings};
 use support::compile;
 use support::fake_freeswitch::{self as fake, CallLog, DialResult, RecordResult, Scenario};
-use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
 /// rivr's outbound listener on a free port, running `script` for every call.
@@ -32,7 +31,7 @@ async fn start(script: &str, settings: FsSettings) -> Rivr {
 
 async fn start_with_limits(script: &str, settings: FsSettings, limits: Limits) -> Rivr {
     let script = compile("main.rhai", script);
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = outbound::bind(([127, 0, 0, 1], 0).into()).expect("bind");
     let addr = listener.local_addr().expect("address");
     let (tx, reports) = mpsc::unbounded_channel();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -402,6 +401,34 @@ async fn hangup_during_each_blocking_verb_stops_the_script_and_runs_on_hangup() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_playback_error_reported_with_the_hangup_is_a_hangup_not_a_script_error() {
+    // outbound-farhangup: the interrupted playback completes with `PLAYBACK ERROR` and
+    // `Answer-State: hangup`; here it even arrives before CHANNEL_HANGUP.
+    let script = r#"answer(); try { play("long.wav"); } catch (e) { play("caught.wav"); }"#;
+    let scenario = Scenario {
+        hangup_during: Some(("playback".into(), "NORMAL_CLEARING".into())),
+        completion_first: true,
+        ..Scenario::default()
+    };
+    let (report, log) = one_call(script, scenario).await;
+    assert_eq!(report.ending, Ending::HungUp { cause: "NORMAL_CLEARING".into() });
+    assert_eq!(log.apps(), ["answer", "playback long.wav"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completions_are_matched_by_application_uuid_not_by_order() {
+    // Each real completion is preceded by one for the same application with another uuid and
+    // a failing response: matching by position would fail every play.
+    let script =
+        r#"answer(); play("a.wav"); play("b.wav"); let r = ask("c.wav"); set_var("result", r.digits);"#;
+    let scenario =
+        Scenario { decoys: true, keys: ["7"].into_iter().map(String::from).collect(), ..Scenario::default() };
+    let (report, log) = one_call(script, scenario).await;
+    completed(&report, &log);
+    assert_eq!(results(&log), ["result=7"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_socket_dropped_mid_verb_ends_the_call_with_a_hangup() {
     let script =
         r#"answer(); play("long.wav"); play("after.wav"); fn on_hangup() { throw "on_hangup ran"; }"#;
@@ -542,10 +569,7 @@ async fn five_hundred_concurrent_calls_through_one_listener_all_complete() {
         let r = dial("user/" + pin.digits);
         set_var("result", `${who}:${pin.digits}:${r.status}`);
     "#;
-    // The handshake limit guards production against stuck peers; 500 calls set up at once in a
-    // debug build on two shared cores can take longer than its 5 s default.
-    let settings = FsSettings { handshake_timeout: Duration::from_secs(300), ..FsSettings::default() };
-    let mut rivr = start(script, settings).await;
+    let mut rivr = start(script, FsSettings::default()).await;
     let calls: Vec<_> = (0..500)
         .map(|i| {
             let scenario = Scenario {

@@ -193,6 +193,22 @@ fn a_save_by_rename_is_picked_up() {
 }
 
 #[test]
+fn rescans_do_not_trigger_more_rescans() {
+    let scripts = Scripts::new(&[
+        ("main.rhai", r#"import "lib/x" as x; say(x::word());"#),
+        ("lib/x.rhai", r#"fn word() { "one" }"#),
+    ]);
+    let _watcher = scripts.watch();
+    write(&scripts.path("lib/x.rhai"), r#"fn word() { "two" }"#);
+    scripts.wait_until_says("main.rhai", &["two"]);
+    // The rescan read and compiled files; those reads must not count as changes. Nothing
+    // changes from here on, so the count must stay put (a slow machine only makes this easier).
+    let rescans = scripts.store.rescans();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(scripts.store.rescans(), rescans);
+}
+
+#[test]
 fn a_vim_style_save_is_picked_up() {
     let scripts = Scripts::new(&[("main.rhai", r#"say("one");"#)]);
     let _watcher = scripts.watch();
@@ -454,4 +470,23 @@ fn a_changed_listen_address_is_reported_as_needing_a_restart() {
     let ReloadOutcome::Applied { restart_required } = live.reload_now() else { panic!("not applied") };
     assert_eq!(restart_required, ["listen"]);
     assert_eq!(live.current().restart_required, ["listen"]);
+}
+
+#[test]
+fn sighup_reloads_the_config() {
+    let deployment = Deployment::new(TWO_ROUTES, &["a.rhai", "b.rhai"]);
+    let live = LiveConfig::load(&deployment.config).expect("valid");
+    let rt = runtime();
+    let _sighup = {
+        let _guard = rt.enter();
+        live.reload_on_sighup().expect("signal handler")
+    };
+    std::fs::write(&deployment.config, TWO_ROUTES_SWAPPED).unwrap();
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("kill -HUP {}", std::process::id()))
+        .status()
+        .expect("sh");
+    assert!(status.success());
+    wait_for("SIGHUP applies the new order", || route_of(&live, "1001").as_deref() == Some("hundreds"));
 }

@@ -162,3 +162,41 @@ fn rivr_new_scaffolds_a_project_whose_scenarios_pass() {
     assert_eq!(code, 0, "{out}");
     rivr::config::Config::load(project.join("rivr.yaml")).expect("the scaffolded config is valid");
 }
+
+#[test]
+fn canned_http_answers_make_flows_that_call_services_testable_offline() {
+    let yaml = r#"script: balance.rhai
+scenarios:
+  - name: balance read out
+    http:
+      - get: "https://bank.example/api/balance*"
+        json: { balance: 12.5 }
+    steps:
+      - expect: answer
+      - expect: http_get "https://bank.example/*"
+      - expect: say_money 12.50
+      - expect: hangup
+  - name: service down
+    http:
+      - get: "https://bank.example/*"
+        status: 503
+    steps:
+      - expect: answer
+      - expect: http_get
+      - expect: say unavailable
+      - expect: hangup
+"#;
+    let results = run_text(yaml);
+    for result in &results {
+        assert!(result.passed(), "{}", result.render());
+    }
+    assert_eq!(results.len(), 2);
+}
+
+#[test]
+fn a_request_without_a_canned_answer_fails_the_script_with_a_hint() {
+    let yaml = "script: balance.rhai\nscenarios:\n  - name: s\n    steps:\n      - expect: answer\n";
+    let message = failure(yaml);
+    assert!(message.contains("the script failed at balance.rhai:2:"), "{message}");
+    assert!(message.contains("add one for this request"), "{message}");
+}

@@ -69,21 +69,22 @@ pub fn spawn_with<C: Channel>(
 }
 
 /// Serve requests until the script lets go of the call, then close the channel (no services).
-pub async fn run<C: Channel>(channel: C, inbox: mpsc::Receiver<Request>, state: Arc<CallState>) {
+pub async fn run<C: Channel>(channel: C, inbox: mpsc::Receiver<Box<Request>>, state: Arc<CallState>) {
     run_with(channel, inbox, state, CallServices::default()).await
 }
 
 /// Serve requests until the script lets go of the call, then close the channel.
 pub async fn run_with<C: Channel>(
     mut channel: C,
-    mut inbox: mpsc::Receiver<Request>,
+    mut inbox: mpsc::Receiver<Box<Request>>,
     state: Arc<CallState>,
     services: CallServices,
 ) {
     loop {
         tokio::select! {
             request = inbox.recv() => {
-                let Some(Request { command, origin, reply }) = request else { break };
+                let Some(request) = request else { break };
+                let Request { command, origin, reply } = *request;
                 let result = match command {
                     Command::Http(request) => http(&mut channel, &state, &*services.http, request).await,
                     _ if state.is_hung_up() => Err(CallError::hangup(state.cause())),

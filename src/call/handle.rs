@@ -77,13 +77,13 @@ impl CallState {
 /// The script thread's grip on its call.
 #[derive(Clone, Debug)]
 pub struct CallHandle {
-    requests: mpsc::Sender<Request>,
+    requests: mpsc::Sender<Box<Request>>,
     state: Arc<CallState>,
 }
 
 impl CallHandle {
     /// A handle sending to `requests`, sharing `state` with the actor.
-    pub fn new(requests: mpsc::Sender<Request>, state: Arc<CallState>) -> Self {
+    pub fn new(requests: mpsc::Sender<Box<Request>>, state: Arc<CallState>) -> Self {
         CallHandle { requests, state }
     }
 
@@ -108,7 +108,9 @@ impl CallHandle {
             return Err(CallError::hangup(self.state.cause()));
         }
         let (reply, answer) = oneshot::channel();
-        let request = Request { command, origin, reply };
+        // Boxed: tokio allocates the queue in blocks of 32 slots, and a whole `Command` per slot
+        // would cost kilobytes per call.
+        let request = Box::new(Request { command, origin, reply });
         if self.requests.blocking_send(request).is_err() {
             self.state.mark_hung_up("NORMAL_CLEARING");
             return Err(CallError::hangup(self.state.cause()));

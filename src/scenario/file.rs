@@ -33,6 +33,8 @@ const VERBS: &[&str] = &[
     "execute",
     "get_var",
     "set_var",
+    "http_get",
+    "http_post",
 ];
 
 /// A parsed scenario file.
@@ -63,6 +65,25 @@ pub struct Scenario {
     pub dials: Vec<SimDial>,
     /// Results of successive recordings, from the steps' `record:` keys.
     pub records: Vec<SimRecord>,
+    /// Canned answers to the flow's `http_get`/`http_post`, first match wins.
+    pub http: Vec<CannedResponse>,
+}
+
+/// A canned HTTP answer: requests whose method and URL match get this response.
+#[derive(Clone, Debug)]
+pub struct CannedResponse {
+    /// `GET` or `POST`.
+    pub method: crate::call::http::HttpMethod,
+    /// The URL pattern (exact, glob or `/regex/`).
+    pub url: Pattern,
+    /// The status code (200 by default).
+    pub status: u16,
+    /// The body's content type.
+    pub content_type: String,
+    /// The body.
+    pub body: Vec<u8>,
+    /// Instead of a response, this failure (`timeout` or `refused`).
+    pub error: Option<String>,
 }
 
 /// One step with its line.
@@ -108,6 +129,25 @@ struct RawFile {
     #[serde(default)]
     call: Option<RawCall>,
     scenarios: Vec<Positioned<RawScenario>>,
+    #[serde(default)]
+    http: Vec<Positioned<RawHttp>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    #[serde(default)]
+    get: Option<String>,
+    #[serde(default)]
+    post: Option<String>,
+    #[serde(default)]
+    status: Option<u16>,
+    #[serde(default)]
+    json: Option<serde_json::Value>,
+    #[serde(default)]
+    body: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
 }
 
 #[derive(Clone, Default, Deserialize)]
@@ -134,6 +174,8 @@ struct RawScenario {
     #[serde(default)]
     call: Option<RawCall>,
     steps: Vec<Positioned<RawStep>>,
+    #[serde(default)]
+    http: Vec<Positioned<RawHttp>>,
 }
 
 #[derive(Deserialize)]
@@ -251,7 +293,14 @@ pub fn parse(text: &str, path: &Path) -> Result<ScenarioFile, Vec<Diagnostic>> {
             steps: Vec::new(),
             dials: Vec::new(),
             records: Vec::new(),
+            http: Vec::new(),
         };
+        for raw_http in raw_scenario.http.iter().chain(raw.http.iter()) {
+            match canned(raw_http) {
+                Ok(response) => scenario.http.push(response),
+                Err(message) => problems.push(problem(&file, raw_http.position().line, message)),
+            }
+        }
         for raw_step in raw_scenario.steps {
             let step_line = raw_step.position().line;
             match step(raw_step.into_inner(), &mut scenario) {
@@ -329,6 +378,34 @@ fn step(raw: RawStep, scenario: &mut Scenario) -> Result<StepAction, String> {
             Ok(StepAction::Expect(Expectation { verb, pattern, written: expect.trim().to_string() }))
         }
     }
+}
+
+fn canned(raw: &RawHttp) -> Result<CannedResponse, String> {
+    use crate::call::http::HttpMethod;
+    let (method, url) = match (&raw.get, &raw.post) {
+        (Some(url), None) => (HttpMethod::Get, url),
+        (None, Some(url)) => (HttpMethod::Post, url),
+        _ => return Err("an http answer names one request: `get: URL` or `post: URL`".into()),
+    };
+    if let Some(error) = &raw.error {
+        if error != "timeout" && error != "refused" {
+            return Err(format!("http: error `{error}` is not one of: timeout, refused"));
+        }
+    }
+    let (content_type, body) = match (&raw.json, &raw.body) {
+        (Some(_), Some(_)) => return Err("http: give `json` or `body`, not both".into()),
+        (Some(json), None) => ("application/json".to_string(), json.to_string().into_bytes()),
+        (None, Some(body)) => ("text/plain".to_string(), body.clone().into_bytes()),
+        (None, None) => ("text/plain".to_string(), Vec::new()),
+    };
+    Ok(CannedResponse {
+        method,
+        url: Pattern::parse(url)?,
+        status: raw.status.unwrap_or(200),
+        content_type,
+        body,
+        error: raw.error.clone(),
+    })
 }
 
 /// `5s`, `500ms`, `2m`, or a bare number of seconds.

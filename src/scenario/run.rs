@@ -4,10 +4,12 @@ use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use crate::call::actor::CallServices;
+use crate::call::http::{CannedHttp, HttpError, HttpRequest, HttpResponse};
 use crate::call::{actor, CallError, Command};
 use crate::config::{Fallback, Limits};
 use crate::scenario::report::{Outcome, ScenarioResult};
@@ -126,9 +128,10 @@ fn run_one(
         ..SimSetup::default()
     };
     let channel = SimChannel::new(&scenario.info, rx, setup, journal.clone());
+    let services = CallServices::with_http(Arc::new(canned_http(scenario, journal.clone())));
     let (handle, actor_task) = {
         let _guard = runtime.enter();
-        actor::spawn(channel)
+        actor::spawn_with(channel, services)
     };
     let scripts: Arc<dyn Scripts> = store;
     let job = CallJob {
@@ -176,6 +179,44 @@ fn run_one(
         }
         Err(message) => ScenarioResult::failed(scenario, message, transcript, seconds),
     }
+}
+
+/// The scenario's canned HTTP answers, each request written to the journal like a verb.
+fn canned_http(
+    scenario: &Scenario,
+    journal: Journal,
+) -> CannedHttp<impl Fn(&HttpRequest) -> Result<HttpResponse, HttpError>> {
+    let answers = scenario.http.clone();
+    CannedHttp(move |request: &HttpRequest| {
+        let found = answers.iter().find(|c| c.method == request.method && c.url.matches(&request.url));
+        let result = match found {
+            None => Err(HttpError::Refused {
+                url: request.url.clone(),
+                allowed: vec!["the scenario's `http:` answers (add one for this request)".into()],
+            }),
+            Some(canned) => match canned.error.as_deref() {
+                Some("timeout") => Err(HttpError::Timeout {
+                    url: request.url.clone(),
+                    after: request.timeout.unwrap_or(Duration::from_secs(5)),
+                }),
+                Some(_) => Err(HttpError::Connect {
+                    url: request.url.clone(),
+                    reason: "connection refused (scenario)".into(),
+                }),
+                None => Ok(HttpResponse::new(canned.status, &canned.content_type, canned.body.clone())),
+            },
+        };
+        journal.push(Entry {
+            at: Duration::ZERO,
+            command: Command::Http(request.clone()),
+            origin: None,
+            result: match &result {
+                Ok(response) => Ok(crate::call::Outcome::Http(response.clone())),
+                Err(error) => Err(CallError::Http { verb: request.method.verb(), error: error.clone() }),
+            },
+        });
+        result
+    })
 }
 
 /// An entry with its place in the script, for transcripts.

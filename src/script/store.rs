@@ -274,6 +274,8 @@ pub struct ScriptStore {
     tracker: Mutex<Tracker>,
     /// How many times `scripts` has been replaced.
     generation: AtomicU64,
+    /// How many rescans have run.
+    rescans: AtomicU64,
 }
 
 /// What one [`ScriptStore::rescan`] changed.
@@ -344,6 +346,7 @@ impl ScriptStore {
             problems: ArcSwap::from_pointee(Vec::new()),
             tracker: Mutex::new(Tracker::default()),
             generation: AtomicU64::new(0),
+            rescans: AtomicU64::new(0),
         }
     }
 
@@ -393,6 +396,11 @@ impl ScriptStore {
     /// How many times the set of served scripts has changed: a cheap way to notice a reload.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
+    }
+
+    /// How many rescans have run (for the status API, and to see that a watcher is alive).
+    pub fn rescans(&self) -> u64 {
+        self.rescans.load(Ordering::Acquire)
     }
 
     /// Declare the scripts the routes name (replacing the previous set): if one of them is
@@ -537,6 +545,7 @@ impl ScriptStore {
             );
         }
         self.problems.store(Arc::new(tracker.problems.values().cloned().collect()));
+        self.rescans.fetch_add(1, Ordering::AcqRel);
         report
     }
 }
@@ -594,4 +603,49 @@ pub fn script_files(dir: &Path) -> Vec<PathBuf> {
         .collect();
     files.sort();
     files
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fingerprint(modified: SystemTime, hashed_at: SystemTime) -> Fingerprint {
+        Fingerprint { len: 10, modified: Some(modified), hash: 1, hashed_at }
+    }
+
+    #[test]
+    fn length_and_mtime_are_trusted_only_once_the_mtime_had_settled_when_hashed() {
+        let now = SystemTime::now();
+        let old = now - Duration::from_secs(60);
+        // Hashed long after its last write: the same length and mtime mean the same content.
+        assert!(fingerprint(old, now).still_matches(10, Some(old)));
+        // Hashed right after a write: another write in the same mtime tick would look the same,
+        // so the content must be hashed again.
+        assert!(!fingerprint(now, now).still_matches(10, Some(now)));
+        // Any difference means a fresh look.
+        assert!(!fingerprint(old, now).still_matches(11, Some(old)));
+        assert!(!fingerprint(old, now).still_matches(10, Some(now)));
+        assert!(!fingerprint(old, now).still_matches(10, None));
+    }
+
+    #[test]
+    fn script_keys_are_paths_ending_in_rhai() {
+        assert_eq!(script_key("main"), "main.rhai");
+        assert_eq!(script_key("main.rhai"), "main.rhai");
+        assert_eq!(script_key("./sales/menu"), "sales/menu.rhai");
+    }
+
+    #[test]
+    fn module_errors_name_the_script_that_imports_them() {
+        let dir = std::env::temp_dir().join(format!("rivr-store-test-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("lib")).unwrap();
+        std::fs::write(dir.join("lib/bad.rhai"), "fn f( {").unwrap();
+        let compiler = Compiler::new(&dir, &Limits::default());
+        let (result, imports) = compiler.compile_tracked("main.rhai", "import \"lib/bad\" as bad;");
+        let problem = result.unwrap_err();
+        assert_eq!((problem.file.as_str(), problem.line), ("lib/bad.rhai", 1));
+        assert!(problem.message.ends_with("(imported by `main.rhai`)"), "{problem}");
+        assert_eq!(imports.into_iter().collect::<Vec<_>>(), ["lib/bad.rhai"]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

@@ -7,6 +7,8 @@
 //! events (TECH-NOTES §3): it watches the root recursively (per-file watches die when an editor
 //! replaces the inode), and any debounced batch of events under it just means "dirty", which
 //! triggers a full `ScriptStore::rescan`: the rescan decides what changed by comparing content.
+//! (The one exception: events that only report a file being opened or read are ignored, since
+//! the rescan's own reads produce them.)
 //! A periodic rescan is the safety net for lost events, and `PollWatcher` is available for file
 //! systems without change notification.
 //!
@@ -19,7 +21,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use notify::{PollWatcher, RecommendedWatcher, RecursiveMode};
+use notify::event::{AccessKind, AccessMode};
+use notify::{EventKind, PollWatcher, RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::{new_debouncer_opt, DebounceEventResult, NoCache, RecommendedCache};
 
 use crate::script::engine;
@@ -171,6 +174,15 @@ fn work(inbox: &mpsc::Receiver<Signal>, periodic: Option<Duration>, mut action: 
     }
 }
 
+/// Whether an event only says a file was opened or read. The one detail the watcher looks at:
+/// inotify reports opens, and a rescan opens the files it hashes and the modules it compiles,
+/// so counting reads as changes would make every rescan schedule the next one (and make the
+/// configuration watcher, which reads its file every time, rescan forever). Closing a file that
+/// was written is a change: the last event of an in-place save.
+fn is_read(kind: &EventKind) -> bool {
+    matches!(kind, EventKind::Access(access) if *access != AccessKind::Close(AccessMode::Write))
+}
+
 /// A running debounced watcher of either kind, held only so that dropping it stops it.
 pub(crate) struct Watching {
     _debouncer: Box<dyn std::any::Any + Send>,
@@ -186,7 +198,7 @@ pub(crate) fn watch(
 ) -> notify::Result<Watching> {
     let handler = move |result: DebounceEventResult| match result {
         Ok(events) => {
-            if !events.is_empty() {
+            if events.iter().any(|event| !is_read(&event.kind)) {
                 dirty();
             }
         }
@@ -222,5 +234,21 @@ pub(crate) fn watch(
             debouncer.watch(dir, mode)?;
             Ok(Watching { _debouncer: Box::new(debouncer) })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{CreateKind, ModifyKind};
+
+    #[test]
+    fn reads_are_not_changes_but_closing_a_written_file_is() {
+        assert!(is_read(&EventKind::Access(AccessKind::Open(AccessMode::Any))));
+        assert!(is_read(&EventKind::Access(AccessKind::Close(AccessMode::Read))));
+        assert!(!is_read(&EventKind::Access(AccessKind::Close(AccessMode::Write))));
+        assert!(!is_read(&EventKind::Create(CreateKind::File)));
+        assert!(!is_read(&EventKind::Modify(ModifyKind::Any)));
+        assert!(!is_read(&EventKind::Any));
     }
 }

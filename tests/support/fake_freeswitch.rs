@@ -95,6 +95,12 @@ pub struct Scenario {
     pub refuse: Option<String>,
     /// The socket application ran without `full` (`Control: single-channel`): `api` is refused.
     pub single_channel: bool,
+    /// When the caller hangs up during an application, send its completion (`PLAYBACK ERROR`,
+    /// `Answer-State: hangup`) before `CHANNEL_HANGUP` instead of after it.
+    pub completion_first: bool,
+    /// Before each real completion, send a decoy `CHANNEL_EXECUTE_COMPLETE` for the same
+    /// application with another `Application-UUID` and a failing response.
+    pub decoys: bool,
     /// Real time each media application (playback, speak, say, ask, record, bridge, sleep)
     /// takes, so concurrent calls overlap as they would on a switch.
     pub media_time: Option<Duration>,
@@ -120,6 +126,8 @@ impl Default for Scenario {
             garbage_during: None,
             refuse: None,
             single_channel: false,
+            completion_first: false,
+            decoys: false,
             media_time: None,
             variables: BTreeMap::new(),
         }
@@ -664,6 +672,11 @@ impl Session {
                 tokio::time::sleep(time).await;
             }
         }
+        if self.scenario.decoys {
+            let mut decoy = app_fields("FILE NOT FOUND");
+            decoy[3].1 = uuid::Uuid::new_v4().to_string();
+            self.send_event(&t.complete, &decoy, true).await;
+        }
         let complete = app_fields(&response);
         self.send_event(&t.complete, &complete, true).await;
         if let Some((after_app, cause)) = self.scenario.hangup_after.clone() {
@@ -685,12 +698,14 @@ impl Session {
         self.log.hung_up = Some(cause.to_string());
         self.vars.insert("hangup_cause".into(), cause.to_string());
         let cause_field = ("Hangup-Cause", cause.to_string());
+        let first = self.scenario.completion_first;
+        if let (true, Some(fields)) = (first, &interrupted) {
+            self.send_event(&t.complete, fields, true).await;
+        }
         for (i, template) in t.hangup_tail.iter().enumerate() {
             self.send_event(template, std::slice::from_ref(&cause_field), true).await;
-            if i == 0 {
-                if let Some(fields) = &interrupted {
-                    self.send_event(&t.complete, fields, true).await;
-                }
+            if let (0, false, Some(fields)) = (i, first, &interrupted) {
+                self.send_event(&t.complete, fields, true).await;
             }
         }
         if self.lingering {

@@ -18,7 +18,8 @@
 //!
 //! The outbound backend (FreeSWITCH's `socket` application connects to rivr once per call):
 //!
-//! - [`outbound`]: [`serve`], the listener, and the `connect`/`myevents`/`linger` handshake.
+//! - [`outbound`]: [`bind`] and [`serve`], the listener, and the `connect`/`myevents`/`linger`
+//!   handshake.
 //! - [`channel`]: [`FsChannel`], one call's socket as a [`crate::switch::Channel`]: commands as
 //!   `sendmsg` executions correlated by `Event-UUID`, hangups, close.
 //! - [`mapping`]: every script verb as FreeSWITCH applications, and their outcomes (pure).
@@ -40,5 +41,5 @@ pub mod outbound;
 pub mod settings;
 
 pub use channel::FsChannel;
-pub use outbound::{serve, OutboundError};
+pub use outbound::{bind, serve, OutboundError};
 pub use settings::FsSettings;

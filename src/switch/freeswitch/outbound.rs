@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::call::CallInfo;
@@ -60,6 +60,22 @@ pub enum OutboundError {
     /// The handshake took longer than `FsSettings::handshake_timeout`.
     #[error("no handshake within {0:?}")]
     Timeout(Duration),
+}
+
+/// A listener for [`serve`] on `addr`, with an accept queue of [`LISTEN_BACKLOG`].
+///
+/// Bind with this rather than `TcpListener::bind`, whose queue holds 128 (the standard library's
+/// value). FreeSWITCH's `socket` application connects and then waits for rivr to speak first;
+/// when a burst of calls overflows the queue, Linux drops the connection on rivr's side while
+/// FreeSWITCH still sees it established, and that call hangs until TCP keepalive notices.
+///
+/// # Errors
+/// When the address cannot be bound.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Accept FreeSWITCH's outbound sockets on `listener` until `shutdown` resolves, and hand each
@@ -241,6 +257,9 @@ const HEADER_CALLER_ID_NUMBER: &str = "Caller-Caller-ID-Number";
 const HEADER_CALLER_ID_NAME: &str = "Caller-Caller-ID-Name";
 const HEADER_DESTINATION_NUMBER: &str = "Caller-Destination-Number";
 const HEADER_CONTEXT: &str = "Caller-Context";
+/// Connections the kernel may queue before rivr accepts them (capped by `net.core.somaxconn`,
+/// 4096 on current kernels): a burst of this many calls arriving at once is still served.
+pub const LISTEN_BACKLOG: u32 = 1024;
 const ACCEPT_BACKOFF_START: Duration = Duration::from_millis(10);
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
