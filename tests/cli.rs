@@ -21,9 +21,13 @@ fn rivr(args: &[&str], input: &str) -> (i32, String, String) {
     )
 }
 
+/// The example menu answers with its menu only in Acme's office hours: pin the call's clock there.
+const OFFICE_HOURS: &str = "rivr_now=2026-11-23T10:00:00-05:00";
+
 #[test]
 fn sim_with_piped_input_prints_the_transcript() {
-    let (code, out, err) = rivr(&["sim", "scripts/main.rhai", "--from", "5550100"], "3\n");
+    let (code, out, err) =
+        rivr(&["sim", "scripts/main.rhai", "--from", "5550100", "--var", OFFICE_HOURS], "3\n");
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "answer");
@@ -41,7 +45,7 @@ fn sim_with_piped_input_prints_the_transcript() {
 
 #[test]
 fn sim_uses_the_dial_outcomes_given_on_the_command_line() {
-    let (code, out, _) = rivr(&["sim", "scripts/main.rhai", "--dial", "busy"], "1\n");
+    let (code, out, _) = rivr(&["sim", "scripts/main.rhai", "--dial", "busy", "--var", OFFICE_HOURS], "1\n");
     assert_eq!(code, 0);
     assert!(out.contains("dial: user/1001, user/1002 → busy"), "{out}");
     assert!(out.contains(r#"say: "Sorry, nobody in sales can take your call right now.""#), "{out}");

@@ -4,6 +4,7 @@
 //! option maps become typed `Command`s, `Outcome`s become maps with a `status`. A hangup becomes
 //! a non-catchable termination so it passes through a script's `try/catch`.
 
+mod clock;
 mod control;
 mod dial;
 pub mod http;
@@ -253,6 +254,7 @@ pub fn module() -> Shared<Module> {
             record::register(&mut module);
             vars::register(&mut module);
             http::register(&mut module);
+            clock::register(&mut module);
             module.build_index();
             Shared::new(module)
         })
