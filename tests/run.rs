@@ -110,7 +110,11 @@ async fn an_edited_script_serves_the_next_call() {
 async fn calls_beyond_max_calls_are_rejected_with_the_busy_cause() {
     let server = start_with(&format!("{CONFIG}max_calls: 1\nbusy_cause: USER_BUSY\n")).await;
     // The first call stays up while its prompt plays (the fake plays media in real time).
-    let first = Scenario { destination: "1000".into(), media_time: Some(Duration::from_secs(3)), ..Scenario::default() };
+    let first = Scenario {
+        destination: "1000".into(),
+        media_time: Some(Duration::from_secs(3)),
+        ..Scenario::default()
+    };
     let addr = server.addr;
     let first = tokio::spawn(fake::call(addr, first));
     for _ in 0..6000 {
