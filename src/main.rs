@@ -54,6 +54,23 @@ enum Command {
         #[arg(long)]
         scripts: Option<PathBuf>,
     },
+    /// Place an outbound call through FreeSWITCH (inbound ESL) that runs a script once answered:
+    /// FreeSWITCH connects the answered call back to rivr's `listen` address.
+    Originate {
+        /// The configuration naming the FreeSWITCH connection and rivr's `listen` address.
+        #[arg(short, long, default_value = "rivr.yaml")]
+        config: PathBuf,
+        /// Which `freeswitch` entry to use (default: the first).
+        #[arg(long)]
+        server: Option<String>,
+        /// The FreeSWITCH dial string, e.g. `sofia/gateway/carrier/15551234567` or `user/1000`.
+        dial_string: String,
+        /// The script the answered call runs (relative to the scripts directory).
+        script: String,
+        /// Caller id number shown to the callee.
+        #[arg(long)]
+        caller_id: Option<String>,
+    },
     /// Run call scenarios (`*.test.yaml`) against scripts on the simulated switch.
     Test {
         /// Scenario files or directories (default: ./scripts).
@@ -177,6 +194,9 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
             serve(config)
         }
+        Command::Originate { config, server, dial_string, script, caller_id } => {
+            originate(&config, server.as_deref(), &dial_string, &script, caller_id)
+        }
         Command::Check { paths, config: Some(config) } => {
             let report = rivr::check_config::check_config(&config);
             for problem in &report.problems {
@@ -271,4 +291,59 @@ fn serve(config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         rivr::server::serve(rivr, shutdown).await
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `rivr originate`: one outbound call through the configured FreeSWITCH.
+fn originate(
+    config: &std::path::Path,
+    server: Option<&str>,
+    dial_string: &str,
+    script: &str,
+    caller_id: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    use rivr::switch::freeswitch::inbound::{
+        Destination, InboundClient, InboundConfig, OriginateOutcome, OriginateRequest,
+    };
+    let config = match rivr::config::Config::load(config) {
+        Ok(config) => config,
+        Err(error) => {
+            for problem in error.diagnostics() {
+                eprintln!("{problem}");
+            }
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let entry = match server {
+        Some(name) => config.freeswitch.iter().find(|fs| fs.name() == name),
+        None => config.freeswitch.first(),
+    }
+    .with_context(|| match server {
+        Some(name) => format!("no `freeswitch` entry named {name} in the configuration"),
+        None => "the configuration has no `freeswitch` entry: add one with host, port and password".into(),
+    })?;
+    let inbound = InboundConfig::new(entry.name(), entry.host.as_str(), entry.port, entry.password.expose());
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    let outcome = runtime.block_on(async {
+        let client = InboundClient::connect(inbound).await?;
+        let mut request =
+            OriginateRequest::new(dial_string, Destination::socket(config.listen.to_string())).script(script);
+        if let Some(number) = caller_id {
+            request = request.caller_id_number(number);
+        }
+        let outcome = client.originate(&request).await;
+        client.close().await;
+        outcome
+    });
+    match outcome {
+        Ok(OriginateOutcome::Answered { uuid }) => {
+            println!("answered: {uuid} (running {script})");
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(other) => {
+            println!("not answered: {other:?}");
+            Ok(ExitCode::from(1))
+        }
+        Err(error) => Err(error).context(format!("originate {dial_string}")),
+    }
 }

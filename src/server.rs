@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::call::actor::CallServices;
 use crate::call::{actor, CallInfo, Command, HangupCause};
+use crate::config::Fallback;
 use crate::http::ReqwestHttp;
 use crate::reload::LiveConfig;
 use crate::script::api::Scripts;
@@ -19,9 +20,13 @@ use crate::script::runner::{self, CallJob, Ending};
 use crate::script::watch::{ScriptWatcher, WatchOptions};
 use crate::script::ScriptStore;
 use crate::switch::freeswitch::channel::FsChannel;
+use crate::switch::freeswitch::inbound::RIVR_SCRIPT_VARIABLE;
 use crate::switch::freeswitch::outbound;
 use crate::switch::freeswitch::settings::FsSettings;
 use crate::switch::Channel;
+
+/// The route name of calls rivr originated with a script of their own.
+pub const ORIGINATE_ROUTE: &str = "originate";
 
 /// Why the runtime could not start.
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +148,27 @@ impl Runtime {
             tokio::spawn(reject(channel, cause));
             return;
         }
+        // A call rivr originated names its script (`rivr originate`, `OriginateRequest::script`).
+        if let Some(name) = info.variables.get(RIVR_SCRIPT_VARIABLE).cloned() {
+            if let Some(script) = self.store.get(&name) {
+                info.route = Some(ORIGINATE_ROUTE.into());
+                tracing::info!("call {} → route {ORIGINATE_ROUTE} ({name})", info.uuid);
+                let services = CallServices::with_http(self.http.clone());
+                let (handle, _actor) = actor::spawn_with(channel, services);
+                let job = CallJob {
+                    handle,
+                    info,
+                    script,
+                    scripts: Some(self.store.clone()),
+                    limits: config.limits.clone(),
+                    fallback: Fallback::clone(&config.fallback),
+                    language: config.sounds.language.clone(),
+                };
+                self.run_script(job);
+                return;
+            }
+            tracing::warn!(uuid = %info.uuid, script = %name, "the originated call names a script that is not loaded; routing it instead");
+        }
         let Some(route) = snapshot.router.route(&info) else {
             self.calls.rejected_no_route.fetch_add(1, Ordering::Relaxed);
             let cause = snapshot.router.no_route_cause().clone();
@@ -181,6 +207,14 @@ impl Runtime {
             fallback: route.fallback().clone(),
             language: config.sounds.language.clone(),
         };
+        self.run_script(job);
+    }
+
+    /// Count the call and run its script on a thread of its own.
+    fn run_script(&self, job: CallJob) {
+        let uuid = job.info.uuid.clone();
+        let route = job.info.route.clone().unwrap_or_default();
+        self.calls.begin(&uuid, LiveCall { route, script: job.script.name.clone(), started: Instant::now() });
         let calls = self.calls.clone();
         let spawned =
             std::thread::Builder::new().name("rivr-call".into()).stack_size(STACK_SIZE).spawn(move || {

@@ -130,3 +130,14 @@ async fn calls_beyond_max_calls_are_rejected_with_the_busy_cause() {
     let first = first.await.expect("first call");
     assert_eq!(first.apps()[1], "playback sales-east.wav");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_originated_call_runs_the_script_it_names() {
+    let server = start().await;
+    let mut scenario = Scenario { destination: "9999".into(), ..Scenario::default() };
+    scenario.variables.insert("rivr_script".into(), "support.rhai".into());
+    let log = tokio::time::timeout(Duration::from_secs(300), fake::call(server.addr, scenario))
+        .await
+        .expect("ended");
+    assert_eq!(log.apps(), ["answer", "playback support.wav", "hangup NORMAL_CLEARING"]);
+}

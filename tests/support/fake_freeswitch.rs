@@ -461,6 +461,13 @@ impl Session {
         let t = templates();
         let mut headers = Headers::new();
         for (name, value) in &t.connect_reply.headers {
+            if name == "Content-Type" {
+                // The scenario's own channel variables, where FreeSWITCH puts variables: after
+                // the captured ones, before the reply headers it appends.
+                for (key, value) in &self.scenario.variables {
+                    headers.push(&format!("variable_{key}"), &url::encode(value.as_bytes()));
+                }
+            }
             let value = match name {
                 "Caller-Caller-ID-Number" | "Channel-Caller-ID-Number" => {
                     url::encode(self.scenario.caller.as_bytes()).into_owned()
