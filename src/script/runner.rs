@@ -9,7 +9,6 @@ use std::thread::JoinHandle;
 
 use regex::Regex;
 use rhai::{CallFnOptions, EvalAltResult, Scope};
-use tracing::Instrument as _;
 
 use crate::call::{CallHandle, CallInfo, Command, HangupCause, TransferOptions};
 use crate::config::{Fallback, Limits};
@@ -280,9 +279,4 @@ fn strip_position(text: &str) -> String {
     static SUFFIX: OnceLock<Regex> = OnceLock::new();
     let suffix = SUFFIX.get_or_init(|| Regex::new(r"\s*\(line \d+, position \d+\)").expect("literal regex"));
     suffix.replace_all(text, "").trim_end_matches('.').to_string()
-}
-
-/// Run `future` in the call's span (for tasks that belong to a call).
-pub fn in_call_span<F: std::future::Future>(uuid: &str, future: F) -> tracing::instrument::Instrumented<F> {
-    future.instrument(tracing::info_span!("call", uuid = %uuid))
 }
