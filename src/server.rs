@@ -15,8 +15,8 @@ use crate::config::Fallback;
 use crate::http::ReqwestHttp;
 use crate::reload::LiveConfig;
 use crate::script::api::Scripts;
-use crate::script::engine::STACK_SIZE;
 use crate::script::runner::{self, CallJob, Ending};
+use crate::script::threads::ScriptThreads;
 use crate::script::watch::{ScriptWatcher, WatchOptions};
 use crate::script::ScriptStore;
 use crate::switch::freeswitch::channel::FsChannel;
@@ -24,6 +24,9 @@ use crate::switch::freeswitch::inbound::RIVR_SCRIPT_VARIABLE;
 use crate::switch::freeswitch::outbound;
 use crate::switch::freeswitch::settings::FsSettings;
 use crate::switch::Channel;
+
+/// Script threads kept for the next calls once theirs ended.
+const IDLE_SCRIPT_THREADS: usize = 1024;
 
 /// The route name of calls rivr originated with a script of their own.
 pub const ORIGINATE_ROUTE: &str = "originate";
@@ -102,6 +105,7 @@ pub struct Runtime {
     store: Arc<ScriptStore>,
     http: Arc<ReqwestHttp>,
     calls: Arc<Calls>,
+    threads: Arc<ScriptThreads>,
 }
 
 impl Runtime {
@@ -113,7 +117,13 @@ impl Runtime {
         let http = Arc::new(ReqwestHttp::new(&live.current().config.http).map_err(ServerError::Http)?);
         live.attach_store(store.clone());
         live.attach_http(http.clone());
-        Ok(Arc::new(Runtime { live, store, http, calls: Arc::new(Calls::default()) }))
+        Ok(Arc::new(Runtime {
+            live,
+            store,
+            http,
+            calls: Arc::new(Calls::default()),
+            threads: ScriptThreads::new(IDLE_SCRIPT_THREADS),
+        }))
     }
 
     /// The live calls.
@@ -210,20 +220,19 @@ impl Runtime {
         self.run_script(job);
     }
 
-    /// Count the call and run its script on a thread of its own.
+    /// Count the call and run its script on a script thread of its own (a reused one if idle).
     fn run_script(&self, job: CallJob) {
         let uuid = job.info.uuid.clone();
         let route = job.info.route.clone().unwrap_or_default();
         self.calls.begin(&uuid, LiveCall { route, script: job.script.name.clone(), started: Instant::now() });
         let calls = self.calls.clone();
-        let spawned =
-            std::thread::Builder::new().name("rivr-call".into()).stack_size(STACK_SIZE).spawn(move || {
-                let report = runner::run(job);
-                if matches!(report.ending, Ending::Failed(_)) {
-                    calls.failed.fetch_add(1, Ordering::Relaxed);
-                }
-                calls.end(&uuid);
-            });
+        let spawned = self.threads.run(move || {
+            let report = runner::run(job);
+            if matches!(report.ending, Ending::Failed(_)) {
+                calls.failed.fetch_add(1, Ordering::Relaxed);
+            }
+            calls.end(&uuid);
+        });
         if let Err(error) = spawned {
             // The job (and with it the call's handle) is gone: the actor hangs the call up.
             tracing::error!(%error, "cannot start a script thread; the call is hung up");
