@@ -4,12 +4,10 @@ mod support;
 
 use std::sync::Arc;
 
-use rivr::call::actor;
 use rivr::config::{Fallback, Limits};
 use rivr::script::api::Scripts;
-use rivr::script::runner::{self, CallJob, CallReport, Ending};
+use rivr::script::runner::{CallReport, Ending};
 use rivr::script::ScriptStore;
-use rivr::switch::sim::{Journal, SimChannel, SimSetup};
 use support::*;
 
 fn run_in_dir(files: &[(&str, &str)], entry: &str, keys: &[&str]) -> (CallReport, Vec<String>, Vec<String>) {
@@ -24,30 +22,14 @@ fn run_in_dir(files: &[(&str, &str)], entry: &str, keys: &[&str]) -> (CallReport
     let script = store.get(entry).expect("entry script compiles");
     let store: Arc<dyn Scripts> = Arc::new(store);
     let rt = runtime();
-    let journal = Journal::new();
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    for key in keys {
-        tx.send(press(key)).expect("queue");
-    }
-    drop(tx);
-    let call = SimCall::default();
-    let channel = SimChannel::new(&call.info, rx, SimSetup::default(), journal.clone());
-    let (handle, _task) = {
-        let _guard = rt.enter();
-        actor::spawn(channel)
-    };
-    let job = CallJob {
-        handle,
-        info: call.info,
-        script,
-        scripts: Some(store),
-        limits: Limits::default(),
+    let call = SimCall {
+        actions: keys.iter().map(|key| press(key)).collect(),
         fallback: Fallback::default(),
-        language: "en".into(),
+        scripts: Some(store),
+        ..SimCall::default()
     };
-    let report = runner::spawn(job).expect("thread").join().expect("no panic");
-    std::thread::sleep(std::time::Duration::from_millis(1));
-    (report, journal.lines(), problems)
+    let (report, lines) = run_on(&rt, script, call);
+    (report, lines, problems)
 }
 
 #[test]

@@ -5,10 +5,10 @@ pub mod fake_freeswitch;
 pub mod fake_inbound;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use rivr::call::{actor, CallInfo};
 use rivr::config::{Fallback, Limits};
+use rivr::script::api::Scripts;
 use rivr::script::runner::{self, CallJob, CallReport};
 use rivr::script::{Compiler, Script};
 use rivr::switch::sim::{CallerAction, Journal, SimChannel, SimSetup};
@@ -35,6 +35,8 @@ pub struct SimCall {
     pub limits: Limits,
     pub fallback: Fallback,
     pub info: CallInfo,
+    /// Other scripts, for `pass` and `invoke`.
+    pub scripts: Option<Arc<dyn Scripts>>,
 }
 
 impl Default for SimCall {
@@ -48,6 +50,7 @@ impl Default for SimCall {
                 cause: "NORMAL_TEMPORARY_FAILURE".into(),
             },
             info: CallInfo::new("call-1", "5551234", "1000"),
+            scripts: None,
         }
     }
 }
@@ -69,14 +72,13 @@ pub fn run_on(rt: &tokio::runtime::Runtime, script: Arc<Script>, call: SimCall) 
         handle,
         info: call.info,
         script,
-        scripts: None,
+        scripts: call.scripts,
         limits: call.limits,
         fallback: call.fallback,
         language: "en".into(),
     };
+    // The switch writes each entry before the actor answers, so the transcript is complete.
     let report = runner::spawn(job).expect("thread").join().expect("script thread panicked");
-    // Let the actor write the last entry.
-    std::thread::sleep(Duration::from_millis(1));
     (report, journal.lines())
 }
 
