@@ -25,7 +25,9 @@ type Observer = Arc<dyn Fn(&Entry) + Send + Sync>;
 /// A shared, append-only record of a simulated call. Cloning shares it.
 #[derive(Clone, Default)]
 pub struct Journal {
-    entries: Arc<Mutex<Vec<Entry>>>,
+    /// Boxed: a `Vec` grows to four slots at its first push, and an `Entry` is a few hundred
+    /// bytes, which a call blocked in its first verbs would hold unused.
+    entries: Arc<Mutex<Vec<Box<Entry>>>>,
     /// Set when the call needed the caller and the caller had nothing left to do.
     input_exhausted: Arc<std::sync::atomic::AtomicBool>,
     /// How many caller actions the call used up.
@@ -56,7 +58,7 @@ impl Journal {
         if let Some(observer) = &self.observer {
             observer(&entry);
         }
-        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(entry);
+        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(Box::new(entry));
     }
 
     /// Note that the call waited for the caller when the caller's actions had run out.
@@ -81,7 +83,8 @@ impl Journal {
 
     /// A copy of every entry so far.
     pub fn entries(&self) -> Vec<Entry> {
-        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+        let entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        entries.iter().map(|entry| Entry::clone(entry)).collect()
     }
 
     /// The transcript as readable lines, one per entry.
