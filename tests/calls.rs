@@ -378,3 +378,14 @@ fn media_verbs_are_refused_in_on_hangup_but_variables_work() {
     let failure = report.on_hangup_error.expect("play must fail in on_hangup");
     assert!(failure.message.contains("play can't run in on_hangup"), "{failure}");
 }
+
+#[test]
+fn a_variable_set_as_the_call_ends_is_still_seen_by_on_hangup() {
+    let (report, _) = with_setup(
+        r#"answer(); set_var("answer", "5");
+           fn on_hangup() { if get_var("answer") != "5" { throw "lost"; } }"#,
+        vec![],
+        SimSetup { hangup_at_command: Some(2), ..SimSetup::default() },
+    );
+    assert_eq!(report.on_hangup_error, None);
+}

@@ -203,36 +203,26 @@ impl CallContext {
             line: pos.line().unwrap_or(0),
             column: pos.position().unwrap_or(0),
         };
-        // Variables stay readable in on_hangup from the snapshot.
-        if self.handle.is_hung_up() {
-            match &command {
-                Command::GetVar(name) => {
-                    return Ok(Outcome::Value(self.info().variables.get(name).cloned()));
-                }
-                Command::SetVar { name, value } => {
-                    self.info
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .variables
-                        .insert(name.clone(), value.clone());
+        // Variables stay readable in on_hangup from the call's snapshot. A value being set is
+        // remembered before it is sent, so a hangup racing the `set` does not lose it.
+        match &command {
+            Command::SetVar { name, value } => {
+                let mut info = self.info.lock().unwrap_or_else(|p| p.into_inner());
+                info.variables.insert(name.clone(), value.clone());
+                if self.handle.is_hung_up() {
                     return Ok(Outcome::Done);
                 }
-                _ => {}
             }
+            Command::GetVar(name) if self.handle.is_hung_up() => {
+                let info = self.info.lock().unwrap_or_else(|p| p.into_inner());
+                return Ok(Outcome::Value(info.variables.get(name).cloned()));
+            }
+            _ => {}
         }
-        let result = self.handle.execute_from(command.clone(), Some(origin));
+        let result = self.handle.execute_from(command, Some(origin));
         self.restart_budget();
         match result {
-            Ok(outcome) => {
-                if let (Command::SetVar { name, value }, Outcome::Done) = (&command, &outcome) {
-                    self.info
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .variables
-                        .insert(name.clone(), value.clone());
-                }
-                Ok(outcome)
-            }
+            Ok(outcome) => Ok(outcome),
             Err(CallError::Hangup { .. }) => Err(Stop::Hangup.error(pos)),
             Err(error) => Err(options::error(error.to_string(), pos)),
         }
