@@ -1,5 +1,5 @@
 //! `rivr run`: the runtime. It serves FreeSWITCH's outbound sockets: each call is routed to a
-//! script, gets a call actor on the runtime and a script thread, and is counted in `Calls`.
+//! script, gets a call actor and a script fiber on the runtime, and is counted in `Calls`.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -8,15 +8,18 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
+use tracing::Instrument;
 
 use crate::call::actor::CallServices;
+use crate::call::fiber::Fibers;
 use crate::call::{actor, CallInfo, Command, HangupCause};
-use crate::config::Fallback;
+use crate::config::{Fallback, Limits};
 use crate::http::ReqwestHttp;
 use crate::reload::LiveConfig;
 use crate::script::api::Scripts;
+use crate::script::engine::STACK_SIZE;
 use crate::script::runner::{self, CallJob, Ending};
-use crate::script::threads::ScriptThreads;
+use crate::script::store::Script;
 use crate::script::watch::{ScriptWatcher, WatchOptions};
 use crate::script::ScriptStore;
 use crate::switch::freeswitch::channel::FsChannel;
@@ -25,8 +28,8 @@ use crate::switch::freeswitch::outbound;
 use crate::switch::freeswitch::settings::FsSettings;
 use crate::switch::Channel;
 
-/// Script threads kept for the next calls once theirs ended.
-const IDLE_SCRIPT_THREADS: usize = 1024;
+/// Script stacks kept for the next calls once theirs ended.
+const IDLE_SCRIPT_STACKS: usize = 1024;
 
 /// The route name of calls rivr originated with a script of their own.
 pub const ORIGINATE_ROUTE: &str = "originate";
@@ -105,7 +108,17 @@ pub struct Runtime {
     store: Arc<ScriptStore>,
     http: Arc<ReqwestHttp>,
     calls: Arc<Calls>,
-    threads: Arc<ScriptThreads>,
+    fibers: Arc<Fibers>,
+}
+
+/// What a routed call runs: everything of its `CallJob` but the handle, which only exists on the
+/// script's fiber.
+struct Plan {
+    info: CallInfo,
+    script: Arc<Script>,
+    limits: Limits,
+    fallback: Fallback,
+    language: String,
 }
 
 impl Runtime {
@@ -122,7 +135,7 @@ impl Runtime {
             store,
             http,
             calls: Arc::new(Calls::default()),
-            threads: ScriptThreads::new(IDLE_SCRIPT_THREADS),
+            fibers: Fibers::new(STACK_SIZE, IDLE_SCRIPT_STACKS),
         }))
     }
 
@@ -158,23 +171,15 @@ impl Runtime {
             tokio::spawn(reject(channel, cause));
             return;
         }
+        let language = config.sounds.language.clone();
         // A call rivr originated names its script (`rivr originate`, `OriginateRequest::script`).
         if let Some(name) = info.variables.get(RIVR_SCRIPT_VARIABLE).cloned() {
             if let Some(script) = self.store.get(&name) {
                 info.route = Some(ORIGINATE_ROUTE.into());
                 tracing::info!("call {} → route {ORIGINATE_ROUTE} ({name})", info.uuid);
-                let services = CallServices::with_http(self.http.clone());
-                let (handle, _actor) = actor::spawn_with(channel, services);
-                let job = CallJob {
-                    handle,
-                    info,
-                    script,
-                    scripts: Some(self.store.clone()),
-                    limits: config.limits.clone(),
-                    fallback: Fallback::clone(&config.fallback),
-                    language: config.sounds.language.clone(),
-                };
-                self.run_script(job);
+                let limits = config.limits.clone();
+                let fallback = Fallback::clone(&config.fallback);
+                self.run_script(channel, Plan { info, script, limits, fallback, language });
                 return;
             }
             tracing::warn!(uuid = %info.uuid, script = %name, "the originated call names a script that is not loaded; routing it instead");
@@ -188,54 +193,67 @@ impl Runtime {
         };
         route.apply_to(&mut info);
         tracing::info!("call {} → route {} ({})", info.uuid, route.name(), route.script());
-        let services = CallServices::with_http(self.http.clone());
-        let (handle, _actor) = actor::spawn_with(channel, services);
         let Some(script) = self.store.get(route.script()) else {
             tracing::error!(uuid = %info.uuid, route = route.name(), script = route.script(), "the route's script is not loaded (missing, or it never compiled: see `rivr check`); applying the fallback");
-            let fallback = route.fallback().clone();
-            let _ = std::thread::Builder::new()
-                .name("rivr-fallback".into())
-                .spawn(move || runner::apply_fallback(&handle, &fallback));
+            self.run_fallback(channel, route.fallback().clone());
             return;
         };
-        let uuid = info.uuid.clone();
-        self.calls.begin(
-            &uuid,
-            LiveCall {
-                route: route.name().to_string(),
-                script: script.name.clone(),
-                started: Instant::now(),
-            },
-        );
-        let scripts: Arc<dyn Scripts> = self.store.clone();
-        let job = CallJob {
-            handle,
-            info,
-            script,
-            scripts: Some(scripts),
-            limits: route.limits().clone(),
-            fallback: route.fallback().clone(),
-            language: config.sounds.language.clone(),
-        };
-        self.run_script(job);
+        let (limits, fallback) = (route.limits().clone(), route.fallback().clone());
+        self.run_script(channel, Plan { info, script, limits, fallback, language });
     }
 
-    /// Count the call and run its script on a script thread of its own (a reused one if idle).
-    fn run_script(&self, job: CallJob) {
-        let uuid = job.info.uuid.clone();
-        let route = job.info.route.clone().unwrap_or_default();
-        self.calls.begin(&uuid, LiveCall { route, script: job.script.name.clone(), started: Instant::now() });
-        let calls = self.calls.clone();
-        let spawned = self.threads.run(move || {
-            let report = runner::run(job);
-            if matches!(report.ending, Ending::Failed(_)) {
-                calls.failed.fetch_add(1, Ordering::Relaxed);
+    /// Count the call, start its actor, and run its script on a fiber in a task of its own.
+    fn run_script<C: Channel>(&self, channel: C, plan: Plan) {
+        let uuid = plan.info.uuid.clone();
+        let route = plan.info.route.clone().unwrap_or_default();
+        let span = runner::call_span(&plan.info, &plan.script);
+        let services = CallServices::with_http(self.http.clone());
+        let (requests, state, _actor) = actor::start(channel, services);
+        let scripts: Arc<dyn Scripts> = self.store.clone();
+        let Plan { info, script, limits, fallback, language } = plan;
+        let live = LiveCall { route, script: script.name.clone(), started: Instant::now() };
+        let body = move |handle| {
+            runner::run_in_span(CallJob {
+                handle,
+                info,
+                script,
+                scripts: Some(scripts),
+                limits,
+                fallback,
+                language,
+            })
+        };
+        let fiber = match self.fibers.start(requests, state, body) {
+            Ok(fiber) => fiber,
+            Err(error) => {
+                // The request sender is gone with the body: the actor hangs the call up.
+                tracing::error!(%uuid, %error, "cannot map a stack for the call's script; the call is hung up");
+                return;
             }
-            calls.end(&uuid);
-        });
-        if let Err(error) = spawned {
-            // The job (and with it the call's handle) is gone: the actor hangs the call up.
-            tracing::error!(%error, "cannot start a script thread; the call is hung up");
+        };
+        self.calls.begin(&uuid, live);
+        let calls = self.calls.clone();
+        tokio::spawn(
+            async move {
+                let report = fiber.await;
+                if matches!(report.ending, Ending::Failed(_)) {
+                    calls.failed.fetch_add(1, Ordering::Relaxed);
+                }
+                calls.end(&uuid);
+            }
+            .instrument(span),
+        );
+    }
+
+    /// Apply `fallback` to a call whose route has no script loaded.
+    fn run_fallback<C: Channel>(&self, channel: C, fallback: Fallback) {
+        let services = CallServices::with_http(self.http.clone());
+        let (requests, state, _actor) = actor::start(channel, services);
+        match self.fibers.start(requests, state, move |handle| runner::apply_fallback(&handle, &fallback)) {
+            Ok(fiber) => {
+                tokio::spawn(fiber);
+            }
+            Err(error) => tracing::error!(%error, "cannot map a stack for the fallback; the call is hung up"),
         }
     }
 }

@@ -62,10 +62,24 @@ pub fn spawn_with<C: Channel>(
     channel: C,
     services: CallServices,
 ) -> (CallHandle, tokio::task::JoinHandle<()>) {
+    let (requests, state, task) = start(channel, services);
+    (CallHandle::new(requests, state), task)
+}
+
+/// Spawn the actor for `channel` on the current tokio runtime with `services`, and return where
+/// its requests go and the state it shares, for a script on a fiber (`call::fiber::Fibers`). The
+/// actor ends, closing the channel, when the request sender is dropped.
+///
+/// # Panics
+/// When called outside a tokio runtime.
+pub fn start<C: Channel>(
+    channel: C,
+    services: CallServices,
+) -> (mpsc::Sender<Box<Request>>, Arc<CallState>, tokio::task::JoinHandle<()>) {
     let (requests, inbox) = mpsc::channel(REQUEST_QUEUE);
     let state = Arc::new(CallState::default());
     let task = tokio::spawn(run_with(channel, inbox, state.clone(), services));
-    (CallHandle::new(requests, state), task)
+    (requests, state, task)
 }
 
 /// Serve requests until the script lets go of the call, then close the channel (no services).

@@ -1,15 +1,18 @@
-//! `CallHandle`: the blocking seam through which a script thread drives its call.
+//! `CallHandle`: the synchronous seam through which a script drives its call.
 //!
-//! Every verb becomes one `Command` sent to the call's actor with a reply slot; the script
-//! thread blocks until the actor answers. Script threads are plain OS threads that never enter
-//! the tokio runtime, so blocking sends and receives on tokio channels are safe here.
+//! Every verb becomes one `Command` sent to the call's actor with a reply slot, and the script
+//! waits for the answer. It waits in one of two ways, invisible to the script:
+//! - on a fiber inside the call's task (`rivr run`): the fiber suspends and its driver awaits
+//!   the answer (see `call::fiber`);
+//! - on an OS thread of its own (the simulator, tests): the thread blocks on the tokio channels.
+//!   Such threads never enter the runtime, so blocking sends and receives are safe there.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::call::{CallError, Command, Outcome};
+use crate::call::{fiber, CallError, Command, Outcome};
 
 /// Where in a script a command came from, for transcripts and error messages.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -74,17 +77,40 @@ impl CallState {
     }
 }
 
-/// The script thread's grip on its call.
+/// The script's grip on its call.
 #[derive(Clone, Debug)]
 pub struct CallHandle {
-    requests: mpsc::Sender<Box<Request>>,
+    link: Link,
     state: Arc<CallState>,
 }
 
+/// How a handle reaches its actor.
+#[derive(Clone, Debug)]
+enum Link {
+    /// From an OS thread of its own, blocking.
+    Thread(mpsc::Sender<Box<Request>>),
+    /// From a fiber, suspending it.
+    Fiber(Arc<fiber::Link>),
+}
+
 impl CallHandle {
-    /// A handle sending to `requests`, sharing `state` with the actor.
+    /// A handle for a script on an OS thread of its own, sending to `requests` and sharing
+    /// `state` with the actor.
     pub fn new(requests: mpsc::Sender<Box<Request>>, state: Arc<CallState>) -> Self {
-        CallHandle { requests, state }
+        CallHandle { link: Link::Thread(requests), state }
+    }
+
+    /// A handle for a script on a fiber.
+    pub(crate) fn on_fiber(link: Arc<fiber::Link>, state: Arc<CallState>) -> Self {
+        CallHandle { link: Link::Fiber(link), state }
+    }
+
+    /// On a fiber that has computed for a whole slice since it last waited, let the other calls
+    /// run first. Called from the engine's progress hook; does nothing on a thread.
+    pub fn pause_if_due(&self) {
+        if let Link::Fiber(link) = &self.link {
+            link.pause_if_due();
+        }
     }
 
     /// Run one command and wait for its outcome.
@@ -94,7 +120,8 @@ impl CallHandle {
     /// failure the switch reported.
     ///
     /// # Panics
-    /// When called from inside a tokio runtime: script threads must be plain OS threads.
+    /// A thread's handle, when called from inside a tokio runtime (script threads must be plain
+    /// OS threads); a fiber's handle, when called outside its fiber.
     pub fn execute(&self, command: Command) -> Result<Outcome, CallError> {
         self.execute_from(command, None)
     }
@@ -111,14 +138,17 @@ impl CallHandle {
         // Boxed: tokio allocates the queue in blocks of 32 slots, and a whole `Command` per slot
         // would cost kilobytes per call.
         let request = Box::new(Request { command, origin, reply });
-        if self.requests.blocking_send(request).is_err() {
-            self.state.mark_hung_up("NORMAL_CLEARING");
-            return Err(CallError::hangup(self.state.cause()));
-        }
-        match answer.blocking_recv() {
-            Ok(result) => result,
+        let answered = match &self.link {
+            Link::Thread(requests) => match requests.blocking_send(request) {
+                Ok(()) => answer.blocking_recv().ok(),
+                Err(_) => None,
+            },
+            Link::Fiber(link) => link.exchange(request, answer),
+        };
+        match answered {
+            Some(result) => result,
             // The actor went away without answering: the call is over.
-            Err(_) => {
+            None => {
                 self.state.mark_hung_up("NORMAL_CLEARING");
                 Err(CallError::hangup(self.state.cause()))
             }

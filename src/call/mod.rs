@@ -7,6 +7,8 @@
 pub mod actor;
 mod command;
 mod error;
+#[allow(unsafe_code)] // stack switching; the one module of rivr with unsafe code
+pub mod fiber;
 mod handle;
 pub mod http;
 mod info;

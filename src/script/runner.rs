@@ -1,8 +1,9 @@
 //! One call's script run: build the sandboxed engine, run the script (following `pass`), apply
 //! the fallback if it fails, hang up when it is done, then run `on_hangup`.
 //!
-//! A run happens on its own OS thread with `engine::STACK_SIZE` of stack; nothing that goes wrong
-//! in it reaches another call.
+//! A run happens on a stack of its own of `engine::STACK_SIZE`: a fiber in `rivr run`
+//! (`call::fiber`), an OS thread in the simulator and tests. Nothing that goes wrong in it
+//! reaches another call.
 
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
@@ -91,11 +92,31 @@ pub fn spawn(job: CallJob) -> std::io::Result<JoinHandle<CallReport>> {
         .spawn(move || run(job))
 }
 
-/// Run `job` on this thread. The thread needs `engine::STACK_SIZE` of stack.
+/// The tracing span a call's script runs in: uuid, route, script and version on every line.
+pub fn call_span(info: &CallInfo, script: &Script) -> tracing::Span {
+    tracing::info_span!(
+        "call",
+        uuid = %info.uuid,
+        route = info.route.as_deref().unwrap_or(""),
+        script = %script.name,
+        version = %script.version_tag(),
+    )
+}
+
+/// Run `job` on this thread, in its call's span. The thread needs `engine::STACK_SIZE` of stack.
 ///
 /// A panic inside the engine (a bug in Rhai or in a verb) ends only this call: it is caught here,
 /// logged, and the call is hung up when the handle drops.
 pub fn run(job: CallJob) -> CallReport {
+    let span = call_span(&job.info, &job.script);
+    let _entered = span.enter();
+    run_in_span(job)
+}
+
+/// Like [`run`], for a caller that has entered the call's span ([`call_span`]) itself. A fiber's
+/// driver enters it around every resume: a span entered inside the fiber would stay entered on
+/// whichever worker thread the fiber last ran on.
+pub fn run_in_span(job: CallJob) -> CallReport {
     let script = job.script.name.clone();
     let handle = job.handle.clone();
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_unguarded(job))) {
@@ -127,14 +148,6 @@ pub fn run(job: CallJob) -> CallReport {
 }
 
 fn run_unguarded(job: CallJob) -> CallReport {
-    let span = tracing::info_span!(
-        "call",
-        uuid = %job.info.uuid,
-        route = job.info.route.as_deref().unwrap_or(""),
-        script = %job.script.name,
-        version = %job.script.version_tag(),
-    );
-    let _entered = span.enter();
     let CallJob { handle, info, script, scripts, limits, fallback, language } = job;
     let settings = VerbSettings { language, limits: limits.clone() };
     let ctx = CallContext::new(handle.clone(), info, settings, scripts.clone());

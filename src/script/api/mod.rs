@@ -185,6 +185,9 @@ impl CallContext {
         if since > self.settings.limits.compute_budget().as_nanos() as u64 {
             return Some(Stop::Deadline);
         }
+        // On a fiber, a script computing between verbs holds a runtime worker: give it up now
+        // and then so other calls go on.
+        self.handle.pause_if_due();
         None
     }
 
