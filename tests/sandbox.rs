@@ -4,6 +4,7 @@
 mod support;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use rivr::config::Limits;
 use rivr::script::engine::{CALL_DEPTH_CEILING, STACK_SIZE};
@@ -13,7 +14,17 @@ use support::*;
 
 /// Run `hostile` next to a well-behaved call on one runtime; return the hostile call's failure.
 fn fails_alone(hostile: &str) -> rivr::script::runner::Failure {
-    let rt = Arc::new(runtime());
+    fails_alone_on(runtime(), hostile, Limits::default()).0
+}
+
+/// [`fails_alone`] on `rt` with `limits` for the hostile call; also says whether the good call
+/// ended before the hostile one.
+fn fails_alone_on(
+    rt: tokio::runtime::Runtime,
+    hostile: &str,
+    limits: Limits,
+) -> (rivr::script::runner::Failure, bool) {
+    let rt = Arc::new(rt);
     let good = {
         let rt = rt.clone();
         std::thread::spawn(move || {
@@ -21,11 +32,14 @@ fn fails_alone(hostile: &str) -> rivr::script::runner::Failure {
                 "good.rhai",
                 r#"answer(); let r = ask("say:pin", #{max_digits: 4}); say_digits(r.digits);"#,
             );
-            run_on(&rt, script, SimCall { actions: vec![press("1234")], ..SimCall::default() })
+            let ran = run_on(&rt, script, SimCall { actions: vec![press("1234")], ..SimCall::default() });
+            (ran, Instant::now())
         })
     };
-    let (report, lines) = run_on(&rt, compile("hostile.rhai", hostile), SimCall::default());
-    let (good_report, good_lines) = good.join().expect("good call");
+    let (report, lines) =
+        run_on(&rt, compile("hostile.rhai", hostile), SimCall { limits, ..SimCall::default() });
+    let hostile_ended = Instant::now();
+    let ((good_report, good_lines), good_ended) = good.join().expect("good call");
     assert_eq!(good_report.ending, Ending::Completed, "the well-behaved call was disturbed");
     assert_eq!(
         good_lines,
@@ -38,17 +52,34 @@ fn fails_alone(hostile: &str) -> rivr::script::runner::Failure {
     );
     assert!(lines.contains(&"play: ivr/sorry.wav".to_string()), "fallback prompt: {lines:#?}");
     match report.ending {
-        Ending::Failed(failure) => failure,
+        Ending::Failed(failure) => (failure, good_ended < hostile_ended),
         other => panic!("expected a failure, got {other:?}"),
     }
 }
 
+/// Limits under which only the compute budget can stop a busy loop (a fast machine runs the
+/// default operation limit within the budget).
+fn budget_only() -> Limits {
+    Limits { max_operations: 1 << 50, ..Limits::default() }
+}
+
 #[test]
 fn an_endless_loop_is_stopped_by_the_compute_budget() {
-    let failure = fails_alone("answer();\nloop { }");
+    let (failure, _) = fails_alone_on(runtime(), "answer();\nloop { }", budget_only());
     assert_eq!(failure.source, "hostile.rhai");
     assert_eq!(failure.line, 2, "{failure}");
     assert!(failure.message.contains("computed for more than 500 ms without running a verb"), "{failure}");
+}
+
+/// Scripts run on fibers on the runtime's workers; a busy one must give its worker up now and
+/// then, or every call on that worker would wait for its compute budget to run out.
+#[test]
+fn a_busy_loop_does_not_hold_up_other_calls_on_a_single_worker() {
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let (failure, good_first) = fails_alone_on(rt, "answer();\nloop { }", budget_only());
+    assert!(failure.message.contains("compute_budget_ms"), "{failure}");
+    assert!(good_first, "the well-behaved call waited for the busy one to be stopped");
 }
 
 #[test]

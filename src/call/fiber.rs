@@ -86,7 +86,11 @@ impl Link {
 
     /// Hand `request` to the driver and wait, suspended, for its answer (`None`: the actor is
     /// gone).
-    pub(crate) fn exchange(&self, request: Box<Request>, answer: oneshot::Receiver<Answer>) -> Option<Answer> {
+    pub(crate) fn exchange(
+        &self,
+        request: Box<Request>,
+        answer: oneshot::Receiver<Answer>,
+    ) -> Option<Answer> {
         self.suspend(Suspend::Request(request, answer))
     }
 
@@ -369,9 +373,11 @@ mod tests {
         let rt = runtime();
         let fibers = Fibers::new(STACK, 4);
         let (requests, _inbox) = mpsc::channel(2);
-        let escaped =
-            rt.block_on(fibers.start(requests, Arc::new(CallState::default()), |handle| handle).expect("stack"));
-        let used = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| escaped.execute(Command::Answer)));
+        let escaped = rt.block_on(
+            fibers.start(requests, Arc::new(CallState::default()), |handle| handle).expect("stack"),
+        );
+        let used =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| escaped.execute(Command::Answer)));
         let message = used.expect_err("must panic");
         let text = message.downcast_ref::<&str>().copied().unwrap_or_default();
         assert!(text.contains("used outside its fiber"), "{text}");

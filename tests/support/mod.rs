@@ -1,18 +1,23 @@
-//! Helpers shared by the whole-call tests: run a script on the simulated switch.
+//! Helpers shared by the whole-call tests: run a script on the simulated switch, on a fiber as
+//! `rivr run` does.
 #![allow(dead_code)]
 
 pub mod fake_freeswitch;
 pub mod fake_inbound;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use rivr::call::{actor, CallInfo};
+use rivr::call::actor::{self, CallServices};
+use rivr::call::fiber::Fibers;
+use rivr::call::CallInfo;
 use rivr::config::{Fallback, Limits};
 use rivr::script::api::Scripts;
+use rivr::script::engine::STACK_SIZE;
 use rivr::script::runner::{self, CallJob, CallReport};
 use rivr::script::{Compiler, Script};
 use rivr::switch::sim::{CallerAction, Journal, SimChannel, SimSetup};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 /// A runtime for the call actors of one test.
 pub fn runtime() -> tokio::runtime::Runtime {
@@ -64,22 +69,34 @@ pub fn run_on(rt: &tokio::runtime::Runtime, script: Arc<Script>, call: SimCall) 
     }
     drop(tx);
     let channel = SimChannel::new(&call.info, rx, call.setup, journal.clone());
-    let (handle, _task) = {
+    let (requests, state, _task) = {
         let _guard = rt.enter();
-        actor::spawn(channel)
+        actor::start(channel, CallServices::default())
     };
-    let job = CallJob {
-        handle,
-        info: call.info,
-        script,
-        scripts: call.scripts,
-        limits: call.limits,
-        fallback: call.fallback,
-        language: "en".into(),
+    // The script runs as it does in `rivr run`: on a fiber in a task of its own.
+    let SimCall { info, scripts, limits, fallback, .. } = call;
+    let span = runner::call_span(&info, &script);
+    let body = move |handle| {
+        runner::run_in_span(CallJob {
+            handle,
+            info,
+            script,
+            scripts,
+            limits,
+            fallback,
+            language: "en".into(),
+        })
     };
+    let fiber = fibers().start(requests, state, body).expect("fiber stack");
+    let report = rt.block_on(rt.spawn(fiber.instrument(span))).expect("script fiber panicked");
     // The switch writes each entry before the actor answers, so the transcript is complete.
-    let report = runner::spawn(job).expect("thread").join().expect("script thread panicked");
     (report, journal.lines())
+}
+
+/// The fiber stacks of a test process, as `rivr run` keeps them.
+pub fn fibers() -> Arc<Fibers> {
+    static FIBERS: OnceLock<Arc<Fibers>> = OnceLock::new();
+    FIBERS.get_or_init(|| Fibers::new(STACK_SIZE, 64)).clone()
 }
 
 /// Run `text` with the given caller actions and defaults for the rest.

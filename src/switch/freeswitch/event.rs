@@ -159,6 +159,33 @@ impl Event {
         Ok(Self::new(headers, body))
     }
 
+    /// The decoded value of the first header called `name` (ASCII case ignored) in a
+    /// `text/event-plain` body, without parsing the rest: a cheap look at `Event-Name` or
+    /// `Application-UUID` decides whether an event is worth a full parse. Lines that do not
+    /// parse are skipped here; [`Event::parse_plain`] reports them.
+    pub fn peek_plain<'a>(input: &'a [u8], name: &str) -> Option<Cow<'a, str>> {
+        let mut pos = 0;
+        while pos < input.len() {
+            let line_len = find_byte(b'\n', &input[pos..]).unwrap_or(input.len() - pos);
+            let line = &input[pos..pos + line_len];
+            pos += line_len + 1;
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.is_empty() {
+                return None;
+            }
+            let Some(rest) = line.get(name.len()..) else { continue };
+            if !rest.starts_with(b":") || !line[..name.len()].eq_ignore_ascii_case(name.as_bytes()) {
+                continue;
+            }
+            let value = rest[1..].trim_ascii_start();
+            return Some(match url::decode(value) {
+                Cow::Borrowed(raw) => String::from_utf8_lossy(raw),
+                Cow::Owned(decoded) => Cow::Owned(String::from_utf8_lossy(&decoded).into_owned()),
+            });
+        }
+        None
+    }
+
     /// Parses a `text/event-json` body: one object whose members are headers, `_body` the
     /// body. Member order and duplicates are kept. Strings are taken as they are (JSON values
     /// are not URL-encoded); an array becomes `ARRAY::a|:b`, the plain format's spelling, and

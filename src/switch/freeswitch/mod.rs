@@ -9,6 +9,8 @@
 //!   and from the outbound `connect` reply's URL-encoded headers.
 //! - [`command`]: [`command::EslCommand`], what the app sends (`connect`, `sendmsg`, `api`, ...),
 //!   encoded byte for byte as FreeSWITCH expects it.
+//! - [`indexed`]: [`indexed::IndexedEvent`], a plain event indexed in place and decoded only
+//!   where read: what a call's channel uses for the events it keeps.
 //! - [`headers`]: the ordered, case-insensitive header list frames and events share.
 //! - [`url`]: FreeSWITCH's percent encoding.
 //! - [`protocol`]: every header name, content type and command word, in one place.
@@ -31,6 +33,7 @@ pub mod frame;
 pub mod fuzz;
 pub mod headers;
 pub mod inbound;
+pub mod indexed;
 pub mod protocol;
 pub mod url;
 

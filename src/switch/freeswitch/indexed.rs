@@ -1,0 +1,275 @@
+//! [`IndexedEvent`]: a `text/event-plain` event indexed in place, each value decoded only when
+//! asked for.
+//!
+//! A call's channel reads three to six of the about 190 headers of a `CHANNEL_EXECUTE_COMPLETE`.
+//! [`Event::parse_plain`](super::event::Event::parse_plain) copies and URL-decodes all of them;
+//! this type records where each line's name and value are in the frame's body (shared, not
+//! copied) and decodes a `%`-escaped value the first time it is read. The lines are checked as
+//! strictly as the full parse checks them, so an event one rejects the other rejects too.
+//!
+//! Only the header block is indexed: the body after it (a `BACKGROUND_JOB`'s output) is not a
+//! channel's business, and the full parse remains the way to read it.
+//!
+//! This module knows nothing of Rhai or of the call model.
+
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+
+use super::event::EventError;
+use super::protocol::{HEADER_APPLICATION_UUID, HEADER_EVENT_NAME, HEADER_UNIQUE_ID, VARIABLE_PREFIX};
+use super::url;
+
+/// Characters of a bad line quoted in an error.
+const SNIPPET_CHARS: usize = 60;
+
+/// One plain event's header block, indexed.
+#[derive(Debug)]
+pub struct IndexedEvent {
+    /// The header block, valid UTF-8.
+    text: Bytes,
+    lines: Vec<Line>,
+    /// Decoded values of the lines that hold a `%`, filled on first read.
+    decoded: Vec<OnceLock<Box<str>>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Line {
+    name_start: u32,
+    name_end: u32,
+    value_start: u32,
+    value_end: u32,
+    /// Index into `decoded`, or `NOT_ESCAPED`.
+    slot: u32,
+}
+
+const NOT_ESCAPED: u32 = u32::MAX;
+
+impl IndexedEvent {
+    /// Index the header block of a `text/event-plain` body.
+    ///
+    /// # Errors
+    ///
+    /// [`EventError::LineWithoutColon`] / [`EventError::EmptyHeaderName`] for a bad line, as
+    /// [`Event::parse_plain`](super::event::Event::parse_plain) reports them.
+    pub fn parse(body: Bytes) -> Result<Self, EventError> {
+        // Invalid UTF-8 is rare (FreeSWITCH encodes what is not plain ASCII): replace it, as the
+        // full parse does, in a copy of the header block only.
+        let text = match std::str::from_utf8(&body) {
+            Ok(_) => body,
+            Err(_) => Bytes::from(String::from_utf8_lossy(&body[..header_block_end(&body)]).into_owned()),
+        };
+        if text.len() > u32::MAX as usize {
+            return Err(EventError::LineWithoutColon { line: "(an event over 4 GiB)".into() });
+        }
+        let bytes = &text[..];
+        let mut lines = Vec::with_capacity(bytes.len() / 24);
+        let mut escaped_lines = 0u32;
+        let mut pos = 0;
+        while pos < bytes.len() {
+            let colon =
+                bytes[pos..].iter().position(|&b| b == b':' || b == b'\n').map_or(bytes.len(), |i| pos + i);
+            if bytes.get(colon) != Some(&b':') {
+                let line = &bytes[pos..colon];
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                if line.is_empty() {
+                    break;
+                }
+                return Err(EventError::LineWithoutColon { line: snippet(line) });
+            }
+            if colon == pos {
+                let end = bytes[pos..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |i| pos + i);
+                return Err(EventError::EmptyHeaderName { line: snippet(&bytes[pos..end]) });
+            }
+            let value_start = bytes[colon + 1..]
+                .iter()
+                .position(|&b| b != b' ' && b != b'\t')
+                .map_or(bytes.len(), |i| colon + 1 + i);
+            let mut escaped = false;
+            let line_end = bytes[value_start..]
+                .iter()
+                .position(|&b| {
+                    escaped |= b == b'%';
+                    b == b'\n'
+                })
+                .map_or(bytes.len(), |i| value_start + i);
+            let mut value_end = line_end;
+            if value_end > value_start && bytes[value_end - 1] == b'\r' {
+                value_end -= 1;
+            }
+            let slot = if escaped {
+                escaped_lines += 1;
+                escaped_lines - 1
+            } else {
+                NOT_ESCAPED
+            };
+            // The length check above keeps every offset within u32.
+            lines.push(Line {
+                name_start: pos as u32,
+                name_end: colon as u32,
+                value_start: value_start as u32,
+                value_end: value_end as u32,
+                slot,
+            });
+            pos = line_end + 1;
+        }
+        let decoded = (0..escaped_lines).map(|_| OnceLock::new()).collect();
+        Ok(IndexedEvent { text, lines, decoded })
+    }
+
+    /// The decoded value of the first header called `name` (ASCII case ignored).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.as_bytes();
+        self.lines.iter().find(|line| self.name(line).eq_ignore_ascii_case(name)).map(|line| self.value(line))
+    }
+
+    /// Channel variable `name` (the header `variable_<name>`, ASCII case ignored).
+    pub fn variable(&self, name: &str) -> Option<&str> {
+        let (prefix, name) = (VARIABLE_PREFIX.as_bytes(), name.as_bytes());
+        self.lines
+            .iter()
+            .find(|line| {
+                let header = self.name(line);
+                header.len() == prefix.len() + name.len()
+                    && header[..prefix.len()].eq_ignore_ascii_case(prefix)
+                    && header[prefix.len()..].eq_ignore_ascii_case(name)
+            })
+            .map(|line| self.value(line))
+    }
+
+    /// `Event-Name`.
+    pub fn name_header(&self) -> Option<&str> {
+        self.header(HEADER_EVENT_NAME)
+    }
+
+    /// `Unique-ID`.
+    pub fn unique_id(&self) -> Option<&str> {
+        self.header(HEADER_UNIQUE_ID)
+    }
+
+    /// `Application-UUID`.
+    pub fn application_uuid(&self) -> Option<&str> {
+        self.header(HEADER_APPLICATION_UUID)
+    }
+
+    /// How many header lines the event has.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// Whether the event has no header lines.
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    fn name(&self, line: &Line) -> &[u8] {
+        &self.text[line.name_start as usize..line.name_end as usize]
+    }
+
+    fn raw_value(&self, line: &Line) -> &str {
+        let raw = &self.text[line.value_start as usize..line.value_end as usize];
+        // `text` is valid UTF-8 and both ends sit next to ASCII bytes (':', blanks, '\r', '\n').
+        std::str::from_utf8(raw).unwrap_or_default()
+    }
+
+    fn value(&self, line: &Line) -> &str {
+        let raw = self.raw_value(line);
+        match self.decoded.get(line.slot as usize) {
+            None => raw,
+            Some(cell) => cell.get_or_init(|| url::decode_str(raw).into_owned().into_boxed_str()),
+        }
+    }
+}
+
+/// Where the header block ends: just after its blank line, or at the end.
+fn header_block_end(input: &[u8]) -> usize {
+    let mut pos = 0;
+    while pos < input.len() {
+        let line_len = input[pos..].iter().position(|&b| b == b'\n').unwrap_or(input.len() - pos);
+        let line = &input[pos..pos + line_len];
+        pos += line_len + 1;
+        if line.is_empty() || line == b"\r" {
+            return pos.min(input.len());
+        }
+    }
+    input.len()
+}
+
+fn snippet(line: &[u8]) -> String {
+    String::from_utf8_lossy(line).chars().take(SNIPPET_CHARS).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::switch::freeswitch::event::Event;
+    use crate::switch::freeswitch::frame::{ContentType, FrameDecoder};
+
+    /// Every plain event of every capture.
+    fn captured_events() -> Vec<Bytes> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/esl");
+        let mut events = Vec::new();
+        for entry in std::fs::read_dir(dir).expect("fixtures") {
+            let path = entry.expect("entry").path();
+            if !path.to_string_lossy().ends_with(".fs2app.raw") {
+                continue;
+            }
+            let mut buffer = bytes::BytesMut::from(&std::fs::read(&path).expect("capture")[..]);
+            let mut decoder = FrameDecoder::new();
+            while let Ok(Some(frame)) = decoder.decode(&mut buffer) {
+                if frame.content_type() == ContentType::EventPlain {
+                    events.push(frame.body.clone().unwrap_or_default());
+                }
+            }
+        }
+        events
+    }
+
+    #[test]
+    fn every_captured_header_reads_as_the_full_parse_decodes_it() {
+        let events = captured_events();
+        assert!(events.len() > 100, "only {} plain events in the captures", events.len());
+        for body in events {
+            let full = Event::parse_plain(&body).expect("captured events parse");
+            let indexed = IndexedEvent::parse(body.clone()).expect("captured events index");
+            assert_eq!(indexed.len(), full.headers().len(), "{}", String::from_utf8_lossy(&body));
+            for (name, _) in full.headers() {
+                assert_eq!(indexed.header(name), full.header(name), "header {name}");
+                if let Some(variable) = name.strip_prefix(VARIABLE_PREFIX) {
+                    assert_eq!(indexed.variable(variable), full.variable(variable), "variable {variable}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn values_are_decoded_once_and_names_match_in_any_case() {
+        let body = Bytes::from_static(
+            b"Event-Name: CHANNEL_EXECUTE_COMPLETE\r\nvariable_greeting: hello%20world\nUnique-ID: abc\n\n",
+        );
+        let event = IndexedEvent::parse(body).expect("parse");
+        assert_eq!(event.name_header(), Some("CHANNEL_EXECUTE_COMPLETE"));
+        assert_eq!(event.header("unique-id"), Some("abc"));
+        assert_eq!(event.variable("GREETING"), Some("hello world"));
+        let first = event.variable("greeting").expect("value").as_ptr();
+        assert_eq!(event.variable("greeting").expect("value").as_ptr(), first, "decoded once, then kept");
+        assert_eq!(event.header("Missing"), None);
+    }
+
+    #[test]
+    fn bad_lines_are_rejected_like_the_full_parse_rejects_them() {
+        for input in [&b"Event-Name: X\nno colon here\n\n"[..], b"Event-Name: X\n: empty name\n\n"] {
+            let full = Event::parse_plain(input).expect_err("full parse rejects");
+            let indexed = IndexedEvent::parse(Bytes::copy_from_slice(input)).expect_err("index rejects");
+            assert_eq!(indexed.to_string(), full.to_string());
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_as_in_the_full_parse() {
+        let input = b"Event-Name: X\nCaller-Name: caf\xe9\n\n";
+        let full = Event::parse_plain(input).expect("parse");
+        let indexed = IndexedEvent::parse(Bytes::copy_from_slice(input)).expect("index");
+        assert_eq!(indexed.header("Caller-Name"), full.header("Caller-Name"));
+    }
+}
