@@ -22,6 +22,7 @@ use clap::Parser;
 use rivr::switch::freeswitch::command::{EslCommand, Execute, SendMsg};
 use rivr::switch::freeswitch::event::Event;
 use rivr::switch::freeswitch::frame::{ContentType, Frame, FrameDecoder};
+use rivr::switch::freeswitch::indexed::IndexedEvent;
 use rivr::switch::freeswitch::protocol::{EVENT_CHANNEL_EXECUTE_COMPLETE, EVENT_CHANNEL_HANGUP};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -97,7 +98,7 @@ struct Call {
 
 /// How a step ended.
 enum Step {
-    Completed(Event),
+    Completed(IndexedEvent),
     HungUp,
 }
 
@@ -186,8 +187,10 @@ impl Call {
                 }
                 continue;
             }
-            let event = Event::from_frame(&frame)?;
-            match event.name() {
+            // Indexed in place, as rivr's channel reads events: the comparison is of rivr's layers,
+            // not of two ways to decode.
+            let event = IndexedEvent::parse(frame.body.unwrap_or_default())?;
+            match event.name_header() {
                 Some(EVENT_CHANNEL_EXECUTE_COMPLETE)
                     if event.application_uuid() == Some(event_uuid.as_str()) =>
                 {
