@@ -12,7 +12,7 @@ use tracing::Instrument;
 
 use crate::call::actor::CallServices;
 use crate::call::fiber::Fibers;
-use crate::call::{actor, CallInfo, Command, HangupCause};
+use crate::call::{actor, CallInfo, CallState, Command, HangupCause};
 use crate::config::{Fallback, Limits};
 use crate::http::ReqwestHttp;
 use crate::reload::LiveConfig;
@@ -202,13 +202,11 @@ impl Runtime {
         self.run_script(channel, Plan { info, script, limits, fallback, language });
     }
 
-    /// Count the call, start its actor, and run its script on a fiber in a task of its own.
+    /// Count the call and run its script on a fiber, driven by a task of its own.
     fn run_script<C: Channel>(&self, channel: C, plan: Plan) {
         let uuid = plan.info.uuid.clone();
         let route = plan.info.route.clone().unwrap_or_default();
         let span = runner::call_span(&plan.info, &plan.script);
-        let services = CallServices::with_http(self.http.clone());
-        let (requests, state, _actor) = actor::start(channel, services);
         let scripts: Arc<dyn Scripts> = self.store.clone();
         let Plan { info, script, limits, fallback, language } = plan;
         let live = LiveCall { route, script: script.name.clone(), started: Instant::now() };
@@ -223,19 +221,20 @@ impl Runtime {
                 language,
             })
         };
-        let fiber = match self.fibers.start(requests, state, body) {
+        let fiber = match self.fibers.fiber(Arc::new(CallState::default()), body) {
             Ok(fiber) => fiber,
             Err(error) => {
-                // The request sender is gone with the body: the actor hangs the call up.
-                tracing::error!(%uuid, %error, "cannot map a stack for the call's script; the call is hung up");
+                tracing::error!(%uuid, %error, "cannot map a stack for the call's script; hanging the call up");
+                tokio::spawn(channel.close());
                 return;
             }
         };
         self.calls.begin(&uuid, live);
         let calls = self.calls.clone();
+        let services = CallServices::with_http(self.http.clone());
         tokio::spawn(
             async move {
-                let report = fiber.await;
+                let report = actor::drive(channel, fiber, services).await;
                 if matches!(report.ending, Ending::Failed(_)) {
                     calls.failed.fetch_add(1, Ordering::Relaxed);
                 }
@@ -247,13 +246,15 @@ impl Runtime {
 
     /// Apply `fallback` to a call whose route has no script loaded.
     fn run_fallback<C: Channel>(&self, channel: C, fallback: Fallback) {
-        let services = CallServices::with_http(self.http.clone());
-        let (requests, state, _actor) = actor::start(channel, services);
-        match self.fibers.start(requests, state, move |handle| runner::apply_fallback(&handle, &fallback)) {
+        let body = move |handle| runner::apply_fallback(&handle, &fallback);
+        match self.fibers.fiber(Arc::new(CallState::default()), body) {
             Ok(fiber) => {
-                tokio::spawn(fiber);
+                tokio::spawn(actor::drive(channel, fiber, CallServices::with_http(self.http.clone())));
             }
-            Err(error) => tracing::error!(%error, "cannot map a stack for the fallback; the call is hung up"),
+            Err(error) => {
+                tracing::error!(%error, "cannot map a stack for the fallback; hanging the call up");
+                tokio::spawn(channel.close());
+            }
         }
     }
 }

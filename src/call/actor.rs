@@ -1,16 +1,22 @@
 //! The call actor: a tokio task per call that owns the switch channel, runs the script's
 //! commands one at a time and fails every pending and later command once the call hangs up.
 //!
+//! A script on a fiber (`rivr run`) is driven by [`drive`], which resumes the fiber and serves
+//! its commands in the one task. A script on an OS thread (the simulator console, scenario
+//! tests) sends its commands through a queue to [`run_with`], spawned by [`spawn_with`].
+//!
 //! HTTP requests (`Command::Http`) are the one kind of command the actor carries out itself,
 //! through the `HttpClient` in its `CallServices`: the switch has nothing to do with them. A
 //! request races the call's hangup, and a hangup drops (and so cancels) it.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+use crate::call::fiber::{Fiber, Step};
 use crate::call::http::{HttpClient, HttpRequest, NoHttp};
-use crate::call::{CallError, CallHandle, CallState, Command, Outcome, Request};
+use crate::call::{CallError, CallHandle, CallState, Command, Origin, Outcome, Request};
 use crate::switch::Channel;
 
 /// How many commands may queue between a script and its actor. A script sends one at a time, so
@@ -62,24 +68,10 @@ pub fn spawn_with<C: Channel>(
     channel: C,
     services: CallServices,
 ) -> (CallHandle, tokio::task::JoinHandle<()>) {
-    let (requests, state, task) = start(channel, services);
-    (CallHandle::new(requests, state), task)
-}
-
-/// Spawn the actor for `channel` on the current tokio runtime with `services`, and return where
-/// its requests go and the state it shares, for a script on a fiber (`call::fiber::Fibers`). The
-/// actor ends, closing the channel, when the request sender is dropped.
-///
-/// # Panics
-/// When called outside a tokio runtime.
-pub fn start<C: Channel>(
-    channel: C,
-    services: CallServices,
-) -> (mpsc::Sender<Box<Request>>, Arc<CallState>, tokio::task::JoinHandle<()>) {
     let (requests, inbox) = mpsc::channel(REQUEST_QUEUE);
     let state = Arc::new(CallState::default());
     let task = tokio::spawn(run_with(channel, inbox, state.clone(), services));
-    (requests, state, task)
+    (CallHandle::new(requests, state), task)
 }
 
 /// Serve requests until the script lets go of the call, then close the channel (no services).
@@ -99,20 +91,7 @@ pub async fn run_with<C: Channel>(
             request = inbox.recv() => {
                 let Some(request) = request else { break };
                 let Request { command, origin, reply } = *request;
-                let result = match command {
-                    Command::Http(request) => http(&mut channel, &state, &*services.http, request).await,
-                    _ if state.is_hung_up() => Err(CallError::hangup(state.cause())),
-                    command => {
-                        let ends_call = ends_call(&command);
-                        let result = channel.execute(command, origin).await;
-                        match (&result, ends_call) {
-                            (Err(CallError::Hangup { cause }), _) => state.mark_hung_up(cause),
-                            (Ok(_), Some(cause)) => state.mark_hung_up(&cause),
-                            _ => {}
-                        }
-                        result
-                    }
-                };
+                let result = serve(&mut channel, &state, &services, command, origin).await;
                 // The script may have been stopped meanwhile; nobody is waiting then.
                 let _ = reply.send(result);
             }
@@ -122,6 +101,71 @@ pub async fn run_with<C: Channel>(
         }
     }
     channel.close().await;
+}
+
+/// Drive a call whose script runs on `fiber`: resume it, carry out each command it asks for on
+/// `channel` (HTTP through `services`), resume it with the outcome, and close the channel when
+/// the script is done. Returns what the script's body returned.
+///
+/// One task does it all, so a completion event leads to the next command within one poll. While
+/// the script computes between verbs nothing reads the channel; a hangup in that time is noticed
+/// when the script pauses (every `fiber::SLICE` of computing) or asks for its next verb.
+pub async fn drive<C: Channel, R>(mut channel: C, mut fiber: Fiber<R>, services: CallServices) -> R {
+    let state = fiber.state().clone();
+    let mut answer = None;
+    let value = loop {
+        match fiber.resume(answer.take()) {
+            Step::Request { command, origin } => {
+                answer = Some(serve(&mut channel, &state, &services, command, origin).await);
+            }
+            Step::Pause => {
+                if !state.is_hung_up() {
+                    if let Some(cause) = ended_yet(&mut channel).await {
+                        state.mark_hung_up(&cause);
+                    }
+                }
+                tokio::task::yield_now().await;
+            }
+            Step::Finished(value) => break value,
+        }
+    };
+    channel.close().await;
+    value
+}
+
+/// Whether the channel has ended, reading what it has already received but not waiting.
+async fn ended_yet<C: Channel>(channel: &mut C) -> Option<String> {
+    let ended = channel.ended();
+    let mut ended = std::pin::pin!(ended);
+    std::future::poll_fn(|cx| match ended.as_mut().poll(cx) {
+        std::task::Poll::Ready(cause) => std::task::Poll::Ready(Some(cause)),
+        std::task::Poll::Pending => std::task::Poll::Ready(None),
+    })
+    .await
+}
+
+/// Carry out one command for the script.
+async fn serve<C: Channel>(
+    channel: &mut C,
+    state: &CallState,
+    services: &CallServices,
+    command: Command,
+    origin: Option<Origin>,
+) -> Result<Outcome, CallError> {
+    match command {
+        Command::Http(request) => http(channel, state, &*services.http, request).await,
+        _ if state.is_hung_up() => Err(CallError::hangup(state.cause())),
+        command => {
+            let ends_call = ends_call(&command);
+            let result = channel.execute(command, origin).await;
+            match (&result, ends_call) {
+                (Err(CallError::Hangup { cause }), _) => state.mark_hung_up(cause),
+                (Ok(_), Some(cause)) => state.mark_hung_up(&cause),
+                _ => {}
+            }
+            result
+        }
+    }
 }
 
 /// Run one HTTP request. While the call is up it races the call's end: a hangup drops the

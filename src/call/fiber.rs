@@ -1,11 +1,12 @@
-//! Fibers: a call's synchronous script on a stack of its own, inside the call's tokio task.
+//! Fibers: a call's synchronous script on a stack of its own, driven by the call's task.
 //!
 //! A script reads top to bottom: `ask()` returns once the caller has answered. Run on an OS
 //! thread per call, every verb costs two cross-thread wake-ups (script → actor, actor → script)
 //! and two context switches; under load that was most of rivr's CPU time (BENCHMARKS.md, "End to
-//! end"). A fiber runs the same synchronous code on a stack of its own, and a verb *suspends* it:
-//! the fiber's driver, an ordinary future, sends the request to the call's actor, awaits the
-//! answer and resumes the fiber with it. No OS thread blocks, and a call costs a task and a stack.
+//! end"). A fiber runs the same synchronous code on a stack of its own, and a verb *suspends* it
+//! with the command: the call's task (`call::actor::drive`) carries the command out on the
+//! switch and resumes the fiber with the outcome. No OS thread blocks, and a completion event
+//! leads to the next command within one poll of one task.
 //!
 //! Fairness: a fiber runs on a runtime worker, so a script computing between verbs would hold
 //! that worker. The engine's progress hook calls [`CallHandle::pause_if_due`], which suspends the
@@ -17,7 +18,6 @@
 //! calls up to `max_idle`, with everything but their top [`KEPT_STACK`] given back to the OS when
 //! they are put aside, so one deep call does not keep its pages for ever.
 
-use std::future::Future;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,9 +25,8 @@ use std::time::{Duration, Instant};
 
 use corosensei::stack::{DefaultStack, Stack};
 use corosensei::{Coroutine, CoroutineResult, Yielder};
-use tokio::sync::{mpsc, oneshot};
 
-use crate::call::{CallError, CallHandle, CallState, Outcome, Request};
+use crate::call::{CallError, CallHandle, CallState, Command, Origin, Outcome};
 
 /// How long a fiber computes before it lets the other calls on its worker run.
 pub const SLICE: Duration = Duration::from_millis(1);
@@ -36,22 +35,37 @@ pub const SLICE: Duration = Duration::from_millis(1);
 /// costs no page faults.
 pub const KEPT_STACK: usize = 128 * 1024;
 
-/// How often a fiber whose driver was dropped is resumed (with "the call ended") to let it wind
+/// How often a fiber dropped before its end is resumed (with "the call ended") to let it wind
 /// down before its stack is unwound by force.
 const WIND_DOWN_STEPS: usize = 1_000;
 
-type Answer = Result<Outcome, CallError>;
+/// A command's result, as the fiber is resumed with it.
+pub type Answer = Result<Outcome, CallError>;
 
-/// Why a fiber suspended.
+/// Why a fiber stopped running.
+#[derive(Debug)]
+pub enum Step<R> {
+    /// The script runs a verb: carry `command` out and resume with its result.
+    Request {
+        /// What to do.
+        command: Command,
+        /// Where in the script the verb is.
+        origin: Option<Origin>,
+    },
+    /// The script used its slice: let other tasks run, then resume (with `None`).
+    Pause,
+    /// The body returned this.
+    Finished(R),
+}
+
+/// Why a fiber suspended, as it travels through the coroutine.
 enum Suspend {
-    /// Send this request to the actor; resume with the answer.
-    Request(Box<Request>, oneshot::Receiver<Answer>),
-    /// The fiber used its slice; resume it after the other ready tasks.
+    Request(Command, Option<Origin>),
     Pause,
 }
 
-/// What a fiber is resumed with: the answer to its request, `None` when the actor is gone.
-/// After a pause the value means nothing.
+/// What a fiber is resumed with: the answer to its request, `None` when nobody will answer (the
+/// call's task is gone). After a pause the value means nothing.
 type Resume = Option<Answer>;
 
 /// A fiber's way back to its driver, held by the fiber's `CallHandle`.
@@ -84,14 +98,10 @@ impl Link {
         Link { yielder, stack, epoch, resumed: AtomicU64::new(0) }
     }
 
-    /// Hand `request` to the driver and wait, suspended, for its answer (`None`: the actor is
-    /// gone).
-    pub(crate) fn exchange(
-        &self,
-        request: Box<Request>,
-        answer: oneshot::Receiver<Answer>,
-    ) -> Option<Answer> {
-        self.suspend(Suspend::Request(request, answer))
+    /// Hand `command` to the driver and wait, suspended, for its result (`None`: nobody will
+    /// answer).
+    pub(crate) fn exchange(&self, command: Command, origin: Option<Origin>) -> Option<Answer> {
+        self.suspend(Suspend::Request(command, origin))
     }
 
     /// Let other calls run if this fiber has computed for a whole slice since it was resumed.
@@ -143,18 +153,12 @@ impl Fibers {
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
-    /// Prepare `body` to run on a fiber of its own, driving the call whose actor reads
-    /// `requests` and shares `state`. The body gets the call's handle; the returned future runs
-    /// the body to its end and yields what it returns. Nothing runs until the future is polled.
+    /// A fiber that will run `body` with a handle to the call whose state is `state`. Nothing
+    /// runs until it is resumed (see `call::actor::drive`).
     ///
     /// # Errors
     /// When the OS refuses the stack's memory.
-    pub fn start<R, F>(
-        self: &Arc<Self>,
-        requests: mpsc::Sender<Box<Request>>,
-        state: Arc<CallState>,
-        body: F,
-    ) -> std::io::Result<impl Future<Output = R> + Send + 'static>
+    pub fn fiber<R, F>(self: &Arc<Self>, state: Arc<CallState>, body: F) -> std::io::Result<Fiber<R>>
     where
         F: FnOnce(CallHandle) -> R + Send + 'static,
         R: Send + 'static,
@@ -166,28 +170,7 @@ impl Fibers {
             let link = Arc::new(Link::new(yielder, bounds));
             body(CallHandle::on_fiber(link, handle_state))
         });
-        let mut fiber = Fiber { coroutine: Some(coroutine), pool: self.clone(), state };
-        Ok(async move {
-            let mut input = None;
-            loop {
-                match fiber.resume(input) {
-                    CoroutineResult::Yield(Suspend::Request(request, answer)) => {
-                        input = match requests.send(request).await {
-                            Ok(()) => answer.await.ok(),
-                            Err(_) => None,
-                        };
-                    }
-                    CoroutineResult::Yield(Suspend::Pause) => {
-                        tokio::task::yield_now().await;
-                        input = None;
-                    }
-                    CoroutineResult::Return(value) => {
-                        fiber.recycle();
-                        return value;
-                    }
-                }
-            }
-        })
+        Ok(Fiber { coroutine: Some(coroutine), pool: self.clone(), state })
     }
 
     fn take_stack(&self) -> std::io::Result<DefaultStack> {
@@ -217,23 +200,48 @@ impl Fibers {
     }
 }
 
-/// A fiber and its stack pool, owned by its driver future.
-struct Fiber<R> {
+/// One call's script, suspended between verbs; its stack goes back to the pool when it ends.
+pub struct Fiber<R> {
     coroutine: Option<Coroutine<Resume, Suspend, R, DefaultStack>>,
     pool: Arc<Fibers>,
     state: Arc<CallState>,
 }
 
 // SAFETY: a `Coroutine` is not `Send` because values on its stack might not be. The body is `Send`
-// (bound in `Fibers::start`), and what it puts on the stack are the script engine's values (Rhai's
-// `sync` build: `Send + Sync`) and rivr's own; none is tied to the thread that resumed the fiber
-// across a suspension: the call's tracing span is entered by the driver around each resume, not
-// inside the fiber, and no lock is held across a verb.
+// (bound in `Fibers::fiber`), and what it puts on the stack are the script engine's values
+// (Rhai's `sync` build: `Send + Sync`) and rivr's own; none is tied to the thread that resumed the
+// fiber across a suspension: the call's tracing span is entered by the driver around each
+// resume, not inside the fiber, and no lock is held across a verb.
 unsafe impl<R: Send> Send for Fiber<R> {}
 
+impl<R> std::fmt::Debug for Fiber<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fiber").field("finished", &self.coroutine.is_none()).finish_non_exhaustive()
+    }
+}
+
 impl<R> Fiber<R> {
-    fn resume(&mut self, input: Resume) -> CoroutineResult<Suspend, R> {
-        self.coroutine.as_mut().expect("a finished fiber is not resumed").resume(input)
+    /// The state the fiber's call handle shares with whoever drives the call.
+    pub fn state(&self) -> &Arc<CallState> {
+        &self.state
+    }
+
+    /// Run the script until its next verb, pause or end. `answer` is the result of the verb it
+    /// asked for last (`None` the first time, after a pause, and when nobody can answer).
+    ///
+    /// # Panics
+    /// When resumed after it finished; and a panic in the body carries on here (the script
+    /// runner catches the engine's own).
+    pub fn resume(&mut self, answer: Option<Answer>) -> Step<R> {
+        let coroutine = self.coroutine.as_mut().expect("a finished fiber is not resumed");
+        match coroutine.resume(answer) {
+            CoroutineResult::Yield(Suspend::Request(command, origin)) => Step::Request { command, origin },
+            CoroutineResult::Yield(Suspend::Pause) => Step::Pause,
+            CoroutineResult::Return(value) => {
+                self.recycle();
+                Step::Finished(value)
+            }
+        }
     }
 
     fn recycle(&mut self) {
@@ -249,9 +257,9 @@ impl<R> Drop for Fiber<R> {
     fn drop(&mut self) {
         let Some(coroutine) = self.coroutine.as_mut() else { return };
         if coroutine.started() && !coroutine.done() {
-            // The driver was dropped with the script suspended (the runtime is shutting down).
-            // Answer it as if the call had ended, so it stops the way it does on a hangup, runs
-            // `on_hangup` and drops its values on its own stack.
+            // Dropped with the script suspended (the runtime is shutting down). Answer it as if
+            // the call had ended, so it stops the way it does on a hangup, runs `on_hangup` and
+            // drops its values on its own stack.
             self.state.mark_hung_up("SYSTEM_SHUTDOWN");
             for _ in 0..WIND_DOWN_STEPS {
                 if let CoroutineResult::Return(_) = coroutine.resume(None) {
@@ -267,115 +275,78 @@ impl<R> Drop for Fiber<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::call::Command;
 
     const STACK: usize = 256 * 1024;
 
-    fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
-    }
-
-    /// An actor that answers every request with `Outcome::Value(Some(<verb>))`.
-    fn echo_actor(mut inbox: mpsc::Receiver<Box<Request>>) -> tokio::task::JoinHandle<usize> {
-        tokio::spawn(async move {
-            let mut served = 0;
-            while let Some(request) = inbox.recv().await {
-                served += 1;
-                let _ = request.reply.send(Ok(Outcome::Value(Some(request.command.verb().to_string()))));
-            }
-            served
-        })
+    fn fiber<R: Send + 'static>(
+        fibers: &Arc<Fibers>,
+        body: impl FnOnce(CallHandle) -> R + Send + 'static,
+    ) -> Fiber<R> {
+        fibers.fiber(Arc::new(CallState::default()), body).expect("stack")
     }
 
     #[test]
-    fn a_fiber_runs_each_verb_through_the_actor_and_returns_the_body_value() {
-        let rt = runtime();
+    fn a_fiber_suspends_at_each_verb_and_takes_its_answer() {
         let fibers = Fibers::new(STACK, 4);
-        let (requests, inbox) = mpsc::channel(2);
-        let verbs = rt.block_on(async {
-            let actor = echo_actor(inbox);
-            let fiber = fibers
-                .start(requests, Arc::new(CallState::default()), |handle| {
-                    let mut verbs = Vec::new();
-                    for command in [Command::Answer, Command::GetVar("x".into())] {
-                        match handle.execute(command) {
-                            Ok(Outcome::Value(Some(verb))) => verbs.push(verb),
-                            other => panic!("unexpected {other:?}"),
-                        }
-                    }
-                    verbs
-                })
-                .expect("stack");
-            let verbs = fiber.await;
-            assert_eq!(actor.await.expect("actor"), 2);
-            verbs
+        let mut fiber = fiber(&fibers, |handle| {
+            let first = handle.execute(Command::Answer);
+            let second = handle.execute(Command::GetVar("x".into()));
+            (first, second)
         });
-        assert_eq!(verbs, ["answer", "get_var"]);
+        let mut asked = Vec::new();
+        let mut answer = None;
+        let result = loop {
+            match fiber.resume(answer.take()) {
+                Step::Request { command, .. } => {
+                    asked.push(command.verb());
+                    answer = Some(Ok(Outcome::Value(Some(command.verb().to_string()))));
+                }
+                Step::Pause => {}
+                Step::Finished(result) => break result,
+            }
+        };
+        assert_eq!(asked, ["answer", "get_var"]);
+        assert_eq!(result.0, Ok(Outcome::Value(Some("answer".into()))));
+        assert_eq!(result.1, Ok(Outcome::Value(Some("get_var".into()))));
         assert_eq!(fibers.idle(), 1, "the stack is kept for the next call");
     }
 
     #[test]
-    fn a_fiber_whose_actor_is_gone_gets_the_hangup_error() {
-        let rt = runtime();
+    fn a_fiber_nobody_answers_gets_the_hangup_error() {
         let fibers = Fibers::new(STACK, 4);
-        let (requests, inbox) = mpsc::channel(2);
-        drop(inbox);
-        let result = rt.block_on(async {
-            fibers
-                .start(requests, Arc::new(CallState::default()), |handle| {
-                    let first = handle.execute(Command::Answer);
-                    (first.is_err(), handle.is_hung_up())
-                })
-                .expect("stack")
-                .await
+        let mut fiber = fiber(&fibers, |handle| {
+            let first = handle.execute(Command::Answer);
+            (first.is_err(), handle.is_hung_up())
         });
-        assert_eq!(result, (true, true));
+        assert!(matches!(fiber.resume(None), Step::Request { .. }));
+        match fiber.resume(None) {
+            Step::Finished(result) => assert_eq!(result, (true, true)),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
-    fn a_computing_fiber_lets_other_tasks_run_on_a_single_worker() {
-        let rt = runtime();
+    fn a_computing_fiber_pauses_once_its_slice_is_used() {
         let fibers = Fibers::new(STACK, 4);
-        let (requests, _inbox) = mpsc::channel(2);
-        let (ticked, mut ticks) = tokio::sync::watch::channel(0u32);
-        let pauses = rt.block_on(async {
-            // Another call's work on the same (only) worker: it must get turns while the fiber
-            // computes.
-            let other = tokio::spawn(async move {
-                for tick in 1..=3 {
-                    ticked.send_replace(tick);
-                    tokio::task::yield_now().await;
-                }
-            });
-            let seen = fibers
-                .start(requests, Arc::new(CallState::default()), move |handle| {
-                    let mut pauses = 0;
-                    while *ticks.borrow_and_update() < 3 {
-                        let started = Instant::now();
-                        while started.elapsed() < SLICE {
-                            std::hint::spin_loop();
-                        }
-                        handle.pause_if_due();
-                        pauses += 1;
-                    }
-                    pauses
-                })
-                .expect("stack")
-                .await;
-            other.await.expect("other task");
-            seen
+        let mut fiber = fiber(&fibers, |handle| {
+            let started = Instant::now();
+            while started.elapsed() < SLICE * 3 {
+                std::hint::spin_loop();
+                handle.pause_if_due();
+            }
         });
-        assert!(pauses >= 1);
+        let mut pauses = 0;
+        while let Step::Pause = fiber.resume(None) {
+            pauses += 1;
+        }
+        assert!(pauses >= 2, "{pauses} pauses in three slices");
     }
 
     #[test]
     fn a_handle_used_off_its_fiber_panics_instead_of_suspending_the_wrong_stack() {
-        let rt = runtime();
         let fibers = Fibers::new(STACK, 4);
-        let (requests, _inbox) = mpsc::channel(2);
-        let escaped = rt.block_on(
-            fibers.start(requests, Arc::new(CallState::default()), |handle| handle).expect("stack"),
-        );
+        let mut fiber = fiber(&fibers, |handle| handle);
+        let Step::Finished(escaped) = fiber.resume(None) else { panic!("the body returns at once") };
         let used =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| escaped.execute(Command::Answer)));
         let message = used.expect_err("must panic");
@@ -385,33 +356,51 @@ mod tests {
 
     #[test]
     fn dropping_a_suspended_fiber_winds_its_script_down_as_a_hangup() {
-        let rt = runtime();
         let fibers = Fibers::new(STACK, 4);
-        let (requests, inbox) = mpsc::channel(2);
         let (done, finished) = std::sync::mpsc::channel();
-        rt.block_on(async {
-            let mut fiber = Box::pin(
-                fibers
-                    .start(requests, Arc::new(CallState::default()), move |handle| {
-                        let first = handle.execute(Command::Answer);
-                        done.send((first.is_err(), handle.is_hung_up())).expect("send");
-                    })
-                    .expect("stack"),
-            );
-            // Poll once: the fiber suspends on its first request, which nobody answers.
-            assert!(futures_poll_once(fiber.as_mut()).await.is_none());
-            drop(fiber);
-            drop(inbox);
+        let mut fiber = fiber(&fibers, move |handle| {
+            let first = handle.execute(Command::Answer);
+            let on_hangup = handle.execute(Command::GetVar("x".into()));
+            done.send((first.is_err(), on_hangup.is_err(), handle.state().cause())).expect("send");
         });
-        assert_eq!(finished.recv().expect("the script ran to its end"), (true, true));
+        assert!(matches!(fiber.resume(None), Step::Request { .. }));
+        drop(fiber);
+        let (first_failed, later_failed, cause) = finished.recv().expect("the script ran to its end");
+        assert!(first_failed && later_failed);
+        assert_eq!(cause, "SYSTEM_SHUTDOWN");
         assert_eq!(fibers.idle(), 1);
     }
 
-    async fn futures_poll_once<F: Future + Unpin>(mut future: F) -> Option<F::Output> {
-        std::future::poll_fn(|cx| match std::pin::Pin::new(&mut future).poll(cx) {
-            std::task::Poll::Ready(value) => std::task::Poll::Ready(Some(value)),
-            std::task::Poll::Pending => std::task::Poll::Ready(None),
-        })
-        .await
+    /// Bytes of the idle stacks that are resident, page by page (`mincore`).
+    fn idle_resident(fibers: &Fibers) -> usize {
+        let page = 4096;
+        let idle = fibers.idle.lock().expect("pool");
+        let mut resident = 0;
+        for stack in idle.iter() {
+            let (low, high) = (stack.limit().get(), stack.base().get());
+            let mut pages = vec![0u8; (high - low).div_ceil(page)];
+            // SAFETY: the range is the stack's own mapping, page aligned; `pages` has one byte per
+            // page of it.
+            let result = unsafe { libc::mincore(low as *mut libc::c_void, high - low, pages.as_mut_ptr()) };
+            assert_eq!(result, 0, "mincore: {}", std::io::Error::last_os_error());
+            resident += pages.iter().filter(|&&p| p & 1 == 1).count() * page;
+        }
+        resident
+    }
+
+    #[test]
+    fn a_deep_call_gives_its_stack_pages_back_when_the_stack_is_put_aside() {
+        let fibers = Fibers::new(8 * 1024 * 1024, 4);
+        let mut fiber = fiber(&fibers, |_| {
+            // Touch 4 MiB of the fiber's stack.
+            let mut deep = [1u8; 4 * 1024 * 1024];
+            std::hint::black_box(&mut deep);
+            deep.len()
+        });
+        assert!(matches!(fiber.resume(None), Step::Finished(_)));
+        assert_eq!(fibers.idle(), 1);
+        let resident = idle_resident(&fibers);
+        assert!(resident <= KEPT_STACK, "{resident} bytes of the idle stack are still resident");
+        assert!(resident > 0, "the top of the stack stays mapped for the next call");
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! Every verb becomes one `Command` sent to the call's actor with a reply slot, and the script
 //! waits for the answer. It waits in one of two ways, invisible to the script:
-//! - on a fiber inside the call's task (`rivr run`): the fiber suspends and its driver awaits
-//!   the answer (see `call::fiber`);
+//! - on a fiber driven by the call's task (`rivr run`): the fiber suspends with the command and
+//!   is resumed with the outcome (see `call::fiber`, `call::actor::drive`);
 //! - on an OS thread of its own (the simulator, tests): the thread blocks on the tokio channels.
 //!   Such threads never enter the runtime, so blocking sends and receives are safe there.
 
@@ -134,16 +134,18 @@ impl CallHandle {
         if self.state.is_hung_up() && !command.runs_after_hangup() {
             return Err(CallError::hangup(self.state.cause()));
         }
-        let (reply, answer) = oneshot::channel();
-        // Boxed: tokio allocates the queue in blocks of 32 slots, and a whole `Command` per slot
-        // would cost kilobytes per call.
-        let request = Box::new(Request { command, origin, reply });
         let answered = match &self.link {
-            Link::Thread(requests) => match requests.blocking_send(request) {
-                Ok(()) => answer.blocking_recv().ok(),
-                Err(_) => None,
-            },
-            Link::Fiber(link) => link.exchange(request, answer),
+            Link::Thread(requests) => {
+                let (reply, answer) = oneshot::channel();
+                // Boxed: tokio allocates the queue in blocks of 32 slots, and a whole `Command`
+                // per slot would cost kilobytes per call.
+                let request = Box::new(Request { command, origin, reply });
+                match requests.blocking_send(request) {
+                    Ok(()) => answer.blocking_recv().ok(),
+                    Err(_) => None,
+                }
+            }
+            Link::Fiber(link) => link.exchange(command, origin),
         };
         match answered {
             Some(result) => result,

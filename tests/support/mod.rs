@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 
 use rivr::call::actor::{self, CallServices};
 use rivr::call::fiber::Fibers;
-use rivr::call::CallInfo;
+use rivr::call::{CallInfo, CallState};
 use rivr::config::{Fallback, Limits};
 use rivr::script::api::Scripts;
 use rivr::script::engine::STACK_SIZE;
@@ -69,11 +69,7 @@ pub fn run_on(rt: &tokio::runtime::Runtime, script: Arc<Script>, call: SimCall) 
     }
     drop(tx);
     let channel = SimChannel::new(&call.info, rx, call.setup, journal.clone());
-    let (requests, state, _task) = {
-        let _guard = rt.enter();
-        actor::start(channel, CallServices::default())
-    };
-    // The script runs as it does in `rivr run`: on a fiber in a task of its own.
+    // The script runs as it does in `rivr run`: on a fiber, driven by a task of its own.
     let SimCall { info, scripts, limits, fallback, .. } = call;
     let span = runner::call_span(&info, &script);
     let body = move |handle| {
@@ -87,8 +83,9 @@ pub fn run_on(rt: &tokio::runtime::Runtime, script: Arc<Script>, call: SimCall) 
             language: "en".into(),
         })
     };
-    let fiber = fibers().start(requests, state, body).expect("fiber stack");
-    let report = rt.block_on(rt.spawn(fiber.instrument(span))).expect("script fiber panicked");
+    let fiber = fibers().fiber(Arc::new(CallState::default()), body).expect("fiber stack");
+    let drive = actor::drive(channel, fiber, CallServices::default()).instrument(span);
+    let report = rt.block_on(rt.spawn(drive)).expect("script fiber panicked");
     // The switch writes each entry before the actor answers, so the transcript is complete.
     (report, journal.lines())
 }

@@ -433,8 +433,7 @@ impl FsChannel {
         }
     }
 
-    /// Whether a plain event can matter to this call, judged from its `Event-Name` and, for a
-    /// completion, its `Application-UUID` alone. Most events of a call (`CHANNEL_EXECUTE`, other
+    /// Whether a plain event can matter to this call, judged from its `Event-Name` alone. Most events of a call (`CHANNEL_EXECUTE`, other
     /// steps' completions, state changes) do not, and skipping their full decode (about 190
     /// headers each) is a large share of rivr's time per call under load.
     fn wants_plain_event(&self, body: &[u8]) -> bool {
@@ -444,12 +443,9 @@ impl FsChannel {
         }
         let Some(name) = Event::peek_plain(body, HEADER_EVENT_NAME) else { return true };
         match &*name {
-            EVENT_CHANNEL_EXECUTE_COMPLETE => {
-                let Some(expected) = self.pending.as_ref().and_then(|p| p.event_uuid.as_deref()) else {
-                    return false;
-                };
-                Event::peek_plain(body, HEADER_APPLICATION_UUID).is_some_and(|uuid| uuid == expected)
-            }
+            // Whether it is the pending step's is checked on the index (`apply_event`): looking
+            // for `Application-UUID` here would scan the whole event a second time.
+            EVENT_CHANNEL_EXECUTE_COMPLETE => self.pending.as_ref().is_some_and(|p| p.event_uuid.is_some()),
             EVENT_CHANNEL_HANGUP
             | EVENT_CHANNEL_HANGUP_COMPLETE
             | EVENT_DTMF

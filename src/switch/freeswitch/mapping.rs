@@ -563,6 +563,21 @@ fn set(name: &str, value: &str) -> Step {
     Step::app(APP_SET, protect(&format!("{name}={}", protect(value))))
 }
 
+/// The channel variables verbs change for their own run and put back afterwards: all a channel
+/// needs to remember of the call's variables (see [`restorable`]).
+pub const RESTORED_VARIABLES: [&str; 2] = [VAR_RINGBACK, VAR_PLAYBACK_TERMINATORS];
+
+/// The part of a call's variables the mapping reads back ([`RESTORED_VARIABLES`]). A call
+/// arrives with about a hundred variables; copying all of them into each call's channel cost
+/// two hundred allocations for two lookups.
+pub fn restorable(variables: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    RESTORED_VARIABLES
+        .iter()
+        .filter_map(|name| variables.get_key_value(*name))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect()
+}
+
 /// Put a variable back to what it was before a verb changed it.
 fn restore(name: &str, variables: &BTreeMap<String, String>) -> Step {
     match variables.get(name) {

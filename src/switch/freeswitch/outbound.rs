@@ -24,6 +24,7 @@ use crate::switch::freeswitch::channel::{Connection, FsChannel, Input};
 use crate::switch::freeswitch::command::EslCommand;
 use crate::switch::freeswitch::event::Event;
 use crate::switch::freeswitch::frame::{ContentType, FrameError};
+use crate::switch::freeswitch::mapping;
 use crate::switch::freeswitch::protocol::{HEADER_REPLY_TEXT, HEADER_UNIQUE_ID, VARIABLE_PREFIX};
 use crate::switch::freeswitch::settings::FsSettings;
 
@@ -202,8 +203,13 @@ pub async fn handshake(
              get_var falls back to `getvar`"
         );
     }
-    let mut channel =
-        FsChannel::new(conn, info.uuid.clone(), info.variables.clone(), settings.clone(), permit);
+    let mut channel = FsChannel::new(
+        conn,
+        info.uuid.clone(),
+        mapping::restorable(&info.variables),
+        settings.clone(),
+        permit,
+    );
     channel.set_full_control(full);
     expect_ok(&mut channel, EslCommand::MyEvents(None), "myevents").await?;
     if settings.linger {
