@@ -7,7 +7,7 @@
 //! next step starts when the `CHANNEL_EXECUTE_COMPLETE` with that `Application-UUID` arrives,
 //! as in the outbound-pagd capture. It uses rivr's ESL codec for frames and commands, one tokio
 //! task per call, and nothing else, so the difference between its figures and rivr's is what
-//! rivr's layers (call actor, script thread, Rhai) cost.
+//! rivr's layers (routing, call task, script fiber, Rhai) cost.
 //!
 //! ```text
 //! cargo run --release --example baseline -- --listen 127.0.0.1:8085

@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use rivr::call::{actor, CallInfo};
+use rivr::call::actor::{self, CallServices};
+use rivr::call::fiber::Fibers;
+use rivr::call::{CallHandle, CallInfo, CallState};
 use rivr::config::{Fallback, Limits};
 use rivr::script::runner::{self, CallJob};
 use rivr::script::Compiler;
@@ -38,13 +40,14 @@ fn main() {
             )
             .expect("main.rhai compiles"),
     );
+    let fibers = Fibers::new(rivr::script::engine::STACK_SIZE, 1024);
     println!("calls\tbaseline_kib\tblocked_kib\tkib_per_call\tstart_all_ms");
     for n in counts {
         let baseline = rss_kib();
         let waiting = Arc::new(AtomicUsize::new(0));
         let started = Instant::now();
         let mut senders = Vec::with_capacity(n);
-        let mut threads = VecDeque::with_capacity(n);
+        let mut calls = VecDeque::with_capacity(n);
         for i in 0..n {
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
             senders.push(tx);
@@ -54,38 +57,34 @@ fn main() {
                 SimChannel::new(&info, rx, SimSetup::default(), Journal::new()).on_waiting(move || {
                     counter.fetch_add(1, Ordering::Relaxed);
                 });
-            let (handle, _task) = {
-                let _guard = runtime.enter();
-                actor::spawn(channel)
-            };
-            let job = CallJob {
-                handle,
-                info,
-                script: script.clone(),
-                scripts: None,
-                limits: Limits::default(),
-                fallback: Fallback::default(),
-                language: "en".into(),
-            };
-            if std::env::var("RIVR_MEMORY_NO_SCRIPT").is_ok() {
-                // The floor: the same thread and actor, blocked in ask without a script engine.
-                let handle = job.handle;
-                threads.push_back(
-                    std::thread::Builder::new()
-                        .stack_size(rivr::script::engine::STACK_SIZE)
-                        .spawn(move || {
-                            let _ = handle.execute(rivr::call::Command::Ask(Default::default()));
-                            runner::CallReport {
-                                ending: runner::Ending::Cancelled,
-                                script: String::new(),
-                                on_hangup_error: None,
-                            }
+            let body: Box<dyn FnOnce(CallHandle) -> runner::CallReport + Send> =
+                if std::env::var("RIVR_MEMORY_NO_SCRIPT").is_ok() {
+                    // The floor: the same fiber and task, blocked in ask without a script engine.
+                    Box::new(|handle: CallHandle| {
+                        let _ = handle.execute(rivr::call::Command::Ask(Default::default()));
+                        runner::CallReport {
+                            ending: runner::Ending::Cancelled,
+                            script: String::new(),
+                            on_hangup_error: None,
+                        }
+                    })
+                } else {
+                    let script = script.clone();
+                    Box::new(move |handle| {
+                        runner::run_in_span(CallJob {
+                            handle,
+                            info,
+                            script,
+                            scripts: None,
+                            limits: Limits::default(),
+                            fallback: Fallback::default(),
+                            language: "en".into(),
                         })
-                        .expect("spawn thread"),
-                );
-            } else {
-                threads.push_back(runner::spawn(job).expect("spawn script thread"));
-            }
+                    })
+                };
+            // As `rivr run` runs a call: the script on a fiber, driven by the call's own task.
+            let fiber = fibers.fiber(Arc::new(CallState::default()), body).expect("fiber stack");
+            calls.push_back(runtime.spawn(actor::drive(channel, fiber, CallServices::default())));
         }
         while waiting.load(Ordering::Relaxed) < n {
             std::thread::sleep(std::time::Duration::from_millis(5));
@@ -98,8 +97,8 @@ fn main() {
             elapsed.as_millis()
         );
         drop(senders);
-        for thread in threads {
-            let _ = thread.join();
+        for call in calls {
+            let _ = runtime.block_on(call);
         }
     }
 }

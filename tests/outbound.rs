@@ -1,6 +1,6 @@
 //! Whole calls over FreeSWITCH's outbound socket: rivr's listener and `FsChannel` against the
 //! fake FreeSWITCH of `support::fake_freeswitch`, which is made from real captures. Scripts run
-//! exactly as in production (actor, script thread, runner), and every assertion is about what
+//! exactly as in production (a fiber driven by the call's task, the runner), and every assertion is about what
 //! rivr sent or what the script saw; nothing waits on a clock.
 
 mod support;
@@ -10,7 +10,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rivr::call::{actor, CallInfo};
+use rivr::call::actor::{self, CallServices};
+use rivr::call::{CallInfo, CallState};
 use rivr::config::{Fallback, Limits};
 use rivr::script::runner::{self, CallJob, CallReport, Ending};
 use rivr::switch::freeswitch::{outbound, FsSettings};
@@ -36,23 +37,26 @@ async fn start_with_limits(script: &str, settings: FsSettings, limits: Limits) -
     let (tx, reports) = mpsc::unbounded_channel();
     let (stop, stopped) = oneshot::channel::<()>();
     let on_call = move |info: CallInfo, channel| {
-        let (handle, _task) = actor::spawn(channel);
-        let job = CallJob {
-            handle,
-            info: info.clone(),
-            script: script.clone(),
-            scripts: None,
-            limits: limits.clone(),
-            fallback: Fallback::Hangup {
-                prompt: Some("ivr/sorry.wav".into()),
-                cause: "NORMAL_TEMPORARY_FAILURE".into(),
-            },
-            language: "en".into(),
+        let job_info = info.clone();
+        let (script, limits) = (script.clone(), limits.clone());
+        let body = move |handle| {
+            runner::run_in_span(CallJob {
+                handle,
+                info: job_info,
+                script,
+                scripts: None,
+                limits,
+                fallback: Fallback::Hangup {
+                    prompt: Some("ivr/sorry.wav".into()),
+                    cause: "NORMAL_TEMPORARY_FAILURE".into(),
+                },
+                language: "en".into(),
+            })
         };
-        let thread = runner::spawn(job).expect("script thread");
+        let fiber = support::fibers().fiber(Arc::new(CallState::default()), body).expect("fiber stack");
         let tx = tx.clone();
-        std::thread::spawn(move || {
-            let report = thread.join().expect("script thread panicked");
+        tokio::spawn(async move {
+            let report = actor::drive(channel, fiber, CallServices::default()).await;
             let _ = tx.send((info, report));
         });
     };

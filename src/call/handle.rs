@@ -42,7 +42,7 @@ pub struct Request {
     pub reply: oneshot::Sender<Result<Outcome, CallError>>,
 }
 
-/// State shared between a call's actor and its script thread.
+/// State shared between a call's actor (or driver) and its script.
 #[derive(Debug, Default)]
 pub struct CallState {
     /// Set by the actor the moment the switch reports the call gone; read by the script's

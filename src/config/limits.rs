@@ -12,7 +12,7 @@ pub struct Limits {
     /// Most Rhai operations one call may run in total (a runaway loop is also stopped by
     /// `compute_budget_ms`, usually much sooner).
     pub max_operations: u64,
-    /// Deepest script function nesting. Bounded by the script thread's stack: see
+    /// Deepest script function nesting. Bounded by the script's stack: see
     /// `script::STACK_SIZE`.
     pub max_call_depth: usize,
     /// Deepest expression nesting at the top level of a script.

@@ -10,7 +10,7 @@ use rhai::{Engine, Shared};
 
 use crate::config::Limits;
 
-/// Stack size of every script thread.
+/// Stack size of every script fiber (and script thread, in the simulator and tests).
 ///
 /// Rhai recursion uses the native stack: an overflow aborts the whole process with every call in
 /// it (TECH-NOTES §4). Measured with the deepest expressions a function may hold at every level:

@@ -5,7 +5,6 @@
 pub mod engine;
 pub mod stdlib;
 pub mod store;
-pub mod threads;
 pub mod watch;
 
 pub use store::{Compiler, Diagnostic, ReloadReport, Script, ScriptStore};

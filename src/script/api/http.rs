@@ -21,7 +21,7 @@ const GET_OPTIONS: &[&str] = &["headers", "timeout"];
 const POST_OPTIONS: &[&str] = &["headers", "timeout", "content_type"];
 
 /// Deepest nesting of arrays and maps converted to or from JSON: deeper data is refused rather
-/// than risking the script thread's stack.
+/// than risking the script's stack.
 const MAX_JSON_DEPTH: usize = 64;
 
 /// GET `url` and return the response as `#{status, body, headers, json}`.
