@@ -20,7 +20,6 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use clap::Parser;
 use rivr::switch::freeswitch::command::{EslCommand, Execute, SendMsg};
-use rivr::switch::freeswitch::event::Event;
 use rivr::switch::freeswitch::frame::{ContentType, Frame, FrameDecoder};
 use rivr::switch::freeswitch::indexed::IndexedEvent;
 use rivr::switch::freeswitch::protocol::{EVENT_CHANNEL_EXECUTE_COMPLETE, EVENT_CHANNEL_HANGUP};
@@ -114,8 +113,8 @@ async fn run_call(stream: TcpStream) -> anyhow::Result<()> {
         hung_up: false,
     };
     let data = call.command(&EslCommand::Connect).await?;
-    let channel = Event::from_headers(&data.headers);
-    anyhow::ensure!(channel.unique_id().is_some(), "connect reply without a Unique-ID");
+    // All it needs of the channel data is that there is a channel.
+    anyhow::ensure!(data.headers.get("Unique-ID").is_some(), "connect reply without a Unique-ID");
     call.command(&EslCommand::MyEvents(None)).await?;
     call.command(&EslCommand::Linger(None)).await?;
 
