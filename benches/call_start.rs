@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use rhai::Scope;
+use rivr::call::fiber::{Fibers, Step};
 use rivr::call::{CallHandle, CallInfo, CallState, Outcome, Request};
 use rivr::config::Limits;
 use rivr::script::api::{self, CallContext, VerbSettings};
@@ -28,7 +29,7 @@ fn bench(c: &mut Criterion) {
     let compiler = Compiler::new(std::env::temp_dir(), &limits);
     let script =
         compiler.compile("main.rhai", include_str!("../scripts/main.rhai")).expect("main.rhai compiles");
-    let first_verb = compiler.compile("first.rhai", "answer();").expect("compiles");
+    let first_verb = Arc::new(compiler.compile("first.rhai", "answer();").expect("compiles"));
     let handle = instant_switch();
     // Warm the shared packages once, as a running server has.
     let _ = engine::sandboxed(&limits);
@@ -52,6 +53,33 @@ fn bench(c: &mut Criterion) {
             stdlib::register_globals(&mut engine);
             ctx.restart_budget();
             engine.run_ast_with_scope(&mut Scope::new(), &first_verb.ast).expect("runs");
+        })
+    });
+    // As `rivr run` starts a call: the script on a fiber from the pool, its first verb handed
+    // to the call's task (here answered at once), then the script's end and the stack's return.
+    let fibers = Fibers::new(engine::STACK_SIZE, 16);
+    group.bench_function("first_verb_on_a_fiber", |b| {
+        b.iter(|| {
+            let limits = limits.clone();
+            let ast = first_verb.clone();
+            let mut fiber = fibers
+                .fiber(Arc::new(CallState::default()), move |handle| {
+                    let ctx = CallContext::new(handle, CallInfo::default(), VerbSettings::default(), None);
+                    let mut engine = engine::sandboxed(&limits);
+                    api::install(&mut engine, &ctx);
+                    stdlib::register_globals(&mut engine);
+                    ctx.restart_budget();
+                    engine.run_ast_with_scope(&mut Scope::new(), &ast.ast).expect("runs");
+                })
+                .expect("stack");
+            let mut answer = None;
+            loop {
+                match fiber.resume(answer.take()) {
+                    Step::Request { .. } => answer = Some(Ok(Outcome::Done)),
+                    Step::Pause => {}
+                    Step::Finished(()) => break,
+                }
+            }
         })
     });
     group.bench_function("compile_main_menu", |b| {
