@@ -371,6 +371,22 @@ mod tests {
         assert_eq!(fibers.idle(), 1);
     }
 
+    #[test]
+    fn a_panic_in_a_fiber_reaches_its_driver_and_the_pool_stays_usable() {
+        let fibers = Fibers::new(STACK, 4);
+        let mut failing = fiber(&fibers, |handle| {
+            let _ = handle.execute(Command::Answer);
+            panic!("a bug in a verb");
+        });
+        assert!(matches!(failing.resume(None), Step::Request { .. }));
+        let resumed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| failing.resume(None)));
+        assert!(resumed.is_err(), "the panic carries on in the driver");
+        drop(failing);
+        assert_eq!(fibers.idle(), 1, "the stack of the failed fiber is reused");
+        let mut next = fiber(&fibers, |_| 42);
+        assert!(matches!(next.resume(None), Step::Finished(42)));
+    }
+
     /// Bytes of the idle stacks that are resident, page by page (`mincore`).
     fn idle_resident(fibers: &Fibers) -> usize {
         let page = 4096;
