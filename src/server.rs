@@ -119,6 +119,8 @@ struct Plan {
     limits: Limits,
     fallback: Fallback,
     language: String,
+    /// `max_call_duration_s` as the call started.
+    max_duration: Duration,
 }
 
 impl Runtime {
@@ -172,6 +174,7 @@ impl Runtime {
             return;
         }
         let language = config.sounds.language.clone();
+        let max_duration = Duration::from_secs(config.max_call_duration_s.get());
         // A call rivr originated names its script (`rivr originate`, `OriginateRequest::script`).
         if let Some(name) = info.variables.get(RIVR_SCRIPT_VARIABLE).cloned() {
             if let Some(script) = self.store.get(&name) {
@@ -179,7 +182,7 @@ impl Runtime {
                 tracing::info!("call {} → route {ORIGINATE_ROUTE} ({name})", info.uuid);
                 let limits = config.limits.clone();
                 let fallback = Fallback::clone(&config.fallback);
-                self.run_script(channel, Plan { info, script, limits, fallback, language });
+                self.run_script(channel, Plan { info, script, limits, fallback, language, max_duration });
                 return;
             }
             tracing::warn!(uuid = %info.uuid, script = %name, "the originated call names a script that is not loaded; routing it instead");
@@ -199,7 +202,7 @@ impl Runtime {
             return;
         };
         let (limits, fallback) = (route.limits().clone(), route.fallback().clone());
-        self.run_script(channel, Plan { info, script, limits, fallback, language });
+        self.run_script(channel, Plan { info, script, limits, fallback, language, max_duration });
     }
 
     /// Count the call and run its script on a fiber, driven by a task of its own.
@@ -208,7 +211,7 @@ impl Runtime {
         let route = plan.info.route.clone().unwrap_or_default();
         let span = runner::call_span(&plan.info, &plan.script);
         let scripts: Arc<dyn Scripts> = self.store.clone();
-        let Plan { info, script, limits, fallback, language } = plan;
+        let Plan { info, script, limits, fallback, language, max_duration } = plan;
         let live = LiveCall { route, script: script.name.clone(), started: Instant::now() };
         let body = move |handle| {
             runner::run_in_span(CallJob {
@@ -231,7 +234,7 @@ impl Runtime {
         };
         self.calls.begin(&uuid, live);
         let calls = self.calls.clone();
-        let services = CallServices::with_http(self.http.clone());
+        let services = CallServices::with_http(self.http.clone()).with_max_duration(max_duration);
         tokio::spawn(
             async move {
                 let report = actor::drive(channel, fiber, services).await;

@@ -31,6 +31,15 @@ async fn start(script: &str, settings: FsSettings) -> Rivr {
 }
 
 async fn start_with_limits(script: &str, settings: FsSettings, limits: Limits) -> Rivr {
+    start_with_services(script, settings, limits, CallServices::default()).await
+}
+
+async fn start_with_services(
+    script: &str,
+    settings: FsSettings,
+    limits: Limits,
+    services: CallServices,
+) -> Rivr {
     let script = compile("main.rhai", script);
     let listener = outbound::bind(([127, 0, 0, 1], 0).into()).expect("bind");
     let addr = listener.local_addr().expect("address");
@@ -54,9 +63,9 @@ async fn start_with_limits(script: &str, settings: FsSettings, limits: Limits) -
             })
         };
         let fiber = support::fibers().fiber(Arc::new(CallState::default()), body).expect("fiber stack");
-        let tx = tx.clone();
+        let (tx, services) = (tx.clone(), services.clone());
         tokio::spawn(async move {
-            let report = actor::drive(channel, fiber, CallServices::default()).await;
+            let report = actor::drive(channel, fiber, services).await;
             let _ = tx.send((info, report));
         });
     };
@@ -468,6 +477,36 @@ async fn a_hangup_while_the_script_computes_stops_it_and_runs_on_hangup() {
     assert!(report.on_hangup_error.expect("on_hangup ran").message.contains("on_hangup ran"));
     assert_eq!(log.apps(), ["answer"]);
     assert_eq!(log.lines().last().map(String::as_str), Some("exit"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_that_reaches_max_call_duration_is_hung_up_with_allotted_timeout() {
+    let script =
+        r#"answer(); play("long.wav"); play("never.wav"); fn on_hangup() { throw "on_hangup ran"; }"#;
+    let services = CallServices::default().with_max_duration(Duration::from_millis(300));
+    let mut rivr = start_with_services(script, FsSettings::default(), Limits::default(), services).await;
+    // The playback would take a minute: the limit interrupts it.
+    let scenario = Scenario { media_time: Some(Duration::from_secs(60)), ..Scenario::default() };
+    let log = guard(fake::call(rivr.addr, scenario)).await;
+    let (_, report) = guard(rivr.reports.recv()).await.expect("report");
+    assert_eq!(report.ending, Ending::HungUp { cause: "ALLOTTED_TIMEOUT".into() });
+    assert!(report.on_hangup_error.expect("on_hangup ran").message.contains("on_hangup ran"));
+    assert_eq!(log.apps(), ["answer", "playback long.wav", "hangup ALLOTTED_TIMEOUT"]);
+    assert_eq!(log.hung_up.as_deref(), Some("ALLOTTED_TIMEOUT"));
+    assert_eq!(log.lines().last().map(String::as_str), Some("exit"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_script_computing_past_max_call_duration_is_stopped_as_on_a_hangup() {
+    // No verb runs when the time is up: the limit is noticed when the computing script pauses.
+    let script = r#"answer(); let n = 0; loop { n += 1; }"#;
+    let limits = Limits { compute_budget_ms: 600_000, max_operations: 0, ..Limits::default() };
+    let services = CallServices::default().with_max_duration(Duration::from_millis(300));
+    let mut rivr = start_with_services(script, FsSettings::default(), limits, services).await;
+    let log = guard(fake::call(rivr.addr, Scenario::default())).await;
+    let (_, report) = guard(rivr.reports.recv()).await.expect("report");
+    assert_eq!(report.ending, Ending::HungUp { cause: "ALLOTTED_TIMEOUT".into() });
+    assert_eq!(log.hung_up.as_deref(), Some("ALLOTTED_TIMEOUT"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,36 +11,45 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
 use crate::call::fiber::{Fiber, Step};
 use crate::call::http::{HttpClient, HttpRequest, NoHttp};
-use crate::call::{CallError, CallHandle, CallState, Command, Origin, Outcome, Request};
+use crate::call::{CallError, CallHandle, CallState, Command, HangupCause, Origin, Outcome, Request};
 use crate::switch::Channel;
 
 /// How many commands may queue between a script and its actor. A script sends one at a time, so
 /// one slot is enough; a second lets `on_hangup` send without waiting on a slow actor.
 const REQUEST_QUEUE: usize = 2;
 
-/// What a call's actor needs besides its channel: everything shared by all calls.
+/// What a call's actor needs besides its channel.
 #[derive(Clone)]
 pub struct CallServices {
     /// Carries out `http_get`/`http_post`.
     pub http: Arc<dyn HttpClient>,
+    /// Longest the call may last (`max_call_duration_s`); then [`drive`] hangs it up with
+    /// `ALLOTTED_TIMEOUT`. `None`: no limit.
+    pub max_duration: Option<Duration>,
 }
 
 impl CallServices {
     /// Services with `http` as the HTTP client.
     pub fn with_http(http: Arc<dyn HttpClient>) -> Self {
-        CallServices { http }
+        CallServices { http, max_duration: None }
+    }
+
+    /// These services, for a call that may last at most `limit`.
+    pub fn with_max_duration(self, limit: Duration) -> Self {
+        CallServices { max_duration: Some(limit), ..self }
     }
 }
 
 impl Default for CallServices {
-    /// No HTTP: every request fails with "HTTP is not configured for this call".
+    /// No HTTP (every request fails with "HTTP is not configured for this call"), no limit.
     fn default() -> Self {
-        CallServices { http: Arc::new(NoHttp) }
+        CallServices { http: Arc::new(NoHttp), max_duration: None }
     }
 }
 
@@ -110,19 +119,37 @@ pub async fn run_with<C: Channel>(
 /// One task does it all, so a completion event leads to the next command within one poll. While
 /// the script computes between verbs nothing reads the channel; a hangup in that time is noticed
 /// when the script pauses (every `fiber::SLICE` of computing) or asks for its next verb.
+///
+/// When the call has lasted `services.max_duration`, the verb in progress is abandoned, the call
+/// is hung up with `ALLOTTED_TIMEOUT`, and the script stops as on any hangup (`on_hangup` runs).
 pub async fn drive<C: Channel, R>(mut channel: C, mut fiber: Fiber<R>, services: CallServices) -> R {
     let state = fiber.state().clone();
+    let deadline = services.max_duration.map(|limit| tokio::time::Instant::now() + limit);
     let mut answer = None;
     let value = loop {
         match fiber.resume(answer.take()) {
             Step::Request { command, origin } => {
-                answer = Some(serve(&mut channel, &state, &services, command, origin).await);
+                let served = serve(&mut channel, &state, &services, command, origin);
+                let result = match deadline {
+                    None => Some(served.await),
+                    Some(at) => tokio::select! {
+                        result = served => Some(result),
+                        () = tokio::time::sleep_until(at), if !state.is_hung_up() => None,
+                    },
+                };
+                answer = Some(match result {
+                    Some(result) => result,
+                    None => time_out(&mut channel, &state, &services).await,
+                });
             }
             Step::Pause => {
                 if !state.is_hung_up() {
                     if let Some(cause) = ended_yet(&mut channel).await {
                         state.mark_hung_up(&cause);
                     }
+                }
+                if deadline.is_some_and(|at| tokio::time::Instant::now() >= at) && !state.is_hung_up() {
+                    let _ = time_out(&mut channel, &state, &services).await;
                 }
                 tokio::task::yield_now().await;
             }
@@ -132,6 +159,28 @@ pub async fn drive<C: Channel, R>(mut channel: C, mut fiber: Fiber<R>, services:
     channel.close().await;
     value
 }
+
+/// The call reached its longest duration: hang it up, and answer the verb that was running (if
+/// any) with the hangup.
+async fn time_out<C: Channel>(
+    channel: &mut C,
+    state: &CallState,
+    services: &CallServices,
+) -> Result<Outcome, CallError> {
+    let limit = services.max_duration.unwrap_or_default();
+    tracing::warn!(?limit, "the call lasted max_call_duration_s; hanging it up");
+    let cause = HangupCause::parse(CAUSE_ALLOTTED_TIMEOUT).unwrap_or_else(HangupCause::normal);
+    if let Err(error) = channel.execute(Command::Hangup(cause), None).await {
+        if !error.is_hangup() {
+            tracing::warn!(%error, "hanging up a call that lasted too long failed");
+        }
+    }
+    state.mark_hung_up(CAUSE_ALLOTTED_TIMEOUT);
+    Err(CallError::hangup(state.cause()))
+}
+
+/// The cause a call that lasted `max_call_duration_s` is hung up with.
+const CAUSE_ALLOTTED_TIMEOUT: &str = "ALLOTTED_TIMEOUT";
 
 /// Whether the channel has ended, reading what it has already received but not waiting.
 async fn ended_yet<C: Channel>(channel: &mut C) -> Option<String> {

@@ -16,7 +16,9 @@ pub trait Channel: Send + 'static {
     /// Carry out one command and resolve with its outcome.
     ///
     /// Must resolve with `CallError::Hangup` as soon as the call ends while the command runs,
-    /// never hang on a completion that will not come.
+    /// never hang on a completion that will not come. The future may be dropped before it
+    /// resolves (the call reached `max_call_duration_s`); the next command must then work, and
+    /// must not take the abandoned one's reply or completion for its own.
     fn execute(
         &mut self,
         command: Command,

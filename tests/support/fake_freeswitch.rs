@@ -676,7 +676,36 @@ impl Session {
         };
         if let Some(time) = self.scenario.media_time {
             if MEDIA_APPS.contains(&app.as_str()) {
-                tokio::time::sleep(time).await;
+                // As FreeSWITCH in async mode, commands are read while the media plays: a
+                // `sendmsg hangup` interrupts it (the completion then reports the hangup).
+                let played = tokio::time::sleep(time);
+                tokio::pin!(played);
+                loop {
+                    let command = tokio::select! {
+                        () = &mut played => break,
+                        command = self.read_command() => command,
+                    };
+                    let Some(command) = command else {
+                        self.log.closed_by_rivr = true;
+                        self.closed = true;
+                        return;
+                    };
+                    self.log.commands.push(command.clone());
+                    assert_eq!(
+                        command.header("call-command"),
+                        Some("hangup"),
+                        "the fake takes only a hangup while media plays, got {:?}",
+                        command.line
+                    );
+                    self.reply("+OK").await;
+                    let cause = command.header("hangup-cause").unwrap_or("NORMAL_CLEARING").to_string();
+                    let response = if app == "playback" { "PLAYBACK ERROR" } else { "_none_" };
+                    let mut fields = app_fields(response);
+                    fields.push(("Answer-State", "hangup".into()));
+                    fields.push(("Hangup-Cause", cause.clone()));
+                    self.hang_up(&cause, Some(fields)).await;
+                    return;
+                }
             }
         }
         if self.scenario.decoys {

@@ -282,6 +282,11 @@ impl FsChannel {
         };
         // The reply itself is the result (and judged by the mapping, `-ERR` included).
         let api = matches!(step, Step::Api(_) | Step::GetVar(_));
+        if self.pending.is_some() {
+            // The previous step was abandoned mid-way (its future dropped: the call's time ran
+            // out). Its reply, still on its way, must not be taken for this step's.
+            self.forget_pending();
+        }
         self.pending = Some(Pending { event_uuid, ..Pending::default() });
         let result = match self.send(&command, Owed::Pending).await {
             Ok(()) => self.wait_step(verb, api, ends_call).await,
