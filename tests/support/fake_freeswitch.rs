@@ -678,13 +678,11 @@ impl Session {
             if MEDIA_APPS.contains(&app.as_str()) {
                 // As FreeSWITCH in async mode, commands are read while the media plays: a
                 // `sendmsg hangup` interrupts it (the completion then reports the hangup).
-                let played = tokio::time::sleep(time);
-                tokio::pin!(played);
-                loop {
-                    let command = tokio::select! {
-                        () = &mut played => break,
-                        command = self.read_command() => command,
-                    };
+                let interrupted = tokio::select! {
+                    () = tokio::time::sleep(time) => None,
+                    command = self.read_command() => Some(command),
+                };
+                if let Some(command) = interrupted {
                     let Some(command) = command else {
                         self.log.closed_by_rivr = true;
                         self.closed = true;
