@@ -13,8 +13,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rivr::call::{actor, CallInfo};
+use rivr::call::actor::{self, CallServices};
+use rivr::call::fiber::Fibers;
+use rivr::call::{CallInfo, CallState};
 use rivr::config::{Fallback, Limits};
+use rivr::script::engine::STACK_SIZE;
 use rivr::script::runner::{self, CallJob, Ending};
 use rivr::script::watch::DEFAULT_DEBOUNCE;
 use rivr::script::{ScriptStore, ScriptWatcher};
@@ -52,20 +55,20 @@ fn first_words(rt: &tokio::runtime::Runtime, store: &ScriptStore) -> String {
     let journal = Journal::new();
     let (_tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let channel = SimChannel::new(&info, rx, SimSetup::default(), journal.clone());
-    let (handle, _task) = {
-        let _guard = rt.enter();
-        actor::spawn(channel)
+    let script = store.get("main.rhai").expect("served");
+    let body = move |handle| {
+        runner::run_in_span(CallJob {
+            handle,
+            info,
+            script,
+            scripts: None,
+            limits: Limits::default(),
+            fallback: Fallback::default(),
+            language: "en".into(),
+        })
     };
-    let job = CallJob {
-        handle,
-        info,
-        script: store.get("main.rhai").expect("served"),
-        scripts: None,
-        limits: Limits::default(),
-        fallback: Fallback::default(),
-        language: "en".into(),
-    };
-    let report = runner::spawn(job).expect("thread").join().expect("no panic");
+    let fiber = Fibers::new(STACK_SIZE, 0).fiber(Arc::new(CallState::default()), body).expect("stack");
+    let report = rt.block_on(actor::drive(channel, fiber, CallServices::default()));
     assert_eq!(report.ending, Ending::Completed);
     journal.lines().get(1).cloned().unwrap_or_default()
 }

@@ -10,10 +10,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
-use crate::call::{actor, CallInfo};
+use crate::call::actor::{self, CallServices};
+use crate::call::fiber::Fibers;
+use crate::call::{CallInfo, CallState};
 use crate::config::{Fallback, Limits};
 use crate::script::api::Scripts;
+use crate::script::engine::STACK_SIZE;
 use crate::script::runner::{self, CallJob, CallReport, Ending};
 use crate::script::{Diagnostic, ScriptStore};
 use crate::switch::sim::{CallerAction, Journal, SimChannel, SimDial, SimSetup};
@@ -48,7 +52,7 @@ pub enum SimError {
     /// The script file was not found in the store.
     #[error("cannot find the script {0}: it must be a .rhai file")]
     NotFound(String),
-    /// The runtime or script thread could not start.
+    /// The runtime or the script's fiber could not start.
     #[error("cannot start the call: {0}")]
     Start(#[from] std::io::Error),
 }
@@ -137,28 +141,26 @@ pub fn simulate(
     })?;
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let (handle, actor_task) = {
-        let _guard = runtime.enter();
-        actor::spawn(channel)
+    // The script runs as in `rivr run`: on a fiber, driven by the call's task.
+    let span = runner::call_span(&info, &script);
+    let (limits, fallback) = (options.limits, options.fallback);
+    let body = move |handle| {
+        runner::run_in_span(CallJob {
+            handle,
+            info,
+            script,
+            scripts: Some(store),
+            limits,
+            fallback,
+            language: "en".into(),
+        })
     };
-    let job = CallJob {
-        handle,
-        info,
-        script,
-        scripts: Some(store),
-        limits: options.limits,
-        fallback: options.fallback,
-        language: "en".into(),
-    };
-    let thread = runner::spawn(job)?;
-    let report = runtime.block_on(async move {
-        let report = tokio::task::spawn_blocking(move || thread.join()).await;
-        let _ = actor_task.await;
-        report
-    });
+    let fiber = Fibers::new(STACK_SIZE, 0).fiber(Arc::new(CallState::default()), body)?;
+    let drive = actor::drive(channel, fiber, CallServices::default()).instrument(span);
+    let report = runtime.block_on(async move { tokio::spawn(drive).await });
     let report = match report {
-        Ok(Ok(report)) => report,
-        _ => return Err(SimError::Start(std::io::Error::other("the script thread panicked"))),
+        Ok(report) => report,
+        Err(_) => return Err(SimError::Start(std::io::Error::other("the script panicked"))),
     };
     output(&describe(&report));
     Ok(report)

@@ -34,8 +34,8 @@
 //! let _scripts = ScriptWatcher::start_with(store.clone(), WatchOptions::default());
 //! let _config = live.watch(&WatchOptions::default());
 //! let _sighup = live.reload_on_sighup()?;
-//! // For each call: route with `live.current()`, run `store.get(script)`, and spawn its actor
-//! // with `actor::spawn_with(channel, CallServices::with_http(http.clone()))`.
+//! // For each call: route with `live.current()`, take `store.get(script)`, and drive it with
+//! // `actor::drive(channel, fiber, CallServices::with_http(http.clone()))` (see `server.rs`).
 //! # let _ = CallServices::with_http(http);
 //! # Ok(())
 //! # }

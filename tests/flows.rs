@@ -9,14 +9,14 @@ mod support;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use rivr::call::actor::{self, CallServices};
+use rivr::call::actor::CallServices;
 use rivr::call::http::{CannedHttp, HttpResponse};
 use rivr::call::{CallInfo, HttpError, HttpMethod, HttpRequest};
 use rivr::config::Limits;
-use rivr::script::runner::{self, CallJob, Ending};
+use rivr::script::runner::{CallJob, Ending};
 use rivr::script::Compiler;
 use rivr::switch::sim::{CallerAction, Journal, SimChannel, SimSetup};
-use support::{runtime, SimCall};
+use support::{runtime, start_call, SimCall};
 
 type Answer = Box<dyn Fn(&HttpRequest) -> Result<HttpResponse, HttpError> + Send + Sync>;
 
@@ -61,21 +61,19 @@ fn call_flow(script: &str, variables: &[(&str, &str)], actions: Vec<CallerAction
     }
     drop(tx);
     let channel = SimChannel::new(&info, rx, SimSetup::default(), journal.clone());
-    let (handle, _task) = {
-        let _guard = rt.enter();
-        actor::spawn_with(channel, CallServices::with_http(Arc::new(http)))
-    };
     let call = SimCall::default();
-    let job = CallJob {
+    let services = CallServices::with_http(Arc::new(http));
+    let script = Arc::new(compiled);
+    let started = start_call(&rt, channel, services, move |handle| CallJob {
         handle,
         info,
-        script: Arc::new(compiled),
+        script,
         scripts: None,
         limits: call.limits,
         fallback: call.fallback,
         language: "en".into(),
-    };
-    let report = runner::spawn(job).expect("thread").join().expect("script thread panicked");
+    });
+    let report = rt.block_on(started).expect("the script panicked");
     let requests = requests.lock().expect("requests").clone();
     Run { ending: report.ending, lines: journal.lines(), requests }
 }

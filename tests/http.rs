@@ -9,12 +9,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http_server::Reply;
-use rivr::call::actor::{self, CallServices};
+use rivr::call::actor::CallServices;
 use rivr::call::http::{CannedHttp, HttpClient, HttpResponse};
 use rivr::call::{CallError, CallInfo, Command, Origin, Outcome};
 use rivr::config::Config;
 use rivr::http::ReqwestHttp;
-use rivr::script::runner::{self, CallJob, CallReport, Ending};
+use rivr::script::runner::{CallJob, CallReport, Ending};
 use rivr::switch::sim::{CallerAction, Journal, SimChannel, SimSetup};
 use rivr::switch::Channel;
 use support::*;
@@ -41,20 +41,17 @@ fn run_with_http(
     }
     drop(tx);
     let channel = SimChannel::new(&call.info, rx, SimSetup::default(), journal.clone());
-    let (handle, _task) = {
-        let _guard = rt.enter();
-        actor::spawn_with(channel, CallServices::with_http(http))
-    };
-    let job = CallJob {
+    let script = compile("main.rhai", text);
+    let started = start_call(rt, channel, CallServices::with_http(http), move |handle| CallJob {
         handle,
         info: call.info,
-        script: compile("main.rhai", text),
+        script,
         scripts: None,
         limits: call.limits,
         fallback: call.fallback,
         language: "en".into(),
-    };
-    let report = runner::spawn(job).expect("thread").join().expect("script thread panicked");
+    });
+    let report = rt.block_on(started).expect("the script panicked");
     (report, journal.lines())
 }
 
@@ -339,10 +336,6 @@ fn a_hangup_during_a_request_cancels_it_and_stops_the_script() {
     let server = http_server::start(&rt, |_| Reply::Hang);
     let http = client(&format!("  allow: ['{}/']\n  timeout_ms: 600000\n", server.base));
     let (hang_up, hangup) = tokio::sync::oneshot::channel();
-    let (handle, _task) = {
-        let _guard = rt.enter();
-        actor::spawn_with(HangableChannel { hangup: Some(hangup) }, CallServices::with_http(http))
-    };
     let script = format!(
         r#"answer();
            try {{ http_get("{}/slow"); }} catch (e) {{ log("caught " + e); }}
@@ -350,19 +343,20 @@ fn a_hangup_during_a_request_cancels_it_and_stops_the_script() {
         server.base
     );
     let call = SimCall::default();
-    let job = CallJob {
+    let channel = HangableChannel { hangup: Some(hangup) };
+    let script = compile("main.rhai", &script);
+    let started = start_call(&rt, channel, CallServices::with_http(http), move |handle| CallJob {
         handle,
         info: CallInfo::new("call-h", "5551234", "1000"),
-        script: compile("main.rhai", &script),
+        script,
         scripts: None,
         limits: call.limits,
         fallback: call.fallback,
         language: "en".into(),
-    };
-    let thread = runner::spawn(job).expect("thread");
+    });
     wait_for("the request reaches the server", || !server.requests().is_empty());
-    hang_up.send(()).expect("the actor is listening");
-    let report = thread.join().expect("no panic");
+    hang_up.send(()).expect("the call's task is listening");
+    let report = rt.block_on(started).expect("no panic");
     assert!(matches!(report.ending, Ending::HungUp { .. }), "{report:?}");
     wait_for("the request's connection is closed", || server.closed() == 1);
 }

@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rivr::call::{actor, CallInfo};
+use rivr::call::actor::CallServices;
+use rivr::call::CallInfo;
 use rivr::config::{Fallback, Limits};
 use rivr::reload::{LiveConfig, ReloadOutcome};
-use rivr::script::runner::{self, CallJob, CallReport, Ending};
+use rivr::script::runner::{CallJob, CallReport, Ending};
 use rivr::script::{Script, ScriptStore, ScriptWatcher, WatchOptions};
 use rivr::switch::sim::{CallerAction, Journal, SimChannel, SimSetup};
 use support::*;
@@ -152,20 +153,16 @@ fn a_script_edited_mid_call_finishes_that_call_on_the_old_version_and_the_next_c
     let (caller, keys) = tokio::sync::mpsc::unbounded_channel();
     let info = CallInfo::new("call-a", "5551234", "1000");
     let channel = SimChannel::new(&info, keys, SimSetup::default(), journal.clone());
-    let (handle, _task) = {
-        let _guard = rt.enter();
-        actor::spawn(channel)
-    };
-    let job = CallJob {
+    let script = scripts.script("main.rhai");
+    let call_a = start_call(&rt, channel, CallServices::default(), move |handle| CallJob {
         handle,
         info,
-        script: scripts.script("main.rhai"),
+        script,
         scripts: None,
         limits: Limits::default(),
         fallback: Fallback::default(),
         language: "en".into(),
-    };
-    let call_a = runner::spawn(job).expect("thread");
+    });
     wait_for("call A answers", || journal.lines().first().is_some_and(|line| line == "answer"));
 
     // The script changes while call A is in the middle of its flow.
@@ -175,7 +172,7 @@ fn a_script_edited_mid_call_finishes_that_call_on_the_old_version_and_the_next_c
     // Call A goes on, and ends, on the version it started with.
     caller.send(CallerAction::Press("7".into())).expect("call A is waiting");
     drop(caller);
-    let report: CallReport = call_a.join().expect("no panic");
+    let report: CallReport = rt.block_on(call_a).expect("no panic");
     assert_eq!(report.ending, Ending::Completed);
     assert_eq!(said(&journal.lines()), ["v1 heard 7"]);
     assert_eq!(scripts.says("main.rhai"), ["v2"]);

@@ -1,9 +1,6 @@
-//! The call actor: a tokio task per call that owns the switch channel, runs the script's
-//! commands one at a time and fails every pending and later command once the call hangs up.
-//!
-//! A script on a fiber (`rivr run`) is driven by [`drive`], which resumes the fiber and serves
-//! its commands in the one task. A script on an OS thread (the simulator console, scenario
-//! tests) sends its commands through a queue to [`run_with`], spawned by [`spawn_with`].
+//! The call actor: the one tokio task per call ([`drive`]) that owns the switch channel, resumes
+//! the script's fiber, runs the commands it asks for one at a time, and fails every pending and
+//! later command once the call hangs up.
 //!
 //! HTTP requests (`Command::Http`) are the one kind of command the actor carries out itself,
 //! through the `HttpClient` in its `CallServices`: the switch has nothing to do with them. A
@@ -13,16 +10,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
-
 use crate::call::fiber::{Fiber, Step};
 use crate::call::http::{HttpClient, HttpRequest, NoHttp};
-use crate::call::{CallError, CallHandle, CallState, Command, HangupCause, Origin, Outcome, Request};
+use crate::call::{CallError, CallState, Command, HangupCause, Origin, Outcome};
 use crate::switch::Channel;
-
-/// How many commands may queue between a script and its actor. A script sends one at a time, so
-/// one slot is enough; a second lets `on_hangup` send without waiting on a slow actor.
-const REQUEST_QUEUE: usize = 2;
 
 /// What a call's actor needs besides its channel.
 #[derive(Clone)]
@@ -57,59 +48,6 @@ impl std::fmt::Debug for CallServices {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CallServices").finish_non_exhaustive()
     }
-}
-
-/// Spawn the actor for `channel` with no services (HTTP requests are refused) and return the
-/// handle a script thread uses to drive it. The actor ends, closing the channel, when every
-/// handle is dropped.
-///
-/// # Panics
-/// When called outside a tokio runtime.
-pub fn spawn<C: Channel>(channel: C) -> (CallHandle, tokio::task::JoinHandle<()>) {
-    spawn_with(channel, CallServices::default())
-}
-
-/// Spawn the actor for `channel` on the current tokio runtime with `services`.
-///
-/// # Panics
-/// When called outside a tokio runtime.
-pub fn spawn_with<C: Channel>(
-    channel: C,
-    services: CallServices,
-) -> (CallHandle, tokio::task::JoinHandle<()>) {
-    let (requests, inbox) = mpsc::channel(REQUEST_QUEUE);
-    let state = Arc::new(CallState::default());
-    let task = tokio::spawn(run_with(channel, inbox, state.clone(), services));
-    (CallHandle::new(requests, state), task)
-}
-
-/// Serve requests until the script lets go of the call, then close the channel (no services).
-pub async fn run<C: Channel>(channel: C, inbox: mpsc::Receiver<Box<Request>>, state: Arc<CallState>) {
-    run_with(channel, inbox, state, CallServices::default()).await
-}
-
-/// Serve requests until the script lets go of the call, then close the channel.
-pub async fn run_with<C: Channel>(
-    mut channel: C,
-    mut inbox: mpsc::Receiver<Box<Request>>,
-    state: Arc<CallState>,
-    services: CallServices,
-) {
-    loop {
-        tokio::select! {
-            request = inbox.recv() => {
-                let Some(request) = request else { break };
-                let Request { command, origin, reply } = *request;
-                let result = serve(&mut channel, &state, &services, command, origin).await;
-                // The script may have been stopped meanwhile; nobody is waiting then.
-                let _ = reply.send(result);
-            }
-            cause = channel.ended(), if !state.is_hung_up() => {
-                state.mark_hung_up(&cause);
-            }
-        }
-    }
-    channel.close().await;
 }
 
 /// Drive a call whose script runs on `fiber`: resume it, carry out each command it asks for on

@@ -1,16 +1,11 @@
 //! `CallHandle`: the synchronous seam through which a script drives its call.
 //!
-//! Every verb becomes one `Command` sent to the call's actor with a reply slot, and the script
-//! waits for the answer. It waits in one of two ways, invisible to the script:
-//! - on a fiber driven by the call's task (`rivr run`): the fiber suspends with the command and
-//!   is resumed with the outcome (see `call::fiber`, `call::actor::drive`);
-//! - on an OS thread of its own (the simulator, tests): the thread blocks on the tokio channels.
-//!   Such threads never enter the runtime, so blocking sends and receives are safe there.
+//! Every verb becomes one `Command`: the script's fiber suspends with it, the call's task
+//! (`call::actor::drive`) carries it out on the switch, and resumes the fiber with the outcome
+//! (see `call::fiber`). To the script, the verb simply returns.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-
-use tokio::sync::{mpsc, oneshot};
 
 use crate::call::{fiber, CallError, Command, Outcome};
 
@@ -31,21 +26,10 @@ impl std::fmt::Display for Origin {
     }
 }
 
-/// One command on its way to the actor, with the slot for its answer.
-#[derive(Debug)]
-pub struct Request {
-    /// What to do.
-    pub command: Command,
-    /// Where the script asked for it.
-    pub origin: Option<Origin>,
-    /// Where the actor puts the result.
-    pub reply: oneshot::Sender<Result<Outcome, CallError>>,
-}
-
-/// State shared between a call's actor (or driver) and its script.
+/// State shared between a call's task and its script.
 #[derive(Debug, Default)]
 pub struct CallState {
-    /// Set by the actor the moment the switch reports the call gone; read by the script's
+    /// Set by the call's task the moment it learns the call is gone; read by the script's
     /// progress hook so a computing script stops without waiting for its next verb.
     hung_up: AtomicBool,
     /// The hangup cause, once known.
@@ -77,40 +61,23 @@ impl CallState {
     }
 }
 
-/// The script's grip on its call.
+/// The script's grip on its call, valid on the script's fiber.
 #[derive(Clone, Debug)]
 pub struct CallHandle {
-    link: Link,
+    link: Arc<fiber::Link>,
     state: Arc<CallState>,
 }
 
-/// How a handle reaches its actor.
-#[derive(Clone, Debug)]
-enum Link {
-    /// From an OS thread of its own, blocking.
-    Thread(mpsc::Sender<Box<Request>>),
-    /// From a fiber, suspending it.
-    Fiber(Arc<fiber::Link>),
-}
-
 impl CallHandle {
-    /// A handle for a script on an OS thread of its own, sending to `requests` and sharing
-    /// `state` with the actor.
-    pub fn new(requests: mpsc::Sender<Box<Request>>, state: Arc<CallState>) -> Self {
-        CallHandle { link: Link::Thread(requests), state }
-    }
-
     /// A handle for a script on a fiber.
     pub(crate) fn on_fiber(link: Arc<fiber::Link>, state: Arc<CallState>) -> Self {
-        CallHandle { link: Link::Fiber(link), state }
+        CallHandle { link, state }
     }
 
-    /// On a fiber that has computed for a whole slice since it last waited, let the other calls
-    /// run first. Called from the engine's progress hook; does nothing on a thread.
+    /// If the script has computed for a whole slice since it last waited, let the other calls
+    /// run first. Called from the engine's progress hook.
     pub fn pause_if_due(&self) {
-        if let Link::Fiber(link) = &self.link {
-            link.pause_if_due();
-        }
+        self.link.pause_if_due();
     }
 
     /// Run one command and wait for its outcome.
@@ -120,8 +87,7 @@ impl CallHandle {
     /// failure the switch reported.
     ///
     /// # Panics
-    /// A thread's handle, when called from inside a tokio runtime (script threads must be plain
-    /// OS threads); a fiber's handle, when called outside its fiber.
+    /// When called outside the script's fiber.
     pub fn execute(&self, command: Command) -> Result<Outcome, CallError> {
         self.execute_from(command, None)
     }
@@ -134,19 +100,7 @@ impl CallHandle {
         if self.state.is_hung_up() && !command.runs_after_hangup() {
             return Err(CallError::hangup(self.state.cause()));
         }
-        let answered = match &self.link {
-            Link::Thread(requests) => {
-                let (reply, answer) = oneshot::channel();
-                // Boxed: tokio allocates the queue in blocks of 32 slots, and a whole `Command`
-                // per slot would cost kilobytes per call.
-                let request = Box::new(Request { command, origin, reply });
-                match requests.blocking_send(request) {
-                    Ok(()) => answer.blocking_recv().ok(),
-                    Err(_) => None,
-                }
-            }
-            Link::Fiber(link) => link.exchange(command, origin),
-        };
+        let answered = self.link.exchange(command, origin);
         match answered {
             Some(result) => result,
             // The actor went away without answering: the call is over.

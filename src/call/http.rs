@@ -176,7 +176,7 @@ pub enum HttpError {
         /// What went wrong.
         reason: String,
     },
-    /// This call has no HTTP client (`actor::spawn` without services).
+    /// This call has no HTTP client (its `CallServices` have none).
     #[error("HTTP is not configured for this call")]
     NotConfigured,
 }

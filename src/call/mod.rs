@@ -19,7 +19,7 @@ pub use command::{
     TransferOptions, KNOWN_CAUSES, SAY_PROMPT_PREFIX,
 };
 pub use error::CallError;
-pub use handle::{CallHandle, CallState, Origin, Request};
+pub use handle::{CallHandle, CallState, Origin};
 pub use http::{HttpClient, HttpError, HttpMethod, HttpRequest, HttpResponse};
 pub use info::CallInfo;
 pub use outcome::{AskOutcome, AskStatus, DialOutcome, DialStatus, Outcome, RecordOutcome, RecordStatus};

@@ -3,18 +3,21 @@
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use crate::call::actor::CallServices;
+use crate::call::fiber::Fibers;
 use crate::call::http::{CannedHttp, HttpError, HttpRequest, HttpResponse};
-use crate::call::{actor, CallError, Command};
+use crate::call::{actor, CallError, CallState, Command};
 use crate::config::{Fallback, Limits};
 use crate::scenario::report::{Outcome, ScenarioResult};
 use crate::scenario::{Expectation, Scenario, StepAction};
 use crate::script::api::Scripts;
+use crate::script::engine::STACK_SIZE;
 use crate::script::runner::{self, CallJob, Ending};
 use crate::script::ScriptStore;
 use crate::switch::sim::{CallerAction, Entry, Journal, SimChannel, SimSetup};
@@ -81,6 +84,12 @@ pub fn run_all(scenarios: &[Scenario], options: &RunOptions) -> Vec<ScenarioResu
     results.into_inner().unwrap_or_else(|p| p.into_inner()).into_iter().flatten().collect()
 }
 
+/// The fiber stacks scenarios reuse.
+fn stacks() -> Arc<Fibers> {
+    static STACKS: OnceLock<Arc<Fibers>> = OnceLock::new();
+    STACKS.get_or_init(|| Fibers::new(STACK_SIZE, 64)).clone()
+}
+
 /// Run one scenario on `runtime`.
 pub fn run_scenario(
     runtime: &tokio::runtime::Runtime,
@@ -129,22 +138,24 @@ fn run_one(
     };
     let channel = SimChannel::new(&scenario.info, rx, setup, journal.clone());
     let services = CallServices::with_http(Arc::new(canned_http(scenario, journal.clone())));
-    let (handle, actor_task) = {
-        let _guard = runtime.enter();
-        actor::spawn_with(channel, services)
-    };
     let scripts: Arc<dyn Scripts> = store;
-    let job = CallJob {
-        handle,
-        info: scenario.info.clone(),
-        script,
-        scripts: Some(scripts),
-        limits: options.limits.clone(),
-        fallback: Fallback::default(),
-        language: "en".into(),
+    let info = scenario.info.clone();
+    let span = runner::call_span(&info, &script);
+    let limits = options.limits.clone();
+    // The script runs as in `rivr run`: on a fiber, driven by the call's task.
+    let body = move |handle| {
+        runner::run_in_span(CallJob {
+            handle,
+            info,
+            script,
+            scripts: Some(scripts),
+            limits,
+            fallback: Fallback::default(),
+            language: "en".into(),
+        })
     };
-    let report = match runner::spawn(job) {
-        Ok(thread) => thread.join(),
+    let fiber = match stacks().fiber(Arc::new(CallState::default()), body) {
+        Ok(fiber) => fiber,
         Err(error) => {
             return ScenarioResult::failed(
                 scenario,
@@ -154,16 +165,14 @@ fn run_one(
             )
         }
     };
-    // The actor writes the last entry before it answers; wait for it to finish.
-    let _ = runtime.block_on(actor_task);
+    // The task writes the last entry before it answers, so the journal is complete at the end.
+    let report = runtime.block_on(runtime.spawn(actor::drive(channel, fiber, services).instrument(span)));
     let seconds = started.elapsed().as_secs_f64();
     let entries = journal.entries();
     let transcript: Vec<String> = entries.iter().map(describe).collect();
     let report = match report {
         Ok(report) => report,
-        Err(_) => {
-            return ScenarioResult::failed(scenario, "the script thread panicked".into(), transcript, seconds)
-        }
+        Err(_) => return ScenarioResult::failed(scenario, "the script panicked".into(), transcript, seconds),
     };
     if let Ending::Failed(failure) = &report.ending {
         return ScenarioResult::failed(

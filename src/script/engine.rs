@@ -10,7 +10,7 @@ use rhai::{Engine, Shared};
 
 use crate::config::Limits;
 
-/// Stack size of every script fiber (and script thread, in the simulator and tests).
+/// Stack size of every script fiber.
 ///
 /// Rhai recursion uses the native stack: an overflow aborts the whole process with every call in
 /// it (TECH-NOTES §4). Measured with the deepest expressions a function may hold at every level:
@@ -19,7 +19,7 @@ use crate::config::Limits;
 /// runs the invoked script with only the levels its caller has left, so that bound holds for the
 /// whole chain. 16 MiB leaves a wide margin in both; untouched stack pages cost no memory, so the
 /// size is free in RSS. The test `deepest_allowed_recursion_fits_the_script_stack` runs the
-/// deepest recursion the limits allow on a thread of exactly this size.
+/// deepest recursion the limits allow on a fiber of exactly this size.
 pub const STACK_SIZE: usize = 16 * 1024 * 1024;
 
 /// Deepest chain of `invoke` calls (each runs a whole script inside the current one).

@@ -1,12 +1,11 @@
 //! One call's script run: build the sandboxed engine, run the script (following `pass`), apply
 //! the fallback if it fails, hang up when it is done, then run `on_hangup`.
 //!
-//! A run happens on a stack of its own of `engine::STACK_SIZE`: a fiber in `rivr run`
-//! (`call::fiber`), an OS thread in the simulator and tests. Nothing that goes wrong in it
-//! reaches another call.
+//! A run happens on a fiber of its own (`call::fiber`, `engine::STACK_SIZE` of stack), in
+//! `rivr run`, the simulator and the tests alike. Nothing that goes wrong in it reaches another
+//! call.
 
 use std::sync::{Arc, OnceLock};
-use std::thread::JoinHandle;
 
 use regex::Regex;
 use rhai::{CallFnOptions, EvalAltResult, Scope};
@@ -81,17 +80,6 @@ pub struct CallReport {
     pub on_hangup_error: Option<Failure>,
 }
 
-/// Run `job` on a new thread with the script stack size.
-///
-/// # Errors
-/// If the OS refuses a new thread.
-pub fn spawn(job: CallJob) -> std::io::Result<JoinHandle<CallReport>> {
-    std::thread::Builder::new()
-        .name("rivr-call".into())
-        .stack_size(engine::STACK_SIZE)
-        .spawn(move || run(job))
-}
-
 /// The tracing span a call's script runs in: uuid, route, script and version on every line.
 pub fn call_span(info: &CallInfo, script: &Script) -> tracing::Span {
     tracing::info_span!(
@@ -103,19 +91,12 @@ pub fn call_span(info: &CallInfo, script: &Script) -> tracing::Span {
     )
 }
 
-/// Run `job` on this thread, in its call's span. The thread needs `engine::STACK_SIZE` of stack.
+/// Run `job` on its fiber. The caller (the fiber's driver) enters the call's span
+/// ([`call_span`]) around every resume: a span entered inside the fiber would stay entered on
+/// whichever worker thread the fiber last ran on.
 ///
 /// A panic inside the engine (a bug in Rhai or in a verb) ends only this call: it is caught here,
-/// logged, and the call is hung up when the handle drops.
-pub fn run(job: CallJob) -> CallReport {
-    let span = call_span(&job.info, &job.script);
-    let _entered = span.enter();
-    run_in_span(job)
-}
-
-/// Like [`run`], for a caller that has entered the call's span ([`call_span`]) itself. A fiber's
-/// driver enters it around every resume: a span entered inside the fiber would stay entered on
-/// whichever worker thread the fiber last ran on.
+/// logged, and the call is hung up.
 pub fn run_in_span(job: CallJob) -> CallReport {
     let script = job.script.name.clone();
     let handle = job.handle.clone();

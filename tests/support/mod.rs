@@ -9,13 +9,14 @@ use std::sync::{Arc, OnceLock};
 
 use rivr::call::actor::{self, CallServices};
 use rivr::call::fiber::Fibers;
-use rivr::call::{CallInfo, CallState};
+use rivr::call::{CallHandle, CallInfo, CallState};
 use rivr::config::{Fallback, Limits};
 use rivr::script::api::Scripts;
 use rivr::script::engine::STACK_SIZE;
 use rivr::script::runner::{self, CallJob, CallReport};
 use rivr::script::{Compiler, Script};
 use rivr::switch::sim::{CallerAction, Journal, SimChannel, SimSetup};
+use rivr::switch::Channel;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
@@ -88,6 +89,20 @@ pub fn run_on(rt: &tokio::runtime::Runtime, script: Arc<Script>, call: SimCall) 
     let report = rt.block_on(rt.spawn(drive)).expect("script fiber panicked");
     // The switch writes each entry before the actor answers, so the transcript is complete.
     (report, journal.lines())
+}
+
+/// Start a call as `rivr run` does: the script of the `CallJob` that `job` makes from the call's
+/// handle runs on a fiber, driven by a task on `rt` that serves its commands on `channel`.
+pub fn start_call<C: Channel>(
+    rt: &tokio::runtime::Runtime,
+    channel: C,
+    services: CallServices,
+    job: impl FnOnce(CallHandle) -> CallJob + Send + 'static,
+) -> tokio::task::JoinHandle<CallReport> {
+    let fiber = fibers()
+        .fiber(Arc::new(CallState::default()), move |handle| runner::run_in_span(job(handle)))
+        .expect("fiber stack");
+    rt.spawn(actor::drive(channel, fiber, services))
 }
 
 /// The fiber stacks of a test process, as `rivr run` keeps them.
