@@ -63,6 +63,8 @@ impl std::fmt::Debug for CallServices {
 pub async fn drive<C: Channel, R>(mut channel: C, mut fiber: Fiber<R>, services: CallServices) -> R {
     let state = fiber.state().clone();
     let deadline = services.max_duration.map(|limit| tokio::time::Instant::now() + limit);
+    // One timer for the whole call, registered once, polled by every verb.
+    let mut time_up = std::pin::pin!(tokio::time::sleep_until(deadline.unwrap_or_else(far_future)));
     let mut answer = None;
     let value = loop {
         match fiber.resume(answer.take()) {
@@ -70,9 +72,9 @@ pub async fn drive<C: Channel, R>(mut channel: C, mut fiber: Fiber<R>, services:
                 let served = serve(&mut channel, &state, &services, command, origin);
                 let result = match deadline {
                     None => Some(served.await),
-                    Some(at) => tokio::select! {
+                    Some(_) => tokio::select! {
                         result = served => Some(result),
-                        () = tokio::time::sleep_until(at), if !state.is_hung_up() => None,
+                        () = time_up.as_mut(), if !state.is_hung_up() => None,
                     },
                 };
                 answer = Some(match result {
@@ -96,6 +98,11 @@ pub async fn drive<C: Channel, R>(mut channel: C, mut fiber: Fiber<R>, services:
     };
     channel.close().await;
     value
+}
+
+/// A deadline no call reaches, for a timer that is never polled.
+fn far_future() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(86_400 * 365)
 }
 
 /// The call reached its longest duration: hang it up, and answer the verb that was running (if
