@@ -41,6 +41,10 @@ pub struct SimOptions {
     pub limits: Limits,
     /// What happens when the script fails.
     pub fallback: Fallback,
+    /// What the call's task uses besides the simulated switch: the HTTP client for
+    /// `http_get`/`http_post` (`rivr sim -c rivr.yaml`; by default none, and they fail with
+    /// "HTTP is not configured for this call").
+    pub services: CallServices,
 }
 
 /// Why the simulation could not run.
@@ -143,7 +147,7 @@ pub fn simulate(
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     // The script runs as in `rivr run`: on a fiber, driven by the call's task.
     let span = runner::call_span(&info, &script);
-    let (limits, fallback) = (options.limits, options.fallback);
+    let (limits, fallback, services) = (options.limits, options.fallback, options.services);
     let body = move |handle| {
         runner::run_in_span(CallJob {
             handle,
@@ -156,7 +160,7 @@ pub fn simulate(
         })
     };
     let fiber = Fibers::new(STACK_SIZE, 0).fiber(Arc::new(CallState::default()), body)?;
-    let drive = actor::drive(channel, fiber, CallServices::default()).instrument(span);
+    let drive = actor::drive(channel, fiber, services).instrument(span);
     let report = runtime.block_on(async move { tokio::spawn(drive).await });
     let report = match report {
         Ok(report) => report,

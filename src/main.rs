@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
+use rivr::call::actor::CallServices;
 use rivr::config::Limits;
 use rivr::console::{self, SimOptions};
 use rivr::switch::sim::SimDial;
@@ -53,6 +54,10 @@ enum Command {
         /// The scripts directory for imports, pass and invoke (default: the script's directory).
         #[arg(long)]
         scripts: Option<PathBuf>,
+        /// A rivr.yaml whose `http:` section (allowlist, timeouts) lets `http_get`/`http_post`
+        /// reach real services; without it they fail with "HTTP is not configured".
+        #[arg(short, long)]
+        config: Option<PathBuf>,
     },
     /// Place an outbound call through FreeSWITCH (inbound ESL) that runs a script once answered:
     /// FreeSWITCH connects the answered call back to rivr's `listen` address.
@@ -129,7 +134,23 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Sim { script, from, to, vars, dials, scripts } => {
+        Command::Sim { script, from, to, vars, dials, scripts, config } => {
+            let services = match config {
+                None => CallServices::default(),
+                Some(path) => match rivr::config::Config::load(&path) {
+                    Ok(config) => {
+                        let http = rivr::http::ReqwestHttp::new(&config.http)
+                            .with_context(|| format!("{}: building the HTTP client", path.display()))?;
+                        CallServices::with_http(std::sync::Arc::new(http))
+                    }
+                    Err(error) => {
+                        for problem in error.diagnostics() {
+                            eprintln!("{problem}");
+                        }
+                        return Ok(ExitCode::from(1));
+                    }
+                },
+            };
             let variables = vars
                 .iter()
                 .map(|pair| {
@@ -155,6 +176,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 dials,
                 limits: Limits::default(),
                 fallback: rivr::config::Fallback::default(),
+                services,
             };
             let interactive = console::stdin_is_terminal();
             let input = Box::new(std::io::BufReader::new(std::io::stdin()));

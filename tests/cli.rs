@@ -1,7 +1,12 @@
 //! The `rivr` binary: `sim` with piped input, `check` exit codes and messages.
 
+#[path = "support/http_server.rs"]
+mod http_server;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
+
+use http_server::Reply;
 
 fn rivr(args: &[&str], input: &str) -> (i32, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rivr"))
@@ -93,4 +98,28 @@ fn sim_reports_a_script_that_does_not_compile() {
     let (code, _, err) = rivr(&["sim", "tests/fixtures/scripts/syntax_error.rhai"], "");
     assert_eq!(code, 1);
     assert!(err.contains("syntax_error.rhai:2:"), "{err}");
+}
+
+#[test]
+fn sim_with_a_config_reaches_the_http_services_it_allows() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("rt");
+    let server = http_server::start(&rt, |_| Reply::json(200, r#"{"balance": 42}"#));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("rivr.yaml");
+    std::fs::write(&config, format!("scripts: .\nhttp:\n  allow: ['{}/']\n", server.base)).expect("config");
+    let script = dir.path().join("balance.rhai");
+    let text =
+        format!(r#"answer(); let r = http_get("{}/balance"); say_number(r.json.balance);"#, server.base);
+    std::fs::write(&script, text).expect("script");
+    let (script, config) = (script.to_string_lossy().into_owned(), config.to_string_lossy().into_owned());
+
+    let (code, out, err) = rivr(&["sim", &script, "-c", &config], "");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("say_number: 42"), "{out}");
+    assert_eq!(server.requests().len(), 1);
+
+    // Without the configuration the same flow has no HTTP and fails through its fallback.
+    let (code, out, _) = rivr(&["sim", &script], "");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("HTTP is not configured"), "{out}");
 }
