@@ -1,5 +1,5 @@
 //! `rivr run`: the runtime. It serves FreeSWITCH's outbound sockets: each call is routed to a
-//! script, gets a call actor and a script fiber on the runtime, and is counted in `Calls`.
+//! script, gets one task on the runtime that drives its script's fiber, and is counted in `Calls`.
 
 use std::collections::HashMap;
 use std::future::Future;
