@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use rivr::call::actor::{self, CallServices};
 use rivr::call::fiber::Fibers;
-use rivr::call::{CallInfo, CallState};
+use rivr::call::CallInfo;
 use rivr::config::{Fallback, Limits};
 use rivr::script::engine::STACK_SIZE;
 use rivr::script::runner::{self, CallJob, Ending};
@@ -55,19 +55,15 @@ fn first_words(rt: &tokio::runtime::Runtime, store: &ScriptStore) -> String {
     let journal = Journal::new();
     let (_tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let channel = SimChannel::new(&info, rx, SimSetup::default(), journal.clone());
-    let script = store.get("main.rhai").expect("served");
-    let body = move |handle| {
-        runner::run_in_span(CallJob {
-            handle,
-            info,
-            script,
-            scripts: None,
-            limits: Limits::default(),
-            fallback: Fallback::default(),
-            language: "en".into(),
-        })
+    let job = CallJob {
+        info,
+        script: store.get("main.rhai").expect("served"),
+        scripts: None,
+        limits: Limits::default(),
+        fallback: Fallback::default(),
+        language: "en".into(),
     };
-    let fiber = Fibers::new(STACK_SIZE, 0).fiber(Arc::new(CallState::default()), body).expect("stack");
+    let fiber = runner::fiber(&Fibers::new(STACK_SIZE, 0), job).expect("stack");
     let report = rt.block_on(actor::drive(channel, fiber, CallServices::default()));
     assert_eq!(report.ending, Ending::Completed);
     journal.lines().get(1).cloned().unwrap_or_default()

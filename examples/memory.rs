@@ -69,18 +69,15 @@ fn main() {
                         }
                     })
                 } else {
-                    let script = script.clone();
-                    Box::new(move |handle| {
-                        runner::run_in_span(CallJob {
-                            handle,
-                            info,
-                            script,
-                            scripts: None,
-                            limits: Limits::default(),
-                            fallback: Fallback::default(),
-                            language: "en".into(),
-                        })
-                    })
+                    let job = CallJob {
+                        info,
+                        script: script.clone(),
+                        scripts: None,
+                        limits: Limits::default(),
+                        fallback: Fallback::default(),
+                        language: "en".into(),
+                    };
+                    Box::new(move |handle| runner::run(handle, job))
                 };
             // As `rivr run` runs a call: the script on a fiber, driven by the call's own task.
             let fiber = fibers.fiber(Arc::new(CallState::default()), body).expect("fiber stack");

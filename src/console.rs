@@ -14,7 +14,7 @@ use tracing::Instrument;
 
 use crate::call::actor::{self, CallServices};
 use crate::call::fiber::Fibers;
-use crate::call::{CallInfo, CallState};
+use crate::call::CallInfo;
 use crate::config::{Fallback, Limits};
 use crate::script::api::Scripts;
 use crate::script::engine::STACK_SIZE;
@@ -146,21 +146,17 @@ pub fn simulate(
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     // The script runs as in `rivr run`: on a fiber, driven by the call's task.
-    let span = runner::call_span(&info, &script);
-    let (limits, fallback, services) = (options.limits, options.fallback, options.services);
-    let body = move |handle| {
-        runner::run_in_span(CallJob {
-            handle,
-            info,
-            script,
-            scripts: Some(store),
-            limits,
-            fallback,
-            language: "en".into(),
-        })
+    let job = CallJob {
+        info,
+        script,
+        scripts: Some(store),
+        limits: options.limits,
+        fallback: options.fallback,
+        language: "en".into(),
     };
-    let fiber = Fibers::new(STACK_SIZE, 0).fiber(Arc::new(CallState::default()), body)?;
-    let drive = actor::drive(channel, fiber, services).instrument(span);
+    let span = job.span();
+    let fiber = runner::fiber(&Fibers::new(STACK_SIZE, 0), job)?;
+    let drive = actor::drive(channel, fiber, options.services).instrument(span);
     let report = runtime.block_on(async move { tokio::spawn(drive).await });
     let report = match report {
         Ok(report) => report,

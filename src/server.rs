@@ -13,13 +13,11 @@ use tracing::Instrument;
 use crate::call::actor::CallServices;
 use crate::call::fiber::Fibers;
 use crate::call::{actor, CallInfo, CallState, Command, HangupCause};
-use crate::config::{Fallback, Limits};
+use crate::config::Fallback;
 use crate::http::ReqwestHttp;
 use crate::reload::LiveConfig;
-use crate::script::api::Scripts;
 use crate::script::engine::STACK_SIZE;
 use crate::script::runner::{self, CallJob, Ending};
-use crate::script::store::Script;
 use crate::script::watch::{ScriptWatcher, WatchOptions};
 use crate::script::ScriptStore;
 use crate::switch::freeswitch::channel::FsChannel;
@@ -111,18 +109,6 @@ pub struct Runtime {
     fibers: Arc<Fibers>,
 }
 
-/// What a routed call runs: everything of its `CallJob` but the handle, which only exists on the
-/// script's fiber.
-struct Plan {
-    info: CallInfo,
-    script: Arc<Script>,
-    limits: Limits,
-    fallback: Fallback,
-    language: String,
-    /// `max_call_duration_s` as the call started.
-    max_duration: Duration,
-}
-
 impl Runtime {
     /// A runtime for the live configuration `live` with `store`'s scripts.
     ///
@@ -180,9 +166,15 @@ impl Runtime {
             if let Some(script) = self.store.get(&name) {
                 info.route = Some(ORIGINATE_ROUTE.into());
                 tracing::info!("call {} → route {ORIGINATE_ROUTE} ({name})", info.uuid);
-                let limits = config.limits.clone();
-                let fallback = Fallback::clone(&config.fallback);
-                self.run_script(channel, Plan { info, script, limits, fallback, language, max_duration });
+                let job = CallJob {
+                    info,
+                    script,
+                    scripts: Some(self.store.clone()),
+                    limits: config.limits.clone(),
+                    fallback: Fallback::clone(&config.fallback),
+                    language,
+                };
+                self.run_script(channel, job, max_duration);
                 return;
             }
             tracing::warn!(uuid = %info.uuid, script = %name, "the originated call names a script that is not loaded; routing it instead");
@@ -201,30 +193,25 @@ impl Runtime {
             self.run_fallback(channel, route.fallback().clone());
             return;
         };
-        let (limits, fallback) = (route.limits().clone(), route.fallback().clone());
-        self.run_script(channel, Plan { info, script, limits, fallback, language, max_duration });
+        let job = CallJob {
+            info,
+            script,
+            scripts: Some(self.store.clone()),
+            limits: route.limits().clone(),
+            fallback: route.fallback().clone(),
+            language,
+        };
+        self.run_script(channel, job, max_duration);
     }
 
-    /// Count the call and run its script on a fiber, driven by a task of its own.
-    fn run_script<C: Channel>(&self, channel: C, plan: Plan) {
-        let uuid = plan.info.uuid.clone();
-        let route = plan.info.route.clone().unwrap_or_default();
-        let span = runner::call_span(&plan.info, &plan.script);
-        let scripts: Arc<dyn Scripts> = self.store.clone();
-        let Plan { info, script, limits, fallback, language, max_duration } = plan;
-        let live = LiveCall { route, script: script.name.clone(), started: Instant::now() };
-        let body = move |handle| {
-            runner::run_in_span(CallJob {
-                handle,
-                info,
-                script,
-                scripts: Some(scripts),
-                limits,
-                fallback,
-                language,
-            })
-        };
-        let fiber = match self.fibers.fiber(Arc::new(CallState::default()), body) {
+    /// Count the call and run its script on a fiber, driven by a task of its own that hangs the
+    /// call up after `max_duration`.
+    fn run_script<C: Channel>(&self, channel: C, job: CallJob, max_duration: Duration) {
+        let uuid = job.info.uuid.clone();
+        let route = job.info.route.clone().unwrap_or_default();
+        let live = LiveCall { route, script: job.script.name.clone(), started: Instant::now() };
+        let span = job.span();
+        let fiber = match runner::fiber(&self.fibers, job) {
             Ok(fiber) => fiber,
             Err(error) => {
                 tracing::error!(%uuid, %error, "cannot map a stack for the call's script; hanging the call up");

@@ -64,15 +64,19 @@ fn call_flow(script: &str, variables: &[(&str, &str)], actions: Vec<CallerAction
     let call = SimCall::default();
     let services = CallServices::with_http(Arc::new(http));
     let script = Arc::new(compiled);
-    let started = start_call(&rt, channel, services, move |handle| CallJob {
-        handle,
-        info,
-        script,
-        scripts: None,
-        limits: call.limits,
-        fallback: call.fallback,
-        language: "en".into(),
-    });
+    let started = start_call(
+        &rt,
+        channel,
+        services,
+        CallJob {
+            info,
+            script,
+            scripts: None,
+            limits: call.limits,
+            fallback: call.fallback,
+            language: "en".into(),
+        },
+    );
     let report = rt.block_on(started).expect("the script panicked");
     let requests = requests.lock().expect("requests").clone();
     Run { ending: report.ending, lines: journal.lines(), requests }

@@ -42,15 +42,19 @@ fn run_with_http(
     drop(tx);
     let channel = SimChannel::new(&call.info, rx, SimSetup::default(), journal.clone());
     let script = compile("main.rhai", text);
-    let started = start_call(rt, channel, CallServices::with_http(http), move |handle| CallJob {
-        handle,
-        info: call.info,
-        script,
-        scripts: None,
-        limits: call.limits,
-        fallback: call.fallback,
-        language: "en".into(),
-    });
+    let started = start_call(
+        rt,
+        channel,
+        CallServices::with_http(http),
+        CallJob {
+            info: call.info,
+            script,
+            scripts: None,
+            limits: call.limits,
+            fallback: call.fallback,
+            language: "en".into(),
+        },
+    );
     let report = rt.block_on(started).expect("the script panicked");
     (report, journal.lines())
 }
@@ -345,15 +349,19 @@ fn a_hangup_during_a_request_cancels_it_and_stops_the_script() {
     let call = SimCall::default();
     let channel = HangableChannel { hangup: Some(hangup) };
     let script = compile("main.rhai", &script);
-    let started = start_call(&rt, channel, CallServices::with_http(http), move |handle| CallJob {
-        handle,
-        info: CallInfo::new("call-h", "5551234", "1000"),
-        script,
-        scripts: None,
-        limits: call.limits,
-        fallback: call.fallback,
-        language: "en".into(),
-    });
+    let started = start_call(
+        &rt,
+        channel,
+        CallServices::with_http(http),
+        CallJob {
+            info: CallInfo::new("call-h", "5551234", "1000"),
+            script,
+            scripts: None,
+            limits: call.limits,
+            fallback: call.fallback,
+            language: "en".into(),
+        },
+    );
     wait_for("the request reaches the server", || !server.requests().is_empty());
     hang_up.send(()).expect("the call's task is listening");
     let report = rt.block_on(started).expect("no panic");

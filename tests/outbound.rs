@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rivr::call::actor::{self, CallServices};
-use rivr::call::{CallInfo, CallState};
+use rivr::call::CallInfo;
 use rivr::config::{Fallback, Limits};
 use rivr::script::runner::{self, CallJob, CallReport, Ending};
 use rivr::switch::freeswitch::{outbound, FsSettings};
@@ -46,23 +46,18 @@ async fn start_with_services(
     let (tx, reports) = mpsc::unbounded_channel();
     let (stop, stopped) = oneshot::channel::<()>();
     let on_call = move |info: CallInfo, channel| {
-        let job_info = info.clone();
-        let (script, limits) = (script.clone(), limits.clone());
-        let body = move |handle| {
-            runner::run_in_span(CallJob {
-                handle,
-                info: job_info,
-                script,
-                scripts: None,
-                limits,
-                fallback: Fallback::Hangup {
-                    prompt: Some("ivr/sorry.wav".into()),
-                    cause: "NORMAL_TEMPORARY_FAILURE".into(),
-                },
-                language: "en".into(),
-            })
+        let job = CallJob {
+            info: info.clone(),
+            script: script.clone(),
+            scripts: None,
+            limits: limits.clone(),
+            fallback: Fallback::Hangup {
+                prompt: Some("ivr/sorry.wav".into()),
+                cause: "NORMAL_TEMPORARY_FAILURE".into(),
+            },
+            language: "en".into(),
         };
-        let fiber = support::fibers().fiber(Arc::new(CallState::default()), body).expect("fiber stack");
+        let fiber = runner::fiber(&support::fibers(), job).expect("fiber stack");
         let (tx, services) = (tx.clone(), services.clone());
         tokio::spawn(async move {
             let report = actor::drive(channel, fiber, services).await;

@@ -12,11 +12,10 @@ use tracing::Instrument;
 use crate::call::actor::CallServices;
 use crate::call::fiber::Fibers;
 use crate::call::http::{CannedHttp, HttpError, HttpRequest, HttpResponse};
-use crate::call::{actor, CallError, CallState, Command};
+use crate::call::{actor, CallError, Command};
 use crate::config::{Fallback, Limits};
 use crate::scenario::report::{Outcome, ScenarioResult};
 use crate::scenario::{Expectation, Scenario, StepAction};
-use crate::script::api::Scripts;
 use crate::script::engine::STACK_SIZE;
 use crate::script::runner::{self, CallJob, Ending};
 use crate::script::ScriptStore;
@@ -138,23 +137,17 @@ fn run_one(
     };
     let channel = SimChannel::new(&scenario.info, rx, setup, journal.clone());
     let services = CallServices::with_http(Arc::new(canned_http(scenario, journal.clone())));
-    let scripts: Arc<dyn Scripts> = store;
-    let info = scenario.info.clone();
-    let span = runner::call_span(&info, &script);
-    let limits = options.limits.clone();
     // The script runs as in `rivr run`: on a fiber, driven by the call's task.
-    let body = move |handle| {
-        runner::run_in_span(CallJob {
-            handle,
-            info,
-            script,
-            scripts: Some(scripts),
-            limits,
-            fallback: Fallback::default(),
-            language: "en".into(),
-        })
+    let job = CallJob {
+        info: scenario.info.clone(),
+        script,
+        scripts: Some(store),
+        limits: options.limits.clone(),
+        fallback: Fallback::default(),
+        language: "en".into(),
     };
-    let fiber = match stacks().fiber(Arc::new(CallState::default()), body) {
+    let span = job.span();
+    let fiber = match runner::fiber(&stacks(), job) {
         Ok(fiber) => fiber,
         Err(error) => {
             return ScenarioResult::failed(

@@ -10,16 +10,16 @@ use std::sync::{Arc, OnceLock};
 use regex::Regex;
 use rhai::{CallFnOptions, EvalAltResult, Scope};
 
-use crate::call::{CallHandle, CallInfo, Command, HangupCause, TransferOptions};
+use crate::call::fiber::{Fiber, Fibers};
+use crate::call::{CallHandle, CallInfo, CallState, Command, HangupCause, TransferOptions};
 use crate::config::{Fallback, Limits};
 use crate::script::api::{self, CallContext, Scripts, Stop, VerbSettings};
 use crate::script::engine;
 use crate::script::store::Script;
 
-/// Everything needed to run one call's script.
+/// Everything needed to run one call's script, but the handle to the call: that exists only on
+/// the script's fiber (see [`fiber`]).
 pub struct CallJob {
-    /// The call to drive.
-    pub handle: CallHandle,
     /// The call's data (routed: `route` and route variables filled in).
     pub info: CallInfo,
     /// The script version the call starts on.
@@ -80,27 +80,37 @@ pub struct CallReport {
     pub on_hangup_error: Option<Failure>,
 }
 
-/// The tracing span a call's script runs in: uuid, route, script and version on every line.
-pub fn call_span(info: &CallInfo, script: &Script) -> tracing::Span {
-    tracing::info_span!(
-        "call",
-        uuid = %info.uuid,
-        route = info.route.as_deref().unwrap_or(""),
-        script = %script.name,
-        version = %script.version_tag(),
-    )
+impl CallJob {
+    /// The tracing span the call's script runs in: uuid, route, script and version on every line.
+    pub fn span(&self) -> tracing::Span {
+        tracing::info_span!(
+            "call",
+            uuid = %self.info.uuid,
+            route = self.info.route.as_deref().unwrap_or(""),
+            script = %self.script.name,
+            version = %self.script.version_tag(),
+        )
+    }
 }
 
-/// Run `job` on its fiber. The caller (the fiber's driver) enters the call's span
-/// ([`call_span`]) around every resume: a span entered inside the fiber would stay entered on
-/// whichever worker thread the fiber last ran on.
+/// A fiber from `fibers` that runs `job` for a new call; drive it with `call::actor::drive`
+/// inside the job's [`CallJob::span`].
+///
+/// # Errors
+/// When the OS refuses the fiber's stack.
+pub fn fiber(fibers: &Arc<Fibers>, job: CallJob) -> std::io::Result<Fiber<CallReport>> {
+    fibers.fiber(Arc::new(CallState::default()), move |handle| run(handle, job))
+}
+
+/// Run `job` through `handle`, on its fiber. The fiber's driver enters the call's span
+/// ([`CallJob::span`]) around every resume: a span entered inside the fiber would stay entered
+/// on whichever worker thread the fiber last ran on.
 ///
 /// A panic inside the engine (a bug in Rhai or in a verb) ends only this call: it is caught here,
 /// logged, and the call is hung up.
-pub fn run_in_span(job: CallJob) -> CallReport {
+pub fn run(handle: CallHandle, job: CallJob) -> CallReport {
     let script = job.script.name.clone();
-    let handle = job.handle.clone();
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_unguarded(job))) {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_unguarded(handle.clone(), job))) {
         Ok(report) => report,
         Err(panic) => {
             let message = panic
@@ -128,8 +138,8 @@ pub fn run_in_span(job: CallJob) -> CallReport {
     }
 }
 
-fn run_unguarded(job: CallJob) -> CallReport {
-    let CallJob { handle, info, script, scripts, limits, fallback, language } = job;
+fn run_unguarded(handle: CallHandle, job: CallJob) -> CallReport {
+    let CallJob { info, script, scripts, limits, fallback, language } = job;
     let settings = VerbSettings { language, limits: limits.clone() };
     let ctx = CallContext::new(handle.clone(), info, settings, scripts.clone());
     let mut engine = engine::sandboxed(&limits);

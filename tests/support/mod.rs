@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 
 use rivr::call::actor::{self, CallServices};
 use rivr::call::fiber::Fibers;
-use rivr::call::{CallHandle, CallInfo, CallState};
+use rivr::call::CallInfo;
 use rivr::config::{Fallback, Limits};
 use rivr::script::api::Scripts;
 use rivr::script::engine::STACK_SIZE;
@@ -70,39 +70,25 @@ pub fn run_on(rt: &tokio::runtime::Runtime, script: Arc<Script>, call: SimCall) 
     }
     drop(tx);
     let channel = SimChannel::new(&call.info, rx, call.setup, journal.clone());
-    // The script runs as it does in `rivr run`: on a fiber, driven by a task of its own.
     let SimCall { info, scripts, limits, fallback, .. } = call;
-    let span = runner::call_span(&info, &script);
-    let body = move |handle| {
-        runner::run_in_span(CallJob {
-            handle,
-            info,
-            script,
-            scripts,
-            limits,
-            fallback,
-            language: "en".into(),
-        })
-    };
-    let fiber = fibers().fiber(Arc::new(CallState::default()), body).expect("fiber stack");
-    let drive = actor::drive(channel, fiber, CallServices::default()).instrument(span);
-    let report = rt.block_on(rt.spawn(drive)).expect("script fiber panicked");
+    let job = CallJob { info, script, scripts, limits, fallback, language: "en".into() };
+    let report =
+        rt.block_on(start_call(rt, channel, CallServices::default(), job)).expect("script fiber panicked");
     // The switch writes each entry before the actor answers, so the transcript is complete.
     (report, journal.lines())
 }
 
-/// Start a call as `rivr run` does: the script of the `CallJob` that `job` makes from the call's
-/// handle runs on a fiber, driven by a task on `rt` that serves its commands on `channel`.
+/// Start a call as `rivr run` does: `job`'s script on a fiber, driven by a task on `rt` (in the
+/// call's span) that serves its commands on `channel`.
 pub fn start_call<C: Channel>(
     rt: &tokio::runtime::Runtime,
     channel: C,
     services: CallServices,
-    job: impl FnOnce(CallHandle) -> CallJob + Send + 'static,
+    job: CallJob,
 ) -> tokio::task::JoinHandle<CallReport> {
-    let fiber = fibers()
-        .fiber(Arc::new(CallState::default()), move |handle| runner::run_in_span(job(handle)))
-        .expect("fiber stack");
-    rt.spawn(actor::drive(channel, fiber, services))
+    let span = job.span();
+    let fiber = runner::fiber(&fibers(), job).expect("fiber stack");
+    rt.spawn(actor::drive(channel, fiber, services).instrument(span))
 }
 
 /// The fiber stacks of a test process, as `rivr run` keeps them.
