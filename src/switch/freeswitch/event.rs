@@ -94,54 +94,24 @@ impl Event {
         let mut content_length = None;
         let bytes = head.as_bytes();
         let mut pos = 0;
-        let mut blank_line_end = None;
-        while pos < bytes.len() {
-            // One pass per line that finds the colon, the newline and any `%` together: lines
-            // are about 30 bytes, too short for a memchr per delimiter to pay off (measured:
-            // three memchr calls per line cost more than this whole loop).
-            let colon =
-                bytes[pos..].iter().position(|&b| b == b':' || b == b'\n').map_or(bytes.len(), |i| pos + i);
-            if bytes.get(colon) != Some(&b':') {
-                let line = head[pos..colon].strip_suffix('\r').unwrap_or(&head[pos..colon]);
-                if line.is_empty() {
-                    blank_line_end = Some((colon + 1).min(bytes.len()));
-                    break;
-                }
-                return Err(EventError::LineWithoutColon { line: snippet(line) });
-            }
-            if colon == pos {
-                let line_end = head[pos..].find('\n').map_or(head.len(), |i| pos + i);
-                return Err(EventError::EmptyHeaderName { line: snippet(&head[pos..line_end]) });
-            }
-            let value_start = bytes[colon + 1..]
-                .iter()
-                .position(|&b| b != b' ' && b != b'\t')
-                .map_or(bytes.len(), |i| colon + 1 + i);
-            let mut escaped = false;
-            let line_end = bytes[value_start..]
-                .iter()
-                .position(|&b| {
-                    escaped |= b == b'%';
-                    b == b'\n'
-                })
-                .map_or(bytes.len(), |i| value_start + i);
-            let mut value_end = line_end;
-            if value_end > value_start && bytes[value_end - 1] == b'\r' {
-                value_end -= 1;
-            }
-            // Every index above sits next to an ASCII byte, so these are `str` boundaries.
-            let name = &head[pos..colon];
-            let value = &head[value_start..value_end];
-            pos = line_end + 1;
+        let blank_line_end = loop {
+            let line = match scan_line(bytes, pos)? {
+                Scanned::Line(line) => line,
+                Scanned::End { after } => break after,
+            };
+            // Every offset sits next to an ASCII byte, so these are `str` boundaries.
+            let name = &head[line.name.clone()];
+            let value = &head[line.value.clone()];
+            pos = line.next;
             if name.eq_ignore_ascii_case(HEADER_CONTENT_LENGTH) {
                 if content_length.is_some() {
                     return Err(EventError::DuplicateContentLength);
                 }
                 content_length = Some(parse_length(value)?);
             }
-            headers.push_with(name, |text| push_value(text, value, escaped, &mut scratch));
-        }
-        let body_start = lossy_head_len.unwrap_or(blank_line_end.unwrap_or(input.len()));
+            headers.push_with(name, |text| push_value(text, value, line.escaped, &mut scratch));
+        };
+        let body_start = lossy_head_len.unwrap_or(blank_line_end);
         let rest = &input[body_start..];
         let body = match content_length {
             None if rest.is_empty() => None,
@@ -353,8 +323,82 @@ fn push_value(text: &mut String, value: &str, escaped: bool, scratch: &mut Vec<u
     }
 }
 
+/// One `Name: value` line of a plain event's header block, as offsets into the block.
+pub(super) struct PlainLine {
+    /// The header's name.
+    pub name: std::ops::Range<usize>,
+    /// The value, leading blanks and a trailing `\r` left out, still URL-encoded.
+    pub value: std::ops::Range<usize>,
+    /// Whether the value holds a `%` (most hold none and need no decoding).
+    pub escaped: bool,
+    /// Where the next line starts.
+    pub next: usize,
+}
+
+/// What [`scan_line`] found.
+pub(super) enum Scanned {
+    /// A header line.
+    Line(PlainLine),
+    /// The blank line ending the block, or the end of the input: the body starts at `after`.
+    End {
+        /// Just past the blank line, or the input's length.
+        after: usize,
+    },
+}
+
+/// Scan the header line of a plain event starting at `pos`: the one line scanner of the full
+/// parse ([`Event::parse_plain`]) and of the index ([`super::indexed::IndexedEvent`]), so both
+/// accept and reject the same events.
+///
+/// # Errors
+/// [`EventError::LineWithoutColon`] / [`EventError::EmptyHeaderName`].
+pub(super) fn scan_line(bytes: &[u8], pos: usize) -> Result<Scanned, EventError> {
+    if pos >= bytes.len() {
+        return Ok(Scanned::End { after: bytes.len() });
+    }
+    // One pass per line that finds the colon, the newline and any `%` together: lines are about
+    // 30 bytes, too short for a memchr per delimiter to pay off (measured: three memchr calls per
+    // line cost more than this whole loop).
+    let colon = bytes[pos..].iter().position(|&b| b == b':' || b == b'\n').map_or(bytes.len(), |i| pos + i);
+    if bytes.get(colon) != Some(&b':') {
+        let line = &bytes[pos..colon];
+        if line.strip_suffix(b"\r").unwrap_or(line).is_empty() {
+            return Ok(Scanned::End { after: (colon + 1).min(bytes.len()) });
+        }
+        return Err(EventError::LineWithoutColon {
+            line: snippet_bytes(line.strip_suffix(b"\r").unwrap_or(line)),
+        });
+    }
+    if colon == pos {
+        let line_end = find_byte(b'\n', &bytes[pos..]).map_or(bytes.len(), |i| pos + i);
+        return Err(EventError::EmptyHeaderName { line: snippet_bytes(&bytes[pos..line_end]) });
+    }
+    let value_start = bytes[colon + 1..]
+        .iter()
+        .position(|&b| b != b' ' && b != b'\t')
+        .map_or(bytes.len(), |i| colon + 1 + i);
+    let mut escaped = false;
+    let line_end = bytes[value_start..]
+        .iter()
+        .position(|&b| {
+            escaped |= b == b'%';
+            b == b'\n'
+        })
+        .map_or(bytes.len(), |i| value_start + i);
+    let mut value_end = line_end;
+    if value_end > value_start && bytes[value_end - 1] == b'\r' {
+        value_end -= 1;
+    }
+    Ok(Scanned::Line(PlainLine {
+        name: pos..colon,
+        value: value_start..value_end,
+        escaped,
+        next: line_end + 1,
+    }))
+}
+
 /// Where the header block of a plain event ends: just after its blank line, or at the end.
-fn header_block_end(input: &[u8]) -> usize {
+pub(super) fn header_block_end(input: &[u8]) -> usize {
     let mut pos = 0;
     while pos < input.len() {
         let line_len = find_byte(b'\n', &input[pos..]).unwrap_or(input.len() - pos);
@@ -374,6 +418,11 @@ fn parse_length(value: &str) -> Result<usize, EventError> {
     }
     // Digits only: the parse can fail only on overflow, which no real body reaches.
     value.parse().map_err(|_| bad())
+}
+
+/// The start of a bad line, for an error.
+pub(super) fn snippet_bytes(line: &[u8]) -> String {
+    snippet(&String::from_utf8_lossy(line))
 }
 
 fn snippet(line: &str) -> String {

@@ -16,12 +16,9 @@ use std::sync::OnceLock;
 
 use bytes::Bytes;
 
-use super::event::EventError;
+use super::event::{header_block_end, scan_line, EventError, Scanned};
 use super::protocol::{HEADER_APPLICATION_UUID, HEADER_EVENT_NAME, HEADER_UNIQUE_ID, VARIABLE_PREFIX};
 use super::url;
-
-/// Characters of a bad line quoted in an error.
-const SNIPPET_CHARS: usize = 60;
 
 /// One plain event's header block, indexed.
 #[derive(Debug)]
@@ -66,38 +63,8 @@ impl IndexedEvent {
         let mut lines = Vec::with_capacity(bytes.len() / 24);
         let mut escaped_lines = 0u32;
         let mut pos = 0;
-        while pos < bytes.len() {
-            let colon =
-                bytes[pos..].iter().position(|&b| b == b':' || b == b'\n').map_or(bytes.len(), |i| pos + i);
-            if bytes.get(colon) != Some(&b':') {
-                let line = &bytes[pos..colon];
-                let line = line.strip_suffix(b"\r").unwrap_or(line);
-                if line.is_empty() {
-                    break;
-                }
-                return Err(EventError::LineWithoutColon { line: snippet(line) });
-            }
-            if colon == pos {
-                let end = bytes[pos..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |i| pos + i);
-                return Err(EventError::EmptyHeaderName { line: snippet(&bytes[pos..end]) });
-            }
-            let value_start = bytes[colon + 1..]
-                .iter()
-                .position(|&b| b != b' ' && b != b'\t')
-                .map_or(bytes.len(), |i| colon + 1 + i);
-            let mut escaped = false;
-            let line_end = bytes[value_start..]
-                .iter()
-                .position(|&b| {
-                    escaped |= b == b'%';
-                    b == b'\n'
-                })
-                .map_or(bytes.len(), |i| value_start + i);
-            let mut value_end = line_end;
-            if value_end > value_start && bytes[value_end - 1] == b'\r' {
-                value_end -= 1;
-            }
-            let slot = if escaped {
+        while let Scanned::Line(line) = scan_line(bytes, pos)? {
+            let slot = if line.escaped {
                 escaped_lines += 1;
                 escaped_lines - 1
             } else {
@@ -105,13 +72,13 @@ impl IndexedEvent {
             };
             // The length check above keeps every offset within u32.
             lines.push(Line {
-                name_start: pos as u32,
-                name_end: colon as u32,
-                value_start: value_start as u32,
-                value_end: value_end as u32,
+                name_start: line.name.start as u32,
+                name_end: line.name.end as u32,
+                value_start: line.value.start as u32,
+                value_end: line.value.end as u32,
                 slot,
             });
-            pos = line_end + 1;
+            pos = line.next;
         }
         let decoded = (0..escaped_lines).map(|_| OnceLock::new()).collect();
         Ok(IndexedEvent { text, lines, decoded })
@@ -179,24 +146,6 @@ impl IndexedEvent {
             Some(cell) => cell.get_or_init(|| url::decode_str(raw).into_owned().into_boxed_str()),
         }
     }
-}
-
-/// Where the header block ends: just after its blank line, or at the end.
-fn header_block_end(input: &[u8]) -> usize {
-    let mut pos = 0;
-    while pos < input.len() {
-        let line_len = input[pos..].iter().position(|&b| b == b'\n').unwrap_or(input.len() - pos);
-        let line = &input[pos..pos + line_len];
-        pos += line_len + 1;
-        if line.is_empty() || line == b"\r" {
-            return pos.min(input.len());
-        }
-    }
-    input.len()
-}
-
-fn snippet(line: &[u8]) -> String {
-    String::from_utf8_lossy(line).chars().take(SNIPPET_CHARS).collect()
 }
 
 #[cfg(test)]
