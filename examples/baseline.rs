@@ -22,7 +22,9 @@ use clap::Parser;
 use rivr::switch::freeswitch::command::{EslCommand, Execute, SendMsg};
 use rivr::switch::freeswitch::frame::{ContentType, Frame, FrameDecoder};
 use rivr::switch::freeswitch::indexed::IndexedEvent;
-use rivr::switch::freeswitch::protocol::{EVENT_CHANNEL_EXECUTE_COMPLETE, EVENT_CHANNEL_HANGUP};
+use rivr::switch::freeswitch::protocol::{
+    EVENT_CHANNEL_EXECUTE_COMPLETE, EVENT_CHANNEL_HANGUP, HEADER_UNIQUE_ID,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
@@ -114,7 +116,7 @@ async fn run_call(stream: TcpStream) -> anyhow::Result<()> {
     };
     let data = call.command(&EslCommand::Connect).await?;
     // All it needs of the channel data is that there is a channel.
-    anyhow::ensure!(data.headers.get("Unique-ID").is_some(), "connect reply without a Unique-ID");
+    anyhow::ensure!(data.headers.get(HEADER_UNIQUE_ID).is_some(), "connect reply without a Unique-ID");
     call.command(&EslCommand::MyEvents(None)).await?;
     call.command(&EslCommand::Linger(None)).await?;
 

@@ -141,3 +141,18 @@ async fn an_originated_call_runs_the_script_it_names() {
         .expect("ended");
     assert_eq!(log.apps(), ["answer", "playback support.wav", "hangup NORMAL_CLEARING"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_longer_than_max_call_duration_s_is_hung_up_with_allotted_timeout() {
+    let server = start_with(&format!("{CONFIG}max_call_duration_s: 1\n")).await;
+    // The playback would take a minute; the configured limit ends the call after a second.
+    let scenario = Scenario {
+        destination: "2345".into(),
+        media_time: Some(Duration::from_secs(60)),
+        ..Scenario::default()
+    };
+    let log = tokio::time::timeout(Duration::from_secs(300), fake::call(server.addr, scenario))
+        .await
+        .expect("the call ended");
+    assert_eq!(log.apps(), ["answer", "playback support.wav", "hangup ALLOTTED_TIMEOUT"]);
+}
