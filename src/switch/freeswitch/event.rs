@@ -130,28 +130,19 @@ impl Event {
     }
 
     /// The decoded value of the first header called `name` (ASCII case ignored) in a
-    /// `text/event-plain` body, without parsing the rest: a cheap look at `Event-Name` or
-    /// `Application-UUID` decides whether an event is worth a full parse. Lines that do not
-    /// parse are skipped here; [`Event::parse_plain`] reports them.
+    /// `text/event-plain` body, without parsing the rest: a cheap look at `Event-Name` decides
+    /// whether an event is worth indexing. `None` as well at a line that does not parse; the
+    /// index or the full parse reports it.
     pub fn peek_plain<'a>(input: &'a [u8], name: &str) -> Option<Cow<'a, str>> {
         let mut pos = 0;
-        while pos < input.len() {
-            let line_len = find_byte(b'\n', &input[pos..]).unwrap_or(input.len() - pos);
-            let line = &input[pos..pos + line_len];
-            pos += line_len + 1;
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if line.is_empty() {
-                return None;
+        while let Ok(Scanned::Line(line)) = scan_line(input, pos) {
+            if input[line.name.clone()].eq_ignore_ascii_case(name.as_bytes()) {
+                return Some(match url::decode(&input[line.value]) {
+                    Cow::Borrowed(raw) => String::from_utf8_lossy(raw),
+                    Cow::Owned(decoded) => Cow::Owned(String::from_utf8_lossy(&decoded).into_owned()),
+                });
             }
-            let Some(rest) = line.get(name.len()..) else { continue };
-            if !rest.starts_with(b":") || !line[..name.len()].eq_ignore_ascii_case(name.as_bytes()) {
-                continue;
-            }
-            let value = rest[1..].trim_ascii_start();
-            return Some(match url::decode(value) {
-                Cow::Borrowed(raw) => String::from_utf8_lossy(raw),
-                Cow::Owned(decoded) => Cow::Owned(String::from_utf8_lossy(&decoded).into_owned()),
-            });
+            pos = line.next;
         }
         None
     }
@@ -641,6 +632,15 @@ mod tests {
             Event::parse_plain(b"Content-Length: 1\nContent-Length: 1\n\nx"),
             Err(EventError::DuplicateContentLength)
         ));
+    }
+
+    #[test]
+    fn a_peek_reads_one_header_of_the_block_and_never_the_body() {
+        let input = b"Event-Name: BACKGROUND_JOB\nJob-Command: originate%20user\nContent-Length: 14\n\nFake-Header: x";
+        assert_eq!(Event::peek_plain(input, "event-name").as_deref(), Some("BACKGROUND_JOB"));
+        assert_eq!(Event::peek_plain(input, "Job-Command").as_deref(), Some("originate user"));
+        assert_eq!(Event::peek_plain(input, "Fake-Header"), None, "the body is not headers");
+        assert_eq!(Event::peek_plain(b"no colon\nEvent-Name: X\n\n", "Event-Name"), None);
     }
 
     #[test]
