@@ -13,10 +13,10 @@ use rivr::call::actor::CallServices;
 use rivr::call::http::{CannedHttp, HttpResponse};
 use rivr::call::{CallInfo, HttpError, HttpMethod, HttpRequest};
 use rivr::config::Limits;
-use rivr::script::runner::{CallJob, Ending};
+use rivr::script::runner::Ending;
 use rivr::script::Compiler;
-use rivr::switch::sim::{CallerAction, Journal, SimChannel, SimSetup};
-use support::{runtime, start_call, SimCall};
+use rivr::switch::sim::CallerAction;
+use support::{run_on, runtime, SimCall};
 
 type Answer = Box<dyn Fn(&HttpRequest) -> Result<HttpResponse, HttpError> + Send + Sync>;
 
@@ -54,32 +54,11 @@ fn call_flow(script: &str, variables: &[(&str, &str)], actions: Vec<CallerAction
         seen.lock().expect("requests").push(request.clone());
         answer(request)
     });
-    let journal = Journal::new();
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    for action in actions {
-        tx.send(action).expect("queue");
-    }
-    drop(tx);
-    let channel = SimChannel::new(&info, rx, SimSetup::default(), journal.clone());
-    let call = SimCall::default();
     let services = CallServices::with_http(Arc::new(http));
-    let script = Arc::new(compiled);
-    let started = start_call(
-        &rt,
-        channel,
-        services,
-        CallJob {
-            info,
-            script,
-            scripts: None,
-            limits: call.limits,
-            fallback: call.fallback,
-            language: "en".into(),
-        },
-    );
-    let report = rt.block_on(started).expect("the script panicked");
+    let call = SimCall { actions, info, services, ..SimCall::default() };
+    let (report, lines) = run_on(&rt, Arc::new(compiled), call);
     let requests = requests.lock().expect("requests").clone();
-    Run { ending: report.ending, lines: journal.lines(), requests }
+    Run { ending: report.ending, lines, requests }
 }
 
 fn press(keys: &str) -> CallerAction {

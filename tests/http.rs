@@ -15,7 +15,7 @@ use rivr::call::{CallError, CallInfo, Command, Origin, Outcome};
 use rivr::config::Config;
 use rivr::http::ReqwestHttp;
 use rivr::script::runner::{CallJob, CallReport, Ending};
-use rivr::switch::sim::{CallerAction, Journal, SimChannel, SimSetup};
+use rivr::switch::sim::CallerAction;
 use rivr::switch::Channel;
 use support::*;
 
@@ -33,30 +33,8 @@ fn run_with_http(
     http: Arc<dyn HttpClient>,
     actions: Vec<CallerAction>,
 ) -> (CallReport, Vec<String>) {
-    let call = SimCall::default();
-    let journal = Journal::new();
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    for action in actions {
-        tx.send(action).expect("queue");
-    }
-    drop(tx);
-    let channel = SimChannel::new(&call.info, rx, SimSetup::default(), journal.clone());
-    let script = compile("main.rhai", text);
-    let started = start_call(
-        rt,
-        channel,
-        CallServices::with_http(http),
-        CallJob {
-            info: call.info,
-            script,
-            scripts: None,
-            limits: call.limits,
-            fallback: call.fallback,
-            language: "en".into(),
-        },
-    );
-    let report = rt.block_on(started).expect("the script panicked");
-    (report, journal.lines())
+    let call = SimCall { actions, services: CallServices::with_http(http), ..SimCall::default() };
+    run_on(rt, compile("main.rhai", text), call)
 }
 
 /// Wait for `condition`, failing after a generous deadline (never a timing assertion).

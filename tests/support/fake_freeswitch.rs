@@ -620,11 +620,7 @@ impl Session {
         if let Some((during, cause)) = self.scenario.hangup_during.clone() {
             if during == app {
                 self.scenario.hangup_during = None;
-                let response = if app == "playback" { "PLAYBACK ERROR" } else { "_none_" };
-                let mut fields = app_fields(response);
-                fields.push(("Answer-State", "hangup".into()));
-                fields.push(("Hangup-Cause", cause.clone()));
-                self.hang_up(&cause, Some(fields)).await;
+                self.hang_up_during(&app, &cause, app_fields).await;
                 return;
             }
         }
@@ -697,11 +693,7 @@ impl Session {
                     );
                     self.reply("+OK").await;
                     let cause = command.header("hangup-cause").unwrap_or("NORMAL_CLEARING").to_string();
-                    let response = if app == "playback" { "PLAYBACK ERROR" } else { "_none_" };
-                    let mut fields = app_fields(response);
-                    fields.push(("Answer-State", "hangup".into()));
-                    fields.push(("Hangup-Cause", cause.clone()));
-                    self.hang_up(&cause, Some(fields)).await;
+                    self.hang_up_during(&app, &cause, app_fields).await;
                     return;
                 }
             }
@@ -722,6 +714,21 @@ impl Session {
         if let Some(cause) = after {
             self.hang_up(&cause, None).await;
         }
+    }
+
+    /// The channel goes down while `app` runs: it completes with the hangup (`PLAYBACK ERROR`
+    /// for a playback), as in outbound-farhangup.
+    async fn hang_up_during(
+        &mut self,
+        app: &str,
+        cause: &str,
+        app_fields: impl Fn(&str) -> Vec<(&'static str, String)>,
+    ) {
+        let response = if app == "playback" { "PLAYBACK ERROR" } else { "_none_" };
+        let mut fields = app_fields(response);
+        fields.push(("Answer-State", "hangup".into()));
+        fields.push(("Hangup-Cause", cause.to_string()));
+        self.hang_up(cause, Some(fields)).await;
     }
 
     /// The channel goes down: CHANNEL_HANGUP, then (when an application was running) its

@@ -43,6 +43,8 @@ pub struct SimCall {
     pub info: CallInfo,
     /// Other scripts, for `pass` and `invoke`.
     pub scripts: Option<Arc<dyn Scripts>>,
+    /// HTTP for `http_get`/`http_post` (none by default).
+    pub services: CallServices,
 }
 
 impl Default for SimCall {
@@ -57,6 +59,7 @@ impl Default for SimCall {
             },
             info: CallInfo::new("call-1", "5551234", "1000"),
             scripts: None,
+            services: CallServices::default(),
         }
     }
 }
@@ -70,10 +73,9 @@ pub fn run_on(rt: &tokio::runtime::Runtime, script: Arc<Script>, call: SimCall) 
     }
     drop(tx);
     let channel = SimChannel::new(&call.info, rx, call.setup, journal.clone());
-    let SimCall { info, scripts, limits, fallback, .. } = call;
+    let SimCall { info, scripts, limits, fallback, services, .. } = call;
     let job = CallJob { info, script, scripts, limits, fallback, language: "en".into() };
-    let report =
-        rt.block_on(start_call(rt, channel, CallServices::default(), job)).expect("script fiber panicked");
+    let report = rt.block_on(start_call(rt, channel, services, job)).expect("script fiber panicked");
     // The switch writes each entry before the actor answers, so the transcript is complete.
     (report, journal.lines())
 }
