@@ -139,7 +139,7 @@ impl Runtime {
         FsSettings {
             tts_engine: config.tts.engine.clone(),
             tts_voice: config.tts.voice.clone(),
-            recordings_dir: config.recordings.display().to_string(),
+            recordings_dir: config.recordings.as_ref().map(|dir| dir.display().to_string()),
             language: config.sounds.language.clone(),
             // A hard ceiling on sockets; calls above `max_calls` are answered with busy_cause.
             max_calls: config.max_calls.get().saturating_mul(2),

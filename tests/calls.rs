@@ -225,7 +225,7 @@ fn record_reports_path_duration_and_terminator() {
         vec![press("#")],
         setup,
     );
-    assert_eq!(lines[1], r#"say: "recorded /tmp/rivr-recordings/vm/box1.wav 60000 #""#);
+    assert_eq!(lines[1], r#"say: "recorded /usr/local/freeswitch/recordings/vm/box1.wav 60000 #""#);
     assert_eq!(lines[3], r#"say: "empty 0""#);
 }
 

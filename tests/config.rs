@@ -126,7 +126,7 @@ fn a_full_file_sets_every_key() {
         *c.fallback,
         Fallback::Transfer { extension: "operator".into(), context: Some("internal".into()) }
     );
-    assert_eq!(c.recordings, Path::new("/var/spool/rivr"));
+    assert_eq!(c.recordings.as_deref(), Some(Path::new("/var/spool/rivr")));
     assert_eq!(c.log.level, "rivr=debug,info");
     assert_eq!(c.log.format, LogFormat::Json);
     assert!(c.check().iter().all(|d| d.kind == DiagnosticKind::MissingDirectory));

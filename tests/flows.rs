@@ -157,7 +157,7 @@ fn survey_posts_the_answers_once_the_call_ends() {
             "caller": "5551234",
             "satisfaction": "4",
             "recommend": "yes",
-            "comment": "/tmp/rivr-recordings/survey/call-1.wav",
+            "comment": "/usr/local/freeswitch/recordings/survey/call-1.wav",
             "complete": true,
         })
     );

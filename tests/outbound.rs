@@ -156,7 +156,9 @@ async fn the_captured_speak_and_record_calls_send_the_captured_commands() {
         hangup();
     "#;
     let scenario = Scenario { uuid: "a0497c94-d1a6-4d62-89e1-c010ab8c21d3".into(), ..Scenario::default() };
-    let (report, log) = one_call(script, scenario).await;
+    // The lab recorded into /tmp; rivr's default is FreeSWITCH's own recordings_dir.
+    let settings = FsSettings { recordings_dir: Some("/tmp".into()), ..FsSettings::default() };
+    let (report, log) = one_call_with(script, scenario, settings).await;
     completed(&report, &log);
     let apps = log.apps();
     // The captured `record` and playback lines, bracketed by the terminator setting.
@@ -209,7 +211,7 @@ async fn every_verb_reaches_freeswitch_as_its_application_and_returns_its_outcom
         [
             "result_ask=match:1234:",
             "result_dial=answered:NORMAL_CLEARING:42500:user/1000",
-            "result_record=recorded:/tmp/msg.wav:7320:",
+            "result_record=recorded:/usr/local/freeswitch/recordings/msg.wav:7320:",
             "result_get=blue:true",
             "result_execute=+OK info",
         ]
@@ -235,7 +237,7 @@ async fn every_verb_reaches_freeswitch_as_its_application_and_returns_its_outcom
         "bridge {originate_timeout=20,origination_caller_id_number=5551234}user/1000",
         "playback tone_stream://%(250,0,800)",
         "set playback_terminators=#",
-        "record /tmp/msg.wav 60 200 5",
+        "record '${recordings_dir}/msg.wav' 60 200 5",
         "unset playback_terminators",
         "api uuid_getvar",
         "send_dtmf 1#",
@@ -294,6 +296,61 @@ async fn failed_verbs_are_catchable_script_errors() {
     assert!(results[1].starts_with("result_say=say_number is not supported"), "{results:?}");
     assert!(results[2].starts_with("result_dial=dial is not supported"), "{results:?}");
     assert!(log.apps().contains(&"playback still-here.wav".to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bridge_outcome_of_the_real_switch_reaches_the_script_in_order_on_one_call() {
+    // The outbound-dial capture's call: each bridge outcome in turn, with what every bridge
+    // wrote replayed from the capture, so the later dials run over an earlier one's leftovers
+    // (`bridge_hangup_cause`, `originate_failed_cause`, a `SUCCESS` disposition).
+    let script = r#"
+        answer();
+        let targets = [
+            "loopback/short/default", "loopback/busy/default", "loopback/noanswer/default",
+            "loopback/nosuchext/default", "loopback/reject/default",
+        ];
+        let i = 0;
+        for target in targets {
+            let r = dial(target, #{timeout: 10000});
+            set_var("result" + i, `${r.status}:${r.cause}:${r.duration}:${r.answered_by}`);
+            i += 1;
+        }
+        for sequential in [false, true] {
+            let r = dial(["loopback/busy/default", "loopback/short/default"], #{sequential: sequential});
+            set_var("result" + i, `${r.status}:${r.cause}:${r.duration}:${r.answered_by}`);
+            i += 1;
+        }
+    "#;
+    let answered = |leg| DialResult::Answered { leg, talk: Duration::from_secs(2) };
+    let scenario = Scenario {
+        dials: [
+            answered(0),
+            DialResult::Busy,
+            DialResult::NoAnswer,
+            DialResult::Failed("NO_ROUTE_DESTINATION"),
+            DialResult::Failed("CALL_REJECTED"),
+            answered(1),
+            answered(1),
+        ]
+        .into(),
+        ..Scenario::default()
+    };
+    let (report, log) = one_call(script, scenario).await;
+    completed(&report, &log);
+    assert_eq!(
+        results(&log),
+        [
+            "result0=answered:NORMAL_CLEARING:2000:loopback/short/default",
+            "result1=busy:USER_BUSY:0:",
+            "result2=no_answer:NO_ANSWER:0:",
+            "result3=failed:NO_ROUTE_DESTINATION:0:",
+            "result4=failed:CALL_REJECTED:0:",
+            "result5=answered:NORMAL_CLEARING:2000:loopback/short/default",
+            "result6=answered:NORMAL_CLEARING:2000:loopback/short/default",
+        ]
+    );
+    // The caller stayed up through every outcome: rivr's own hangup ends the call.
+    assert_eq!(log.hung_up.as_deref(), Some("NORMAL_CLEARING"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -326,6 +326,21 @@ pub struct RecordOptions {
     pub terminators: String,
 }
 
+impl Default for RecordOptions {
+    /// A minute at most, ended by 5 s of silence or `#`, after a beep; the name is left for
+    /// the caller to give (the script API names it after the call).
+    fn default() -> Self {
+        RecordOptions {
+            name: String::new(),
+            max_duration: Duration::from_secs(60),
+            silence_timeout: Duration::from_secs(5),
+            silence_threshold: 200,
+            beep: true,
+            terminators: "#".into(),
+        }
+    }
+}
+
 /// Options of `transfer(extension[, context])`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TransferOptions {

@@ -118,8 +118,9 @@ pub struct Config {
     pub fallback: Positioned<Fallback>,
     /// Directory where FreeSWITCH writes recordings made by `record()`, as the switch sees it
     /// (it is not resolved against the configuration file's directory, and need not exist on
-    /// rivr's host). Default `/tmp/rivr-recordings`.
-    pub recordings: PathBuf,
+    /// rivr's host; it must exist on the FreeSWITCH host). Default: none, meaning FreeSWITCH's
+    /// own `recordings_dir`, which every install has.
+    pub recordings: Option<PathBuf>,
     /// Logging.
     pub log: Log,
     /// Where the configuration came from and what `parse` noticed; not part of the YAML.
@@ -291,7 +292,7 @@ impl Default for Config {
             sounds: Sounds::default(),
             http: Http::default(),
             fallback: Positioned::unplaced(Fallback::default()),
-            recordings: PathBuf::from("/tmp/rivr-recordings"),
+            recordings: None,
             log: Log::default(),
             meta: Meta::default(),
         }
@@ -583,7 +584,7 @@ mod tests {
         assert_eq!(c.http.timeout_ms.get(), 5_000);
         assert_eq!(c.http.max_response_bytes.get(), 1 << 20);
         assert_eq!(*c.fallback, Fallback::default());
-        assert_eq!(c.recordings, Path::new("/tmp/rivr-recordings"));
+        assert_eq!(c.recordings, None);
         assert_eq!(c.log.level, "info");
         assert_eq!(c.origin(), "<defaults>");
     }

@@ -587,8 +587,9 @@ impl Session {
             self.hang_up("DESTINATION_OUT_OF_ORDER", None).await;
             return;
         }
-        // The core expands variables before the application sees its argument.
-        let arg = fs_expand(&wire_arg);
+        // The core expands variables before the application sees its argument; of the
+        // globals, rivr relies on `recordings_dir`.
+        let arg = fs_expand(&wire_arg).replace("${recordings_dir}", RECORDINGS_DIR);
         let app_fields = |response: &str| {
             vec![
                 ("Application", app.clone()),
@@ -848,6 +849,10 @@ impl Session {
 
     /// `bridge`: the originate's variables on the caller leg, the bridge events, and what
     /// FreeSWITCH does to the caller afterwards. Returns the cause to hang the caller up with.
+    ///
+    /// The variables a bridge writes are replayed from the outbound-dial capture, outcome by
+    /// outcome ([`captured_bridge_variables`]), so whatever an earlier bridge left stays on the
+    /// channel as it does on a real switch.
     async fn bridge(&mut self, arg: &str) -> Option<String> {
         let t = templates();
         let legs = arg.find('}').map_or(arg, |close| &arg[close + 1..]);
@@ -857,45 +862,95 @@ impl Session {
             .dials
             .pop_front()
             .unwrap_or(DialResult::Answered { leg: 0, talk: Duration::from_secs(30) });
-        let failure = match result {
-            DialResult::Answered { leg, talk } => {
-                let peer = uuid::Uuid::new_v4().to_string();
-                let bridge_fields = vec![
-                    ("Event-Name", "CHANNEL_BRIDGE".to_string()),
-                    ("Bridge-A-Unique-ID", self.scenario.uuid.clone()),
-                    ("Bridge-B-Unique-ID", peer.clone()),
-                ];
-                self.send_event(&t.execute, &bridge_fields, false).await;
-                self.clock_us += talk.as_micros() as u64;
-                let mut unbridge = bridge_fields;
-                unbridge[0].1 = "CHANNEL_UNBRIDGE".into();
-                self.send_event(&t.execute, &unbridge, false).await;
-                self.vars.insert("originate_disposition".into(), "call accepted".into());
-                self.vars.insert("DIALSTATUS".into(), "ANSWER".into());
-                self.vars.insert("bridge_hangup_cause".into(), "NORMAL_CLEARING".into());
-                self.vars.insert("last_bridge_to".into(), peer);
-                let imports = self.vars.get("import").cloned().unwrap_or_default();
-                if let Some(number) = legs.get(leg).and_then(|l| leg_number(l)) {
-                    if imports.split(',').any(|v| v == "rivr_dial_leg") {
-                        self.vars.insert("rivr_dial_leg".into(), number);
-                    }
-                }
-                let hangup_after = self.vars.get("hangup_after_bridge").is_none_or(|v| v != "false");
-                return hangup_after.then(|| "NORMAL_CLEARING".to_string());
-            }
-            DialResult::Busy => ("USER_BUSY", "BUSY"),
-            DialResult::NoAnswer => ("NO_ANSWER", "NOANSWER"),
-            DialResult::Failed(cause) => (cause, cause),
+        let captured = captured_bridge_variables();
+        let written: Vec<(String, String)> = match &result {
+            DialResult::Answered { .. } => captured[0].clone(),
+            DialResult::Busy => captured[1].clone(),
+            DialResult::NoAnswer => captured[2].clone(),
+            DialResult::Failed("NO_ROUTE_DESTINATION") => captured[3].clone(),
+            DialResult::Failed("CALL_REJECTED") => captured[4].clone(),
+            // Any other cause is written as the no-route bridge writes its own.
+            DialResult::Failed(cause) => captured[3]
+                .iter()
+                .map(|(name, value)| (name.clone(), value.replace("NO_ROUTE_DESTINATION", cause)))
+                .collect(),
         };
-        let (cause, dialstatus) = failure;
-        self.vars.insert("originate_disposition".into(), cause.into());
-        self.vars.insert("DIALSTATUS".into(), dialstatus.into());
-        self.vars.insert("originate_failed_cause".into(), cause.into());
+        if let DialResult::Answered { leg, talk } = result {
+            let peer = uuid::Uuid::new_v4().to_string();
+            let bridge_fields = vec![
+                ("Event-Name", "CHANNEL_BRIDGE".to_string()),
+                ("Bridge-A-Unique-ID", self.scenario.uuid.clone()),
+                ("Bridge-B-Unique-ID", peer.clone()),
+            ];
+            // Before the bridge: the originate's result (captured CHANNEL_BRIDGE carries it).
+            for (name, value) in &written {
+                if name == "originate_disposition" || name == "DIALSTATUS" {
+                    self.vars.insert(name.clone(), value.clone());
+                }
+            }
+            self.send_event(&t.execute, &bridge_fields, false).await;
+            self.clock_us += talk.as_micros() as u64;
+            let mut unbridge = bridge_fields;
+            unbridge[0].1 = "CHANNEL_UNBRIDGE".into();
+            self.send_event(&t.execute, &unbridge, false).await;
+            self.vars.extend(written);
+            let imports = self.vars.get("import").cloned().unwrap_or_default();
+            if let Some(number) = legs.get(leg).and_then(|l| leg_number(l)) {
+                if imports.split(',').any(|v| v == "rivr_dial_leg") {
+                    self.vars.insert("rivr_dial_leg".into(), number);
+                }
+            }
+            let hangup_after = self.vars.get("hangup_after_bridge").is_none_or(|v| v != "false");
+            return hangup_after.then(|| "NORMAL_CLEARING".to_string());
+        }
+        let cause = written
+            .iter()
+            .find(|(name, _)| name == "originate_disposition")
+            .map(|(_, cause)| cause.clone())
+            .expect("a failed bridge writes its disposition");
+        self.vars.extend(written);
         // switch_channel_handle_cause: without continue_on_fail the caller goes down too.
         let continues = self.vars.get("continue_on_fail").is_some_and(|v| v == "true");
-        (!continues).then(|| cause.to_string())
+        (!continues).then_some(cause)
     }
 }
+
+/// What each `bridge` of the outbound-dial capture wrote on the caller's channel: the variables
+/// of its completion that differ from its start, in capture order (answered, busy, no answer,
+/// no route, rejected, parallel, sequential). Only the dial's own variables are kept (not the
+/// lists of every leg so far, `originated_legs` and `originate_causes`).
+pub fn captured_bridge_variables() -> &'static Vec<Vec<(String, String)>> {
+    static WRITTEN: OnceLock<Vec<Vec<(String, String)>>> = OnceLock::new();
+    WRITTEN.get_or_init(|| {
+        let events: Vec<Event> = frames_of("outbound-dial")
+            .iter()
+            .filter(|f| f.content_type() == ContentType::EventPlain)
+            .map(event_of)
+            .filter(|e| e.header("Application") == Some("bridge"))
+            .collect();
+        let starts = events.iter().filter(|e| e.name() == Some("CHANNEL_EXECUTE"));
+        let completions = events.iter().filter(|e| e.name() == Some("CHANNEL_EXECUTE_COMPLETE"));
+        starts
+            .zip(completions)
+            .map(|(start, complete)| {
+                complete
+                    .iter()
+                    .filter_map(|(name, value)| {
+                        let var = name.strip_prefix("variable_")?;
+                        let skip = var.starts_with("current_application")
+                            || var == "originated_legs"
+                            || var == "originate_causes";
+                        (!skip && start.header(name) != Some(value))
+                            .then(|| (var.to_string(), value.to_string()))
+                    })
+                    .collect()
+            })
+            .collect()
+    })
+}
+
+/// FreeSWITCH's `recordings_dir` global on an install built from source (the captures' lab).
+pub const RECORDINGS_DIR: &str = "/usr/local/freeswitch/recordings";
 
 /// Applications that take media time on a real switch.
 const MEDIA_APPS: &[&str] = &["playback", "speak", "say", "play_and_get_digits", "record", "bridge", "sleep"];
@@ -906,162 +961,6 @@ fn leg_number(leg: &str) -> Option<String> {
     (!digits.is_empty()).then_some(digits)
 }
 
-// ---- FreeSWITCH's argument parsing (switch_utils.c, switch_channel.c), transcribed ----
-
-/// `switch_channel_expand_variables_check` for arguments without real variables (a `${...}`
-/// stands for itself).
-pub fn fs_expand(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let var_check = {
-        let mut dollar = false;
-        let mut found = false;
-        for &b in bytes {
-            if b == b'$' {
-                dollar = true;
-            } else if dollar {
-                if b == b'{' {
-                    found = true;
-                    break;
-                }
-                if b != b'\\' {
-                    dollar = false;
-                }
-            }
-        }
-        found
-    };
-    let escaped =
-        bytes.windows(2).any(|w| w[0] == b'\\' && matches!(w[1], b'\\' | b'n' | b's' | b't' | b'\''));
-    if !var_check && !escaped {
-        return text.to_string();
-    }
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = String::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if c == '\\' && i + 1 < chars.len() {
-            match chars[i + 1] {
-                '$' => {
-                    out.push('$');
-                    i += if chars.get(i + 2) == Some(&'$') { 3 } else { 2 };
-                    continue;
-                }
-                '\'' => {
-                    i += 2;
-                    continue;
-                }
-                '\\' => {
-                    out.push('\\');
-                    i += 2;
-                    continue;
-                }
-                _ => {}
-            }
-        }
-        if c == '$' && chars.get(i + 1) == Some(&'{') {
-            let close = chars[i..].iter().position(|&c| c == '}').map_or(chars.len(), |p| i + p + 1);
-            out.extend(&chars[i..close]);
-            i = close;
-            continue;
-        }
-        out.push(c);
-        i += 1;
-    }
-    out
-}
-
-/// `switch_separate_string(_, ' ', ..)` with `cleanup_separated_string`.
-pub fn fs_words(input: &str) -> Vec<String> {
-    let chars: Vec<char> = input.chars().collect();
-    let mut cut = vec![false; chars.len()];
-    let mut starts = Vec::new();
-    let mut ptr = 0;
-    let mut quoted = false;
-    let mut state = 0; // 0 start, 1 skip initial blanks, 2 find delimiter, 3 skip ending blanks
-    while ptr < chars.len() && starts.len() < 64 {
-        let c = chars[ptr];
-        match state {
-            0 => {
-                starts.push(ptr);
-                state = 1;
-            }
-            1 => {
-                if c == ' ' {
-                    ptr += 1;
-                } else {
-                    state = 2;
-                }
-            }
-            2 => {
-                if c == '\\' {
-                    ptr += 1;
-                } else if c == '\'' {
-                    quoted = !quoted;
-                } else if c == ' ' && !quoted {
-                    cut[ptr] = true;
-                    state = 3;
-                }
-                ptr += 1;
-            }
-            _ => {
-                if c == ' ' {
-                    ptr += 1;
-                } else {
-                    state = 0;
-                }
-            }
-        }
-    }
-    starts
-        .iter()
-        .map(|&start| {
-            let end = (start..chars.len()).find(|&i| cut[i]).unwrap_or(chars.len());
-            cleanup(&chars[start..end])
-        })
-        .collect()
-}
-
-fn cleanup(chars: &[char]) -> String {
-    let mut i = 0;
-    while i < chars.len() && chars[i] == ' ' {
-        i += 1;
-    }
-    let mut out = String::new();
-    let mut end = 0;
-    let mut quoted = false;
-    while i < chars.len() {
-        let c = chars[i];
-        if c == '\\' && i + 1 < chars.len() {
-            let e = chars[i + 1];
-            let unescaped = match e {
-                'n' => Some('\n'),
-                'r' => Some('\r'),
-                't' => Some('\t'),
-                's' => Some(' '),
-                '\'' | '"' | '\\' => Some(e),
-                _ => None,
-            };
-            if let Some(u) = unescaped {
-                out.push(u);
-                end = out.len();
-                i += 2;
-                continue;
-            }
-        }
-        if c == '\'' && (quoted || chars[i + 1..].contains(&'\'')) {
-            quoted = !quoted;
-            if quoted {
-                end = out.len();
-            }
-        } else {
-            out.push(c);
-            if c != ' ' || quoted {
-                end = out.len();
-            }
-        }
-        i += 1;
-    }
-    out.truncate(end);
-    out
-}
+// FreeSWITCH's argument parsing lives in `fs_parsers`, shared with the mapping's unit tests.
+pub use super::fs_parsers::expand as fs_expand;
+use super::fs_parsers::words as fs_words;

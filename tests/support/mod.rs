@@ -4,6 +4,7 @@
 
 pub mod fake_freeswitch;
 pub mod fake_inbound;
+pub mod fs_parsers;
 
 use std::sync::{Arc, OnceLock};
 

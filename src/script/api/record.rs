@@ -1,7 +1,6 @@
 //! `record`: record the caller.
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use rhai::{Dynamic, EvalAltResult, FuncRegistration, Module, NativeCallContext};
 
@@ -48,7 +47,8 @@ pub fn record(ctx: &CallContext, nctx: &NativeCallContext, options: Dynamic) -> 
             format!("{}-{n}", ctx.info().uuid)
         }
     };
-    let terminators = opts.string("terminator")?.unwrap_or_else(|| "#".into());
+    let defaults = RecordOptions::default();
+    let terminators = opts.string("terminator")?.unwrap_or(defaults.terminators);
     if !terminators.chars().all(|k| "0123456789*#ABCD".contains(k)) {
         return Err(error(
             format!("record: terminator `{terminators}` must be DTMF keys such as \"#\""),
@@ -57,10 +57,10 @@ pub fn record(ctx: &CallContext, nctx: &NativeCallContext, options: Dynamic) -> 
     }
     let options = RecordOptions {
         name,
-        max_duration: opts.millis("max_duration")?.unwrap_or(Duration::from_secs(60)),
-        silence_timeout: opts.millis("silence_timeout")?.unwrap_or(Duration::from_secs(5)),
-        silence_threshold: opts.count("silence_threshold", 0..=10_000)?.unwrap_or(200),
-        beep: opts.flag("beep")?.unwrap_or(true),
+        max_duration: opts.millis("max_duration")?.unwrap_or(defaults.max_duration),
+        silence_timeout: opts.millis("silence_timeout")?.unwrap_or(defaults.silence_timeout),
+        silence_threshold: opts.count("silence_threshold", 0..=10_000)?.unwrap_or(defaults.silence_threshold),
+        beep: opts.flag("beep")?.unwrap_or(defaults.beep),
         terminators,
     };
     match ctx.run(nctx, Command::Record(options))? {

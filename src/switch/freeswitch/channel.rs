@@ -34,8 +34,10 @@ use crate::switch::freeswitch::frame::{ContentDisposition, ContentType, Frame, F
 use crate::switch::freeswitch::indexed::IndexedEvent;
 use crate::switch::freeswitch::mapping::{self, Expect, Finished, Lookup, MapContext, Observed, Step};
 use crate::switch::freeswitch::protocol::{
-    EVENT_CHANNEL_EXECUTE_COMPLETE, EVENT_CHANNEL_HANGUP, EVENT_CHANNEL_HANGUP_COMPLETE, EVENT_DTMF,
-    HEADER_APPLICATION_UUID, HEADER_DTMF_DIGIT, HEADER_EVENT_NAME, HEADER_HANGUP_CAUSE, HEADER_UNIQUE_ID,
+    ANSWER_STATE_HANGUP, CAUSE_NORMAL_CLEARING, EVENT_CHANNEL_BRIDGE, EVENT_CHANNEL_EXECUTE_COMPLETE,
+    EVENT_CHANNEL_HANGUP, EVENT_CHANNEL_HANGUP_COMPLETE, EVENT_CHANNEL_UNBRIDGE, EVENT_DTMF,
+    HEADER_ANSWER_STATE, HEADER_APPLICATION_UUID, HEADER_DTMF_DIGIT, HEADER_EVENT_DATE_TIMESTAMP,
+    HEADER_EVENT_NAME, HEADER_HANGUP_CAUSE, HEADER_UNIQUE_ID, REPLY_OK,
 };
 use crate::switch::freeswitch::settings::FsSettings;
 use crate::switch::Channel;
@@ -230,7 +232,12 @@ impl FsChannel {
                     };
                 }
                 Ok(_) => {}
-                Err(error @ CallError::Hangup { .. }) => return Err(error),
+                Err(CallError::Hangup { cause }) => {
+                    if let Some(hint) = plan.expect.hangup_hint(&cause).filter(|_| main) {
+                        tracing::error!(uuid = %self.uuid, %verb, "{hint}");
+                    }
+                    return Err(CallError::Hangup { cause });
+                }
                 // A preparing step failed: the verb did not happen.
                 Err(error) if index < plan.main => return Err(error),
                 Err(error) if main => outcome = Err(error),
@@ -677,14 +684,6 @@ impl Connection {
 
 /// How much to read at a time: a whole event is 2 to 5 KB.
 const READ_CHUNK: usize = 16 * 1024;
-/// `Reply-Text` of an accepted command.
-const REPLY_OK: &str = "+OK";
-const CAUSE_NORMAL_CLEARING: &str = "NORMAL_CLEARING";
 /// The cause reported when the connection to FreeSWITCH is lost or out of sync without a
 /// hangup event: Q.850 38, "network out of order".
 pub(crate) const CAUSE_CONNECTION_LOST: &str = "NETWORK_OUT_OF_ORDER";
-const EVENT_CHANNEL_BRIDGE: &str = "CHANNEL_BRIDGE";
-const EVENT_CHANNEL_UNBRIDGE: &str = "CHANNEL_UNBRIDGE";
-const HEADER_ANSWER_STATE: &str = "Answer-State";
-const HEADER_EVENT_DATE_TIMESTAMP: &str = "Event-Date-Timestamp";
-const ANSWER_STATE_HANGUP: &str = "hangup";

@@ -24,7 +24,9 @@
 //!   handshake.
 //! - [`channel`]: [`FsChannel`], one call's socket as a [`crate::switch::Channel`]: commands as
 //!   `sendmsg` executions correlated by `Event-UUID`, hangups, close.
-//! - [`mapping`]: every script verb as FreeSWITCH applications, and their outcomes (pure).
+//! - [`mapping`]: every script verb as FreeSWITCH applications, and their outcomes (pure), one
+//!   file per verb family (`mapping/dial.rs` is where `dial` meets `bridge`).
+//! - [`escape`]: text escaped for FreeSWITCH's argument parsers, so it arrives as written.
 //! - [`settings`]: [`FsSettings`], TTS defaults, recordings directory, linger, limits.
 
 pub mod command;
@@ -39,6 +41,7 @@ pub mod url;
 
 // The outbound backend: settings, the verb mapping, the channel and the listener.
 pub mod channel;
+pub mod escape;
 pub mod mapping;
 pub mod outbound;
 pub mod settings;

@@ -65,6 +65,12 @@ pub const HEADER_APPLICATION_RESPONSE: &str = "Application-Response";
 pub const HEADER_HANGUP_CAUSE: &str = "Hangup-Cause";
 /// On `DTMF`: the digit.
 pub const HEADER_DTMF_DIGIT: &str = "DTMF-Digit";
+/// On every event: when FreeSWITCH made it, in microseconds since the epoch.
+pub const HEADER_EVENT_DATE_TIMESTAMP: &str = "Event-Date-Timestamp";
+/// On channel events: `early`, `answered`, or `hangup` once the channel is down.
+pub const HEADER_ANSWER_STATE: &str = "Answer-State";
+/// On channel events: the application's argument after the core expanded its variables.
+pub const HEADER_APPLICATION_DATA: &str = "Application-Data";
 /// Channel variables appear in events as headers with this prefix (`variable_<name>`).
 pub const VARIABLE_PREFIX: &str = "variable_";
 /// The JSON member that carries an event's body in `text/event-json`.
@@ -75,6 +81,19 @@ pub const ARRAY_PREFIX: &str = "ARRAY::";
 pub const ARRAY_SEPARATOR: &str = "|:";
 
 // ---- Values ----
+
+/// The start of a reply that says yes (`+OK`, `+OK bye`, `+OK <uuid>`).
+pub const REPLY_OK: &str = "+OK";
+/// The start of a reply that says no (`-ERR invalid`, `-ERR NO_ANSWER`).
+pub const REPLY_ERR: &str = "-ERR";
+/// The start of an API reply to bad arguments.
+pub const REPLY_USAGE: &str = "-USAGE";
+
+/// `Answer-State` of a channel that is down.
+pub const ANSWER_STATE_HANGUP: &str = "hangup";
+
+/// The Q.850 cause of an ordinary end of call.
+pub const CAUSE_NORMAL_CLEARING: &str = "NORMAL_CLEARING";
 
 /// `Content-Disposition` of the notice sent when the controlled channel hangs up under `linger`.
 pub const DISPOSITION_LINGER: &str = "linger";
@@ -106,6 +125,10 @@ pub const EVENT_CHANNEL_HANGUP: &str = "CHANNEL_HANGUP";
 pub const EVENT_CHANNEL_HANGUP_COMPLETE: &str = "CHANNEL_HANGUP_COMPLETE";
 /// A DTMF digit was received on the channel.
 pub const EVENT_DTMF: &str = "DTMF";
+/// The channel was bridged to another (`bridge`): its talk time starts.
+pub const EVENT_CHANNEL_BRIDGE: &str = "CHANNEL_BRIDGE";
+/// The bridge ended.
+pub const EVENT_CHANNEL_UNBRIDGE: &str = "CHANNEL_UNBRIDGE";
 
 // ---- Client command words (what the app sends) ----
 

@@ -15,10 +15,11 @@ pub struct FsSettings {
     pub tts_engine: String,
     /// TTS voice used when the script names none (`kal`, flite's default voice).
     pub tts_voice: String,
-    /// Directory *on the FreeSWITCH host* where `record` writes. It must exist and be writable
-    /// by FreeSWITCH: `record` does not create directories, and when it cannot open its file
-    /// FreeSWITCH hangs the call up (`mod_dptools.c`, `record_function`).
-    pub recordings_dir: String,
+    /// Directory *on the FreeSWITCH host* where `record` writes; `None` (the default) is
+    /// FreeSWITCH's own `recordings_dir`, which exists on every install. A configured one must
+    /// exist and be writable by FreeSWITCH: `record` does not create directories, and when it
+    /// cannot open its file FreeSWITCH hangs the call up (`switch_ivr_record_file`).
+    pub recordings_dir: Option<String>,
     /// Language module for `say_*` when a command carries none (`en` = `mod_say_en`).
     pub language: String,
     /// Send `linger` after `myevents`, so FreeSWITCH keeps the socket open after the hangup and
@@ -40,7 +41,7 @@ impl Default for FsSettings {
         FsSettings {
             tts_engine: DEFAULT_TTS_ENGINE.into(),
             tts_voice: DEFAULT_TTS_VOICE.into(),
-            recordings_dir: DEFAULT_RECORDINGS_DIR.into(),
+            recordings_dir: None,
             language: DEFAULT_LANGUAGE.into(),
             linger: true,
             frame_limits: FrameLimits::default(),
@@ -55,8 +56,6 @@ impl Default for FsSettings {
 pub const DEFAULT_TTS_ENGINE: &str = "flite";
 /// flite's default voice.
 pub const DEFAULT_TTS_VOICE: &str = "kal";
-/// A directory that exists on every Unix host; production sets its own.
-pub const DEFAULT_RECORDINGS_DIR: &str = "/tmp";
 /// `mod_say_en`.
 pub const DEFAULT_LANGUAGE: &str = "en";
 /// Far above what one rivr process serves on 2 cores, low enough to stop a connection flood

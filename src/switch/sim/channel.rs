@@ -93,11 +93,16 @@ pub struct SimSetup {
     pub default_dial: SimDial,
     /// Results for successive recordings; when empty, `SimRecord::default()` applies.
     pub records: VecDeque<SimRecord>,
-    /// Where recordings are said to be written.
+    /// Where recordings are said to be written ([`SIM_RECORDINGS_DIR`] unless a configuration
+    /// names its own).
     pub recordings_dir: String,
     /// Hang up (as the caller) when the command with this 1-based number starts.
     pub hangup_at_command: Option<usize>,
 }
+
+/// Where a stock FreeSWITCH built from source keeps recordings (its `recordings_dir`), which
+/// is where `record()` writes when `recordings:` is not configured.
+pub const SIM_RECORDINGS_DIR: &str = "/usr/local/freeswitch/recordings";
 
 impl Default for SimSetup {
     fn default() -> Self {
@@ -105,7 +110,7 @@ impl Default for SimSetup {
             dials: VecDeque::new(),
             default_dial: SimDial::answered(Duration::from_secs(30)),
             records: VecDeque::new(),
-            recordings_dir: "/tmp/rivr-recordings".into(),
+            recordings_dir: SIM_RECORDINGS_DIR.into(),
             hangup_at_command: None,
         }
     }
