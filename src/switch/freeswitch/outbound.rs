@@ -25,7 +25,7 @@ use crate::switch::freeswitch::command::EslCommand;
 use crate::switch::freeswitch::frame::{ContentType, FrameError};
 use crate::switch::freeswitch::headers::Headers;
 use crate::switch::freeswitch::mapping;
-use crate::switch::freeswitch::protocol::{HEADER_REPLY_TEXT, HEADER_UNIQUE_ID, VARIABLE_PREFIX};
+use crate::switch::freeswitch::protocol::{HEADER_REPLY_TEXT, HEADER_UNIQUE_ID, REPLY_OK, VARIABLE_PREFIX};
 use crate::switch::freeswitch::settings::FsSettings;
 use crate::switch::freeswitch::url;
 
@@ -262,7 +262,6 @@ pub fn call_info(data: &Headers) -> Result<CallInfo, OutboundError> {
     })
 }
 
-const REPLY_OK: &str = "+OK";
 /// On the connect reply: `full`, or `single-channel` without `full` in the socket's arguments.
 const HEADER_CONTROL: &str = "Control";
 const CONTROL_FULL: &str = "full";
