@@ -8,6 +8,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::call::http::HttpRequest;
+use crate::call::Pattern;
 
 /// One request from a script to its call.
 #[derive(Clone, Debug, PartialEq)]
@@ -257,7 +258,7 @@ pub struct AskOptions {
     /// Prompt played after an invalid or missing answer, before the next try.
     pub invalid_prompt: Option<Prompt>,
     /// A pattern the digits must match to count as valid.
-    pub regex: Option<String>,
+    pub regex: Option<Pattern>,
 }
 
 impl Default for AskOptions {

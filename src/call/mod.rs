@@ -13,6 +13,7 @@ mod handle;
 pub mod http;
 mod info;
 mod outcome;
+mod pattern;
 
 pub use command::{
     AskOptions, Command, DialOptions, HangupCause, Prompt, RecordOptions, SayAs, SayKind, SayOptions,
@@ -23,3 +24,4 @@ pub use handle::{CallHandle, CallState, Origin};
 pub use http::{HttpClient, HttpError, HttpMethod, HttpRequest, HttpResponse};
 pub use info::CallInfo;
 pub use outcome::{AskOutcome, AskStatus, DialOutcome, DialStatus, Outcome, RecordOutcome, RecordStatus};
+pub use pattern::Pattern;

@@ -5,7 +5,7 @@ use rhai::{Dynamic, EvalAltResult, FuncRegistration, Module, NativeCallContext};
 
 use super::options::{error, prompts, Options};
 use super::{context, map_of, CallContext};
-use crate::call::{AskOptions, Command, Outcome};
+use crate::call::{AskOptions, Command, Outcome, Pattern};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
@@ -63,13 +63,13 @@ pub fn ask(
     if !terminators.chars().all(|k| "0123456789*#ABCD".contains(k)) {
         return Err(error(format!("ask: terminator `{terminators}` must be DTMF keys such as \"#\""), pos));
     }
-    let regex = opts.string("regex")?;
-    if let Some(pattern) = &regex {
-        regex::RegexBuilder::new(pattern)
-            .size_limit(1 << 16)
-            .build()
-            .map_err(|e| error(format!("ask: option `regex` is not a valid pattern: {e}"), pos))?;
-    }
+    let regex = match opts.string("regex")? {
+        Some(pattern) => Some(
+            Pattern::new(&pattern)
+                .map_err(|e| error(format!("ask: option `regex` is not a valid pattern: {e}"), pos))?,
+        ),
+        None => None,
+    };
     let invalid_prompt = match opts.value("invalid") {
         None => None,
         Some(value) if value.is_string() => Some(value.to_string()),

@@ -4,7 +4,7 @@ use rhai::{Dynamic, EvalAltResult, FuncRegistration, Module, NativeCallContext};
 
 use super::options::error;
 use super::{context, map_of, variables_map, CallContext};
-use crate::call::{Command, Outcome};
+use crate::call::{Command, Outcome, Pattern};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
@@ -95,7 +95,7 @@ pub fn log(nctx: &NativeCallContext, level: &str, message: &str) -> Result<()> {
 /// if matches(account, "^[0-9]{8}$") { say("Thank you"); }
 /// ```
 pub fn matches(nctx: &NativeCallContext, text: &str, pattern: &str) -> Result<bool> {
-    let regex = regex::RegexBuilder::new(pattern).size_limit(1 << 16).build().map_err(|e| {
+    let regex = Pattern::new(pattern).map_err(|e| {
         error(format!("matches: `{pattern}` is not a valid pattern: {e}"), nctx.call_position())
     })?;
     Ok(regex.is_match(text))

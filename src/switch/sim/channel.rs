@@ -279,13 +279,7 @@ impl SimChannel {
 
     /// One prompt-and-collect, as FreeSWITCH's `play_and_get_digits` does it.
     async fn ask(&mut self, options: &AskOptions) -> Result<Outcome, CallError> {
-        let pattern = match &options.regex {
-            Some(text) => Some(regex::Regex::new(text).map_err(|error| CallError::Failed {
-                verb: "ask",
-                reason: format!("invalid regex: {error}"),
-            })?),
-            None => None,
-        };
+        let pattern = options.regex.as_ref();
         let tries = options.tries.max(1);
         let mut last = AskOutcome { status: AskStatus::NoInput, digits: String::new(), terminator: None };
         for attempt in 1..=tries {
@@ -307,7 +301,7 @@ impl SimChannel {
             let valid = !digits.is_empty()
                 && length >= options.min_digits
                 && length <= options.max_digits
-                && pattern.as_ref().is_none_or(|re| re.is_match(&digits));
+                && pattern.is_none_or(|re| re.is_match(&digits));
             if valid {
                 return Ok(Outcome::Ask(AskOutcome { status: AskStatus::Match, digits, terminator }));
             }

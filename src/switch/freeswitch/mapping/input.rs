@@ -54,7 +54,8 @@ fn ask_arg(options: &AskOptions, variable: &str, settings: &FsSettings) -> Strin
     };
     let regex = options
         .regex
-        .clone()
+        .as_ref()
+        .map(|pattern| pattern.as_str().to_string())
         .unwrap_or_else(|| format!("^[0-9*#A-D]{{{},{}}}$", options.min_digits, options.max_digits));
     format!(
         "{} {} {} {} {} {} {} {} {} {}",
@@ -158,7 +159,7 @@ mod tests {
     use super::super::test_support::{apps, plan_of, settings};
     use super::super::Finished;
     use super::*;
-    use crate::call::Command;
+    use crate::call::{Command, Pattern};
     use crate::switch::freeswitch::escape::fs_parsers;
 
     #[test]
@@ -174,7 +175,7 @@ mod tests {
             terminators: "#".into(),
             tries: 2,
             invalid_prompt: None,
-            regex: Some(r"\d".into()),
+            regex: Some(Pattern::new(r"\d").expect("valid")),
         };
         let arg = ask_arg(&options, "fslab_digit", &settings());
         assert_eq!(arg, r"1 1 2 8000 # vm-enter-num-to-call.wav silence_stream://250 fslab_digit \d 3000");
@@ -203,7 +204,7 @@ mod tests {
         let options = AskOptions {
             prompts: vec!["say:Press 1 for sales, or 2!".into(), "beep.wav".into()],
             invalid_prompt: Some("say:That's not right".into()),
-            regex: Some(r"^\d\s?$".into()),
+            regex: Some(Pattern::new(r"^\d\s?$").expect("valid")),
             ..AskOptions::default()
         };
         let plan = plan_of(Command::Ask(options));
