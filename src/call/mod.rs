@@ -19,7 +19,7 @@ pub use command::{
     AskOptions, Command, DialOptions, HangupCause, Prompt, RecordOptions, SayAs, SayKind, SayOptions,
     TransferOptions, KNOWN_CAUSES, SAY_PROMPT_PREFIX,
 };
-pub use error::CallError;
+pub use error::{CallError, Fault};
 pub use handle::{CallHandle, CallState, Origin};
 pub use http::{HttpClient, HttpError, HttpMethod, HttpRequest, HttpResponse};
 pub use info::CallInfo;

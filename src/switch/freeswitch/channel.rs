@@ -315,11 +315,11 @@ impl FsChannel {
             }
             let Some(pending) = self.pending.as_mut() else {
                 // Unreachable: run_step set it and only forget_pending clears it.
-                return Err(CallError::Failed { verb, reason: "internal error: no pending step".into() });
+                return Err(CallError::Internal { verb, reason: "no pending step".into() });
             };
             if let Some(reply) = &pending.reply {
                 if !api && reply.refused() {
-                    return Err(CallError::Failed {
+                    return Err(CallError::Switch {
                         verb,
                         reason: format!("FreeSWITCH refused the command: {}", reply.text.trim_end()),
                     });
@@ -599,7 +599,7 @@ impl SendError {
         match self {
             SendError::Closed => CallError::hangup(ended.unwrap_or(CAUSE_CONNECTION_LOST)),
             SendError::Encode(reason) => {
-                CallError::Failed { verb, reason: format!("cannot be sent to FreeSWITCH: {reason}") }
+                CallError::Invalid { verb, reason: format!("cannot be sent to FreeSWITCH: {reason}") }
             }
         }
     }

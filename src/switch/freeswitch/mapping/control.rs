@@ -24,7 +24,7 @@ pub(super) fn plan(command: &Command) -> Result<Plan, CallError> {
         Command::Transfer(options) => Plan::single(transfer(options), Expect::Done),
         Command::SendDtmf(digits) => {
             if digits.is_empty() || !digits.chars().all(|k| DTMF_SEND_KEYS.contains(k)) {
-                return Err(CallError::Failed {
+                return Err(CallError::Invalid {
                     verb: "send_dtmf",
                     reason: format!("`{digits}` is not a DTMF string (0-9, *, #, A-D, and w/W for pauses)"),
                 });
@@ -36,7 +36,7 @@ pub(super) fn plan(command: &Command) -> Result<Plan, CallError> {
         }
         Command::Execute { app, args } => {
             if app.is_empty() || app.contains(char::is_whitespace) {
-                return Err(CallError::Failed {
+                return Err(CallError::Invalid {
                     verb: "execute",
                     reason: format!("`{app}` is not an application name"),
                 });
@@ -47,10 +47,7 @@ pub(super) fn plan(command: &Command) -> Result<Plan, CallError> {
             Plan::single(Step::App { app: app.clone(), arg }, Expect::Response)
         }
         other => {
-            return Err(CallError::Failed {
-                verb: other.verb(),
-                reason: "internal error: not a call-control verb".into(),
-            })
+            return Err(CallError::Internal { verb: other.verb(), reason: "not a call-control verb".into() })
         }
     };
     Ok(plan)

@@ -124,7 +124,7 @@ pub(super) fn outcome(
             None => (AskStatus::NoInput, String::new(), None),
         },
         (None, _) => {
-            return Err(CallError::Failed {
+            return Err(CallError::Switch {
                 verb: "ask",
                 reason: "FreeSWITCH could not play the prompt (play_and_get_digits set no \
                          read_result)"
@@ -284,7 +284,7 @@ mod tests {
         let empty = BTreeMap::new();
         assert!(matches!(
             expect.outcome("ask", Finished::App(&empty), &Observed::default()),
-            Err(CallError::Failed { verb: "ask", .. })
+            Err(CallError::Switch { verb: "ask", .. })
         ));
     }
 }

@@ -18,7 +18,7 @@ use crate::switch::freeswitch::settings::FsSettings;
 /// `playback <file string>`, as in the outbound-pagd capture.
 pub(super) fn play(prompts: &[Prompt], settings: &FsSettings) -> Result<Plan, CallError> {
     if prompts.is_empty() {
-        return Err(CallError::Failed { verb: "play", reason: "nothing to play".into() });
+        return Err(CallError::Invalid { verb: "play", reason: "nothing to play".into() });
     }
     let what = files(prompts, settings);
     Ok(Plan::single(Step::app(APP_PLAYBACK, protect(&what)), Expect::Playback { what }))
@@ -118,10 +118,10 @@ pub(super) fn playback_outcome(
 ) -> Result<Outcome, CallError> {
     match event.header(HEADER_APPLICATION_RESPONSE) {
         Some(RESPONSE_FILE_NOT_FOUND) => {
-            Err(CallError::Failed { verb, reason: format!("file not found: {what}") })
+            Err(CallError::Switch { verb, reason: format!("file not found: {what}") })
         }
         Some(RESPONSE_PLAYBACK_ERROR) => {
-            Err(CallError::Failed { verb, reason: format!("FreeSWITCH could not play {what}") })
+            Err(CallError::Switch { verb, reason: format!("FreeSWITCH could not play {what}") })
         }
         _ => Ok(Outcome::Done),
     }
@@ -286,7 +286,7 @@ mod tests {
         let missing = event(&[("Application-Response", "FILE NOT FOUND")]);
         assert_eq!(
             expect.outcome("play", Finished::App(&missing), &observed),
-            Err(CallError::Failed {
+            Err(CallError::Switch {
                 verb: "play",
                 reason: "file not found: this-file-does-not-exist.wav".into()
             })

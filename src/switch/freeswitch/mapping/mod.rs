@@ -185,7 +185,7 @@ pub enum Finished<'a> {
 /// The applications that carry out `command` on the call described by `ctx`.
 ///
 /// # Errors
-/// `CallError::Failed` or `CallError::Unsupported` when the command cannot be expressed
+/// `CallError::Invalid` or `CallError::Unsupported` when the command cannot be expressed
 /// (a DTMF string with other keys, a dial option FreeSWITCH cannot carry, ...).
 pub fn plan(command: &Command, ctx: &MapContext<'_>) -> Result<Plan, CallError> {
     match command {
@@ -218,7 +218,7 @@ impl Expect {
     /// Read the outcome of the main step.
     ///
     /// # Errors
-    /// `CallError::Failed` when FreeSWITCH reports that the verb failed (a missing file, a
+    /// `CallError::Switch` when FreeSWITCH reports that the verb failed (a missing file, a
     /// prompt that could not be played, an API error).
     pub fn outcome(
         &self,
@@ -237,7 +237,7 @@ impl Expect {
             Expect::Playback { what } => media::playback_outcome(verb, what, event),
             Expect::Record(record) => Ok(Outcome::Record(record::outcome(record, event))),
             Expect::Response => Ok(Outcome::Response(control::response(event))),
-            Expect::Value => Err(CallError::Failed {
+            Expect::Value => Err(CallError::Internal {
                 verb,
                 reason: "expected an API reply, got an application completion".into(),
             }),

@@ -31,7 +31,7 @@ pub(super) fn set_var(name: &str, value: &str) -> Result<Plan, CallError> {
 /// setting one to "" unsets it).
 pub(super) fn value_outcome(verb: &'static str, body: &str) -> Result<Outcome, CallError> {
     if body.starts_with(REPLY_ERR) || body.starts_with(REPLY_USAGE) {
-        return Err(CallError::Failed { verb, reason: body.trim_end().to_string() });
+        return Err(CallError::Switch { verb, reason: body.trim_end().to_string() });
     }
     if body == UNDEFINED_VALUE || body.is_empty() {
         return Ok(Outcome::Value(None));
@@ -41,7 +41,7 @@ pub(super) fn value_outcome(verb: &'static str, body: &str) -> Result<Outcome, C
 
 fn check_variable_name(verb: &'static str, name: &str) -> Result<(), CallError> {
     if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-        return Err(CallError::Failed {
+        return Err(CallError::Invalid {
             verb,
             reason: format!("`{name}` is not a variable name (letters, digits, _ and -)"),
         });
