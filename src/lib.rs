@@ -24,6 +24,7 @@
 #![deny(unsafe_code)]
 
 pub mod call;
+pub mod cause;
 pub mod check;
 pub mod check_config;
 pub mod config;

@@ -4,11 +4,11 @@
 //! through one seam (`CallHandle::execute`) where the simulator, the scenario runner and the
 //! FreeSWITCH mapping can all see them. This module knows nothing of ESL or Rhai.
 
-use std::fmt;
 use std::time::Duration;
 
 use crate::call::http::HttpRequest;
 use crate::call::Pattern;
+use crate::cause::HangupCause;
 
 /// One request from a script to its call.
 #[derive(Clone, Debug, PartialEq)]
@@ -108,88 +108,6 @@ pub type Prompt = String;
 
 /// The `say:` prefix that turns a prompt into text to speech.
 pub const SAY_PROMPT_PREFIX: &str = "say:";
-
-/// A Q.850 hangup cause as FreeSWITCH names it (`NORMAL_CLEARING`, `USER_BUSY`, …).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HangupCause(String);
-
-impl HangupCause {
-    /// The ordinary end of a call.
-    pub fn normal() -> Self {
-        HangupCause("NORMAL_CLEARING".into())
-    }
-
-    /// Parse a cause name or a friendly alias (`busy`, `rejected`, `normal`, `unavailable`,
-    /// `no_answer`, `not_found`). Returns `None` for a name FreeSWITCH would not know.
-    pub fn parse(text: &str) -> Option<Self> {
-        let upper = text.trim().to_ascii_uppercase();
-        let name = match upper.as_str() {
-            "NORMAL" | "" => "NORMAL_CLEARING",
-            "BUSY" => "USER_BUSY",
-            "REJECTED" | "REJECT" | "DECLINE" => "CALL_REJECTED",
-            "UNAVAILABLE" => "SUBSCRIBER_ABSENT",
-            "NO_ANSWER" => "NO_ANSWER",
-            "NOT_FOUND" => "UNALLOCATED_NUMBER",
-            "CONGESTION" => "NORMAL_CIRCUIT_CONGESTION",
-            other if KNOWN_CAUSES.contains(&other) => other,
-            _ => return None,
-        };
-        Some(HangupCause(name.to_string()))
-    }
-
-    /// The FreeSWITCH cause name.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for HangupCause {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// Cause names FreeSWITCH accepts (`switch_channel.c`'s cause table, the commonly used part).
-pub const KNOWN_CAUSES: &[&str] = &[
-    "UNSPECIFIED",
-    "UNALLOCATED_NUMBER",
-    "NO_ROUTE_TRANSIT_NET",
-    "NO_ROUTE_DESTINATION",
-    "CHANNEL_UNACCEPTABLE",
-    "CALL_AWARDED_DELIVERED",
-    "NORMAL_CLEARING",
-    "USER_BUSY",
-    "NO_USER_RESPONSE",
-    "NO_ANSWER",
-    "SUBSCRIBER_ABSENT",
-    "CALL_REJECTED",
-    "NUMBER_CHANGED",
-    "REDIRECTION_TO_NEW_DESTINATION",
-    "EXCHANGE_ROUTING_ERROR",
-    "DESTINATION_OUT_OF_ORDER",
-    "INVALID_NUMBER_FORMAT",
-    "FACILITY_REJECTED",
-    "RESPONSE_TO_STATUS_ENQUIRY",
-    "NORMAL_UNSPECIFIED",
-    "NORMAL_CIRCUIT_CONGESTION",
-    "NETWORK_OUT_OF_ORDER",
-    "NORMAL_TEMPORARY_FAILURE",
-    "SWITCH_CONGESTION",
-    "REQUESTED_CHAN_UNAVAIL",
-    "BEARERCAPABILITY_NOTAUTH",
-    "BEARERCAPABILITY_NOTAVAIL",
-    "SERVICE_UNAVAILABLE",
-    "INCOMPATIBLE_DESTINATION",
-    "RECOVERY_ON_TIMER_EXPIRE",
-    "ORIGINATOR_CANCEL",
-    "ALLOTTED_TIMEOUT",
-    "USER_CHALLENGE",
-    "MEDIA_TIMEOUT",
-    "PICKED_OFF",
-    "USER_NOT_REGISTERED",
-    "PROGRESS_TIMEOUT",
-    "GATEWAY_DOWN",
-];
 
 /// Options of `say(text, #{…})`.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -16,9 +16,10 @@ mod outcome;
 mod pattern;
 
 pub use command::{
-    AskOptions, Command, DialOptions, HangupCause, Prompt, RecordOptions, SayAs, SayKind, SayOptions,
-    TransferOptions, KNOWN_CAUSES, SAY_PROMPT_PREFIX,
+    AskOptions, Command, DialOptions, Prompt, RecordOptions, SayAs, SayKind, SayOptions, TransferOptions,
+    SAY_PROMPT_PREFIX,
 };
+pub use crate::cause::{HangupCause, KNOWN_CAUSES};
 pub use error::{CallError, Fault};
 pub use handle::{CallHandle, CallState, Origin};
 pub use http::{HttpClient, HttpError, HttpMethod, HttpRequest, HttpResponse};

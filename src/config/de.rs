@@ -6,7 +6,7 @@ use std::num::{NonZeroU64, NonZeroUsize};
 
 use serde::de::{self, Deserializer, Visitor};
 
-use crate::call::HangupCause;
+use crate::cause::HangupCause;
 
 /// A hangup cause: a FreeSWITCH cause name (`USER_BUSY`) or a friendly alias (`busy`).
 pub(crate) fn hangup_cause<'de, D: Deserializer<'de>>(d: D) -> Result<HangupCause, D::Error> {

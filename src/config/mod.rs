@@ -21,7 +21,7 @@
 //! `freeswitch[].name`, `.host` and `.password`, `http.allow[]`, and route `set` values. An
 //! unset variable without a default is an error naming the variable and its position.
 //!
-//! This module knows nothing of Rhai or ESL; it borrows `call::HangupCause` only to validate
+//! This module knows nothing of Rhai or ESL; it borrows the leaf `cause::HangupCause` only to validate
 //! cause names.
 
 mod condition;
@@ -41,7 +41,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::call::HangupCause;
+use crate::cause::HangupCause;
 
 pub(crate) use condition::Pattern;
 pub use condition::{Condition, PatternError};
