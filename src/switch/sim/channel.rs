@@ -385,6 +385,11 @@ impl SimChannel {
                 Ok(Outcome::Done)
             }
             Command::GetVar(name) => Ok(Outcome::Value(self.variables.get(name).cloned())),
+            // FreeSWITCH's `set` deletes a variable set to nothing (mod_dptools, `base_set`).
+            Command::SetVar { name, value } if value.is_empty() => {
+                self.variables.remove(name);
+                Ok(Outcome::Done)
+            }
             Command::SetVar { name, value } => {
                 self.variables.insert(name.clone(), value.clone());
                 Ok(Outcome::Done)
@@ -419,4 +424,35 @@ impl Channel for SimChannel {
     }
 
     async fn close(self) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(actions: Vec<CallerAction>) -> SimChannel {
+        let (tx, rx) = mpsc::unbounded_channel();
+        for action in actions {
+            tx.send(action).expect("queue");
+        }
+        drop(tx);
+        SimChannel::new(&CallInfo::new("call-1", "5551234", "1000"), rx, SimSetup::default(), Journal::new())
+    }
+
+    fn run(channel: &mut SimChannel, command: Command) -> Result<Outcome, CallError> {
+        let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        rt.block_on(channel.execute(command, None))
+    }
+
+    #[test]
+    fn setting_a_variable_to_empty_text_unsets_it_as_freeswitch_does() {
+        // mod_dptools' `set` (base_set) passes NULL for an empty value, which deletes the
+        // variable: `uuid_getvar` then answers `_undef_`.
+        let mut channel = call(Vec::new());
+        let set = |value: &str| Command::SetVar { name: "colour".into(), value: value.into() };
+        run(&mut channel, set("blue")).expect("set");
+        assert_eq!(run(&mut channel, Command::GetVar("colour".into())), Ok(Outcome::Value(Some("blue".into()))));
+        run(&mut channel, set("")).expect("set empty");
+        assert_eq!(run(&mut channel, Command::GetVar("colour".into())), Ok(Outcome::Value(None)));
+    }
 }
