@@ -820,7 +820,8 @@ impl Session {
             if status == Read::Timeout && digits.len() >= min {
                 status = Read::Success;
             }
-            if min == 0 && digits.is_empty() && terminator.is_some() {
+            // `read_terminator_used` is never cleared: a terminator of any earlier read counts.
+            if min == 0 && digits.is_empty() && self.vars.contains_key("read_terminator_used") {
                 return;
             }
             if status == Read::Success && !digits.is_empty() {
