@@ -40,7 +40,7 @@ fn call_control_verbs_reach_the_switch_in_order() {
             "answer",
             "send_dtmf: 12#",
             "sleep: 0.2s",
-            "execute: info  → +OK",
+            "execute: info  → _none_",
             "hangup: USER_BUSY"
         ]
     );

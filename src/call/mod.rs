@@ -15,11 +15,11 @@ mod info;
 mod outcome;
 mod pattern;
 
+pub use crate::cause::{HangupCause, KNOWN_CAUSES};
 pub use command::{
     AskOptions, Command, DialOptions, Prompt, RecordOptions, SayAs, SayKind, SayOptions, TransferOptions,
     SAY_PROMPT_PREFIX,
 };
-pub use crate::cause::{HangupCause, KNOWN_CAUSES};
 pub use error::{CallError, Fault};
 pub use handle::{CallHandle, CallState, Origin};
 pub use http::{HttpClient, HttpError, HttpMethod, HttpRequest, HttpResponse};

@@ -82,8 +82,12 @@ pub struct Scenario {
     pub unknown_apps: Vec<String>,
     /// `Application-Response` of applications the fake does not emulate.
     pub responses: BTreeMap<String, String>,
-    /// The caller hangs up (with this cause) while the first execution of this application runs.
+    /// The caller hangs up (with this cause) while the first execution of this application runs
+    /// (after `hangup_during_skip` executions of it have completed).
     pub hangup_during: Option<(String, String)>,
+    /// How many executions of `hangup_during`'s application complete before the one the caller
+    /// hangs up in.
+    pub hangup_during_skip: usize,
     /// The socket drops while the first execution of this application runs.
     pub drop_during: Option<String>,
     /// A malformed frame arrives while the first execution of this application runs.
@@ -121,6 +125,7 @@ impl Default for Scenario {
             unknown_apps: vec!["nosuchapp".into()],
             responses: BTreeMap::new(),
             hangup_during: None,
+            hangup_during_skip: 0,
             hangup_after: None,
             drop_during: None,
             garbage_during: None,
@@ -206,6 +211,9 @@ impl CallLog {
 /// When rivr cannot be reached or breaks the protocol in a way the fake cannot answer.
 pub async fn call(addr: SocketAddr, scenario: Scenario) -> CallLog {
     let stream = TcpStream::connect(addr).await.expect("connect to rivr's outbound listener");
+    // The fake writes a reply and its events separately; with Nagle's algorithm each later
+    // write would wait for rivr's delayed ACK (40 ms per command).
+    let _ = stream.set_nodelay(true);
     let mut session = Session::new(stream, scenario);
     session.run().await;
     session.log
@@ -619,7 +627,9 @@ impl Session {
             return;
         }
         if let Some((during, cause)) = self.scenario.hangup_during.clone() {
-            if during == app {
+            if during == app && self.scenario.hangup_during_skip > 0 {
+                self.scenario.hangup_during_skip -= 1;
+            } else if during == app {
                 self.scenario.hangup_during = None;
                 self.hang_up_during(&app, &cause, app_fields).await;
                 return;
@@ -810,7 +820,8 @@ impl Session {
             if status == Read::Timeout && digits.len() >= min {
                 status = Read::Success;
             }
-            if min == 0 && digits.is_empty() && terminator.is_some() {
+            // `read_terminator_used` is never cleared: a terminator of any earlier read counts.
+            if min == 0 && digits.is_empty() && self.vars.contains_key("read_terminator_used") {
                 return;
             }
             if status == Read::Success && !digits.is_empty() {

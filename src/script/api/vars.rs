@@ -32,7 +32,8 @@ pub fn get_var(ctx: &CallContext, nctx: &NativeCallContext, name: &str) -> Resul
     }
 }
 
-/// Set a channel variable (any value is stored as text).
+/// Set a channel variable (any value is stored as text). An empty value unsets it, as
+/// FreeSWITCH's `set` does.
 ///
 /// ```rhai
 /// set_var("language", "fr");

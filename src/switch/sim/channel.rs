@@ -133,6 +133,9 @@ pub struct SimChannel {
     /// Commands started, not counting `get_var`/`set_var` (see `CallerAction::HangupAfter`).
     media_commands: usize,
     ended: Option<String>,
+    /// A collection on this call ended on a terminator (FreeSWITCH's `read_terminator_used`,
+    /// which nothing clears).
+    terminator_used: bool,
     /// Called when the call needs the caller's next action and none is queued (the console
     /// prints a hint then).
     waiting: Option<Box<dyn Fn() + Send>>,
@@ -159,6 +162,7 @@ impl SimChannel {
             commands: 0,
             media_commands: 0,
             ended: None,
+            terminator_used: false,
             waiting: None,
         }
     }
@@ -282,6 +286,8 @@ impl SimChannel {
         let pattern = options.regex.as_ref();
         let tries = options.tries.max(1);
         let mut last = AskOutcome { status: AskStatus::NoInput, digits: String::new(), terminator: None };
+        // Digits the regex refused, kept across tries as FreeSWITCH keeps `<var>_invalid`.
+        let mut refused: Option<String> = None;
         for attempt in 1..=tries {
             let mut digits = String::new();
             let mut terminator = None;
@@ -297,20 +303,32 @@ impl SimChannel {
                 }
                 wait = options.inter_digit_timeout;
             }
+            self.terminator_used |= terminator.is_some();
             let length = digits.len() as u32;
-            let valid = !digits.is_empty()
-                && length >= options.min_digits
-                && length <= options.max_digits
-                && pattern.is_none_or(|re| re.is_match(&digits));
-            if valid {
-                return Ok(Outcome::Ask(AskOutcome { status: AskStatus::Match, digits, terminator }));
+            let long_enough =
+                !digits.is_empty() && length >= options.min_digits && length <= options.max_digits;
+            if long_enough {
+                if pattern.is_none_or(|re| re.is_match(&digits)) {
+                    return Ok(Outcome::Ask(AskOutcome { status: AskStatus::Match, digits, terminator }));
+                }
+                refused = Some(digits.clone());
             }
-            let status = if digits.is_empty() && terminator.is_none() {
-                AskStatus::NoInput
-            } else {
-                AskStatus::NoMatch
+            let collected_nothing = digits.is_empty();
+            // With min_digits 0 a try that collected nothing reads `success` (terminator) or
+            // `timeout` (silence) with `<var>_invalid` still set: rivr reports the refused digits.
+            let earlier = refused.clone().filter(|_| collected_nothing && options.min_digits == 0);
+            last = match earlier {
+                Some(digits) => AskOutcome { status: AskStatus::NoMatch, digits, terminator },
+                None if !collected_nothing || terminator.is_some() => {
+                    AskOutcome { status: AskStatus::NoMatch, digits, terminator }
+                }
+                None => AskOutcome { status: AskStatus::NoInput, digits, terminator: None },
             };
-            last = AskOutcome { status, digits, terminator };
+            // switch_play_and_get_digits: with min_digits 0, a try that collected nothing ends
+            // the ask once any terminator was ever used on the channel.
+            if options.min_digits == 0 && collected_nothing && self.terminator_used {
+                break;
+            }
             if attempt < tries && self.hangup_pending() {
                 return Err(self.end("NORMAL_CLEARING"));
             }
@@ -379,6 +397,11 @@ impl SimChannel {
                 Ok(Outcome::Done)
             }
             Command::GetVar(name) => Ok(Outcome::Value(self.variables.get(name).cloned())),
+            // FreeSWITCH's `set` deletes a variable set to nothing (mod_dptools, `base_set`).
+            Command::SetVar { name, value } if value.is_empty() => {
+                self.variables.remove(name);
+                Ok(Outcome::Done)
+            }
             Command::SetVar { name, value } => {
                 self.variables.insert(name.clone(), value.clone());
                 Ok(Outcome::Done)
@@ -387,7 +410,8 @@ impl SimChannel {
                 self.clock += *duration;
                 Ok(Outcome::Done)
             }
-            Command::Execute { .. } => Ok(Outcome::Response("+OK".into())),
+            // What FreeSWITCH reports for an application that sets no response (every capture).
+            Command::Execute { .. } => Ok(Outcome::Response("_none_".into())),
             // The call actor answers HTTP through its `HttpClient` (a canned one in scenarios);
             // a request only gets here if something bypassed the actor.
             Command::Http(request) => Err(CallError::Unsupported {
@@ -413,4 +437,109 @@ impl Channel for SimChannel {
     }
 
     async fn close(self) {}
+}
+
+#[cfg(test)]
+mod tests_support {
+    use super::*;
+
+    pub fn call(actions: Vec<CallerAction>) -> SimChannel {
+        let (tx, rx) = mpsc::unbounded_channel();
+        for action in actions {
+            tx.send(action).expect("queue");
+        }
+        drop(tx);
+        SimChannel::new(&CallInfo::new("call-1", "5551234", "1000"), rx, SimSetup::default(), Journal::new())
+    }
+
+    pub fn run(channel: &mut SimChannel, command: Command) -> Result<Outcome, CallError> {
+        let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        rt.block_on(channel.execute(command, None))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::*;
+    use super::*;
+
+    #[test]
+    fn setting_a_variable_to_empty_text_unsets_it_as_freeswitch_does() {
+        // mod_dptools' `set` (base_set) passes NULL for an empty value, which deletes the
+        // variable: `uuid_getvar` then answers `_undef_`.
+        let mut channel = call(Vec::new());
+        let set = |value: &str| Command::SetVar { name: "colour".into(), value: value.into() };
+        run(&mut channel, set("blue")).expect("set");
+        assert_eq!(
+            run(&mut channel, Command::GetVar("colour".into())),
+            Ok(Outcome::Value(Some("blue".into())))
+        );
+        run(&mut channel, set("")).expect("set empty");
+        assert_eq!(run(&mut channel, Command::GetVar("colour".into())), Ok(Outcome::Value(None)));
+    }
+}
+
+#[cfg(test)]
+mod ask_tests {
+    use super::tests_support::*;
+    use super::*;
+
+    fn ask(min: u32, tries: u32, regex: Option<&str>) -> Command {
+        Command::Ask(AskOptions {
+            prompts: vec!["x.wav".into()],
+            min_digits: min,
+            max_digits: 3,
+            tries,
+            regex: regex.map(|r| crate::call::Pattern::new(r).expect("valid pattern")),
+            ..AskOptions::default()
+        })
+    }
+
+    fn outcome(status: AskStatus, digits: &str, terminator: Option<char>) -> Result<Outcome, CallError> {
+        Ok(Outcome::Ask(AskOutcome { status, digits: digits.into(), terminator }))
+    }
+
+    #[test]
+    fn with_min_digits_zero_a_lone_terminator_ends_the_ask_at_once() {
+        // switch_play_and_get_digits returns as soon as a try with min_digits 0 collected nothing
+        // and `read_terminator_used` is set; the next key is for the next prompt.
+        let mut channel = call(vec![CallerAction::Press("#".into()), CallerAction::Press("5".into())]);
+        assert_eq!(run(&mut channel, ask(0, 2, None)), outcome(AskStatus::NoMatch, "", Some('#')));
+        assert_eq!(run(&mut channel, ask(1, 1, None)), outcome(AskStatus::Match, "5", None));
+    }
+
+    #[test]
+    fn with_min_digits_zero_a_terminator_from_an_earlier_ask_ends_a_silent_try_at_once() {
+        // `read_terminator_used` is never cleared, so it still counts in a later ask.
+        let mut channel = call(vec![
+            CallerAction::Press("1#".into()),
+            CallerAction::Silence,
+            CallerAction::Press("5".into()),
+        ]);
+        assert_eq!(run(&mut channel, ask(1, 1, None)), outcome(AskStatus::Match, "1", Some('#')));
+        assert_eq!(run(&mut channel, ask(0, 2, None)), outcome(AskStatus::NoInput, "", None));
+        assert_eq!(run(&mut channel, ask(1, 1, None)), outcome(AskStatus::Match, "5", None));
+    }
+
+    #[test]
+    fn with_min_digits_zero_digits_the_regex_refused_outlast_a_silent_last_try() {
+        // `<var>_invalid` is cleared once per play_and_get_digits, and a silent try with
+        // min_digits 0 reads `timeout`: the refused digits are the ask's result.
+        let mut channel = call(vec![CallerAction::Press("99".into()), CallerAction::Silence]);
+        assert_eq!(run(&mut channel, ask(0, 2, Some("^1"))), outcome(AskStatus::NoMatch, "99", None));
+        // A lone terminator reads `success`: the same digits, with the terminator.
+        let mut channel = call(vec![CallerAction::Press("99".into()), CallerAction::Press("#".into())]);
+        assert_eq!(run(&mut channel, ask(0, 2, Some("^1"))), outcome(AskStatus::NoMatch, "99", Some('#')));
+        // With min_digits 1 the silent try reads `failure`: nothing was pressed on it.
+        let mut channel = call(vec![CallerAction::Press("99".into()), CallerAction::Silence]);
+        assert_eq!(run(&mut channel, ask(1, 2, Some("^1"))), outcome(AskStatus::NoInput, "", None));
+    }
+
+    #[test]
+    fn execute_answers_what_freeswitch_answers_for_an_application_without_a_response() {
+        // Every capture's `Application-Response` of such an application is `_none_`.
+        let mut channel = call(Vec::new());
+        let info = Command::Execute { app: "info".into(), args: String::new() };
+        assert_eq!(run(&mut channel, info), Ok(Outcome::Response("_none_".into())));
+    }
 }
