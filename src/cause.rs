@@ -1,4 +1,5 @@
-//! `HangupCause`: why a call ended, as the switch names it. A leaf module: the configuration,
+//! `HangupCause`: why a call ended, as the switch names it, and `CallEnd`: how a call stopped
+//! being the script's. A leaf module: the configuration,
 //! the router, the call model and both switch backends use it, and it uses nothing of theirs.
 
 use std::fmt;
@@ -122,6 +123,24 @@ impl PartialEq<str> for HangupCause {
 impl PartialEq<&str> for HangupCause {
     fn eq(&self, other: &&str) -> bool {
         self.0 == *other
+    }
+}
+
+/// How a call stopped being the script's to drive.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallEnd {
+    /// The call is down: the caller, the script, the switch or a limit hung it up.
+    HungUp(HangupCause),
+    /// A `transfer` handed the call back to the switch's dialplan; it goes on without rivr.
+    Transferred,
+}
+
+impl fmt::Display for CallEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallEnd::HungUp(cause) => write!(f, "hung up ({cause})"),
+            CallEnd::Transferred => f.write_str("transferred"),
+        }
     }
 }
 

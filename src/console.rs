@@ -170,9 +170,7 @@ pub fn simulate(
 pub fn describe(report: &CallReport) -> String {
     let ending = match &report.ending {
         Ending::Completed => format!("call ended: {} completed", report.script),
-        Ending::HungUp { cause } if cause == "TRANSFERRED" => {
-            format!("call ended: transferred by {}", report.script)
-        }
+        Ending::Transferred => format!("call ended: transferred by {}", report.script),
         Ending::HungUp { cause } => format!("call ended: hung up ({cause}) in {}", report.script),
         Ending::Failed(failure) => {
             format!("call ended: script failed at {failure}; fallback applied")

@@ -258,7 +258,7 @@ fn variables_and_call_info_reach_the_script() {
 #[test]
 fn transfer_hands_the_call_back_and_stops_media() {
     let (report, lines) = run(r#"transfer("1000", "default"); play("never.wav");"#, vec![]);
-    assert_eq!(report.ending, Ending::HungUp { cause: "TRANSFERRED".into() });
+    assert_eq!(report.ending, Ending::Transferred);
     assert_eq!(lines[0], "transfer: 1000 default");
 }
 

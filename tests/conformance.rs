@@ -481,7 +481,7 @@ impl<C: Channel> Channel for Recorded<C> {
         result
     }
 
-    async fn ended(&mut self) -> String {
+    async fn ended(&mut self) -> rivr::call::HangupCause {
         self.inner.ended().await
     }
 

@@ -298,7 +298,7 @@ impl Channel for HangableChannel {
         Ok(Outcome::Done)
     }
 
-    async fn ended(&mut self) -> String {
+    async fn ended(&mut self) -> rivr::call::HangupCause {
         match self.hangup.as_mut() {
             Some(signal) => {
                 let _ = signal.await;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::call::fiber::{Fiber, Step};
 use crate::call::http::{HttpClient, HttpRequest, NoHttp};
-use crate::call::{CallError, CallState, Command, HangupCause, Origin, Outcome};
+use crate::call::{CallEnd, CallError, CallState, Command, HangupCause, Origin, Outcome};
 use crate::switch::Channel;
 
 /// What a call's actor needs besides its channel.
@@ -85,7 +85,7 @@ pub async fn drive<C: Channel, R>(mut channel: C, mut fiber: Fiber<R>, services:
             Step::Pause => {
                 if !state.is_hung_up() {
                     if let Some(cause) = ended_yet(&mut channel).await {
-                        state.mark_hung_up(&cause);
+                        state.mark_hung_up(cause);
                     }
                 }
                 if deadline.is_some_and(|at| tokio::time::Instant::now() >= at) && !state.is_hung_up() {
@@ -121,14 +121,14 @@ async fn time_out<C: Channel>(
         }
     }
     state.mark_hung_up(CAUSE_ALLOTTED_TIMEOUT);
-    Err(CallError::hangup(state.cause()))
+    Err(state.ended_error())
 }
 
 /// The cause a call that lasted `max_call_duration_s` is hung up with.
 const CAUSE_ALLOTTED_TIMEOUT: &str = "ALLOTTED_TIMEOUT";
 
 /// Whether the channel has ended, reading what it has already received but not waiting.
-async fn ended_yet<C: Channel>(channel: &mut C) -> Option<String> {
+async fn ended_yet<C: Channel>(channel: &mut C) -> Option<HangupCause> {
     let ended = channel.ended();
     let mut ended = std::pin::pin!(ended);
     std::future::poll_fn(|cx| match ended.as_mut().poll(cx) {
@@ -148,13 +148,13 @@ async fn serve<C: Channel>(
 ) -> Result<Outcome, CallError> {
     match command {
         Command::Http(request) => http(channel, state, &*services.http, request).await,
-        _ if state.is_hung_up() => Err(CallError::hangup(state.cause())),
+        _ if state.is_hung_up() => Err(state.ended_error()),
         command => {
             let ends_call = ends_call(&command);
             let result = channel.execute(command, origin).await;
             match (&result, ends_call) {
-                (Err(CallError::Hangup { cause }), _) => state.mark_hung_up(cause),
-                (Ok(_), Some(cause)) => state.mark_hung_up(&cause),
+                (Err(CallError::Hangup { cause }), _) => state.mark_hung_up(cause.clone()),
+                (Ok(_), Some(end)) => state.mark_ended(end),
                 _ => {}
             }
             result
@@ -181,18 +181,18 @@ async fn http<C: Channel>(
         result = client.send(request) => to_result(result),
         cause = channel.ended() => {
             tracing::debug!(%cause, "call ended during an HTTP request; cancelling it");
-            state.mark_hung_up(&cause);
+            state.mark_hung_up(cause.clone());
             Err(CallError::hangup(cause))
         }
     }
 }
 
-/// The cause a command ends the call with when it succeeds: after it, the call is no longer the
-/// script's to drive.
-fn ends_call(command: &Command) -> Option<String> {
+/// How a command ends the call when it succeeds: after it, the call is no longer the script's
+/// to drive.
+fn ends_call(command: &Command) -> Option<CallEnd> {
     match command {
-        Command::Hangup(cause) | Command::Reject(cause) => Some(cause.to_string()),
-        Command::Transfer(_) => Some("TRANSFERRED".into()),
+        Command::Hangup(cause) | Command::Reject(cause) => Some(CallEnd::HungUp(cause.clone())),
+        Command::Transfer(_) => Some(CallEnd::Transferred),
         _ => None,
     }
 }

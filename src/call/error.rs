@@ -3,12 +3,13 @@
 use thiserror::Error;
 
 use crate::call::http::HttpError;
+use crate::cause::{CallEnd, HangupCause};
 
 /// Why a command failed, and so whose it is to fix (as rustls' errors say who broke the rules):
 ///
 /// | variant | whose | example |
 /// |---|---|---|
-/// | [`Hangup`](CallError::Hangup) | nobody's: the call is over | the caller hung up |
+/// | [`Hangup`](CallError::Hangup), [`Transferred`](CallError::Transferred) | nobody's: the call is over | the caller hung up |
 /// | [`Invalid`](CallError::Invalid) | the script author's | `send_dtmf("12x")`, `play([])` |
 /// | [`Switch`](CallError::Switch) | whoever runs the switch | a sound file missing on the switch, a refused command |
 /// | [`Unsupported`](CallError::Unsupported) | the script author's, for this switch | a number `mod_say` cannot speak |
@@ -22,9 +23,12 @@ pub enum CallError {
     /// The call has ended; no more commands will run on it.
     #[error("the call has ended ({cause})")]
     Hangup {
-        /// The Q.850 cause name, e.g. `NORMAL_CLEARING`.
-        cause: String,
+        /// Why, e.g. `NORMAL_CLEARING`.
+        cause: HangupCause,
     },
+    /// A `transfer` handed the call back to the dialplan; no more commands will run on it.
+    #[error("the call was transferred")]
+    Transferred,
     /// The script asked for something the verb cannot do with these arguments.
     #[error("{verb}: {reason} (a mistake in the script)")]
     Invalid {
@@ -98,14 +102,22 @@ impl Fault {
 
 impl CallError {
     /// A hangup with the given cause.
-    pub fn hangup(cause: impl Into<String>) -> Self {
+    pub fn hangup(cause: impl Into<HangupCause>) -> Self {
         CallError::Hangup { cause: cause.into() }
+    }
+
+    /// The error every command gets once the call has ended this way.
+    pub fn ended(end: CallEnd) -> Self {
+        match end {
+            CallEnd::HungUp(cause) => CallError::Hangup { cause },
+            CallEnd::Transferred => CallError::Transferred,
+        }
     }
 
     /// Whose it is to act on this error.
     pub fn fault(&self) -> Fault {
         match self {
-            CallError::Hangup { .. } => Fault::None,
+            CallError::Hangup { .. } | CallError::Transferred => Fault::None,
             CallError::Invalid { .. } | CallError::Unsupported { .. } => Fault::Script,
             CallError::Switch { .. } => Fault::Switch,
             CallError::Http { .. } => Fault::Service,
@@ -113,9 +125,9 @@ impl CallError {
         }
     }
 
-    /// Whether this is the end of the call rather than a failure.
+    /// Whether this is the end of the call (hung up or transferred) rather than a failure.
     pub fn is_hangup(&self) -> bool {
-        matches!(self, CallError::Hangup { .. })
+        matches!(self, CallError::Hangup { .. } | CallError::Transferred)
     }
 }
 

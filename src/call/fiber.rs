@@ -364,13 +364,13 @@ mod tests {
         let mut fiber = fiber(&fibers, move |handle| {
             let first = handle.execute(Command::Answer);
             let on_hangup = handle.execute(Command::GetVar("x".into()));
-            done.send((first.is_err(), on_hangup.is_err(), handle.state().cause())).expect("send");
+            done.send((first.is_err(), on_hangup.is_err(), handle.state().end())).expect("send");
         });
         assert!(matches!(fiber.resume(None), Step::Request { .. }));
         drop(fiber);
         let (first_failed, later_failed, cause) = finished.recv().expect("the script ran to its end");
         assert!(first_failed && later_failed);
-        assert_eq!(cause, "SYSTEM_SHUTDOWN");
+        assert_eq!(cause, crate::cause::CallEnd::HungUp("SYSTEM_SHUTDOWN".into()));
         assert_eq!(fibers.idle(), 1);
     }
 

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::call::{fiber, CallError, Command, Outcome};
+use crate::cause::{CallEnd, HangupCause};
 
 /// Where in a script a command came from, for transcripts and error messages.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -32,16 +33,21 @@ pub struct CallState {
     /// Set by the call's task the moment it learns the call is gone; read by the script's
     /// progress hook so a computing script stops without waiting for its next verb.
     hung_up: AtomicBool,
-    /// The hangup cause, once known.
-    cause: Mutex<Option<String>>,
+    /// How the call ended, once known.
+    end: Mutex<Option<CallEnd>>,
 }
 
 impl CallState {
-    /// Record that the call ended.
-    pub fn mark_hung_up(&self, cause: &str) {
-        let mut slot = self.cause.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    /// Record that the call ended with `cause`.
+    pub fn mark_hung_up(&self, cause: impl Into<HangupCause>) {
+        self.mark_ended(CallEnd::HungUp(cause.into()));
+    }
+
+    /// Record that the call stopped being the script's; the first end recorded stands.
+    pub fn mark_ended(&self, end: CallEnd) {
+        let mut slot = self.end.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if slot.is_none() {
-            *slot = Some(cause.to_string());
+            *slot = Some(end);
         }
         self.hung_up.store(true, Ordering::Release);
     }
@@ -51,13 +57,18 @@ impl CallState {
         self.hung_up.load(Ordering::Acquire)
     }
 
-    /// The hangup cause, `NORMAL_CLEARING` if the call ended without one.
-    pub fn cause(&self) -> String {
-        self.cause
+    /// How the call ended: hung up with `NORMAL_CLEARING` if it ended without a cause.
+    pub fn end(&self) -> CallEnd {
+        self.end
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
-            .unwrap_or_else(|| "NORMAL_CLEARING".into())
+            .unwrap_or_else(|| CallEnd::HungUp(HangupCause::normal()))
+    }
+
+    /// The error every command gets now that the call has ended.
+    pub fn ended_error(&self) -> CallError {
+        CallError::ended(self.end())
     }
 }
 
@@ -98,15 +109,15 @@ impl CallHandle {
     /// As for [`CallHandle::execute`].
     pub fn execute_from(&self, command: Command, origin: Option<Origin>) -> Result<Outcome, CallError> {
         if self.state.is_hung_up() && !command.runs_after_hangup() {
-            return Err(CallError::hangup(self.state.cause()));
+            return Err(self.state.ended_error());
         }
         let answered = self.link.exchange(command, origin);
         match answered {
             Some(result) => result,
             // The actor went away without answering: the call is over.
             None => {
-                self.state.mark_hung_up("NORMAL_CLEARING");
-                Err(CallError::hangup(self.state.cause()))
+                self.state.mark_hung_up(HangupCause::normal());
+                Err(self.state.ended_error())
             }
         }
     }

@@ -15,7 +15,7 @@ mod info;
 mod outcome;
 mod pattern;
 
-pub use crate::cause::{HangupCause, KNOWN_CAUSES};
+pub use crate::cause::{CallEnd, HangupCause, KNOWN_CAUSES};
 pub use command::{
     AskOptions, Command, DialOptions, Prompt, RecordOptions, SayAs, SayKind, SayOptions, TransferOptions,
     SAY_PROMPT_PREFIX,

@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::call::http::HttpResponse;
+use crate::cause::HangupCause;
 
 /// The result of one executed command.
 #[derive(Clone, Debug, PartialEq)]
@@ -105,7 +106,7 @@ pub struct DialOutcome {
     /// How it ended.
     pub status: DialStatus,
     /// The Q.850 cause the switch reported (`NORMAL_CLEARING`, `USER_BUSY`, `NO_ANSWER`, …).
-    pub cause: String,
+    pub cause: HangupCause,
     /// Talk time of the bridge, zero when not answered.
     pub duration: Duration,
     /// The target that answered, when one did.

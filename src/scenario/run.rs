@@ -236,7 +236,7 @@ fn is_quiet(entry: &Entry) -> bool {
 
 /// Whether the entry never really happened: the caller was already gone when it started.
 fn never_ran(entry: &Entry) -> bool {
-    matches!(entry.result, Err(CallError::Hangup { .. }))
+    entry.result.as_ref().is_err_and(CallError::is_hangup)
         && !matches!(entry.command, Command::Ask(_) | Command::Dial(_) | Command::Record(_))
 }
 

@@ -11,7 +11,7 @@ use regex::Regex;
 use rhai::{CallFnOptions, EvalAltResult, Scope};
 
 use crate::call::fiber::{Fiber, Fibers};
-use crate::call::{CallHandle, CallInfo, CallState, Command, HangupCause, TransferOptions};
+use crate::call::{CallEnd, CallHandle, CallInfo, CallState, Command, HangupCause, TransferOptions};
 use crate::config::{Fallback, Limits};
 use crate::script::api::{self, CallContext, Scripts, Stop, VerbSettings};
 use crate::script::engine;
@@ -42,8 +42,10 @@ pub enum Ending {
     /// The call ended while the script ran; the script was stopped.
     HungUp {
         /// The hangup cause.
-        cause: String,
+        cause: HangupCause,
     },
+    /// The script transferred the call back to the dialplan, which goes on with it.
+    Transferred,
     /// The script failed or broke a limit; the fallback was applied.
     Failed(Failure),
     /// rivr stopped the script (shutdown).
@@ -154,7 +156,10 @@ fn run_unguarded(handle: CallHandle, job: CallJob) -> CallReport {
         match engine.run_ast_with_scope(&mut scope, &current.ast) {
             Ok(()) => break Ending::Completed,
             Err(error) => match Stop::of(&error) {
-                Some(Stop::Hangup) => break Ending::HungUp { cause: handle.state().cause() },
+                Some(Stop::Hangup) => match handle.state().end() {
+                    CallEnd::HungUp(cause) => break Ending::HungUp { cause },
+                    CallEnd::Transferred => break Ending::Transferred,
+                },
                 Some(Stop::Shutdown) => break Ending::Cancelled,
                 Some(Stop::Pass) => {
                     let next =
@@ -180,6 +185,7 @@ fn run_unguarded(handle: CallHandle, job: CallJob) -> CallReport {
             }
         }
         Ending::HungUp { cause } => tracing::info!(%cause, "caller hung up"),
+        Ending::Transferred => tracing::info!("transferred to the dialplan"),
         Ending::Failed(failed) => {
             tracing::error!(at = %failed, "script failed; applying the fallback");
             apply_fallback(&handle, &fallback);

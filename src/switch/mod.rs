@@ -6,7 +6,7 @@
 
 use std::future::Future;
 
-use crate::call::{CallError, Command, Origin, Outcome};
+use crate::call::{CallError, Command, HangupCause, Origin, Outcome};
 
 pub mod freeswitch;
 pub mod sim;
@@ -27,7 +27,7 @@ pub trait Channel: Send + 'static {
 
     /// Resolves with the hangup cause when the call ends while no command runs. Must be
     /// cancel-safe: the actor drops it whenever a command arrives.
-    fn ended(&mut self) -> impl Future<Output = String> + Send;
+    fn ended(&mut self) -> impl Future<Output = HangupCause> + Send;
 
     /// The script is finished with the call: hang it up if it is still up and release the
     /// connection.

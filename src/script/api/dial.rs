@@ -61,7 +61,7 @@ pub fn dial(ctx: &CallContext, nctx: &NativeCallContext, to: Dynamic, options: D
     match ctx.run(nctx, Command::Dial(options))? {
         Outcome::Dial(outcome) => Ok(map_of([
             ("status", Dynamic::from(outcome.status.as_str())),
-            ("cause", Dynamic::from(outcome.cause)),
+            ("cause", Dynamic::from(outcome.cause.to_string())),
             ("duration", millis(outcome.duration)),
             ("answered_by", Dynamic::from(outcome.answered_by.unwrap_or_default())),
         ])),

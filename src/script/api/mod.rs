@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use rhai::{Dynamic, Engine, EvalAltResult, Module, NativeCallContext, Position, Shared};
 
-use crate::call::{CallError, CallHandle, CallInfo, Command, Origin, Outcome};
+use crate::call::{CallHandle, CallInfo, Command, Origin, Outcome};
 use crate::config::Limits;
 use crate::script::store::Script;
 
@@ -226,7 +226,7 @@ impl CallContext {
         self.restart_budget();
         match result {
             Ok(outcome) => Ok(outcome),
-            Err(CallError::Hangup { .. }) => Err(Stop::Hangup.error(pos)),
+            Err(error) if error.is_hangup() => Err(Stop::Hangup.error(pos)),
             Err(error) => Err(options::error(error.to_string(), pos)),
         }
     }

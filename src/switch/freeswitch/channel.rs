@@ -27,7 +27,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::call::{CallError, Command, Origin, Outcome};
+use crate::call::{CallError, Command, HangupCause, Origin, Outcome};
 use crate::switch::freeswitch::command::{EslCommand, Execute, SendMsg};
 use crate::switch::freeswitch::event::Event;
 use crate::switch::freeswitch::frame::{ContentDisposition, ContentType, Frame, FrameDecoder, FrameError};
@@ -56,7 +56,7 @@ pub struct FsChannel {
     /// What the command being executed waits for.
     pending: Option<Pending>,
     /// The hangup cause, once the call has ended.
-    ended: Option<String>,
+    ended: Option<HangupCause>,
     /// FreeSWITCH accepted `linger`: after the hangup it keeps the socket open until `exit`.
     lingering: bool,
     /// The `linger` disconnect notice arrived: FreeSWITCH has sent the channel's last events.
@@ -233,7 +233,7 @@ impl FsChannel {
                 }
                 Ok(_) => {}
                 Err(CallError::Hangup { cause }) => {
-                    if let Some(hint) = plan.expect.hangup_hint(&cause).filter(|_| main) {
+                    if let Some(hint) = plan.expect.hangup_hint(cause.as_str()).filter(|_| main) {
                         tracing::error!(uuid = %self.uuid, %verb, "{hint}");
                     }
                     return Err(CallError::Hangup { cause });
@@ -297,7 +297,7 @@ impl FsChannel {
         self.pending = Some(Pending { event_uuid, ..Pending::default() });
         let result = match self.send(&command, Owed::Pending).await {
             Ok(()) => self.wait_step(verb, api, ends_call).await,
-            Err(error) => Err(error.into_call_error(verb, self.ended.as_deref())),
+            Err(error) => Err(error.into_call_error(verb, self.ended.as_ref())),
         };
         self.forget_pending();
         result
@@ -517,7 +517,7 @@ impl FsChannel {
     fn end(&mut self, cause: &str) {
         if self.ended.is_none() {
             tracing::info!(uuid = %self.uuid, %cause, "call ended");
-            self.ended = Some(cause.to_string());
+            self.ended = Some(HangupCause::reported(cause));
         }
     }
 
@@ -570,7 +570,7 @@ impl Channel for FsChannel {
         result
     }
 
-    async fn ended(&mut self) -> String {
+    async fn ended(&mut self) -> HangupCause {
         loop {
             if let Some(cause) = &self.ended {
                 return cause.clone();
@@ -595,9 +595,11 @@ enum SendError {
 }
 
 impl SendError {
-    fn into_call_error(self, verb: &'static str, ended: Option<&str>) -> CallError {
+    fn into_call_error(self, verb: &'static str, ended: Option<&HangupCause>) -> CallError {
         match self {
-            SendError::Closed => CallError::hangup(ended.unwrap_or(CAUSE_CONNECTION_LOST)),
+            SendError::Closed => {
+                CallError::hangup(ended.cloned().unwrap_or_else(|| CAUSE_CONNECTION_LOST.into()))
+            }
             SendError::Encode(reason) => {
                 CallError::Invalid { verb, reason: format!("cannot be sent to FreeSWITCH: {reason}") }
             }

@@ -6,8 +6,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::call::{
-    AskOptions, AskOutcome, AskStatus, CallError, CallInfo, Command, DialOutcome, DialStatus, Origin,
-    Outcome, RecordOptions, RecordOutcome, RecordStatus,
+    AskOptions, AskOutcome, AskStatus, CallEnd, CallError, CallInfo, Command, DialOutcome, DialStatus,
+    HangupCause, Origin, Outcome, RecordOptions, RecordOutcome, RecordStatus,
 };
 use crate::switch::sim::{Entry, Journal};
 use crate::switch::Channel;
@@ -132,7 +132,8 @@ pub struct SimChannel {
     commands: usize,
     /// Commands started, not counting `get_var`/`set_var` (see `CallerAction::HangupAfter`).
     media_commands: usize,
-    ended: Option<String>,
+    /// How the call stopped being the script's, once it has.
+    ended: Option<CallEnd>,
     /// A collection on this call ended on a terminator (FreeSWITCH's `read_terminator_used`,
     /// which nothing clears).
     terminator_used: bool,
@@ -220,7 +221,7 @@ impl SimChannel {
             self.ahead.pop_front();
             self.journal.note_action_taken();
         }
-        self.ended.get_or_insert_with(|| cause.to_string());
+        self.ended.get_or_insert_with(|| CallEnd::HungUp(cause.into()));
         CallError::hangup(cause)
     }
 
@@ -355,8 +356,8 @@ impl SimChannel {
     }
 
     async fn run(&mut self, command: &Command) -> Result<Outcome, CallError> {
-        if let Some(cause) = &self.ended {
-            return Err(CallError::hangup(cause.clone()));
+        if let Some(end) = &self.ended {
+            return Err(CallError::ended(end.clone()));
         }
         self.commands += 1;
         if command.needs_media() {
@@ -368,7 +369,7 @@ impl SimChannel {
         match command {
             Command::Answer | Command::PreAnswer | Command::Ring | Command::SendDtmf(_) => Ok(Outcome::Done),
             Command::Reject(cause) | Command::Hangup(cause) => {
-                self.ended = Some(cause.to_string());
+                self.ended = Some(CallEnd::HungUp(cause.clone()));
                 Ok(Outcome::Done)
             }
             Command::Play(_) | Command::Say(_) | Command::SayAs(_) => {
@@ -386,14 +387,14 @@ impl SimChannel {
                 };
                 Ok(Outcome::Dial(DialOutcome {
                     status: dial.status,
-                    cause: dial.cause().to_string(),
+                    cause: dial.cause().into(),
                     duration: if answered { dial.duration } else { Duration::ZERO },
                     answered_by,
                 }))
             }
             Command::Record(options) => self.record(options),
             Command::Transfer(_) => {
-                self.ended = Some("TRANSFERRED".into());
+                self.ended = Some(CallEnd::Transferred);
                 Ok(Outcome::Done)
             }
             Command::GetVar(name) => Ok(Outcome::Value(self.variables.get(name).cloned())),
@@ -430,7 +431,7 @@ impl Channel for SimChannel {
         result
     }
 
-    async fn ended(&mut self) -> String {
+    async fn ended(&mut self) -> HangupCause {
         // The simulated caller only acts when a command consumes its actions, so an idle call
         // never ends by itself.
         std::future::pending().await

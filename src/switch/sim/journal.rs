@@ -201,6 +201,7 @@ impl fmt::Display for Entry {
             Ok(Outcome::Http(response)) => write!(f, " → {}", response.status)?,
             Ok(_) => {}
             Err(CallError::Hangup { cause }) => write!(f, " → caller hung up ({cause})")?,
+            Err(CallError::Transferred) => write!(f, " → the call was transferred")?,
             Err(error) => write!(f, " → error: {error}")?,
         }
         Ok(())

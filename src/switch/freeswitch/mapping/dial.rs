@@ -136,7 +136,7 @@ pub(super) fn outcome(dial: &DialExpect, event: &dyn Lookup, observed: &Observed
                 .and_then(|leg| leg.parse::<usize>().ok())
                 .and_then(|leg| targets.get(leg).cloned()),
         };
-        return DialOutcome { status: DialStatus::Answered, cause, duration, answered_by };
+        return DialOutcome { status: DialStatus::Answered, cause: cause.into(), duration, answered_by };
     }
     // Every originate writes its disposition, so a failure's cause is this dial's own. A
     // success without a bridge means no originate ran this time: the cause is not known.
@@ -163,7 +163,7 @@ pub(super) fn outcome(dial: &DialExpect, event: &dyn Lookup, observed: &Observed
         }
         _ => DialStatus::Failed,
     };
-    DialOutcome { status, cause, duration: Duration::ZERO, answered_by: None }
+    DialOutcome { status, cause: cause.into(), duration: Duration::ZERO, answered_by: None }
 }
 
 fn is_cause_name(text: &str) -> bool {
