@@ -45,6 +45,9 @@ pub struct SimOptions {
     /// `http_get`/`http_post` (`rivr sim -c rivr.yaml`; by default none, and they fail with
     /// "HTTP is not configured for this call").
     pub services: CallServices,
+    /// Longest the call may last in simulated time (`max_call_duration_s`): then it is hung up
+    /// with `ALLOTTED_TIMEOUT`, as `rivr run` does on the switch.
+    pub max_duration: Duration,
 }
 
 /// Why the simulation could not run.
@@ -117,7 +120,11 @@ pub fn simulate(
 
     let mut info = CallInfo::new(format!("sim-{}", uuid::Uuid::new_v4()), options.from, options.to);
     info.variables.extend(options.variables);
-    let setup = SimSetup { dials: VecDeque::from(options.dials), ..SimSetup::default() };
+    let setup = SimSetup {
+        dials: VecDeque::from(options.dials),
+        max_duration: options.max_duration,
+        ..SimSetup::default()
+    };
 
     let printer = output.clone();
     let journal = Journal::observed(move |entry| printer(&entry.to_string()));

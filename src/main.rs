@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -9,7 +10,7 @@ use clap::{Parser, Subcommand};
 use rivr::call::actor::CallServices;
 use rivr::config::Limits;
 use rivr::console::{self, SimOptions};
-use rivr::switch::sim::SimDial;
+use rivr::switch::sim::{SimDial, SimSetup};
 
 /// rivr: a scriptable IVR runtime for FreeSWITCH.
 #[derive(Parser)]
@@ -135,13 +136,18 @@ fn main() -> ExitCode {
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Sim { script, from, to, vars, dials, scripts, config } => {
-            let services = match config {
-                None => CallServices::default(),
+            let (services, limits, max_duration) = match config {
+                None => (CallServices::default(), Limits::default(), SimSetup::default().max_duration),
                 Some(path) => match rivr::config::Config::load(&path) {
                     Ok(config) => {
                         let http = rivr::http::ReqwestHttp::new(&config.http)
                             .with_context(|| format!("{}: building the HTTP client", path.display()))?;
-                        CallServices::with_http(std::sync::Arc::new(http))
+                        let max_duration = Duration::from_secs(config.max_call_duration_s.get());
+                        (
+                            CallServices::with_http(std::sync::Arc::new(http)),
+                            config.limits.clone(),
+                            max_duration,
+                        )
                     }
                     Err(error) => {
                         for problem in error.diagnostics() {
@@ -174,9 +180,10 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 to,
                 variables,
                 dials,
-                limits: Limits::default(),
+                limits,
                 fallback: rivr::config::Fallback::default(),
                 services,
+                max_duration,
             };
             let interactive = console::stdin_is_terminal();
             let input = Box::new(std::io::BufReader::new(std::io::stdin()));

@@ -389,3 +389,14 @@ fn a_variable_set_as_the_call_ends_is_still_seen_by_on_hangup() {
     );
     assert_eq!(report.on_hangup_error, None);
 }
+
+#[test]
+fn a_simulated_call_is_hung_up_at_max_call_duration_in_simulated_time() {
+    // An hour of simulated waiting takes no real time; the call ends as `rivr run` ends it.
+    let text = "answer();\nloop { sleep(60000); }\nfn on_hangup() { log(\"info\", \"bye\"); }";
+    let setup = SimSetup { max_duration: Duration::from_secs(3600), ..SimSetup::default() };
+    let (report, lines) = with_setup(text, vec![], setup);
+    assert_eq!(report.ending, Ending::HungUp { cause: "ALLOTTED_TIMEOUT".into() });
+    assert_eq!(lines.iter().filter(|l| l.starts_with("sleep")).count(), 61, "{lines:#?}");
+    assert_eq!(lines.last().map(String::as_str), Some("sleep: 60s → caller hung up (ALLOTTED_TIMEOUT)"));
+}

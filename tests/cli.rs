@@ -123,3 +123,16 @@ fn sim_with_a_config_reaches_the_http_services_it_allows() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("HTTP is not configured"), "{out}");
 }
+
+#[test]
+fn sim_ends_a_script_that_passes_to_itself_with_the_limit_and_its_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("self.rhai");
+    std::fs::write(&script, "answer();\npass(\"self.rhai\");\n").expect("write");
+    let (code, stdout, _) = rivr(&["sim", script.to_str().expect("utf-8")], "");
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("self.rhai:2"), "{stdout}");
+    assert!(stdout.contains("limits.max_passes"), "{stdout}");
+    // 101 answers (the first run and 100 passes), not a million.
+    assert!(stdout.lines().filter(|l| *l == "answer").count() <= 101, "{stdout}");
+}

@@ -118,3 +118,38 @@ fn a_missing_import_names_the_importing_line() {
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(problems[0].starts_with("other.rhai:2:1: "), "{problems:?}");
 }
+
+#[test]
+fn a_script_that_passes_to_itself_ends_with_the_pass_limit_at_the_pass() {
+    let (report, lines, _) =
+        run_in_dir(&[("loop.rhai", "answer();\npass(\"loop.rhai\");")], "loop.rhai", &[]);
+    let Ending::Failed(failure) = report.ending else { panic!("{:?}", report.ending) };
+    assert!(failure.message.contains("limits.max_passes"), "{failure}");
+    assert!(failure.message.contains("loop.rhai → loop.rhai"), "{failure}");
+    assert_eq!((failure.source.as_str(), failure.line), ("loop.rhai", 2), "{failure}");
+    // 100 passes, each answering once, then the fallback: the call ends, the transcript is short.
+    assert_eq!(lines.iter().filter(|l| *l == "answer").count(), 101, "{lines:?}");
+}
+
+#[test]
+fn a_pass_cycle_between_two_scripts_ends_naming_the_chain() {
+    let (report, _, _) = run_in_dir(
+        &[("a.rhai", r#"say("a"); pass("b.rhai");"#), ("b.rhai", r#"say("b"); pass("a.rhai");"#)],
+        "a.rhai",
+        &[],
+    );
+    let Ending::Failed(failure) = report.ending else { panic!("{:?}", report.ending) };
+    assert!(failure.message.contains("a.rhai → b.rhai → a.rhai"), "{failure}");
+}
+
+#[test]
+fn invokes_in_a_loop_count_toward_the_pass_limit() {
+    let (report, _, _) = run_in_dir(
+        &[("main.rhai", r#"loop { invoke("noop.rhai"); }"#), ("noop.rhai", r#"answer();"#)],
+        "main.rhai",
+        &[],
+    );
+    let Ending::Failed(failure) = report.ending else { panic!("{:?}", report.ending) };
+    assert!(failure.message.contains("invoke(\"noop.rhai\")"), "{failure}");
+    assert!(failure.message.contains("limits.max_passes"), "{failure}");
+}

@@ -192,3 +192,23 @@ fn deepest_allowed_recursion_fits_the_script_stack() {
     assert!(lines[0].starts_with("say_number: "), "{lines:#?}");
     assert_eq!(STACK_SIZE, rivr::script::engine::STACK_SIZE);
 }
+
+#[test]
+fn an_endless_loop_of_verbs_that_make_no_progress_ends_its_call() {
+    // Each verb restarts the compute budget, so only the count of verbs in a row that played
+    // nothing and waited for no one can end it.
+    let failure = fails_alone("let n = 0;\nloop { answer(); n += 1; }");
+    assert!(failure.message.contains("limits.max_verbs_without_progress"), "{failure}");
+    assert_eq!(failure.line, 2, "{failure}");
+}
+
+#[test]
+fn a_loop_of_verbs_that_take_time_is_not_cut_short() {
+    // A pause in the loop is progress; the loop here ends by itself after 1,500 verbs.
+    let script = compile(
+        "hold.rhai",
+        "answer();\nfor i in 0..1500 { get_var(\"x\"); if i % 500 == 0 { sleep(200); } }",
+    );
+    let (report, _) = run_on(&runtime(), script, SimCall::default());
+    assert_eq!(report.ending, Ending::Completed);
+}

@@ -94,6 +94,21 @@ impl Command {
         !matches!(self, Command::GetVar(_) | Command::SetVar { .. } | Command::Http(_))
     }
 
+    /// Whether the command plays media or waits for the caller or the far end when it succeeds:
+    /// progress a flow makes, as opposed to setting, reading or answering something.
+    pub fn takes_call_time(&self) -> bool {
+        matches!(
+            self,
+            Command::Play(_)
+                | Command::Say(_)
+                | Command::SayAs(_)
+                | Command::Ask(_)
+                | Command::Dial(_)
+                | Command::Record(_)
+                | Command::Sleep(_)
+        )
+    }
+
     /// Whether the actor still carries the command out once the call has ended: only HTTP
     /// requests, which need no call.
     pub fn runs_after_hangup(&self) -> bool {

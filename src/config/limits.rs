@@ -29,6 +29,15 @@ pub struct Limits {
     pub max_modules: usize,
     /// Wall-clock time a script may compute between two verbs, in milliseconds.
     pub compute_budget_ms: u64,
+    /// Most scripts one call may `pass` to or `invoke`, in total: a pass cycle (`a.rhai` passes
+    /// to `b.rhai`, which passes back) never computes long between verbs, so only a count ends it.
+    pub max_passes: usize,
+    /// Most verbs in a row that play nothing and wait for no one (`answer`, `get_var`,
+    /// `set_var`, a failed `play`, ...). A loop that only spins such verbs (`loop { answer(); }`)
+    /// restarts the compute budget at every verb; this ends it instead of spinning for hours.
+    /// A verb that plays media or waits (`play`, `say`, `ask`, `dial`, `record`, `sleep`)
+    /// starts the count again.
+    pub max_verbs_without_progress: u32,
 }
 
 impl Limits {
@@ -50,6 +59,8 @@ impl Default for Limits {
             max_map_size: 10_000,
             max_modules: 64,
             compute_budget_ms: 500,
+            max_passes: 100,
+            max_verbs_without_progress: 1_000,
         }
     }
 }

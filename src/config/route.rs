@@ -215,6 +215,10 @@ pub struct LimitsOverride {
     pub max_modules: Option<usize>,
     /// See `Limits::compute_budget_ms`.
     pub compute_budget_ms: Option<u64>,
+    /// See `Limits::max_passes`.
+    pub max_passes: Option<usize>,
+    /// See `Limits::max_verbs_without_progress`.
+    pub max_verbs_without_progress: Option<u32>,
 }
 
 impl LimitsOverride {
@@ -232,6 +236,8 @@ impl LimitsOverride {
             max_map_size,
             max_modules,
             compute_budget_ms,
+            max_passes,
+            max_verbs_without_progress,
         } = base.clone();
         Limits {
             max_operations: self.max_operations.unwrap_or(max_operations),
@@ -243,6 +249,8 @@ impl LimitsOverride {
             max_map_size: self.max_map_size.unwrap_or(max_map_size),
             max_modules: self.max_modules.unwrap_or(max_modules),
             compute_budget_ms: self.compute_budget_ms.unwrap_or(compute_budget_ms),
+            max_passes: self.max_passes.unwrap_or(max_passes),
+            max_verbs_without_progress: self.max_verbs_without_progress.unwrap_or(max_verbs_without_progress),
         }
     }
 

@@ -173,7 +173,9 @@ fn run_unguarded(handle: CallHandle, job: CallJob) -> CallReport {
                         None => break Ending::Failed(failure(&current.name, &error, &limits)),
                     }
                 }
-                Some(Stop::Deadline) | None => break Ending::Failed(failure(&current.name, &error, &limits)),
+                Some(Stop::Deadline | Stop::Limit) | None => {
+                    break Ending::Failed(failure(&current.name, &error, &limits))
+                }
             },
         }
     };
@@ -264,6 +266,9 @@ pub fn failure(script: &str, error: &EvalAltResult, limits: &Limits) -> Failure 
             "computed for more than {} ms without running a verb (limits.compute_budget_ms); is there an endless loop?",
             limits.compute_budget_ms
         ),
+        EvalAltResult::ErrorTerminated(token, _) if Stop::limit_message(&token.to_string()).is_some() => {
+            Stop::limit_message(&token.to_string()).unwrap_or_default().to_string()
+        }
         EvalAltResult::ErrorTerminated(token, _) if token.to_string() == Stop::Pass.token() => {
             "pass: the target script is gone".to_string()
         }

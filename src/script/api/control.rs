@@ -152,6 +152,7 @@ pub fn execute(ctx: &CallContext, nctx: &NativeCallContext, app: &str, args: &st
 /// ```
 pub fn pass(ctx: &CallContext, nctx: &NativeCallContext, name: &str) -> Result<()> {
     lookup(ctx, name, "pass", nctx)?;
+    ctx.hand_to("pass", nctx.call_source().unwrap_or_default(), name, nctx.call_position())?;
     *ctx.pass_to.lock().unwrap_or_else(|p| p.into_inner()) = Some(name.to_string());
     Err(Stop::Pass.error(nctx.call_position()))
 }
@@ -165,6 +166,7 @@ pub fn pass(ctx: &CallContext, nctx: &NativeCallContext, name: &str) -> Result<(
 /// ```
 pub fn invoke(ctx: &Arc<CallContext>, nctx: &NativeCallContext, name: &str) -> Result<Dynamic> {
     let script = lookup(ctx, name, "invoke", nctx)?;
+    ctx.hand_to("invoke", nctx.call_source().unwrap_or_default(), name, nctx.call_position())?;
     // The invoked script gets only the call depth its caller has left: Rhai counts levels per
     // evaluation, and the native stack must hold them all (engine::STACK_SIZE).
     let left = ctx.settings.limits.max_call_depth.saturating_sub(nctx.call_level() + 1);

@@ -37,6 +37,9 @@ pub enum Stop {
     Pass,
     /// rivr is shutting down.
     Shutdown,
+    /// The call broke a per-call limit a token cannot name (`limits.max_passes`,
+    /// `limits.max_verbs_without_progress`); the message travels in the token.
+    Limit,
 }
 
 impl Stop {
@@ -47,7 +50,18 @@ impl Stop {
             Stop::Deadline => "deadline",
             Stop::Pass => "pass",
             Stop::Shutdown => "shutdown",
+            Stop::Limit => LIMIT_TOKEN_PREFIX,
         }
+    }
+
+    /// The non-catchable error for a broken per-call limit, carrying what a person must know.
+    pub fn limit(message: String, pos: Position) -> Box<EvalAltResult> {
+        EvalAltResult::ErrorTerminated(format!("{LIMIT_TOKEN_PREFIX}{message}").into(), pos).into()
+    }
+
+    /// The message of a [`Stop::limit`] error's token.
+    pub fn limit_message(token: &str) -> Option<&str> {
+        token.strip_prefix(LIMIT_TOKEN_PREFIX)
     }
 
     /// The stop an error stands for, if it is one.
@@ -58,6 +72,7 @@ impl Stop {
                 "deadline" => Some(Stop::Deadline),
                 "pass" => Some(Stop::Pass),
                 "shutdown" => Some(Stop::Shutdown),
+                other if other.starts_with(LIMIT_TOKEN_PREFIX) => Some(Stop::Limit),
                 _ => None,
             },
             EvalAltResult::ErrorInFunctionCall(_, _, inner, _)
@@ -71,6 +86,9 @@ impl Stop {
         EvalAltResult::ErrorTerminated(self.token().into(), pos).into()
     }
 }
+
+/// What a [`Stop::Limit`] token starts with; the message follows.
+const LIMIT_TOKEN_PREFIX: &str = "limit: ";
 
 /// Where other scripts come from, for `pass` and `invoke`.
 pub trait Scripts: Send + Sync {
@@ -116,6 +134,10 @@ pub struct CallContext {
     recordings: AtomicU32,
     invoke_depth: AtomicUsize,
     pass_to: Mutex<Option<String>>,
+    /// The scripts this call passed to or invoked, in order (`limits.max_passes`).
+    handed_to: Mutex<Vec<String>>,
+    /// Verbs in a row that made no progress (`limits.max_verbs_without_progress`).
+    idle_verbs: AtomicU32,
 }
 
 impl CallContext {
@@ -138,6 +160,8 @@ impl CallContext {
             recordings: AtomicU32::new(0),
             invoke_depth: AtomicUsize::new(0),
             pass_to: Mutex::new(None),
+            handed_to: Mutex::new(Vec::new()),
+            idle_verbs: AtomicU32::new(0),
         })
     }
 
@@ -166,6 +190,47 @@ impl CallContext {
     /// Ask the script to stop at its next operation.
     pub fn cancel(&self) {
         self.cancelled.store(true, Ordering::Release);
+    }
+
+    /// Count a `pass` or `invoke` of `name` from `script`; past `limits.max_passes` the call
+    /// stops with an error that shows the chain, where a cycle is plain to see.
+    fn hand_to(&self, verb: &str, script: &str, name: &str, pos: Position) -> Result<(), Box<EvalAltResult>> {
+        let mut handed = self.handed_to.lock().unwrap_or_else(|p| p.into_inner());
+        let max = self.settings.limits.max_passes;
+        if handed.len() >= max {
+            let first = handed.first().map_or(script, String::as_str);
+            let tail = &handed[handed.len().saturating_sub(4)..];
+            return Err(Stop::limit(
+                format!(
+                    "{verb}(\"{name}\"): this call already went through {max} scripts (limits.max_passes): \
+                     {first} → … → {} → {name}; a pass cycle never ends, so end one of the scripts \
+                     (hangup, transfer) or raise the limit if the flow really needs more",
+                    tail.join(" → ")
+                ),
+                pos,
+            ));
+        }
+        handed.push(name.to_string());
+        Ok(())
+    }
+
+    /// Count a verb; too many in a row without `progress` stop the call.
+    fn count_progress(&self, verb: &str, progress: bool, pos: Position) -> Result<(), Box<EvalAltResult>> {
+        if progress {
+            self.idle_verbs.store(0, Ordering::Relaxed);
+            return Ok(());
+        }
+        let max = self.settings.limits.max_verbs_without_progress;
+        if self.idle_verbs.fetch_add(1, Ordering::Relaxed) + 1 > max {
+            return Err(Stop::limit(
+                format!(
+                    "{verb}: {max} verbs in a row played nothing and waited for no one \
+                     (limits.max_verbs_without_progress); is there an endless loop of verbs?"
+                ),
+                pos,
+            ));
+        }
+        Ok(())
     }
 
     /// The script `pass` handed the call to, taken once.
@@ -222,8 +287,12 @@ impl CallContext {
             }
             _ => {}
         }
+        let takes_time = command.takes_call_time();
         let result = self.handle.execute_from(command, Some(origin));
         self.restart_budget();
+        if !result.as_ref().is_err_and(crate::call::CallError::is_hangup) {
+            self.count_progress(verb, takes_time && result.is_ok(), pos)?;
+        }
         match result {
             Ok(outcome) => Ok(outcome),
             Err(error) if error.is_hangup() => Err(Stop::Hangup.error(pos)),

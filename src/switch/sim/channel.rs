@@ -98,11 +98,18 @@ pub struct SimSetup {
     pub recordings_dir: String,
     /// Hang up (as the caller) when the command with this 1-based number starts.
     pub hangup_at_command: Option<usize>,
+    /// Longest the call may last in simulated time (`max_call_duration_s`, 4 hours by
+    /// default): the first command that starts later finds the call hung up with
+    /// `ALLOTTED_TIMEOUT`, as `rivr run` hangs a real call up.
+    pub max_duration: Duration,
 }
 
 /// Where a stock FreeSWITCH built from source keeps recordings (its `recordings_dir`), which
 /// is where `record()` writes when `recordings:` is not configured.
 pub const SIM_RECORDINGS_DIR: &str = "/usr/local/freeswitch/recordings";
+
+/// The cause a call that lasted `max_call_duration_s` is hung up with.
+const CAUSE_ALLOTTED_TIMEOUT: &str = "ALLOTTED_TIMEOUT";
 
 impl Default for SimSetup {
     fn default() -> Self {
@@ -112,6 +119,7 @@ impl Default for SimSetup {
             records: VecDeque::new(),
             recordings_dir: SIM_RECORDINGS_DIR.into(),
             hangup_at_command: None,
+            max_duration: Duration::from_secs(4 * 60 * 60),
         }
     }
 }
@@ -365,6 +373,10 @@ impl SimChannel {
         }
         if self.setup.hangup_at_command == Some(self.commands) || self.hangup_pending() {
             return Err(self.end("NORMAL_CLEARING"));
+        }
+        if self.clock >= self.setup.max_duration {
+            tracing::warn!(limit = ?self.setup.max_duration, "the simulated call lasted max_call_duration_s; hanging it up");
+            return Err(self.end(CAUSE_ALLOTTED_TIMEOUT));
         }
         match command {
             Command::Answer | Command::PreAnswer | Command::Ring | Command::SendDtmf(_) => Ok(Outcome::Done),

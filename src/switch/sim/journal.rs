@@ -19,6 +19,11 @@ pub struct Entry {
     pub result: Result<Outcome, CallError>,
 }
 
+/// Most entries a journal keeps: a flow that runs away is stopped by the limits
+/// (`max_verbs_without_progress`, `max_call_duration_s`), and this bounds its transcript even
+/// when they are raised.
+pub const MAX_ENTRIES: usize = 10_000;
+
 /// Called with every entry as it is written.
 type Observer = Arc<dyn Fn(&Entry) + Send + Sync>;
 
@@ -34,6 +39,8 @@ pub struct Journal {
     input_exhausted: Arc<std::sync::atomic::AtomicBool>,
     /// How many caller actions the call used up.
     actions_taken: Arc<std::sync::atomic::AtomicUsize>,
+    /// Entries past [`MAX_ENTRIES`], counted but not kept.
+    dropped: Arc<std::sync::atomic::AtomicUsize>,
     observer: Option<Observer>,
 }
 
@@ -60,7 +67,17 @@ impl Journal {
         if let Some(observer) = &self.observer {
             observer(&entry);
         }
-        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(Box::new(entry));
+        let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if entries.len() < MAX_ENTRIES {
+            entries.push(Box::new(entry));
+        } else {
+            self.dropped.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
+    }
+
+    /// Entries written after the journal held [`MAX_ENTRIES`], which it did not keep.
+    pub fn dropped(&self) -> usize {
+        self.dropped.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Note that the call waited for the caller when the caller's actions had run out.
@@ -89,9 +106,15 @@ impl Journal {
         entries.iter().map(|entry| Entry::clone(entry)).collect()
     }
 
-    /// The transcript as readable lines, one per entry.
+    /// The transcript as readable lines, one per entry, and a last line saying how many were
+    /// not kept.
     pub fn lines(&self) -> Vec<String> {
-        self.entries().iter().map(ToString::to_string).collect()
+        let mut lines: Vec<String> = self.entries().iter().map(ToString::to_string).collect();
+        let dropped = self.dropped();
+        if dropped > 0 {
+            lines.push(format!("… and {dropped} more verbs, not kept (a transcript keeps {MAX_ENTRIES})"));
+        }
+        lines
     }
 }
 
@@ -205,5 +228,30 @@ impl fmt::Display for Entry {
             Err(error) => write!(f, " → error: {error}")?,
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_journal_keeps_a_bounded_transcript_and_says_how_much_it_left_out() {
+        let journal = Journal::new();
+        for _ in 0..MAX_ENTRIES + 5 {
+            journal.push(Entry {
+                at: Duration::ZERO,
+                command: Command::Answer,
+                origin: None,
+                result: Ok(Outcome::Done),
+            });
+        }
+        assert_eq!(journal.entries().len(), MAX_ENTRIES);
+        assert_eq!(journal.dropped(), 5);
+        let lines = journal.lines();
+        assert_eq!(
+            lines.last().map(String::as_str),
+            Some("… and 5 more verbs, not kept (a transcript keeps 10000)")
+        );
     }
 }
