@@ -19,8 +19,35 @@ struct Cli {
     /// Log filter (e.g. `info`, `rivr=debug`); also RIVR_LOG.
     #[arg(long, global = true, env = "RIVR_LOG", default_value = "warn")]
     log: String,
+    /// Colour in log lines: `auto` (only when stderr is a terminal and NO_COLOR is unset),
+    /// `always` or `never`.
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    color: Color,
     #[command(subcommand)]
     command: Command,
+}
+
+/// When log lines are coloured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Color {
+    /// Only on a terminal, and not when NO_COLOR is set.
+    Auto,
+    Always,
+    Never,
+}
+
+impl Color {
+    /// Whether to write ANSI colour codes to stderr: files, pipes and journald get plain text.
+    fn enabled(self) -> bool {
+        use std::io::IsTerminal as _;
+        match self {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => {
+                std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -122,7 +149,11 @@ fn main() -> ExitCode {
             .with_writer(std::io::stderr)
             .init();
     } else {
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+        tracing_subscriber::fmt()
+            .with_ansi(cli.color.enabled())
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
     }
     match run(cli.command) {
         Ok(code) => code,
@@ -370,7 +401,7 @@ fn originate(
             Ok(ExitCode::SUCCESS)
         }
         Ok(other) => {
-            println!("not answered: {other:?}");
+            println!("not answered: {other}");
             Ok(ExitCode::from(1))
         }
         Err(error) => Err(error).context(format!("originate {dial_string}")),

@@ -315,16 +315,26 @@ fn menu_rejects_an_unknown_option() {
 }
 
 #[test]
-fn log_and_print_do_not_reach_the_switch() {
-    let lines = lines_of(r#"log("info", "hello"); log("x"); print("p"); debug("d");"#, vec![]);
-    assert_eq!(lines, ["hangup: NORMAL_CLEARING"]);
+fn log_and_print_lines_take_their_place_among_the_verbs() {
+    let lines = lines_of(r#"log("info", "hello"); answer(); log("x"); print("p"); debug("d");"#, vec![]);
+    assert_eq!(
+        lines,
+        [
+            "log info: hello",
+            "answer",
+            "log info: x",
+            "log info: p",
+            r#"log debug: "d""#,
+            "hangup: NORMAL_CLEARING"
+        ]
+    );
 }
 
 #[test]
 fn a_script_that_returns_is_hung_up_and_on_hangup_runs_after() {
     let lines =
         lines_of(r#"answer(); fn on_hangup() { set_var("done", "yes"); log(get_var("done")); }"#, vec![]);
-    assert_eq!(lines, ["answer", "hangup: NORMAL_CLEARING"]);
+    assert_eq!(lines, ["answer", "hangup: NORMAL_CLEARING", "log info: yes"]);
 }
 
 fn hangup_during(script: &str, setup: SimSetup) {
@@ -337,8 +347,10 @@ fn hangup_during(script: &str, setup: SimSetup) {
     let (report, lines) = with_setup(&text, vec![], SimSetup { hangup_at_command: Some(2), ..setup });
     assert_eq!(report.ending, Ending::HungUp { cause: "NORMAL_CLEARING".into() }, "{script}: {lines:#?}");
     assert_eq!(report.on_hangup_error, None, "{script}");
-    assert_eq!(lines.len(), 2, "{script}: nothing runs after the hangup: {lines:#?}");
+    assert_eq!(lines.len(), 3, "{script}: nothing runs after the hangup: {lines:#?}");
     assert!(lines[1].ends_with("→ caller hung up (NORMAL_CLEARING)"), "{script}: {lines:#?}");
+    // on_hangup ran, and media was refused there.
+    assert_eq!(lines[2], "log info: refused", "{script}");
 }
 
 #[test]
@@ -398,5 +410,6 @@ fn a_simulated_call_is_hung_up_at_max_call_duration_in_simulated_time() {
     let (report, lines) = with_setup(text, vec![], setup);
     assert_eq!(report.ending, Ending::HungUp { cause: "ALLOTTED_TIMEOUT".into() });
     assert_eq!(lines.iter().filter(|l| l.starts_with("sleep")).count(), 61, "{lines:#?}");
-    assert_eq!(lines.last().map(String::as_str), Some("sleep: 60s → caller hung up (ALLOTTED_TIMEOUT)"));
+    assert_eq!(lines[lines.len() - 2], "sleep: 60s → caller hung up (ALLOTTED_TIMEOUT)");
+    assert_eq!(lines.last().map(String::as_str), Some("log info: bye"));
 }

@@ -45,7 +45,9 @@ fn sim_with_piped_input_prints_the_transcript() {
     assert_eq!(lines[4], "say_digits: 5550100");
     assert_eq!(lines[5], r#"say: "Goodbye.""#);
     assert_eq!(lines[6], "hangup: NORMAL_CLEARING");
-    assert_eq!(lines[7], "call ended: main.rhai completed");
+    // The script's own log line (from on_hangup) in its place among the verbs.
+    assert_eq!(lines[7], "log info: call finished");
+    assert_eq!(lines[8], "call ended: main.rhai completed");
 }
 
 #[test]
@@ -135,4 +137,17 @@ fn sim_ends_a_script_that_passes_to_itself_with_the_limit_and_its_place() {
     assert!(stdout.contains("limits.max_passes"), "{stdout}");
     // 101 answers (the first run and 100 passes), not a million.
     assert!(stdout.lines().filter(|l| *l == "answer").count() <= 101, "{stdout}");
+}
+
+#[test]
+fn logs_written_to_a_pipe_carry_no_colour_unless_asked() {
+    // `--log info` makes the sim log; stderr is a pipe here, as with `rivr run 2>log`.
+    let (_, _, plain) = rivr(&["--log", "info", "sim", "scripts/main.rhai", "--var", OFFICE_HOURS], "2\n");
+    assert!(plain.contains("INFO"), "{plain}");
+    assert!(!plain.contains('\u{1b}'), "colour escapes in piped logs: {plain:?}");
+    let (_, _, coloured) = rivr(
+        &["--log", "info", "--color", "always", "sim", "scripts/main.rhai", "--var", OFFICE_HOURS],
+        "2\n",
+    );
+    assert!(coloured.contains("\u{1b}["), "{coloured:?}");
 }

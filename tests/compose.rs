@@ -44,7 +44,7 @@ fn pass_continues_the_call_in_another_script_and_its_on_hangup_runs() {
     );
     assert_eq!(report.ending, Ending::Completed);
     assert_eq!(report.script, "support.rhai");
-    assert_eq!(lines, ["answer", r#"say: "support""#, "hangup: NORMAL_CLEARING"]);
+    assert_eq!(lines, ["answer", r#"say: "support""#, "hangup: NORMAL_CLEARING", "log info: support done"]);
 }
 
 #[test]

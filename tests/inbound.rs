@@ -446,3 +446,34 @@ async fn many_tasks_share_one_client_without_mixing_replies() {
         task.await.expect("task");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rivr_originate_prints_the_outcome_in_words_and_its_own_exit_is_no_warning() {
+    let fake = FakeFreeswitch::start(CAPTURED_PASSWORD).await;
+    fake.on_originate("noanswer", "-ERR NO_ANSWER\n");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("rivr.yaml");
+    let yaml = format!(
+        "freeswitch:\n  - host: 127.0.0.1\n    port: {}\n    password: {CAPTURED_PASSWORD}\n",
+        fake.port()
+    );
+    std::fs::write(&config, yaml).expect("write");
+    std::fs::create_dir(dir.path().join("scripts")).expect("scripts dir");
+    let config = config.to_str().expect("utf-8").to_string();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_rivr"))
+            .args(["originate", "-c", &config, "loopback/noanswer/default", "main.rhai"])
+            .env("RIVR_LOG", "info")
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("rivr runs")
+    })
+    .await
+    .expect("joined");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert_eq!(stdout.trim(), "not answered: no_answer", "{stderr}");
+    assert!(!stderr.contains("WARN"), "rivr's own exit logged as a warning: {stderr}");
+    assert!(fake.commands().iter().any(|c| c == "exit"), "{:?}", fake.commands());
+}

@@ -693,3 +693,11 @@ async fn five_hundred_concurrent_calls_through_one_listener_all_complete() {
         assert_eq!(log.lines().last().map(String::as_str), Some("exit"), "call {i}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_and_print_lines_never_reach_freeswitch() {
+    let (report, log) =
+        one_call(r#"answer(); log("hi"); print("p"); debug("d"); hangup();"#, Scenario::default()).await;
+    completed(&report, &log);
+    assert_eq!(log.apps(), ["answer", "hangup NORMAL_CLEARING"]);
+}

@@ -148,6 +148,8 @@ async fn serve<C: Channel>(
 ) -> Result<Outcome, CallError> {
     match command {
         Command::Http(request) => http(channel, state, &*services.http, request).await,
+        // A log line needs no call: it is written in order with the verbs, also in `on_hangup`.
+        command @ Command::Log(_) => channel.execute(command, origin).await,
         _ if state.is_hung_up() => Err(state.ended_error()),
         command => {
             let ends_call = ends_call(&command);

@@ -60,6 +60,73 @@ pub enum Command {
     /// Call out to a web service (`http_get`, `http_post`). Carried out by the call actor through
     /// its `HttpClient`, not by the switch.
     Http(HttpRequest),
+    /// A line the script wrote (`log`, `print`, `debug`): nothing happens on the switch, but the
+    /// line takes its place among the verbs, in the log, the simulator's transcript and (later)
+    /// a call's trace.
+    Log(LogLine),
+}
+
+/// One line a script wrote to its call's log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogLine {
+    /// How loud.
+    pub level: LogLevel,
+    /// What it said.
+    pub text: String,
+}
+
+/// The level of a script's log line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogLevel {
+    /// `log("error", …)`.
+    Error,
+    /// `log("warn", …)`.
+    Warn,
+    /// `log(…)`, `log("info", …)`, `print(…)`.
+    Info,
+    /// `log("debug", …)`, `debug(…)`.
+    Debug,
+    /// `log("trace", …)`.
+    Trace,
+}
+
+impl LogLevel {
+    /// Parse a level as scripts name it (`warning` is `warn`).
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "error" => LogLevel::Error,
+            "warn" | "warning" => LogLevel::Warn,
+            "info" => LogLevel::Info,
+            "debug" => LogLevel::Debug,
+            "trace" => LogLevel::Trace,
+            _ => return None,
+        })
+    }
+
+    /// The lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+impl LogLine {
+    /// Write the line to rivr's own log, in the call's span (target `rivr::script`).
+    pub fn emit(&self) {
+        let text = &self.text;
+        match self.level {
+            LogLevel::Error => tracing::error!(target: "rivr::script", "{text}"),
+            LogLevel::Warn => tracing::warn!(target: "rivr::script", "{text}"),
+            LogLevel::Info => tracing::info!(target: "rivr::script", "{text}"),
+            LogLevel::Debug => tracing::debug!(target: "rivr::script", "{text}"),
+            LogLevel::Trace => tracing::trace!(target: "rivr::script", "{text}"),
+        }
+    }
 }
 
 impl Command {
@@ -84,6 +151,7 @@ impl Command {
             Command::Sleep(_) => "sleep",
             Command::Execute { .. } => "execute",
             Command::Http(request) => request.method.verb(),
+            Command::Log(_) => "log",
         }
     }
 
@@ -91,7 +159,7 @@ impl Command {
     /// `get_var`/`set_var` stay usable in `on_hangup` from the script's snapshot, and HTTP
     /// requests run there too (reporting a call's result to a CRM is what `on_hangup` is for).
     pub fn needs_media(&self) -> bool {
-        !matches!(self, Command::GetVar(_) | Command::SetVar { .. } | Command::Http(_))
+        !matches!(self, Command::GetVar(_) | Command::SetVar { .. } | Command::Http(_) | Command::Log(_))
     }
 
     /// Whether the command plays media or waits for the caller or the far end when it succeeds:
@@ -112,7 +180,7 @@ impl Command {
     /// Whether the actor still carries the command out once the call has ended: only HTTP
     /// requests, which need no call.
     pub fn runs_after_hangup(&self) -> bool {
-        matches!(self, Command::Http(_))
+        matches!(self, Command::Http(_) | Command::Log(_))
     }
 }
 

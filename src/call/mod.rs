@@ -17,8 +17,8 @@ mod pattern;
 
 pub use crate::cause::{CallEnd, HangupCause, KNOWN_CAUSES};
 pub use command::{
-    AskOptions, Command, DialOptions, Prompt, RecordOptions, SayAs, SayKind, SayOptions, TransferOptions,
-    SAY_PROMPT_PREFIX,
+    AskOptions, Command, DialOptions, LogLevel, LogLine, Prompt, RecordOptions, SayAs, SayKind, SayOptions,
+    TransferOptions, SAY_PROMPT_PREFIX,
 };
 pub use error::{CallError, Fault};
 pub use handle::{CallHandle, CallState, Origin};

@@ -231,7 +231,7 @@ fn describe(entry: &Entry) -> String {
 
 /// Whether an entry only moves data (these are matched only when a step names them).
 fn is_quiet(entry: &Entry) -> bool {
-    matches!(entry.command, Command::GetVar(_) | Command::SetVar { .. })
+    matches!(entry.command, Command::GetVar(_) | Command::SetVar { .. } | Command::Log(_))
 }
 
 /// Whether the entry never really happened: the caller was already gone when it started.

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use rhai::{Dynamic, Engine, EvalAltResult, Module, NativeCallContext, Position, Shared};
 
-use crate::call::{CallHandle, CallInfo, Command, Origin, Outcome};
+use crate::call::{CallHandle, CallInfo, Command, LogLevel, LogLine, Origin, Outcome};
 use crate::config::Limits;
 use crate::script::store::Script;
 
@@ -214,6 +214,15 @@ impl CallContext {
         Ok(())
     }
 
+    /// Write a line to the call's log through the call, so it lands in order with the verbs
+    /// (the simulator's transcript shows it). Not a verb: it does not restart the compute
+    /// budget, so a loop that only logs is still stopped by it.
+    pub fn write_log(&self, level: LogLevel, text: &str, origin: Option<Origin>) {
+        let line = LogLine { level, text: text.to_string() };
+        // A log line cannot fail but for a call that is gone, and then there is no one to tell.
+        let _ = self.handle.execute_from(Command::Log(line), origin);
+    }
+
     /// Count a verb; too many in a row without `progress` stop the call.
     fn count_progress(&self, verb: &str, progress: bool, pos: Position) -> Result<(), Box<EvalAltResult>> {
         if progress {
@@ -328,6 +337,17 @@ pub fn module() -> Shared<Module> {
 pub fn install(engine: &mut Engine, ctx: &Arc<CallContext>) {
     engine.register_global_module(module());
     engine.set_default_tag(Dynamic::from(ctx.clone()));
+    let printing = ctx.clone();
+    engine.on_print(move |text| printing.write_log(LogLevel::Info, text, None));
+    let debugging = ctx.clone();
+    engine.on_debug(move |text, source, position| {
+        let origin = Origin {
+            source: source.unwrap_or_default().to_string(),
+            line: position.line().unwrap_or(0),
+            column: position.position().unwrap_or(0),
+        };
+        debugging.write_log(LogLevel::Debug, text, Some(origin))
+    });
     let progress = ctx.clone();
     engine.on_progress(move |operations| {
         // Checking the clock on every operation costs ~30 %; every 256th costs ~2 % and still

@@ -4,7 +4,7 @@ use rhai::{Dynamic, EvalAltResult, FuncRegistration, Module, NativeCallContext};
 
 use super::options::error;
 use super::{context, map_of, variables_map, CallContext};
-use crate::call::{Command, Outcome, Pattern};
+use crate::call::{Command, LogLevel, Origin, Outcome, Pattern};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
@@ -73,20 +73,17 @@ pub fn call_info(ctx: &CallContext) -> rhai::Map {
 /// ```rhai
 /// log("warn", "caller failed PIN check");
 /// ```
-pub fn log(nctx: &NativeCallContext, level: &str, message: &str) -> Result<()> {
-    let source = nctx.call_source().unwrap_or("");
+pub fn log(ctx: &CallContext, nctx: &NativeCallContext, level: &str, message: &str) -> Result<()> {
     let pos = nctx.call_position();
-    let line = pos.line().unwrap_or(0);
-    match level {
-        "error" => tracing::error!(target: "rivr::script", source, line, "{message}"),
-        "warn" | "warning" => tracing::warn!(target: "rivr::script", source, line, "{message}"),
-        "info" => tracing::info!(target: "rivr::script", source, line, "{message}"),
-        "debug" => tracing::debug!(target: "rivr::script", source, line, "{message}"),
-        "trace" => tracing::trace!(target: "rivr::script", source, line, "{message}"),
-        other => {
-            return Err(error(format!("log: unknown level `{other}` (error, warn, info, debug, trace)"), pos))
-        }
-    }
+    let Some(level) = LogLevel::parse(level) else {
+        return Err(error(format!("log: unknown level `{level}` (error, warn, info, debug, trace)"), pos));
+    };
+    let origin = Origin {
+        source: nctx.call_source().unwrap_or("").to_string(),
+        line: pos.line().unwrap_or(0),
+        column: pos.position().unwrap_or(0),
+    };
+    ctx.write_log(level, message, Some(origin));
     Ok(())
 }
 
@@ -118,10 +115,12 @@ pub fn register(module: &mut Module) {
         Ok(call_info(&*context(&n)?))
     });
     FuncRegistration::new("log").set_into_module(module, |nctx: NativeCallContext, message: Dynamic| {
-        log(&nctx, "info", &message.to_string())
+        log(&*context(&nctx)?, &nctx, "info", &message.to_string())
     });
-    FuncRegistration::new("log")
-        .set_into_module(module, |nctx: NativeCallContext, level: &str, message: Dynamic| {
-            log(&nctx, level, &message.to_string())
-        });
+    FuncRegistration::new("log").set_into_module(
+        module,
+        |nctx: NativeCallContext, level: &str, message: Dynamic| {
+            log(&*context(&nctx)?, &nctx, level, &message.to_string())
+        },
+    );
 }

@@ -164,6 +164,7 @@ impl Entry {
             Command::Sleep(duration) => duration.as_millis().to_string(),
             Command::Execute { app, args } => format!("{app} {args}").trim_end().to_string(),
             Command::Http(request) => request.url.clone(),
+            Command::Log(line) => line.text.clone(),
         }
     }
 }
@@ -201,6 +202,7 @@ impl fmt::Display for Entry {
             Command::Sleep(duration) => write!(f, "{verb}: {}", ms(*duration))?,
             Command::Execute { app, args } => write!(f, "{verb}: {app} {args}")?,
             Command::Http(request) => write!(f, "{verb}: {} {}", request.method, request.url)?,
+            Command::Log(line) => write!(f, "log {}: {}", line.level.as_str(), line.text)?,
         }
         match &self.result {
             Ok(Outcome::Ask(ask)) => {

@@ -76,6 +76,7 @@ impl Connection {
             pending: Mutex::new(Pending::default()),
             dead: CancellationToken::new(),
             notice: AtomicBool::new(false),
+            leaving: AtomicBool::new(false),
         });
         let (requests, rx) = mpsc::channel(REQUEST_QUEUE);
         let sink = match role {
@@ -147,6 +148,7 @@ impl Connection {
     /// Says `exit` (so FreeSWITCH logs a clean goodbye), waits briefly for `+OK bye`, and closes.
     pub(crate) async fn exit(&self) {
         if !self.shared.dead.is_cancelled() {
+            self.shared.leaving.store(true, Ordering::Relaxed);
             let bye = self.request(&EslCommand::Exit);
             let _ = tokio::time::timeout(EXIT_GRACE, bye).await;
         }
@@ -225,6 +227,8 @@ struct Shared {
     dead: CancellationToken,
     /// FreeSWITCH announced the close with a `text/disconnect-notice`.
     notice: AtomicBool,
+    /// rivr said `exit`: the close that follows is the one it asked for.
+    leaving: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -518,7 +522,12 @@ async fn read_loop(
     };
     tokio::select! {
         err = reading => {
-            warn!(server = %shared.server, error = %err, "ESL connection ended");
+            if shared.leaving.load(Ordering::Relaxed) {
+                // rivr's own `exit`: FreeSWITCH's goodbye and close are what it asked for.
+                debug!(server = %shared.server, "ESL connection closed after exit");
+            } else {
+                warn!(server = %shared.server, error = %err, "ESL connection ended");
+            }
             shared.fail(err);
         }
         () = shared.dead.cancelled() => {}

@@ -244,6 +244,22 @@ pub enum OriginateOutcome {
     Rejected,
 }
 
+impl std::fmt::Display for OriginateOutcome {
+    /// The words the rest of the CLI uses (`dial`'s statuses, `rivr sim --dial`): `answered`,
+    /// `busy`, `no_answer`, `no_route`, `rejected`, `ended`, `failed (CAUSE)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OriginateOutcome::Answered { uuid } => write!(f, "answered ({uuid})"),
+            OriginateOutcome::Busy => f.write_str("busy"),
+            OriginateOutcome::Ended => f.write_str("ended (answered and hung up at once)"),
+            OriginateOutcome::Failed { cause } => write!(f, "failed ({cause})"),
+            OriginateOutcome::NoAnswer => f.write_str("no_answer"),
+            OriginateOutcome::NoRoute => f.write_str("no_route"),
+            OriginateOutcome::Rejected => f.write_str("rejected"),
+        }
+    }
+}
+
 impl OriginateOutcome {
     /// Reads an originate result (`+OK <uuid>` or `-ERR <CAUSE>`); `None` if it is neither, as
     /// when the command itself was refused (`-ERR ... Command not found!`, `-USAGE: ...`).
@@ -360,6 +376,16 @@ const CAUSE_NORMAL_CLEARING: &str = "NORMAL_CLEARING";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outcomes_read_in_the_words_the_rest_of_the_cli_uses() {
+        assert_eq!(OriginateOutcome::NoAnswer.to_string(), "no_answer");
+        assert_eq!(OriginateOutcome::NoRoute.to_string(), "no_route");
+        assert_eq!(OriginateOutcome::Busy.to_string(), "busy");
+        assert_eq!(OriginateOutcome::Rejected.to_string(), "rejected");
+        let failed = OriginateOutcome::Failed { cause: "DESTINATION_OUT_OF_ORDER".into() };
+        assert_eq!(failed.to_string(), "failed (DESTINATION_OUT_OF_ORDER)");
+    }
 
     #[test]
     fn socket_destination_is_quoted_and_variables_go_in_braces() {

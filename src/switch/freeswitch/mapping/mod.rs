@@ -194,6 +194,8 @@ pub fn plan(command: &Command, ctx: &MapContext<'_>) -> Result<Plan, CallError> 
             verb: command.verb(),
             reason: "HTTP requests are made by rivr, not by FreeSWITCH".into(),
         }),
+        // The channel writes log lines itself; they never reach the switch.
+        Command::Log(_) => Err(CallError::Internal { verb: "log", reason: "a log line has no plan".into() }),
         Command::Answer
         | Command::PreAnswer
         | Command::Ring
