@@ -89,3 +89,37 @@ fn a_clean_deployment_has_no_problems() {
     assert!(check.is_ok() && check.problems.is_empty(), "{:?}", check.problems);
     assert_eq!(check.scripts_checked, 1);
 }
+
+#[test]
+fn an_unknown_key_is_reported_next_to_every_other_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let scripts = dir.path().join("scripts");
+    fs::create_dir_all(&scripts).unwrap();
+    fs::write(scripts.join("main.rhai"), "say(\"hi\" +);\n").unwrap();
+    let config = dir.path().join("rivr.yaml");
+    fs::write(
+        &config,
+        "lisen: 127.0.0.1:8084\nroutes:\n  - name: main\n    destination: '/^2[0-9{3}$/'\n    script: main.rhai\n  \
+         - name: gone\n    destinaton: '3000'\n    script: gone.rhai\nlimits:\n  max_pases: 5\n",
+    )
+    .unwrap();
+    let check = check_config(&config);
+    let shown: Vec<String> = check.problems.iter().map(ToString::to_string).collect();
+    let at = |kind: DiagnosticKind| {
+        check
+            .problems
+            .iter()
+            .filter_map(|p| match p {
+                Problem::Config(d) if d.kind == kind => Some((d.line, d.column)),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    // Three typos, each at its key, with what was meant where one is close.
+    assert_eq!(at(DiagnosticKind::UnknownKey), [(1, 1), (7, 5), (10, 3)], "{shown:#?}");
+    assert!(shown.iter().any(|l| l.contains("`lisen`") && l.contains("listen")), "{shown:#?}");
+    // And everything else in the same run: the regex, the missing script, the script's syntax.
+    assert_eq!(at(DiagnosticKind::BadPattern).len(), 1, "{shown:#?}");
+    assert_eq!(at(DiagnosticKind::MissingScript), [(8, 13)], "{shown:#?}");
+    assert!(shown.iter().any(|l| l.contains("main.rhai:1:")), "{shown:#?}");
+}

@@ -35,6 +35,7 @@ mod route;
 mod secret;
 mod validate;
 
+use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::{NonZeroU64, NonZeroUsize};
 use std::path::{Path, PathBuf};
@@ -210,16 +211,38 @@ impl Config {
             // `!include` and friends would be silently ignored otherwise.
             reject_unsupported_tags: true,
         };
-        let mut config: Config = serde_saphyr::from_str_with_options(text, options)
-            .map_err(|err| ConfigError::Invalid(vec![Diagnostic::from_yaml(origin, &err)]))?;
+        // An unknown key (a typo such as `lisen:`) stops the deserializer. So that it is reported
+        // together with every other problem, its entry is commented out and the text read again;
+        // line and column numbers stay those of the file.
+        let mut unknown_keys = Vec::new();
+        let mut edited = Cow::Borrowed(text);
+        let mut config: Config = loop {
+            match serde_saphyr::from_str_with_options(&edited, options.clone()) {
+                Ok(config) => break config,
+                Err(err) => {
+                    let diagnostic = Diagnostic::from_yaml(origin, &err);
+                    let without = (diagnostic.kind == DiagnosticKind::UnknownKey
+                        && unknown_keys.len() < MAX_UNKNOWN_KEYS)
+                        .then(|| comment_out_entry(&edited, diagnostic.line, diagnostic.column))
+                        .flatten();
+                    unknown_keys.push(diagnostic);
+                    match without {
+                        Some(text) => edited = Cow::Owned(text),
+                        None => return Err(ConfigError::Invalid(unknown_keys)),
+                    }
+                }
+            }
+        };
         config.meta.origin = origin.to_string();
         let base = Path::new(origin).parent().unwrap_or(Path::new(""));
         if config.scripts.is_relative() {
             let resolved = base.join(config.scripts.value());
             *config.scripts.value_mut() = resolved;
         }
-        let diagnostics = validate::after_parse(&mut config, text, env);
+        let mut diagnostics = validate::after_parse(&mut config, &edited, env);
         config.meta.warnings = diagnostics.iter().filter(|d| !d.is_error()).cloned().collect();
+        diagnostics.extend(unknown_keys);
+        validate::sort(&mut diagnostics);
         Ok((config, diagnostics))
     }
 
@@ -543,6 +566,61 @@ const DEFAULT_ESL_PORT: u16 = 8021;
 // The `unwrap`s below run at compile time: a zero would fail the build, never a running rivr.
 const DEFAULT_MAX_CALLS: NonZeroUsize = NonZeroUsize::new(10_000).unwrap();
 
+/// Unknown keys reported in one pass before giving up on the file.
+const MAX_UNKNOWN_KEYS: usize = 64;
+
+/// `text` with the block-style mapping entry whose key starts at 1-based `line`:`column` commented out,
+/// with every deeper-indented line below it (its value), or `None` when the key does not start
+/// its line (a flow mapping `{a: 1, typo: 2}`), where commenting would lose its neighbours.
+fn comment_out_entry(text: &str, line: usize, column: usize) -> Option<String> {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let index = line.checked_sub(1)?;
+    let first = lines.get(index)?;
+    let body = first.trim_start();
+    let indent = first.len() - body.len();
+    // A key after a sequence dash (`- name: x`) is the first key of that item.
+    let key = body.strip_prefix("- ").map_or(body, str::trim_start);
+    let key_column = first.len() - key.len();
+    if key_column + 1 != column || key.starts_with(['{', '[', '#']) || !key.contains(':') {
+        return None;
+    }
+    let mut end = index + 1;
+    while let Some(next) = lines.get(end) {
+        let trimmed = next.trim_start();
+        let blank = trimmed.is_empty() || trimmed.starts_with('#');
+        if !blank && next.len() - trimmed.len() <= key_column.max(indent) {
+            break;
+        }
+        end += 1;
+    }
+    let mut edited: Vec<String> = lines.iter().map(|part| part.to_string()).collect();
+    edited[index] = format!("{}#{}", &first[..key_column], &first[key_column..]);
+    for part in &mut edited[index + 1..end] {
+        part.insert(0, '#');
+    }
+    // A mapping whose only entry went (`limits:` above a lone typo) would read as null: give
+    // its key an empty mapping instead.
+    let live = |part: &str| {
+        let trimmed = part.trim_start();
+        !trimmed.is_empty() && !trimmed.starts_with('#')
+    };
+    let depth = |part: &str| part.len() - part.trim_start().len();
+    if let Some(parent) = (0..index).rev().find(|&n| live(&edited[n]) && depth(&edited[n]) < key_column) {
+        let parent_depth = depth(&edited[parent]);
+        let orphaned = edited[parent + 1..]
+            .iter()
+            .take_while(|part| !live(part) || depth(part) > parent_depth)
+            .all(|part| !live(part));
+        let line = edited[parent].trim_end();
+        if orphaned && line.ends_with(':') {
+            let newline = if edited[parent].ends_with('\n') { "\n" } else { "" };
+            edited[parent] = format!("{line} {{}}{newline}");
+        }
+    }
+    let out = edited.concat();
+    Some(out)
+}
+
 const DEFAULT_MAX_CALL_DURATION_S: NonZeroU64 = NonZeroU64::new(4 * 60 * 60).unwrap();
 
 const DEFAULT_HTTP_TIMEOUT_MS: NonZeroU64 = NonZeroU64::new(5_000).unwrap();
@@ -688,5 +766,29 @@ mod tests {
         let d = only_diagnostic("max_calls: 0\n");
         assert_eq!((d.line, d.column, d.kind), (1, 12, DiagnosticKind::InvalidValue));
         assert!(d.message.contains("at least 1"), "{d}");
+    }
+
+    #[test]
+    fn an_unknown_entry_is_commented_out_with_its_value_keeping_every_position() {
+        let text = "listen: 127.0.0.1:1\nroutez:\n  - name: a\n    script: a.rhai\nscripts: s\n";
+        assert_eq!(
+            comment_out_entry(text, 2, 1).as_deref(),
+            Some("listen: 127.0.0.1:1\n#routez:\n#  - name: a\n#    script: a.rhai\nscripts: s\n")
+        );
+        // The lone entry of a mapping leaves it empty, not null.
+        assert_eq!(
+            comment_out_entry("limits:\n  max_pases: 5\nscripts: s\n", 2, 3).as_deref(),
+            Some("limits: {}\n  #max_pases: 5\nscripts: s\n")
+        );
+        // A key inside a flow mapping shares its line with others: left alone.
+        assert_eq!(comment_out_entry("limits: {max_pases: 5}\n", 1, 10), None);
+    }
+
+    #[test]
+    fn a_typo_still_stops_the_configuration_from_loading() {
+        let error = Config::parse("lisen: 127.0.0.1:8084\n", "rivr.yaml").expect_err("refused");
+        let shown: Vec<String> = error.diagnostics().iter().map(ToString::to_string).collect();
+        assert_eq!(shown.len(), 1, "{shown:?}");
+        assert!(shown[0].starts_with("rivr.yaml:1:1: unknown key `lisen`"), "{shown:?}");
     }
 }
