@@ -1,6 +1,6 @@
 //! A minimal hand-written ESL outbound app: the yardstick rivr is measured against.
 //!
-//! It listens where FreeSWITCH's `socket <addr> async full` (or `rivr-loadgen`) connects and
+//! It listens where FreeSWITCH's `socket <addr> async full` (or `examples/loadgen.rs`) connects and
 //! runs the reference flow on every call with no scripting, no routing and no per-call thread:
 //! `connect`, `myevents`, `linger`, answer, playback, play_and_get_digits, playback, hangup,
 //! `exit`. Each execute is a `sendmsg` with `event-lock: true` and an `Event-UUID`, and the
@@ -43,7 +43,7 @@ const REPLY_ERR: &str = "-ERR";
 #[derive(Parser, Debug)]
 #[command(name = "baseline", about = "A minimal tokio ESL outbound app running the reference flow")]
 struct Args {
-    /// Where to listen for FreeSWITCH (or rivr-loadgen).
+    /// Where to listen for FreeSWITCH (or the load generator).
     #[arg(long, default_value = "127.0.0.1:8085")]
     listen: SocketAddr,
 }

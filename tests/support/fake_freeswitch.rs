@@ -30,6 +30,8 @@ use rivr::switch::freeswitch::url;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::esl_wire;
+
 /// How a dial ends at the far end.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DialResult {
@@ -139,44 +141,8 @@ impl Default for Scenario {
     }
 }
 
-/// One command rivr sent.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Received {
-    /// The first line, e.g. `sendmsg` or `api uuid_getvar <uuid> x`.
-    pub line: String,
-    /// Header lines in order (names as sent).
-    pub headers: Vec<(String, String)>,
-    /// The body, if it had `content-length`.
-    pub body: Option<String>,
-}
-
-impl Received {
-    /// The value of header `name` (ASCII case ignored).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
-    /// The application argument, from the header or the body.
-    pub fn app_arg(&self) -> Option<&str> {
-        self.header("execute-app-arg").or(self.body.as_deref())
-    }
-
-    /// One line describing the command: `app arg` for executions, `hangup CAUSE` for
-    /// `call-command: hangup`, the first line otherwise.
-    pub fn describe(&self) -> String {
-        match self.header("call-command") {
-            Some("execute") => {
-                let app = self.header("execute-app-name").unwrap_or_default();
-                match self.app_arg() {
-                    Some(arg) => format!("{app} {arg}"),
-                    None => app.to_string(),
-                }
-            }
-            Some("hangup") => format!("hangup {}", self.header("hangup-cause").unwrap_or_default()),
-            _ => self.line.clone(),
-        }
-    }
-}
+/// One command rivr sent, as FreeSWITCH reads it.
+pub type Received = super::esl_wire::Command;
 
 /// What happened on one fake call.
 #[derive(Clone, Debug, Default)]
@@ -308,7 +274,7 @@ fn bytes_of(frame: &Frame) -> Vec<u8> {
 /// The fake's side of one socket.
 struct Session {
     stream: TcpStream,
-    buf: Vec<u8>,
+    buf: BytesMut,
     scenario: Scenario,
     vars: BTreeMap<String, String>,
     sequence: u64,
@@ -335,7 +301,7 @@ impl Session {
         vars.extend(scenario.variables.clone());
         Session {
             stream,
-            buf: Vec::new(),
+            buf: BytesMut::new(),
             scenario,
             vars,
             sequence: 441,
@@ -393,29 +359,8 @@ impl Session {
 
     async fn read_command(&mut self) -> Option<Received> {
         loop {
-            if let Some(end) = self.buf.windows(2).position(|w| w == b"\n\n") {
-                let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
-                let mut lines = head.lines();
-                let line = lines.next().unwrap_or_default().to_string();
-                let headers: Vec<(String, String)> = lines
-                    .filter_map(|l| {
-                        l.split_once(':').map(|(n, v)| (n.to_string(), v.trim_start().to_string()))
-                    })
-                    .collect();
-                let length = headers
-                    .iter()
-                    .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-                    .and_then(|(_, v)| v.parse::<usize>().ok());
-                let total = end + 2 + length.unwrap_or(0);
-                while self.buf.len() < total {
-                    if !self.fill().await {
-                        return None;
-                    }
-                }
-                let body =
-                    length.map(|n| String::from_utf8_lossy(&self.buf[end + 2..end + 2 + n]).into_owned());
-                self.buf.drain(..total);
-                return Some(Received { line, headers, body });
+            if let Some(command) = esl_wire::take_command(&mut self.buf).expect("rivr sends whole commands") {
+                return Some(command);
             }
             if !self.fill().await {
                 return None;
@@ -447,12 +392,11 @@ impl Session {
     }
 
     async fn reply(&mut self, text: &str) {
-        self.write(format!("Content-Type: command/reply\nReply-Text: {text}\n\n").as_bytes()).await;
+        self.write(&esl_wire::reply_frame(text)).await;
     }
 
     async fn api_response(&mut self, body: &str) {
-        let frame = format!("Content-Type: api/response\nContent-Length: {}\n\n{body}", body.len());
-        self.write(frame.as_bytes()).await;
+        self.write(&esl_wire::api_frame(body)).await;
     }
 
     async fn close(&mut self) {
@@ -535,10 +479,7 @@ impl Session {
         }
         let mut body = Vec::new();
         Event::new(headers, None).encode_plain(&mut body).expect("event encodes");
-        let mut frame =
-            format!("Content-Length: {}\nContent-Type: text/event-plain\n\n", body.len()).into_bytes();
-        frame.extend_from_slice(&body);
-        frame
+        esl_wire::plain_event_frame(&body)
     }
 
     async fn send_event(&mut self, template: &Event, set: &[(&str, String)], with_vars: bool) {

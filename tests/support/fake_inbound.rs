@@ -560,7 +560,7 @@ async fn serve(
     });
     let mut buf = BytesMut::new();
     'read: loop {
-        while let Some(command) = take_command(&mut buf) {
+        while let Some(command) = take_command(&mut buf).expect("whole commands") {
             // Subscribed before the command is visible to tests, so a release that follows
             // seeing the command is never missed.
             let mut release = state.release.subscribe();
@@ -736,30 +736,6 @@ fn handle(
     Handled::Continue
 }
 
-/// One command from the client: its first line and its header lines.
-struct Command {
-    line: String,
-    headers: Vec<(String, String)>,
-}
-
-/// Takes one whole command (lines up to a blank line) off the front of `buf`.
-fn take_command(buf: &mut BytesMut) -> Option<Command> {
-    // Blank lines between commands are skipped, as FreeSWITCH does.
-    while buf.first() == Some(&b'\n') || buf.first() == Some(&b'\r') {
-        let _ = buf.split_to(1);
-    }
-    let end = buf.windows(2).position(|pair| pair == b"\n\n")?;
-    let block = buf.split_to(end + 2);
-    let text = String::from_utf8_lossy(&block);
-    let mut lines = text.lines().map(|line| line.trim_end_matches('\r'));
-    let line = lines.next()?.to_owned();
-    let headers = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(name, value)| (name.to_owned(), value.trim_start().to_owned()))
-        .collect();
-    Some(Command { line, headers })
-}
-
 fn passes_filters(filters: &[(String, String)], event: Option<&Event>) -> bool {
     let Some(event) = event else {
         return true;
@@ -812,24 +788,7 @@ fn json_object(event: &Event) -> String {
     format!("{{{}}}", members.join(","))
 }
 
-/// An event frame as FreeSWITCH writes it: `Content-Length` first, then `Content-Type`.
-fn event_frame(content_type: &str, body: &[u8]) -> Vec<u8> {
-    let mut frame = format!("Content-Length: {}\nContent-Type: {content_type}\n\n", body.len()).into_bytes();
-    frame.extend_from_slice(body);
-    frame
-}
-
-/// A `command/reply` as `mod_event_socket.c` writes it.
-fn reply_frame(text: &str) -> Vec<u8> {
-    format!("Content-Type: command/reply\nReply-Text: {text}\n\n").into_bytes()
-}
-
-/// An `api/response` as `api_exec` writes it.
-fn api_frame(body: &str) -> Vec<u8> {
-    let mut frame = format!("Content-Type: api/response\nContent-Length: {}\n\n", body.len()).into_bytes();
-    frame.extend_from_slice(body.as_bytes());
-    frame
-}
+use super::esl_wire::{api_frame, event_frame, reply_frame, take_command, Command};
 
 fn job_body(api_reply: &[u8]) -> String {
     frames(api_reply)[0].frame.body_text().expect("body").into_owned()
@@ -889,7 +848,7 @@ fn api_reply_uuid(frames: &[Raw]) -> String {
 fn commands(bytes: &[u8]) -> Vec<String> {
     let mut buf = BytesMut::from(bytes);
     let mut out = Vec::new();
-    while let Some(command) = take_command(&mut buf) {
+    while let Some(command) = take_command(&mut buf).expect("captured commands") {
         out.push(command.line);
     }
     out

@@ -2,6 +2,7 @@
 //! `rivr run` does.
 #![allow(dead_code)]
 
+pub mod esl_wire;
 pub mod fake_freeswitch;
 pub mod fake_inbound;
 pub mod fs_parsers;

@@ -1,4 +1,4 @@
-//! `rivr-loadgen`: plays FreeSWITCH's side of many concurrent outbound-socket calls against an
+//! The load generator (`cargo run --release --example loadgen -- …`): plays FreeSWITCH's side of many concurrent outbound-socket calls against an
 //! ESL outbound listener (rivr, or `examples/baseline.rs`), and reports throughput and
 //! turnaround.
 //!
@@ -39,7 +39,7 @@ use rivr::switch::freeswitch::protocol::{
     DISPOSITION_DISCONNECT, DISPOSITION_LINGER, EVENT_CHANNEL_EXECUTE, EVENT_CHANNEL_EXECUTE_COMPLETE,
     EVENT_CHANNEL_HANGUP, EVENT_CHANNEL_HANGUP_COMPLETE, HEADER_APPLICATION, HEADER_APPLICATION_UUID,
     HEADER_CONTENT_DISPOSITION, HEADER_CONTENT_LENGTH, SENDMSG_APP_ARG, SENDMSG_APP_NAME,
-    SENDMSG_CALL_COMMAND, SENDMSG_CONTENT_LENGTH, SENDMSG_EVENT_UUID, SENDMSG_EXECUTE, SENDMSG_HANGUP,
+    SENDMSG_CALL_COMMAND, SENDMSG_EVENT_UUID, SENDMSG_EXECUTE, SENDMSG_HANGUP,
 };
 use rivr::switch::freeswitch::url;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
@@ -47,8 +47,13 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+// The switch side of the wire, shared with the fake FreeSWITCH of the tests.
+#[path = "../tests/support/esl_wire.rs"]
+mod esl_wire;
+use esl_wire::{api_frame, plain_event_frame as event_frame, reply_frame, Command};
+
 /// The captured outbound session this generator replays (see the module doc).
-const CAPTURE: &[u8] = include_bytes!("../../tests/fixtures/esl/outbound-pagd.fs2app.raw");
+const CAPTURE: &[u8] = include_bytes!("../tests/fixtures/esl/outbound-pagd.fs2app.raw");
 /// The call's uuid in the capture, replaced per call.
 const CAPTURED_UUID: &str = "a0dea27a-7a6e-4176-8178-7f9eb3f06a49";
 /// The captured `play_and_get_digits` result variable, replaced by the one the app names.
@@ -64,7 +69,7 @@ const MEDIA_APPS: &[&str] = &["playback", "play_and_get_digits", "say", "speak",
 
 #[derive(Parser, Debug)]
 #[command(
-    name = "rivr-loadgen",
+    name = "loadgen",
     about = "Plays FreeSWITCH's side of N concurrent ESL outbound calls against a listener"
 )]
 struct Args {
@@ -104,17 +109,17 @@ struct Args {
 async fn main() -> ExitCode {
     let args = Args::parse();
     if !args.addr.ip().is_loopback() {
-        eprintln!("rivr-loadgen: --addr must be a loopback address (127.0.0.1 or ::1)");
+        eprintln!("loadgen: --addr must be a loopback address (127.0.0.1 or ::1)");
         return ExitCode::from(2);
     }
     if args.calls == 0 || args.concurrency == 0 {
-        eprintln!("rivr-loadgen: --calls and --concurrency must be at least 1");
+        eprintln!("loadgen: --calls and --concurrency must be at least 1");
         return ExitCode::from(2);
     }
     let script = match Script::from_capture(&args) {
         Ok(script) => Arc::new(script),
         Err(problem) => {
-            eprintln!("rivr-loadgen: the built-in capture is unusable: {problem}");
+            eprintln!("loadgen: the built-in capture is unusable: {problem}");
             return ExitCode::FAILURE;
         }
     };
@@ -277,7 +282,7 @@ async fn call(addr: SocketAddr, script: &Script) -> CallResult {
                 }
                 _ => reply_frame("-ERR unknown call-command"),
             },
-            CMD_API => api_frame("-ERR not available in rivr-loadgen\n"),
+            CMD_API => api_frame("-ERR not available in the load generator\n"),
             _ => reply_frame("-ERR command not found"),
         };
         if let Err(err) = send(&mut writer, &reply).await {
@@ -298,34 +303,13 @@ async fn send(writer: &mut BufWriter<tokio::net::tcp::OwnedWriteHalf>, bytes: &[
     writer.flush().await.map_err(|err| format!("write: {err}"))
 }
 
-/// One command from the app: its first line, its headers and its body (a long `sendmsg`
-/// argument travels as a body with `content-length`).
-struct Command {
-    line: String,
-    headers: Vec<(String, String)>,
-    body: Option<String>,
-}
-
-impl Command {
-    fn word(&self) -> &str {
-        self.line.split_whitespace().next().unwrap_or_default()
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(header, _)| header.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
-    }
-}
-
 /// Reads the next command; `Ok(None)` when the app closed the connection between commands.
 async fn read_command(
     reader: &mut tokio::net::tcp::OwnedReadHalf,
     buf: &mut BytesMut,
 ) -> Result<Option<Command>, String> {
     loop {
-        if let Some(command) = parse_command(buf)? {
+        if let Some(command) = esl_wire::take_command(buf)? {
             return Ok(Some(command));
         }
         let read = reader.read_buf(buf).await.map_err(|err| format!("read: {err}"))?;
@@ -339,53 +323,6 @@ async fn read_command(
             return Err(format!("a command longer than {MAX_COMMAND} bytes"));
         }
     }
-}
-
-/// Cuts one command off the front of `buf` as FreeSWITCH reads it: lines up to a blank line,
-/// then `content-length` bytes of body if that header is present.
-fn parse_command(buf: &mut BytesMut) -> Result<Option<Command>, String> {
-    let skip = buf.iter().take_while(|&&b| b == b'\n' || b == b'\r').count();
-    let _ = buf.split_to(skip);
-    let Some(end) = find_blank_line(buf) else {
-        return Ok(None);
-    };
-    let head = String::from_utf8_lossy(&buf[..end.0]).into_owned();
-    let mut lines = head.lines().map(|line| line.trim_end_matches('\r'));
-    let line = lines.next().unwrap_or_default().to_owned();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(name, value)| (name.trim().to_owned(), value.trim_start().to_owned()))
-        .collect();
-    let length = headers
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case(SENDMSG_CONTENT_LENGTH))
-        .map(|(_, value)| value.parse::<usize>())
-        .transpose()
-        .map_err(|_| "a content-length that is not a number".to_owned())?;
-    let total = end.1 + length.unwrap_or(0);
-    if buf.len() < total {
-        return Ok(None);
-    }
-    let block = buf.split_to(total);
-    let body = length.map(|_| String::from_utf8_lossy(&block[end.1..]).into_owned());
-    Ok(Some(Command { line, headers, body }))
-}
-
-/// Where the header block ends: (end of its text, start of what follows the blank line).
-fn find_blank_line(buf: &[u8]) -> Option<(usize, usize)> {
-    let mut at = 0;
-    while let Some(offset) = buf[at..].iter().position(|&b| b == b'\n') {
-        let newline = at + offset;
-        let rest = &buf[newline + 1..];
-        if rest.first() == Some(&b'\n') {
-            return Some((newline, newline + 2));
-        }
-        if rest.starts_with(b"\r\n") {
-            return Some((newline, newline + 3));
-        }
-        at = newline + 1;
-    }
-    None
 }
 
 /// What the app asked a call to do, in order.
@@ -736,23 +673,6 @@ const MAX_ERROR_KINDS: usize = 10;
 /// A command longer than this is not something an IVR app sends.
 const MAX_COMMAND: usize = 1024 * 1024;
 
-fn event_frame(body: &[u8]) -> Vec<u8> {
-    let mut frame =
-        format!("Content-Length: {}\nContent-Type: text/event-plain\n\n", body.len()).into_bytes();
-    frame.extend_from_slice(body);
-    frame
-}
-
-fn reply_frame(text: &str) -> Vec<u8> {
-    format!("Content-Type: command/reply\nReply-Text: {text}\n\n").into_bytes()
-}
-
-fn api_frame(body: &str) -> Vec<u8> {
-    let mut frame = format!("Content-Type: api/response\nContent-Length: {}\n\n", body.len()).into_bytes();
-    frame.extend_from_slice(body.as_bytes());
-    frame
-}
-
 /// Decodes the capture into frames and the exact bytes of each.
 fn decode_all(bytes: &[u8]) -> Result<Vec<(Frame, Vec<u8>)>, String> {
     let mut decoder = FrameDecoder::new();
@@ -858,7 +778,7 @@ impl Report {
             return;
         }
         println!(
-            "rivr-loadgen: {} calls at concurrency {} against {} (media delay {} ms)",
+            "loadgen: {} calls at concurrency {} against {} (media delay {} ms)",
             args.calls, args.concurrency, args.addr, args.media_delay_ms
         );
         println!(
@@ -941,7 +861,7 @@ mod tests {
     use super::*;
 
     fn script() -> Script {
-        let args = Args::parse_from(["rivr-loadgen", "--digits", "42", "--destination", "5551234"]);
+        let args = Args::parse_from(["loadgen", "--digits", "42", "--destination", "5551234"]);
         Script::from_capture(&args).expect("the capture compiles")
     }
 
