@@ -875,14 +875,14 @@ mod tests {
             &b"connect\n\nsendmsg\ncall-command: execute\nexecute-app-name: speak\n\
                content-type: text/plain\ncontent-length: 5\n\nhello\nexit\n"[..],
         );
-        let first = parse_command(&mut buf).expect("valid").expect("whole");
+        let first = esl_wire::take_command(&mut buf).expect("valid").expect("whole");
         assert_eq!(first.word(), "connect");
-        let second = parse_command(&mut buf).expect("valid").expect("whole");
+        let second = esl_wire::take_command(&mut buf).expect("valid").expect("whole");
         assert_eq!(second.header("Execute-App-Name"), Some("speak"));
         assert_eq!(second.body.as_deref(), Some("hello"));
-        assert!(parse_command(&mut buf).expect("valid").is_none(), "exit is not whole yet");
+        assert!(esl_wire::take_command(&mut buf).expect("valid").is_none(), "exit is not whole yet");
         buf.extend_from_slice(b"\n");
-        assert_eq!(parse_command(&mut buf).expect("valid").expect("whole").word(), "exit");
+        assert_eq!(esl_wire::take_command(&mut buf).expect("valid").expect("whole").word(), "exit");
     }
 
     #[test]
