@@ -13,15 +13,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rivr::call::actor::{self, CallServices};
-use rivr::call::fiber::Fibers;
-use rivr::call::CallInfo;
-use rivr::config::{Fallback, Limits};
-use rivr::script::engine::STACK_SIZE;
-use rivr::script::runner::{self, CallJob, Ending};
+use rivr::config::Limits;
+use rivr::script::runner::Ending;
 use rivr::script::watch::DEFAULT_DEBOUNCE;
 use rivr::script::{ScriptStore, ScriptWatcher};
-use rivr::switch::sim::{Journal, SimChannel, SimSetup};
+
+/// The tests' helpers: a call on the simulated switch, run as `rivr run` runs one.
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 /// A 200-line script whose first spoken line is `version <n>`.
 fn script(version: usize) -> String {
@@ -51,22 +50,10 @@ fn save_by_rename(path: &Path, text: &str) {
 
 /// What a new call to `main.rhai` says first.
 fn first_words(rt: &tokio::runtime::Runtime, store: &ScriptStore) -> String {
-    let info = CallInfo::new("bench", "5551234", "1000");
-    let journal = Journal::new();
-    let (_tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let channel = SimChannel::new(&info, rx, SimSetup::default(), journal.clone());
-    let job = CallJob {
-        info,
-        script: store.get("main.rhai").expect("served"),
-        scripts: None,
-        limits: Limits::default(),
-        fallback: Fallback::default(),
-        language: "en".into(),
-    };
-    let fiber = runner::fiber(&Fibers::new(STACK_SIZE, 0), job).expect("stack");
-    let report = rt.block_on(actor::drive(channel, fiber, CallServices::default()));
+    let script = store.get("main.rhai").expect("served");
+    let (report, lines) = support::run_on(rt, script, support::SimCall::default());
     assert_eq!(report.ending, Ending::Completed);
-    journal.lines().get(1).cloned().unwrap_or_default()
+    lines.get(1).cloned().unwrap_or_default()
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

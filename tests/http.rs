@@ -6,7 +6,6 @@ mod http_server;
 mod support;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use http_server::Reply;
 use rivr::call::actor::CallServices;
@@ -35,24 +34,6 @@ fn run_with_http(
 ) -> (CallReport, Vec<String>) {
     let call = SimCall { actions, services: CallServices::with_http(http), ..SimCall::default() };
     run_on(rt, compile("main.rhai", text), call)
-}
-
-/// Wait for `condition`, failing after a generous deadline (never a timing assertion).
-fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !condition() {
-        assert!(Instant::now() < deadline, "gave up waiting: {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// The spoken lines of a transcript (`say: "…"` → `…`).
-fn said(lines: &[String]) -> Vec<String> {
-    lines
-        .iter()
-        .filter_map(|line| line.strip_prefix("say: \"").and_then(|rest| rest.strip_suffix('"')))
-        .map(|text| text.replace("\\\"", "\""))
-        .collect()
 }
 
 #[test]

@@ -223,6 +223,25 @@ async fn originate_to_rivr_names_the_script_and_the_call_events_reach_its_subscr
     assert_eq!(names(&mut events, 2).await, ["CHANNEL_CREATE", "CHANNEL_ANSWER"]);
 }
 
+/// `calls` calls subscribed on `client`: the first one's subscription, which nobody reads
+/// yet, and collectors that read `count` event names from each of the others.
+fn one_slow_subscriber_among(
+    client: &InboundClient,
+    calls: usize,
+    count: usize,
+) -> (Vec<String>, EventSubscription, Vec<tokio::task::JoinHandle<Vec<String>>>) {
+    let uuids: Vec<String> = (0..calls).map(|_| uuid()).collect();
+    let slow = client.subscribe(&uuids[0]);
+    let others = uuids[1..]
+        .iter()
+        .map(|uuid| {
+            let mut subscription = client.subscribe(uuid);
+            tokio::spawn(async move { names(&mut subscription, count).await })
+        })
+        .collect();
+    (uuids, slow, others)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_of_100_interleaved_calls_keep_flowing_while_one_subscriber_is_slow() {
     let fake = FakeFreeswitch::start(CAPTURED_PASSWORD).await;
@@ -232,14 +251,7 @@ async fn events_of_100_interleaved_calls_keep_flowing_while_one_subscriber_is_sl
     // Room for the slow call's whole backlog: the other calls must never wait for it.
     config.spill_capacity = expected.len() + 8;
     let client = InboundClient::connect(config).await.expect("connects");
-    let uuids: Vec<String> = (0..100).map(|_| uuid()).collect();
-    let mut slow = client.subscribe(&uuids[0]);
-    let mut others = Vec::new();
-    for uuid in &uuids[1..] {
-        let mut subscription = client.subscribe(uuid);
-        let count = expected.len();
-        others.push(tokio::spawn(async move { names(&mut subscription, count).await }));
-    }
+    let (uuids, mut slow, others) = one_slow_subscriber_among(&client, 100, expected.len());
     fake.stream_calls(&uuids);
     // The 99 others get everything while the slow one has not read a single event.
     for other in others {
@@ -259,14 +271,7 @@ async fn a_subscriber_beyond_the_spill_budget_pauses_the_socket_and_loses_nothin
     config.queue_capacity = 2;
     config.spill_capacity = 4;
     let client = InboundClient::connect(config).await.expect("connects");
-    let uuids: Vec<String> = (0..20).map(|_| uuid()).collect();
-    let mut slow = client.subscribe(&uuids[0]);
-    let mut others = Vec::new();
-    for uuid in &uuids[1..] {
-        let mut subscription = client.subscribe(uuid);
-        let count = expected.len();
-        others.push(tokio::spawn(async move { names(&mut subscription, count).await }));
-    }
+    let (uuids, mut slow, others) = one_slow_subscriber_among(&client, 20, expected.len());
     fake.stream_calls(&uuids);
     // Wait until the reader has stopped for the slow subscriber (polling a counter: a
     // condition, not a time).

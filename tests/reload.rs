@@ -8,7 +8,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rivr::call::actor::CallServices;
 use rivr::call::CallInfo;
@@ -96,22 +96,6 @@ fn save_like_vim(path: &Path, text: &str) {
     std::fs::rename(path, &backup).expect("backup");
     std::fs::write(path, text).expect("write");
     std::fs::remove_file(&backup).expect("remove backup");
-}
-
-fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !condition() {
-        assert!(Instant::now() < deadline, "gave up waiting: {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn said(lines: &[String]) -> Vec<String> {
-    lines
-        .iter()
-        .filter_map(|line| line.strip_prefix("say: \"").and_then(|rest| rest.strip_suffix('"')))
-        .map(str::to_string)
-        .collect()
 }
 
 /// Captures what `tracing` logs on this thread while `f` runs.

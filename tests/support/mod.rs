@@ -110,3 +110,21 @@ pub fn run(text: &str, actions: Vec<CallerAction>) -> (CallReport, Vec<String>) 
 pub fn press(keys: &str) -> CallerAction {
     CallerAction::Press(keys.into())
 }
+
+/// Wait for `condition`, failing after a generous deadline (never a timing assertion).
+pub fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !condition() {
+        assert!(std::time::Instant::now() < deadline, "gave up waiting: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// The spoken lines of a transcript (`say: "…"` → `…`).
+pub fn said(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .filter_map(|line| line.strip_prefix("say: \"").and_then(|rest| rest.strip_suffix('"')))
+        .map(|text| text.replace("\\\"", "\""))
+        .collect()
+}
