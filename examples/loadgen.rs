@@ -37,9 +37,9 @@ use rivr::switch::freeswitch::headers::Headers;
 use rivr::switch::freeswitch::protocol::{
     CMD_API, CMD_CONNECT, CMD_EVENT, CMD_EXIT, CMD_LINGER, CMD_MYEVENTS, CMD_NOLINGER, CMD_SENDMSG,
     DISPOSITION_DISCONNECT, DISPOSITION_LINGER, EVENT_CHANNEL_EXECUTE, EVENT_CHANNEL_EXECUTE_COMPLETE,
-    EVENT_CHANNEL_HANGUP, EVENT_CHANNEL_HANGUP_COMPLETE, HEADER_APPLICATION, HEADER_APPLICATION_UUID,
-    HEADER_CONTENT_DISPOSITION, HEADER_CONTENT_LENGTH, SENDMSG_APP_ARG, SENDMSG_APP_NAME,
-    SENDMSG_CALL_COMMAND, SENDMSG_EVENT_UUID, SENDMSG_EXECUTE, SENDMSG_HANGUP,
+    EVENT_CHANNEL_HANGUP, EVENT_CHANNEL_HANGUP_COMPLETE, HEADER_APPLICATION, HEADER_APPLICATION_DATA,
+    HEADER_APPLICATION_UUID, HEADER_CONTENT_DISPOSITION, HEADER_CONTENT_LENGTH, SENDMSG_APP_ARG,
+    SENDMSG_APP_NAME, SENDMSG_CALL_COMMAND, SENDMSG_EVENT_UUID, SENDMSG_EXECUTE, SENDMSG_HANGUP,
 };
 use rivr::switch::freeswitch::url;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
@@ -60,8 +60,6 @@ const CAPTURED_UUID: &str = "a0dea27a-7a6e-4176-8178-7f9eb3f06a49";
 const CAPTURED_DIGIT_VARIABLE: &str = "variable_fslab_digit";
 /// The application whose completion carries collected digits.
 const APP_PLAY_AND_GET_DIGITS: &str = "play_and_get_digits";
-/// The header with the application's argument on execute events.
-const HEADER_APPLICATION_DATA: &str = "Application-Data";
 /// The connect reply's dialled number, which rivr's router matches routes on.
 const HEADER_DESTINATION_NUMBER: &str = "Caller-Destination-Number";
 /// Applications that take media time (`--media-delay-ms`); others complete at once.

@@ -34,7 +34,9 @@ use super::error::EslError;
 use crate::switch::freeswitch::command::EslCommand;
 use crate::switch::freeswitch::event::Event;
 use crate::switch::freeswitch::frame::{ContentType, Frame, FrameDecoder, FrameError};
-use crate::switch::freeswitch::protocol::{CMD_BGAPI, EVENT_BACKGROUND_JOB};
+use crate::switch::freeswitch::protocol::{
+    CMD_BGAPI, EVENT_BACKGROUND_JOB, REPLY_ERR, REPLY_OK, REPLY_USAGE,
+};
 
 /// What a connection is for. Replies and call events never share a socket: a slow event
 /// subscriber stops the event socket's reader, and a reply behind those events would wait too.
@@ -573,12 +575,6 @@ async fn route_event(shared: &Shared, sink: Option<&Demux>, event: Event) {
     }
 }
 
-/// How FreeSWITCH starts a successful reply.
-pub(crate) const REPLY_OK: &str = "+OK";
-/// How FreeSWITCH starts a refusal.
-pub(crate) const REPLY_ERR: &str = "-ERR";
-/// How API commands start a usage complaint.
-pub(crate) const REPLY_USAGE: &str = "-USAGE";
 /// Requests queued for the writer before callers wait to queue more.
 const REQUEST_QUEUE: usize = 1024;
 /// The read buffer grows by this much.

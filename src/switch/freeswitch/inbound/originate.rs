@@ -12,8 +12,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::connection::REPLY_OK;
 use super::error::EslError;
+use crate::switch::freeswitch::protocol::{CAUSE_NORMAL_CLEARING, REPLY_OK};
 
 /// The channel variable that names the script rivr should run for an originated call; the
 /// router reads it from the call's variables when the answered call connects back.
@@ -371,7 +371,6 @@ const CAUSE_CALL_REJECTED: &str = "CALL_REJECTED";
 const CAUSE_NO_ANSWER: &str = "NO_ANSWER";
 const CAUSE_NO_USER_RESPONSE: &str = "NO_USER_RESPONSE";
 const CAUSE_NO_ROUTE_DESTINATION: &str = "NO_ROUTE_DESTINATION";
-const CAUSE_NORMAL_CLEARING: &str = "NORMAL_CLEARING";
 
 #[cfg(test)]
 mod tests {
