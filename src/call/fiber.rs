@@ -14,6 +14,19 @@
 //! and resumes it after the other ready tasks. A busy loop therefore delays other calls by at
 //! most a slice at a time, and the compute budget still ends it.
 //!
+//! # The rule a fiber's code must keep
+//!
+//! A fiber may be suspended on one runtime worker and resumed on another, so nothing tied to a
+//! thread may live on its stack across a verb: no `MutexGuard` (its unlock must come from the
+//! thread that locked), no entered `tracing` span guard, no `thread_local!` borrow. The
+//! compiler cannot see this (hence `unsafe impl Send for Fiber`), so what can be checked is:
+//! - code that runs on fibers (`script::api`, `script::runner`, `call::handle`,
+//!   `call::pattern`) takes locks only with [`lock`] (a test reads those files and refuses a
+//!   plain `.lock()`);
+//! - in debug builds (every test), a suspension with a [`lock`] guard alive, or inside a span the
+//!   fiber entered itself, panics at once with the reason;
+//! - the driver, not the fiber, enters the call's span around each resume.
+//!
 //! Stacks: `stack_size` of address space each (untouched pages cost no memory), reused between
 //! calls up to `max_idle`, with everything but their top [`KEPT_STACK`] given back to the OS when
 //! they are put aside, so one deep call does not keep its pages for ever.
@@ -78,6 +91,9 @@ pub(crate) struct Link {
     epoch: Instant,
     /// When the fiber was last resumed, in nanoseconds since `epoch`.
     resumed: AtomicU64,
+    /// Debug builds: the span the driver had entered when it last resumed the fiber (0: none).
+    #[cfg(debug_assertions)]
+    span_at_resume: AtomicU64,
 }
 
 // SAFETY: `yielder` is only dereferenced in `suspend`, after checking that the caller runs on the
@@ -95,7 +111,14 @@ impl std::fmt::Debug for Link {
 impl Link {
     fn new(yielder: &Yielder<Resume, Suspend>, stack: Range<usize>) -> Self {
         let epoch = Instant::now();
-        Link { yielder, stack, epoch, resumed: AtomicU64::new(0) }
+        Link {
+            yielder,
+            stack,
+            epoch,
+            resumed: AtomicU64::new(0),
+            #[cfg(debug_assertions)]
+            span_at_resume: AtomicU64::new(current_span_id()),
+        }
     }
 
     /// Hand `command` to the driver and wait, suspended, for its result (`None`: nobody will
@@ -116,11 +139,79 @@ impl Link {
         let probe = 0u8;
         let here = std::hint::black_box(&probe) as *const u8 as usize;
         assert!(self.stack.contains(&here), "a fiber's call handle was used outside its fiber");
+        #[cfg(debug_assertions)]
+        self.check_nothing_thread_bound_is_held();
         // SAFETY: this code runs on the fiber's stack (checked above), so the coroutine is
         // running and its yielder, which lives on that stack for the body's whole run, is alive.
         let resume = unsafe { (*self.yielder).suspend(why) };
         self.resumed.store(self.epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        #[cfg(debug_assertions)]
+        self.span_at_resume.store(current_span_id(), Ordering::Relaxed);
         resume
+    }
+
+    /// Debug builds: the fiber is about to be suspended, and may be resumed on another thread.
+    #[cfg(debug_assertions)]
+    fn check_nothing_thread_bound_is_held(&self) {
+        let held = HELD_LOCKS.with(std::cell::Cell::get);
+        assert!(
+            held == 0,
+            "{held} lock(s) taken with fiber::lock are held across a verb; release them first \
+             (the fiber may be resumed on another thread; see call::fiber's module doc)"
+        );
+        assert!(
+            current_span_id() == self.span_at_resume.load(Ordering::Relaxed),
+            "a tracing span entered on a fiber is held across a verb; enter it around the \
+             computation only (see call::fiber's module doc)"
+        );
+    }
+}
+
+/// The id of the span this thread has entered, 0 for none.
+#[cfg(debug_assertions)]
+fn current_span_id() -> u64 {
+    tracing::Span::current().id().map_or(0, |id| id.into_u64())
+}
+
+#[cfg(debug_assertions)]
+thread_local! {
+    /// Guards from [`lock`] alive on this thread.
+    static HELD_LOCKS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Lock `mutex` from code that runs on a fiber (a poisoned lock is taken as it is: the data
+/// behind rivr's locks stays consistent between statements). Debug builds count the guard, and
+/// a verb run while it is alive panics instead of moving it to another thread.
+pub fn lock<T>(mutex: &Mutex<T>) -> Guard<'_, T> {
+    let inner = mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    #[cfg(debug_assertions)]
+    HELD_LOCKS.with(|held| held.set(held.get() + 1));
+    Guard { inner }
+}
+
+/// A lock taken with [`lock`]: must be released before the next verb.
+pub struct Guard<'a, T> {
+    inner: std::sync::MutexGuard<'a, T>,
+}
+
+impl<T> std::ops::Deref for Guard<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.inner
+    }
+}
+
+impl<T> std::ops::DerefMut for Guard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.inner
+    }
+}
+
+impl<T> Drop for Guard<'_, T> {
+    fn drop(&mut self) {
+        #[cfg(debug_assertions)]
+        HELD_LOCKS.with(|held| held.set(held.get().saturating_sub(1)));
     }
 }
 
@@ -211,7 +302,9 @@ pub struct Fiber<R> {
 // (bound in `Fibers::fiber`), and what it puts on the stack are the script engine's values
 // (Rhai's `sync` build: `Send + Sync`) and rivr's own; none is tied to the thread that resumed the
 // fiber across a suspension: the call's tracing span is entered by the driver around each
-// resume, not inside the fiber, and no lock is held across a verb.
+// resume, not inside the fiber, and no lock is held across a verb. The module doc says what is
+// checked of this rule (fiber-side code locks with `lock`; debug builds catch a guard or an
+// entered span alive at a suspension); the rest is for a reviewer to keep.
 unsafe impl<R: Send> Send for Fiber<R> {}
 
 impl<R> std::fmt::Debug for Fiber<R> {
@@ -275,6 +368,75 @@ impl<R> Drop for Fiber<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The files whose code runs on a script's fiber.
+    const FIBER_SIDE: [(&str, &str); 12] = [
+        ("script/api/mod.rs", include_str!("../script/api/mod.rs")),
+        ("script/api/control.rs", include_str!("../script/api/control.rs")),
+        ("script/api/media.rs", include_str!("../script/api/media.rs")),
+        ("script/api/input.rs", include_str!("../script/api/input.rs")),
+        ("script/api/dial.rs", include_str!("../script/api/dial.rs")),
+        ("script/api/record.rs", include_str!("../script/api/record.rs")),
+        ("script/api/vars.rs", include_str!("../script/api/vars.rs")),
+        ("script/api/http.rs", include_str!("../script/api/http.rs")),
+        ("script/api/clock.rs", include_str!("../script/api/clock.rs")),
+        ("script/runner.rs", include_str!("../script/runner.rs")),
+        ("call/handle.rs", include_str!("handle.rs")),
+        ("call/pattern.rs", include_str!("pattern.rs")),
+    ];
+
+    #[test]
+    fn code_on_a_fiber_locks_only_through_fiber_lock() {
+        for (file, text) in FIBER_SIDE {
+            let plain = text
+                .lines()
+                .position(|line| line.contains(".lock()") && !line.trim_start().starts_with("//"));
+            assert_eq!(plain, None, "src/{file}: a plain `.lock()` on a fiber; use call::fiber::lock");
+        }
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    fn a_lock_held_across_a_verb_is_caught_before_the_fiber_moves() {
+        let fibers = Fibers::new(STACK, 4);
+        let shared = Arc::new(Mutex::new(0));
+        let inside = shared.clone();
+        let mut fiber = fiber(&fibers, move |handle| {
+            let guard = lock(&inside);
+            let _ = handle.execute(Command::Answer);
+            drop(guard);
+        });
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fiber.resume(None)));
+        let message = match panicked {
+            Err(payload) => payload.downcast_ref::<String>().cloned().unwrap_or_default(),
+            Ok(step) => panic!("the fiber suspended holding a lock: {step:?}"),
+        };
+        assert!(message.contains("held across a verb"), "{message}");
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    fn a_span_entered_on_a_fiber_and_held_across_a_verb_is_caught() {
+        let subscriber = tracing_subscriber::registry();
+        tracing::subscriber::with_default(subscriber, || {
+            let fibers = Fibers::new(STACK, 4);
+            let mut fiber = fiber(&fibers, move |handle| {
+                let span = tracing::info_span!("inside");
+                let _entered = span.enter();
+                let _ = handle.execute(Command::Answer);
+            });
+            let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fiber.resume(None)));
+            let message = match panicked {
+                Err(payload) => payload
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| payload.downcast_ref::<&str>().map(|text| text.to_string()))
+                    .unwrap_or_default(),
+                Ok(step) => panic!("the fiber suspended inside its own span: {step:?}"),
+            };
+            assert!(message.contains("span entered on a fiber"), "{message}");
+        });
+    }
 
     const STACK: usize = 256 * 1024;
 

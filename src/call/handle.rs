@@ -45,7 +45,7 @@ impl CallState {
 
     /// Record that the call stopped being the script's; the first end recorded stands.
     pub fn mark_ended(&self, end: CallEnd) {
-        let mut slot = self.end.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut slot = fiber::lock(&self.end);
         if slot.is_none() {
             *slot = Some(end);
         }
@@ -59,11 +59,7 @@ impl CallState {
 
     /// How the call ended: hung up with `NORMAL_CLEARING` if it ended without a cause.
     pub fn end(&self) -> CallEnd {
-        self.end
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
-            .unwrap_or_else(|| CallEnd::HungUp(HangupCause::normal()))
+        fiber::lock(&self.end).clone().unwrap_or_else(|| CallEnd::HungUp(HangupCause::normal()))
     }
 
     /// The error every command gets now that the call has ended.

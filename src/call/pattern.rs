@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use regex::{Regex, RegexBuilder};
 
+use crate::call::fiber;
+
 /// A checked regular expression (linear-time `regex` syntax, compiled size capped).
 #[derive(Clone)]
 pub struct Pattern(Arc<Regex>);
@@ -25,11 +27,11 @@ impl Pattern {
     pub fn new(source: &str) -> Result<Self, regex::Error> {
         let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
         // The lock is held only for the lookup and the insert, never across a verb.
-        if let Some(regex) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(source) {
+        if let Some(regex) = fiber::lock(cache).get(source) {
             return Ok(Pattern(Arc::clone(regex)));
         }
         let regex = Arc::new(RegexBuilder::new(source).size_limit(MAX_COMPILED_SIZE).build()?);
-        let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = fiber::lock(cache);
         if cache.len() >= MAX_CACHED {
             cache.clear();
         }
@@ -99,7 +101,7 @@ mod tests {
         for n in 0..(MAX_CACHED * 2) {
             Pattern::new(&format!("^{n}$")).expect("valid");
         }
-        let cached = CACHE.get().expect("used").lock().expect("lock").len();
+        let cached = fiber::lock(CACHE.get().expect("used")).len();
         assert!(cached <= MAX_CACHED, "{cached}");
     }
 }

@@ -27,6 +27,7 @@ use rhai::{Dynamic, EvalAltResult, FuncRegistration, Map, Module, NativeCallCont
 use super::map_of;
 use super::options::error;
 use super::CallContext;
+use crate::call::fiber;
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
@@ -104,7 +105,7 @@ pub fn register(module: &mut Module) {
 fn call_now(nctx: &NativeCallContext) -> Option<String> {
     let tag = nctx.tag()?;
     let ctx = tag.read_lock::<Arc<CallContext>>()?;
-    let info = ctx.info.lock().unwrap_or_else(|p| p.into_inner());
+    let info = fiber::lock(&ctx.info);
     info.variables.get(NOW_VARIABLE).cloned()
 }
 

@@ -9,7 +9,7 @@ use rhai::{Dynamic, EvalAltResult, FuncRegistration, Module, NativeCallContext};
 
 use super::options::error;
 use super::{context, CallContext, Stop};
-use crate::call::{Command, HangupCause, Outcome, TransferOptions};
+use crate::call::{fiber, Command, HangupCause, Outcome, TransferOptions};
 use crate::config::Limits;
 use crate::script::engine::MAX_INVOKE_DEPTH;
 
@@ -153,7 +153,7 @@ pub fn execute(ctx: &CallContext, nctx: &NativeCallContext, app: &str, args: &st
 pub fn pass(ctx: &CallContext, nctx: &NativeCallContext, name: &str) -> Result<()> {
     lookup(ctx, name, "pass", nctx)?;
     ctx.hand_to("pass", nctx.call_source().unwrap_or_default(), name, nctx.call_position())?;
-    *ctx.pass_to.lock().unwrap_or_else(|p| p.into_inner()) = Some(name.to_string());
+    *fiber::lock(&ctx.pass_to) = Some(name.to_string());
     Err(Stop::Pass.error(nctx.call_position()))
 }
 

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use rhai::{Dynamic, Engine, EvalAltResult, Module, NativeCallContext, Position, Shared};
 
-use crate::call::{CallHandle, CallInfo, Command, LogLevel, LogLine, Origin, Outcome};
+use crate::call::{fiber, CallHandle, CallInfo, Command, LogLevel, LogLine, Origin, Outcome};
 use crate::config::Limits;
 use crate::script::store::Script;
 
@@ -172,7 +172,7 @@ impl CallContext {
 
     /// A copy of the call's data.
     pub fn info(&self) -> CallInfo {
-        self.info.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        fiber::lock(&self.info).clone()
     }
 
     /// Restart the compute budget (a verb just returned, or a new phase of the call begins).
@@ -195,7 +195,7 @@ impl CallContext {
     /// Count a `pass` or `invoke` of `name` from `script`; past `limits.max_passes` the call
     /// stops with an error that shows the chain, where a cycle is plain to see.
     fn hand_to(&self, verb: &str, script: &str, name: &str, pos: Position) -> Result<(), Box<EvalAltResult>> {
-        let mut handed = self.handed_to.lock().unwrap_or_else(|p| p.into_inner());
+        let mut handed = fiber::lock(&self.handed_to);
         let max = self.settings.limits.max_passes;
         if handed.len() >= max {
             let first = handed.first().map_or(script, String::as_str);
@@ -244,7 +244,7 @@ impl CallContext {
 
     /// The script `pass` handed the call to, taken once.
     pub fn take_pass(&self) -> Option<String> {
-        self.pass_to.lock().unwrap_or_else(|p| p.into_inner()).take()
+        fiber::lock(&self.pass_to).take()
     }
 
     /// Whether the script must stop now, checked from the engine's progress hook.
@@ -284,14 +284,14 @@ impl CallContext {
         // remembered before it is sent, so a hangup racing the `set` does not lose it.
         match &command {
             Command::SetVar { name, value } => {
-                let mut info = self.info.lock().unwrap_or_else(|p| p.into_inner());
+                let mut info = fiber::lock(&self.info);
                 info.variables.insert(name.clone(), value.clone());
                 if self.handle.is_hung_up() {
                     return Ok(Outcome::Done);
                 }
             }
             Command::GetVar(name) if self.handle.is_hung_up() => {
-                let info = self.info.lock().unwrap_or_else(|p| p.into_inner());
+                let info = fiber::lock(&self.info);
                 return Ok(Outcome::Value(info.variables.get(name).cloned()));
             }
             _ => {}
