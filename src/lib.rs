@@ -3,22 +3,42 @@
 //! Telephony developers write call flows as Rhai scripts; rivr runs one sandboxed script per
 //! call against a switch (FreeSWITCH over the Event Socket, or the simulated switch) and gives
 //! the script a plain, synchronous API (`say`, `play`, `ask`, `menu`, `dial`, `record`, …).
-//! `../DESIGN.md`-style overview: a call's actor (a tokio task) owns the switch connection; the
-//! script runs on its own thread and drives the call through one seam,
-//! `call::CallHandle::execute(Command) -> Outcome`.
+//! Each call is one tokio task that owns the switch connection; the script runs on a fiber (a
+//! stack of its own) inside that task and drives the call through one seam,
+//! [`call::CallHandle::execute`]`(Command) -> Outcome`.
 //!
-//! # Layout
+//! # Layout (start here)
 //!
-//! - [`call`]: `Command`, `Outcome`, `CallInfo`, the blocking `CallHandle` and the call actor.
-//!   Knows nothing of ESL or Rhai.
-//! - [`switch`]: the `Channel` boundary and its backends: `sim` (in-process) and `freeswitch`.
-//! - [`script`]: sandboxed engines, the verb API, the embedded stdlib, the script store and the
-//!   per-call runner.
-//! - [`config`]: `rivr.yaml`, typed and validated with positions; [`router`]: call → script.
+//! - [`call`]: `Command`, `Outcome`, `CallError` (and whose fault it is), `CallInfo`, the
+//!   `CallHandle` seam, script fibers (`call::fiber`) and the task that drives a call
+//!   (`call::actor`). Knows nothing of ESL or Rhai.
+//! - [`cause`]: `HangupCause` and `CallEnd`, the leaf types every layer shares.
+//! - [`switch`]: the `Channel` boundary and its backends: `sim` (in-process, deterministic) and
+//!   `freeswitch` (the ESL codec, the outbound listener and channel, the inbound client, and the
+//!   verb mapping, one file per verb family in `switch::freeswitch::mapping`).
+//! - [`script`]: sandboxed engines, the verb API (one file per verb family in `script::api`), the
+//!   embedded stdlib, the script store with hot reload, and the per-call runner.
+//! - [`config`]: `rivr.yaml`, typed and validated with positions; [`router`]: call → script;
+//!   [`reload`]: the live configuration, reloaded on change and SIGHUP.
+//! - [`server`]: `rivr run`: the outbound listener's calls routed, limited and run.
+//! - [`scenario`]: `rivr test` (scenario files on the simulated switch) and `rivr new`.
 //! - [`console`]: `rivr sim`; [`check`]: `rivr check`; [`check_config`]: `rivr check -c`.
-//! - [`reload`]: the live configuration, reloaded on change and SIGHUP; scripts reload through
-//!   `script::watch`.
 //! - [`http`]: the HTTP client behind `http_get`/`http_post` (reqwest, allowlist, size cap).
+//!
+//! # One verb, end to end
+//!
+//! `record()` in a script, as every verb goes:
+//!
+//! 1. `script::api::record` checks the option map and builds a [`call::Command`]
+//!    (`Command::Record(RecordOptions)`), then calls `CallHandle::execute`.
+//! 2. The handle suspends the script's fiber with the command (`call::fiber`); the call's task,
+//!    `call::actor::drive`, takes it and calls `Channel::execute` on the call's switch.
+//! 3. On FreeSWITCH, `switch::freeswitch::mapping::record` plans the applications (beep,
+//!    `set playback_terminators`, `record`, the restore) and the channel sends each as `sendmsg`,
+//!    correlating its `CHANNEL_EXECUTE_COMPLETE` by `Event-UUID`; the same file reads the
+//!    outcome from the completion. On the simulator, `switch::sim` plays it out in virtual time.
+//! 4. The `Outcome::Record` (or a `CallError`) resumes the fiber; the API turns it into the map
+//!    the script sees.
 
 // No unsafe code, except in `call::fiber` (switching stacks), which allows it for itself.
 #![deny(unsafe_code)]
