@@ -6,12 +6,12 @@
 //! 1. The core expands channel variables in every argument (`switch_core_session.c`,
 //!    `switch_core_session_execute_application_get_flags`) when it holds `${` or a backslash
 //!    escape: `${var}` is replaced and `${api(arg)}` *runs an API command*. Text that rivr
-//!    passes on (TTS text, variable values, caller ids) goes through [`protect`] so it arrives
+//!    passes on (TTS text, variable values, caller ids) goes through `protect` so it arrives
 //!    literally. Dial targets and `execute` arguments stay expandable, as in a dialplan.
 //! 2. The application splits its argument (`switch_separate_string`, `switch_utils.c`): on
 //!    blanks for `play_and_get_digits`, `record` and `say`; on `!` inside `file_string://`; on
 //!    `|` for `tts://`; on `,` and `=` inside `{...}` of a dial string. Each split honours `'`
-//!    quotes and backslash escapes and strips quotes: [`escape_word`] and [`escape_item`] undo
+//!    quotes and backslash escapes and strips quotes: `escape_word` and `escape_item` undo
 //!    exactly that.
 //! 3. `speak` takes its text verbatim after the second `|` (`mod_dptools.c`, `speak_function`),
 //!    so it needs layer 1 only.
@@ -25,7 +25,7 @@ use std::borrow::Cow;
 /// one word: quoted with `'...'` when it holds blanks, quotes inside as `\'`, and a backslash
 /// doubled only where the parser would otherwise eat it (so `\d` in a regex stays `\d`, as in
 /// the outbound-pagd capture). Quoting rather than `\s` keeps the argument free of escapes
-/// that would make the core expand it (see [`protect`]).
+/// that would make the core expand it (see `protect`).
 pub(crate) fn escape_word(text: &str) -> String {
     let inner = escape(text, None);
     if text.contains(' ') {

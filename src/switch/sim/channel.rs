@@ -93,7 +93,7 @@ pub struct SimSetup {
     pub default_dial: SimDial,
     /// Results for successive recordings; when empty, `SimRecord::default()` applies.
     pub records: VecDeque<SimRecord>,
-    /// Where recordings are said to be written ([`SIM_RECORDINGS_DIR`] unless a configuration
+    /// Where recordings are said to be written (`SIM_RECORDINGS_DIR` unless a configuration
     /// names its own).
     pub recordings_dir: String,
     /// Hang up (as the caller) when the command with this 1-based number starts.

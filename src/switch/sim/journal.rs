@@ -39,7 +39,7 @@ pub struct Journal {
     input_exhausted: Arc<std::sync::atomic::AtomicBool>,
     /// How many caller actions the call used up.
     actions_taken: Arc<std::sync::atomic::AtomicUsize>,
-    /// Entries past [`MAX_ENTRIES`], counted but not kept.
+    /// Entries past `MAX_ENTRIES`, counted but not kept.
     dropped: Arc<std::sync::atomic::AtomicUsize>,
     observer: Option<Observer>,
 }
@@ -75,7 +75,7 @@ impl Journal {
         }
     }
 
-    /// Entries written after the journal held [`MAX_ENTRIES`], which it did not keep.
+    /// Entries written after the journal held `MAX_ENTRIES`, which it did not keep.
     pub fn dropped(&self) -> usize {
         self.dropped.load(std::sync::atomic::Ordering::Acquire)
     }

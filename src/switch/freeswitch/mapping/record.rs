@@ -9,7 +9,7 @@
 //! is written as `${recordings_dir}/<name>.wav`, the core expands the global variable
 //! (`switch_channel_get_variable` falls back to globals), and the outcome reads the real path
 //! back from the completion's `Application-Data`. A configured `recordings:` directory is
-//! used as written; if the call ends that way anyway, [`hangup_hint`] says what to fix.
+//! used as written; if the call ends that way anyway, `hangup_hint` says what to fix.
 
 use std::time::Duration;
 
