@@ -14,7 +14,7 @@ use tracing::Instrument;
 
 use crate::call::actor::{self, CallServices};
 use crate::call::fiber::Fibers;
-use crate::call::CallInfo;
+use crate::call::{CallInfo, DtmfKeys};
 use crate::config::{Fallback, Limits};
 use crate::script::api::Scripts;
 use crate::script::engine::STACK_SIZE;
@@ -87,8 +87,8 @@ pub fn parse_input(line: &str) -> Result<CallerAction, String> {
         }
         return Ok(CallerAction::Wait(Duration::from_secs_f64(seconds)));
     }
-    if line.chars().all(|k| "0123456789*#ABCDabcd".contains(k)) {
-        return Ok(CallerAction::Press(line.to_ascii_uppercase()));
+    if let Ok(keys) = DtmfKeys::parse(line) {
+        return Ok(CallerAction::Press(keys));
     }
     Err(format!(
         "`{line}` is not DTMF: type keys (0-9 * # A-D), an empty line for silence, `wait N` or `hangup`"

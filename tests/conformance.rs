@@ -35,6 +35,7 @@ use rivr::switch::freeswitch::{outbound, FsSettings};
 use rivr::switch::sim::{CallerAction, Journal, SimChannel, SimDial, SimRecord, SimSetup};
 use rivr::switch::Channel;
 use support::fake_freeswitch::{self as fake, DialResult, RecordResult, Scenario};
+use support::press;
 use tokio::sync::{mpsc, oneshot};
 
 /// Where both switches are told recordings go, so record paths compare.
@@ -512,7 +513,7 @@ fn on_the_simulator(rt: &tokio::runtime::Runtime, case: &Case) -> Observed {
     for input in &case.caller {
         match input {
             Keys("") => actions.push(CallerAction::Silence),
-            Keys(keys) => actions.push(CallerAction::Press(keys.to_string())),
+            Keys(keys) => actions.push(press(keys)),
             Dial(far) => setup.dials.push_back(match far {
                 // The simulator's dial results do not say which target answers.
                 Far::Answered(talk) | Far::AnsweredBy(_, talk) => SimDial::answered(*talk),
@@ -525,7 +526,7 @@ fn on_the_simulator(rt: &tokio::runtime::Runtime, case: &Case) -> Observed {
                     Speech::Speaks(length) => (rivr::call::RecordStatus::Recorded, *length),
                     Speech::Silent(length) => (rivr::call::RecordStatus::Empty, *length),
                     Speech::Presses(length, key) => {
-                        actions.push(CallerAction::Press(key.to_string()));
+                        actions.push(press(&key.to_string()));
                         (rivr::call::RecordStatus::Recorded, *length)
                     }
                 };

@@ -16,7 +16,7 @@ use rivr::config::Limits;
 use rivr::script::runner::Ending;
 use rivr::script::Compiler;
 use rivr::switch::sim::CallerAction;
-use support::{run_on, runtime, SimCall};
+use support::{press, run_on, runtime, SimCall};
 
 type Answer = Box<dyn Fn(&HttpRequest) -> Result<HttpResponse, HttpError> + Send + Sync>;
 
@@ -59,10 +59,6 @@ fn call_flow(script: &str, variables: &[(&str, &str)], actions: Vec<CallerAction
     let (report, lines) = run_on(&rt, Arc::new(compiled), call);
     let requests = requests.lock().expect("requests").clone();
     Run { ending: report.ending, lines, requests }
-}
-
-fn press(keys: &str) -> CallerAction {
-    CallerAction::Press(keys.into())
 }
 
 const API: &str = "https://accounts.test/api";

@@ -16,7 +16,7 @@ use rivr::config::{Fallback, Limits};
 use rivr::reload::{LiveConfig, ReloadOutcome};
 use rivr::script::runner::{CallJob, CallReport, Ending};
 use rivr::script::{Script, ScriptStore, ScriptWatcher, WatchOptions};
-use rivr::switch::sim::{CallerAction, Journal, SimChannel, SimSetup};
+use rivr::switch::sim::{Journal, SimChannel, SimSetup};
 use support::*;
 
 /// A scripts directory with a store over it.
@@ -158,7 +158,7 @@ fn a_script_edited_mid_call_finishes_that_call_on_the_old_version_and_the_next_c
     scripts.wait_until_says("main.rhai", &["v2"]);
 
     // Call A goes on, and ends, on the version it started with.
-    caller.send(CallerAction::Press("7".into())).expect("call A is waiting");
+    caller.send(support::press("7")).expect("call A is waiting");
     drop(caller);
     let report: CallReport = rt.block_on(call_a).expect("no panic");
     assert_eq!(report.ending, Ending::Completed);

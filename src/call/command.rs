@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use crate::call::http::HttpRequest;
-use crate::call::Pattern;
+use crate::call::{DtmfKeys, DtmfTones, Pattern};
 use crate::cause::HangupCause;
 
 /// One request from a script to its call.
@@ -47,7 +47,7 @@ pub enum Command {
         value: String,
     },
     /// Send DTMF digits towards the caller.
-    SendDtmf(String),
+    SendDtmf(DtmfTones),
     /// Keep the call up without doing anything.
     Sleep(Duration),
     /// Run any switch application (the escape hatch).
@@ -253,7 +253,7 @@ pub struct AskOptions {
     /// How long to wait between digits.
     pub inter_digit_timeout: Duration,
     /// Keys that end collection early (not part of the digits), e.g. `#`.
-    pub terminators: String,
+    pub terminators: DtmfKeys,
     /// How many times to prompt before giving up.
     pub tries: u32,
     /// Prompt played after an invalid or missing answer, before the next try.
@@ -270,7 +270,7 @@ impl Default for AskOptions {
             max_digits: 1,
             timeout: Duration::from_secs(5),
             inter_digit_timeout: Duration::from_secs(3),
-            terminators: "#".into(),
+            terminators: DtmfKeys::parse("#").expect("a key"),
             tries: 1,
             invalid_prompt: None,
             regex: None,
@@ -325,7 +325,7 @@ pub struct RecordOptions {
     /// Play a beep first.
     pub beep: bool,
     /// Keys that stop the recording.
-    pub terminators: String,
+    pub terminators: DtmfKeys,
 }
 
 impl Default for RecordOptions {
@@ -338,7 +338,7 @@ impl Default for RecordOptions {
             silence_timeout: Duration::from_secs(5),
             silence_threshold: 200,
             beep: true,
-            terminators: "#".into(),
+            terminators: DtmfKeys::parse("#").expect("a key"),
         }
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod actor;
 mod command;
+mod dtmf;
 mod error;
 #[allow(unsafe_code)] // stack switching; the one module of rivr with unsafe code
 pub mod fiber;
@@ -20,6 +21,7 @@ pub use command::{
     AskOptions, Command, DialOptions, LogLevel, LogLine, Prompt, RecordOptions, SayAs, SayKind, SayOptions,
     TransferOptions, SAY_PROMPT_PREFIX,
 };
+pub use dtmf::{DtmfKeys, DtmfTones, InvalidDtmf};
 pub use error::{CallError, Fault};
 pub use handle::{CallHandle, CallState, Origin};
 pub use http::{HttpClient, HttpError, HttpMethod, HttpRequest, HttpResponse};

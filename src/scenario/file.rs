@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::call::{CallInfo, DialStatus, RecordStatus};
+use crate::call::{CallInfo, DialStatus, DtmfKeys, RecordStatus};
 use crate::config::{Diagnostic, DiagnosticKind, Position, Positioned};
 use crate::scenario::Pattern;
 use crate::switch::sim::{CallerAction, SimDial, SimRecord};
@@ -344,10 +344,10 @@ fn step(raw: RawStep, scenario: &mut Scenario) -> Result<StepAction, String> {
                 return Err(format!("one action per step: {STEP_HELP}"));
             }
             if let Some(Text(keys)) = map.press {
-                let keys = keys.trim().to_ascii_uppercase();
-                if keys.is_empty() || !keys.chars().all(|k| "0123456789*#ABCD".contains(k)) {
-                    return Err(format!("press: `{keys}` is not DTMF (0-9, *, #, A-D)"));
-                }
+                let keys = match DtmfKeys::parse(keys.trim()) {
+                    Ok(keys) if !keys.is_empty() => keys,
+                    _ => return Err(format!("press: `{}` is not DTMF (0-9, *, #, A-D)", keys.trim())),
+                };
                 return Ok(StepAction::Caller(CallerAction::Press(keys)));
             }
             if let Some(Text(wait)) = map.wait {

@@ -108,7 +108,7 @@ pub fn run(text: &str, actions: Vec<CallerAction>) -> (CallReport, Vec<String>) 
 }
 
 pub fn press(keys: &str) -> CallerAction {
-    CallerAction::Press(keys.into())
+    CallerAction::Press(rivr::call::DtmfKeys::parse(keys).expect("DTMF keys"))
 }
 
 /// Wait for `condition`, failing after a generous deadline (never a timing assertion).

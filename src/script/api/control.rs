@@ -9,7 +9,7 @@ use rhai::{Dynamic, EvalAltResult, FuncRegistration, Module, NativeCallContext};
 
 use super::options::error;
 use super::{context, CallContext, Stop};
-use crate::call::{fiber, Command, HangupCause, Outcome, TransferOptions};
+use crate::call::{fiber, Command, DtmfTones, HangupCause, Outcome, TransferOptions};
 use crate::config::Limits;
 use crate::script::engine::MAX_INVOKE_DEPTH;
 
@@ -119,13 +119,9 @@ pub fn sleep(ctx: &CallContext, nctx: &NativeCallContext, ms: i64) -> Result<()>
 /// send_dtmf("1234#");
 /// ```
 pub fn send_dtmf(ctx: &CallContext, nctx: &NativeCallContext, digits: &str) -> Result<()> {
-    if digits.is_empty() || !digits.chars().all(|k| "0123456789*#ABCDabcdwW".contains(k)) {
-        return Err(error(
-            format!("send_dtmf: `{digits}` is not a DTMF string (use 0-9, *, #, A-D and w for a pause)"),
-            nctx.call_position(),
-        ));
-    }
-    ctx.run(nctx, Command::SendDtmf(digits.to_string())).map(drop)
+    let tones =
+        DtmfTones::parse(digits).map_err(|e| error(format!("send_dtmf: {e}"), nctx.call_position()))?;
+    ctx.run(nctx, Command::SendDtmf(tones)).map(drop)
 }
 
 /// Run any switch application, the escape hatch: `execute(app)` or `execute(app, args)`.

@@ -5,7 +5,7 @@ use rhai::{Dynamic, EvalAltResult, FuncRegistration, Module, NativeCallContext};
 
 use super::options::{error, prompts, Options};
 use super::{context, map_of, CallContext};
-use crate::call::{AskOptions, Command, Outcome, Pattern};
+use crate::call::{AskOptions, Command, DtmfKeys, Outcome, Pattern};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
@@ -59,10 +59,11 @@ pub fn ask(
             pos,
         ));
     }
-    let terminators = opts.string("terminator")?.unwrap_or(defaults.terminators);
-    if !terminators.chars().all(|k| "0123456789*#ABCD".contains(k)) {
-        return Err(error(format!("ask: terminator `{terminators}` must be DTMF keys such as \"#\""), pos));
-    }
+    let terminators = match opts.string("terminator")? {
+        Some(keys) => DtmfKeys::parse(&keys)
+            .map_err(|e| error(format!("ask: option `terminator`: {e}; use keys such as \"#\""), pos))?,
+        None => defaults.terminators,
+    };
     let regex = match opts.string("regex")? {
         Some(pattern) => Some(
             Pattern::new(&pattern)

@@ -6,7 +6,7 @@ use rhai::{Dynamic, EvalAltResult, FuncRegistration, Module, NativeCallContext};
 
 use super::options::{error, Options};
 use super::{context, map_of, millis, CallContext};
-use crate::call::{Command, Outcome, RecordOptions};
+use crate::call::{Command, DtmfKeys, Outcome, RecordOptions};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
@@ -48,13 +48,11 @@ pub fn record(ctx: &CallContext, nctx: &NativeCallContext, options: Dynamic) -> 
         }
     };
     let defaults = RecordOptions::default();
-    let terminators = opts.string("terminator")?.unwrap_or(defaults.terminators);
-    if !terminators.chars().all(|k| "0123456789*#ABCD".contains(k)) {
-        return Err(error(
-            format!("record: terminator `{terminators}` must be DTMF keys such as \"#\""),
-            pos,
-        ));
-    }
+    let terminators = match opts.string("terminator")? {
+        Some(keys) => DtmfKeys::parse(&keys)
+            .map_err(|e| error(format!("record: option `terminator`: {e}; use keys such as \"#\""), pos))?,
+        None => defaults.terminators,
+    };
     let options = RecordOptions {
         name,
         max_duration: opts.millis("max_duration")?.unwrap_or(defaults.max_duration),

@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 
 use crate::call::{
     AskOptions, AskOutcome, AskStatus, CallEnd, CallError, CallInfo, Command, DialOutcome, DialStatus,
-    HangupCause, Origin, Outcome, RecordOptions, RecordOutcome, RecordStatus,
+    DtmfKeys, HangupCause, Origin, Outcome, RecordOptions, RecordOutcome, RecordStatus,
 };
 use crate::switch::sim::{Entry, Journal};
 use crate::switch::Channel;
@@ -16,7 +16,7 @@ use crate::switch::Channel;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CallerAction {
     /// Press keys (`"1"`, `"1234#"`).
-    Press(String),
+    Press(DtmfKeys),
     /// Do nothing for a while (virtual time).
     Wait(Duration),
     /// Stay silent until the current prompt times out.
@@ -267,7 +267,7 @@ impl SimChannel {
                     return Err(self.end("NORMAL_CLEARING"))
                 }
                 Some(CallerAction::Press(keys)) => {
-                    self.burst.extend(keys.chars());
+                    self.burst.extend(keys.keys());
                     if let Some(key) = self.burst.pop_front() {
                         return Ok(Some(key));
                     }
@@ -351,7 +351,7 @@ impl SimChannel {
         self.clock += duration;
         let terminator = match self.ahead.front() {
             Some(CallerAction::Press(keys)) => {
-                keys.chars().next().filter(|key| options.terminators.contains(*key))
+                keys.keys().next().filter(|key| options.terminators.contains(*key))
             }
             _ => None,
         };
@@ -522,7 +522,10 @@ mod ask_tests {
     fn with_min_digits_zero_a_lone_terminator_ends_the_ask_at_once() {
         // switch_play_and_get_digits returns as soon as a try with min_digits 0 collected nothing
         // and `read_terminator_used` is set; the next key is for the next prompt.
-        let mut channel = call(vec![CallerAction::Press("#".into()), CallerAction::Press("5".into())]);
+        let mut channel = call(vec![
+            CallerAction::Press(DtmfKeys::parse("#").expect("dtmf")),
+            CallerAction::Press(DtmfKeys::parse("5").expect("dtmf")),
+        ]);
         assert_eq!(run(&mut channel, ask(0, 2, None)), outcome(AskStatus::NoMatch, "", Some('#')));
         assert_eq!(run(&mut channel, ask(1, 1, None)), outcome(AskStatus::Match, "5", None));
     }
@@ -531,9 +534,9 @@ mod ask_tests {
     fn with_min_digits_zero_a_terminator_from_an_earlier_ask_ends_a_silent_try_at_once() {
         // `read_terminator_used` is never cleared, so it still counts in a later ask.
         let mut channel = call(vec![
-            CallerAction::Press("1#".into()),
+            CallerAction::Press(DtmfKeys::parse("1#").expect("dtmf")),
             CallerAction::Silence,
-            CallerAction::Press("5".into()),
+            CallerAction::Press(DtmfKeys::parse("5").expect("dtmf")),
         ]);
         assert_eq!(run(&mut channel, ask(1, 1, None)), outcome(AskStatus::Match, "1", Some('#')));
         assert_eq!(run(&mut channel, ask(0, 2, None)), outcome(AskStatus::NoInput, "", None));
@@ -544,13 +547,18 @@ mod ask_tests {
     fn with_min_digits_zero_digits_the_regex_refused_outlast_a_silent_last_try() {
         // `<var>_invalid` is cleared once per play_and_get_digits, and a silent try with
         // min_digits 0 reads `timeout`: the refused digits are the ask's result.
-        let mut channel = call(vec![CallerAction::Press("99".into()), CallerAction::Silence]);
+        let mut channel =
+            call(vec![CallerAction::Press(DtmfKeys::parse("99").expect("dtmf")), CallerAction::Silence]);
         assert_eq!(run(&mut channel, ask(0, 2, Some("^1"))), outcome(AskStatus::NoMatch, "99", None));
         // A lone terminator reads `success`: the same digits, with the terminator.
-        let mut channel = call(vec![CallerAction::Press("99".into()), CallerAction::Press("#".into())]);
+        let mut channel = call(vec![
+            CallerAction::Press(DtmfKeys::parse("99").expect("dtmf")),
+            CallerAction::Press(DtmfKeys::parse("#").expect("dtmf")),
+        ]);
         assert_eq!(run(&mut channel, ask(0, 2, Some("^1"))), outcome(AskStatus::NoMatch, "99", Some('#')));
         // With min_digits 1 the silent try reads `failure`: nothing was pressed on it.
-        let mut channel = call(vec![CallerAction::Press("99".into()), CallerAction::Silence]);
+        let mut channel =
+            call(vec![CallerAction::Press(DtmfKeys::parse("99").expect("dtmf")), CallerAction::Silence]);
         assert_eq!(run(&mut channel, ask(1, 2, Some("^1"))), outcome(AskStatus::NoInput, "", None));
     }
 

@@ -160,7 +160,7 @@ impl Entry {
             },
             Command::GetVar(name) => name.clone(),
             Command::SetVar { name, value } => format!("{name}={value}"),
-            Command::SendDtmf(digits) => digits.clone(),
+            Command::SendDtmf(digits) => digits.to_string(),
             Command::Sleep(duration) => duration.as_millis().to_string(),
             Command::Execute { app, args } => format!("{app} {args}").trim_end().to_string(),
             Command::Http(request) => request.url.clone(),

@@ -3,7 +3,7 @@
 
 use super::media::{file, files};
 use super::{millis, Expect, Lookup, Observed, Plan, Step};
-use crate::call::{AskOptions, AskOutcome, AskStatus, CallError, Outcome};
+use crate::call::{AskOptions, AskOutcome, AskStatus, CallError, DtmfKeys, Outcome};
 use crate::switch::freeswitch::escape::{escape_word, protect};
 use crate::switch::freeswitch::settings::FsSettings;
 
@@ -15,7 +15,7 @@ pub struct AskExpect {
     /// The script's `max_digits`.
     pub max_digits: u32,
     /// The script's terminator keys.
-    pub terminators: String,
+    pub terminators: DtmfKeys,
 }
 
 /// `ask`: `play_and_get_digits` into [`ASK_VARIABLE`].
@@ -159,7 +159,7 @@ mod tests {
     use super::super::test_support::{apps, plan_of, settings};
     use super::super::Finished;
     use super::*;
-    use crate::call::{Command, Pattern};
+    use crate::call::{Command, DtmfKeys, Pattern};
     use crate::switch::freeswitch::escape::fs_parsers;
 
     #[test]
@@ -172,7 +172,7 @@ mod tests {
             max_digits: 1,
             timeout: Duration::from_millis(8000),
             inter_digit_timeout: Duration::from_millis(3000),
-            terminators: "#".into(),
+            terminators: DtmfKeys::parse("#").expect("dtmf"),
             tries: 2,
             invalid_prompt: None,
             regex: Some(Pattern::new(r"\d").expect("valid")),
@@ -188,7 +188,7 @@ mod tests {
             prompts: vec!["ivr/enter-pin.wav".into()],
             min_digits: 4,
             max_digits: 6,
-            terminators: String::new(),
+            terminators: DtmfKeys::default(),
             ..AskOptions::default()
         };
         let plan = plan_of(Command::Ask(options));
@@ -226,7 +226,11 @@ mod tests {
     }
 
     fn ask_expect(max: u32) -> Expect {
-        Expect::Ask(AskExpect { variable: "rivr_digits".into(), max_digits: max, terminators: "#".into() })
+        Expect::Ask(AskExpect {
+            variable: "rivr_digits".into(),
+            max_digits: max,
+            terminators: DtmfKeys::parse("#").expect("dtmf"),
+        })
     }
 
     fn ask(expect: &Expect, vars: &[(&str, &str)], dtmf: &str) -> AskOutcome {

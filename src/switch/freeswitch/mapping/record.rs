@@ -157,7 +157,7 @@ mod tests {
     use super::super::test_support::{apps, plan_of, settings};
     use super::super::{Finished, Observed};
     use super::*;
-    use crate::call::{Command, Outcome};
+    use crate::call::{Command, DtmfKeys, Outcome};
     use crate::switch::freeswitch::settings::FsSettings;
 
     /// The plan of `command` with recordings under `dir`.
@@ -179,7 +179,7 @@ mod tests {
                 silence_timeout: Duration::from_secs(3),
                 silence_threshold: 200,
                 beep: true,
-                terminators: "#".into(),
+                terminators: DtmfKeys::parse("#").expect("dtmf"),
             }),
         );
         assert_eq!(
@@ -202,7 +202,7 @@ mod tests {
             silence_timeout: Duration::ZERO,
             silence_threshold: 200,
             beep: false,
-            terminators: String::new(),
+            terminators: DtmfKeys::default(),
         }));
         assert_eq!(
             apps(&plan),
