@@ -4,6 +4,7 @@
 //! through one seam (`CallHandle::execute`) where the simulator, the scenario runner and the
 //! FreeSWITCH mapping can all see them. This module knows nothing of ESL or Rhai.
 
+use std::fmt;
 use std::time::Duration;
 
 use crate::call::http::HttpRequest;
@@ -184,10 +185,66 @@ impl Command {
     }
 }
 
-/// A prompt: an audio file (relative to the switch's sound prefix, or absolute), a
-/// `tone_stream://` or `silence_stream://` spec, a URL the switch can fetch, or `say:<text>` for
-/// text to speech (FreeSWITCH's own `say:` file-string syntax).
-pub type Prompt = String;
+/// What a verb plays. Scripts write prompts as strings; [`Prompt::parse`] (or `From<&str>`)
+/// tells the kinds apart, and [`fmt::Display`] writes one back as the script wrote it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Prompt {
+    /// An audio file, relative to the switch's sound prefix or absolute (`ivr/welcome.wav`).
+    File(String),
+    /// A generated tone or silence, with its scheme (`tone_stream://%(250,0,800)`,
+    /// `silence_stream://500`).
+    Tone(String),
+    /// A file the switch fetches (`http://…`, `https://…`).
+    Url(String),
+    /// Text to speech (`say:<text>` in a script), in the configured engine and voice.
+    Speech(String),
+}
+
+impl Prompt {
+    /// The prompt a script wrote as `text`.
+    pub fn parse(text: &str) -> Prompt {
+        if let Some(speech) = text.strip_prefix(SAY_PROMPT_PREFIX) {
+            return Prompt::Speech(speech.to_string());
+        }
+        let scheme = text.split_once("://").map(|(scheme, _)| scheme.to_ascii_lowercase());
+        match scheme.as_deref() {
+            Some("tone_stream" | "silence_stream") => Prompt::Tone(text.to_string()),
+            Some("http" | "https") => Prompt::Url(text.to_string()),
+            _ => Prompt::File(text.to_string()),
+        }
+    }
+
+    /// The text a transcript shows: speech in quotes, anything else as written.
+    pub fn shown(&self) -> String {
+        match self {
+            Prompt::Speech(text) => format!("{text:?}"),
+            Prompt::File(text) | Prompt::Tone(text) | Prompt::Url(text) => text.clone(),
+        }
+    }
+
+    /// The plain text of the prompt: what is spoken, or the file, tone or URL.
+    pub fn text(&self) -> &str {
+        match self {
+            Prompt::File(text) | Prompt::Tone(text) | Prompt::Url(text) | Prompt::Speech(text) => text,
+        }
+    }
+}
+
+impl From<&str> for Prompt {
+    fn from(text: &str) -> Self {
+        Prompt::parse(text)
+    }
+}
+
+impl fmt::Display for Prompt {
+    /// As a script writes it (`say:` in front of speech).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Prompt::Speech(text) => write!(f, "{SAY_PROMPT_PREFIX}{text}"),
+            Prompt::File(text) | Prompt::Tone(text) | Prompt::Url(text) => f.write_str(text),
+        }
+    }
+}
 
 /// The `say:` prefix that turns a prompt into text to speech.
 pub const SAY_PROMPT_PREFIX: &str = "say:";
@@ -350,4 +407,27 @@ pub struct TransferOptions {
     pub extension: String,
     /// Dialplan context; `None` keeps the call's current context.
     pub context: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prompt_is_told_apart_by_how_the_script_writes_it() {
+        assert_eq!(Prompt::parse("ivr/welcome.wav"), Prompt::File("ivr/welcome.wav".into()));
+        assert_eq!(Prompt::parse("say:Hello"), Prompt::Speech("Hello".into()));
+        assert_eq!(
+            Prompt::parse("tone_stream://%(250,0,800)"),
+            Prompt::Tone("tone_stream://%(250,0,800)".into())
+        );
+        assert_eq!(Prompt::parse("silence_stream://500"), Prompt::Tone("silence_stream://500".into()));
+        assert_eq!(
+            Prompt::parse("https://cdn.example/a.wav"),
+            Prompt::Url("https://cdn.example/a.wav".into())
+        );
+        // Written back as the script wrote it.
+        assert_eq!(Prompt::parse("say:Hello").to_string(), "say:Hello");
+        assert_eq!(Prompt::parse("say:Hello").shown(), "\"Hello\"");
+    }
 }

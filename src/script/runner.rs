@@ -11,7 +11,7 @@ use regex::Regex;
 use rhai::{CallFnOptions, EvalAltResult, Scope};
 
 use crate::call::fiber::{Fiber, Fibers};
-use crate::call::{CallEnd, CallHandle, CallInfo, CallState, Command, HangupCause, TransferOptions};
+use crate::call::{CallEnd, CallHandle, CallInfo, CallState, Command, HangupCause, Prompt, TransferOptions};
 use crate::config::{Fallback, Limits};
 use crate::script::api::{self, CallContext, Scripts, Stop, VerbSettings};
 use crate::script::engine;
@@ -222,7 +222,7 @@ pub fn apply_fallback(handle: &CallHandle, fallback: &Fallback) {
     match fallback {
         Fallback::Hangup { prompt, cause } => {
             if let Some(prompt) = prompt {
-                let _ = handle.execute(Command::Play(vec![prompt.clone()]));
+                let _ = handle.execute(Command::Play(vec![Prompt::parse(prompt)]));
             }
             let cause = HangupCause::parse(cause).unwrap_or_else(HangupCause::normal);
             let _ = handle.execute(Command::Hangup(cause));

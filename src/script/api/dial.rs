@@ -4,7 +4,7 @@ use rhai::{Dynamic, EvalAltResult, FuncRegistration, Module, NativeCallContext};
 
 use super::options::{error, Options};
 use super::{context, map_of, millis, CallContext};
-use crate::call::{Command, DialOptions, Outcome};
+use crate::call::{Command, DialOptions, Outcome, Prompt};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
@@ -55,7 +55,7 @@ pub fn dial(ctx: &CallContext, nctx: &NativeCallContext, to: Dynamic, options: D
         timeout: opts.millis("timeout")?.unwrap_or(defaults.timeout),
         caller_id_number: opts.string("caller_id")?,
         caller_id_name: opts.string("caller_name")?,
-        confirm: opts.string("confirm")?,
+        confirm: opts.string("confirm")?.as_deref().map(Prompt::parse),
         ringback: opts.string("ringback")?,
     };
     match ctx.run(nctx, Command::Dial(options))? {

@@ -5,7 +5,7 @@ use rhai::{Dynamic, EvalAltResult, FuncRegistration, Module, NativeCallContext};
 
 use super::options::{error, prompts, Options};
 use super::{context, map_of, CallContext};
-use crate::call::{AskOptions, Command, DtmfKeys, Outcome, Pattern};
+use crate::call::{AskOptions, Command, DtmfKeys, Outcome, Pattern, Prompt};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
@@ -73,7 +73,7 @@ pub fn ask(
     };
     let invalid_prompt = match opts.value("invalid") {
         None => None,
-        Some(value) if value.is_string() => Some(value.to_string()),
+        Some(value) if value.is_string() => Some(Prompt::parse(&value.to_string())),
         Some(value) => {
             return Err(error(
                 format!("ask: option `invalid` must be a prompt string, not {}", value.type_name()),

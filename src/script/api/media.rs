@@ -17,7 +17,7 @@ type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 /// ```
 pub fn play(ctx: &CallContext, nctx: &NativeCallContext, what: Dynamic) -> Result<()> {
     let list = prompts("play", what, nctx.call_position())?;
-    if list.is_empty() || list.iter().any(|p| p.trim().is_empty()) {
+    if list.is_empty() || list.iter().any(|p| p.text().trim().is_empty()) {
         return Err(error("play: nothing to play (empty prompt)".into(), nctx.call_position()));
     }
     ctx.run(nctx, Command::Play(list)).map(drop)

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use rhai::{Dynamic, EvalAltResult, Map, Position};
 
+use crate::call::Prompt;
+
 /// A verb's option map, consumed key by key.
 pub struct Options {
     verb: &'static str,
@@ -144,12 +146,12 @@ fn distance(a: &str, b: &str) -> usize {
 }
 
 /// Prompts from a string, an array of strings, or unit (none).
-pub fn prompts(verb: &'static str, value: Dynamic, pos: Position) -> Result<Vec<String>, Box<EvalAltResult>> {
+pub fn prompts(verb: &'static str, value: Dynamic, pos: Position) -> Result<Vec<Prompt>, Box<EvalAltResult>> {
     if value.is_unit() {
         return Ok(Vec::new());
     }
     if value.is_string() {
-        return Ok(vec![value.to_string()]);
+        return Ok(vec![Prompt::parse(&value.to_string())]);
     }
     if value.is_array() {
         let items = value.cast::<rhai::Array>();
@@ -157,7 +159,7 @@ pub fn prompts(verb: &'static str, value: Dynamic, pos: Position) -> Result<Vec<
             .into_iter()
             .map(|item| {
                 if item.is_string() {
-                    Ok(item.to_string())
+                    Ok(Prompt::parse(&item.to_string()))
                 } else {
                     Err(error(
                         format!("{verb}: every prompt must be a string, not {}", item.type_name()),

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::call::{CallError, Command, Origin, Outcome, SAY_PROMPT_PREFIX};
+use crate::call::{CallError, Command, Origin, Outcome, Prompt};
 
 /// One executed command with its outcome.
 #[derive(Clone, Debug, PartialEq)]
@@ -127,24 +127,12 @@ fn ms(duration: Duration) -> String {
     }
 }
 
-fn prompt(text: &str) -> String {
-    match text.strip_prefix(SAY_PROMPT_PREFIX) {
-        Some(speech) => format!("{speech:?}"),
-        None => text.to_string(),
-    }
-}
-
 impl Entry {
     /// The verb's main argument as plain text, for matching in scenarios: the prompts (speech
     /// without its `say:` prefix) joined with `, `, the text, the value, the targets, the
     /// extension, the cause.
     pub fn argument(&self) -> String {
-        let prompts = |list: &[String]| {
-            list.iter()
-                .map(|p| p.strip_prefix(SAY_PROMPT_PREFIX).unwrap_or(p).to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let prompts = |list: &[Prompt]| list.iter().map(Prompt::text).collect::<Vec<_>>().join(", ");
         match &self.command {
             Command::Answer | Command::PreAnswer | Command::Ring => String::new(),
             Command::Reject(cause) | Command::Hangup(cause) => cause.to_string(),
@@ -176,13 +164,13 @@ impl fmt::Display for Entry {
             Command::Answer | Command::PreAnswer | Command::Ring => write!(f, "{verb}")?,
             Command::Reject(cause) | Command::Hangup(cause) => write!(f, "{verb}: {cause}")?,
             Command::Play(prompts) => {
-                let list: Vec<String> = prompts.iter().map(|p| prompt(p)).collect();
+                let list: Vec<String> = prompts.iter().map(Prompt::shown).collect();
                 write!(f, "{verb}: {}", list.join(", "))?
             }
             Command::Say(say) => write!(f, "{verb}: {:?}", say.text)?,
             Command::SayAs(say) => write!(f, "{verb}: {}", say.value)?,
             Command::Ask(ask) => {
-                let list: Vec<String> = ask.prompts.iter().map(|p| prompt(p)).collect();
+                let list: Vec<String> = ask.prompts.iter().map(Prompt::shown).collect();
                 write!(f, "{verb}: {}", list.join(", "))?
             }
             Command::Dial(dial) => {

@@ -10,7 +10,7 @@
 //! voice of [`FsSettings`]. That works alone, in lists, in `ask` and in dial confirmations.
 
 use super::{Expect, Lookup, Plan, Step};
-use crate::call::{CallError, Outcome, Prompt, SayAs, SayKind, SayOptions, SAY_PROMPT_PREFIX};
+use crate::call::{CallError, Outcome, Prompt, SayAs, SayKind, SayOptions};
 use crate::switch::freeswitch::escape::{escape_item, escape_word, protect};
 use crate::switch::freeswitch::protocol::HEADER_APPLICATION_RESPONSE;
 use crate::switch::freeswitch::settings::FsSettings;
@@ -82,14 +82,14 @@ pub(super) fn say_as(say: &SayAs, settings: &FsSettings) -> Result<Plan, CallErr
 
 /// One prompt as a FreeSWITCH file string.
 pub(super) fn file(prompt: &Prompt, settings: &FsSettings) -> String {
-    match prompt.strip_prefix(SAY_PROMPT_PREFIX) {
-        Some(text) => format!(
+    match prompt {
+        Prompt::Speech(text) => format!(
             "{TTS_FILE_PREFIX}{}|{}|{}",
             settings.tts_engine,
             settings.tts_voice,
             escape_item(&tts_text(text), '|')
         ),
-        None => prompt.clone(),
+        Prompt::File(text) | Prompt::Tone(text) | Prompt::Url(text) => text.clone(),
     }
 }
 
