@@ -17,8 +17,10 @@ use rivr::switch::freeswitch::fuzz::{decode_in_chunks, fuzz_decode, Decoded};
 use rivr::switch::freeswitch::url;
 
 /// Every capture, with the number of frames and of event frames FreeSWITCH sent in it.
-const CAPTURES: [(&str, usize, usize); 19] = [
+const CAPTURES: [(&str, usize, usize); 23] = [
     ("inbound-authfail", 3, 0),
+    ("inbound-dial", 158, 151),
+    ("inbound-dialhangup", 45, 37),
     ("inbound-dtmfwait-json", 30, 22),
     ("inbound-errors", 28, 21),
     ("inbound-farhangup", 28, 20),
@@ -28,6 +30,8 @@ const CAPTURES: [(&str, usize, usize); 19] = [
     ("inbound-pagd-all-events", 86, 78),
     ("inbound-record", 39, 32),
     ("inbound-speak", 26, 19),
+    ("outbound-dial", 54, 36),
+    ("outbound-dialhangup", 28, 18),
     ("outbound-dtmfwait", 25, 15),
     ("outbound-errors", 28, 14),
     ("outbound-farhangup-linger3", 18, 11),
@@ -85,6 +89,21 @@ fn all_captures_concatenated() -> &'static (Vec<u8>, Vec<Frame>) {
 }
 
 #[test]
+fn every_capture_in_the_fixtures_is_replayed_by_these_tests() {
+    let dir = format!("{}/tests/fixtures/esl", env!("CARGO_MANIFEST_DIR"));
+    let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+        .expect("fixtures")
+        .filter_map(|entry| {
+            entry.ok()?.file_name().into_string().ok()?.strip_suffix(".fs2app.raw").map(str::to_string)
+        })
+        .collect();
+    on_disk.sort();
+    let mut listed: Vec<String> = CAPTURES.iter().map(|(name, _, _)| name.to_string()).collect();
+    listed.sort();
+    assert_eq!(on_disk, listed, "a capture in tests/fixtures/esl/ is missing from CAPTURES");
+}
+
+#[test]
 fn every_capture_decodes_the_same_whole_and_byte_by_byte() {
     for (capture, frame_count, event_count) in CAPTURES {
         let bytes = fs2app(capture);
@@ -134,7 +153,7 @@ fn every_event_in_the_captures_parses_and_plain_events_encode_back_exactly() {
             }
         }
     }
-    assert_eq!(names.values().sum::<usize>(), 380);
+    assert_eq!(names.values().sum::<usize>(), 622);
     for name in [
         "BACKGROUND_JOB",
         "CHANNEL_EXECUTE_COMPLETE",
@@ -677,7 +696,7 @@ fn every_url_encoded_value_in_the_captures_encodes_back_to_its_wire_form() {
             }
         }
     }
-    assert_eq!(checked, 28_433);
+    assert_eq!(checked, 53_295);
 }
 
 #[test]
