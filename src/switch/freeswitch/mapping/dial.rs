@@ -203,7 +203,7 @@ const GROUP_CONFIRM_KEY: &str = "1";
 mod tests {
     use std::collections::BTreeMap;
 
-    use super::super::test_support::{apps, plan_of, settings};
+    use super::super::test_support::{apps, captured_runs, plan_of, settings, CapturedRun};
     use super::super::{Finished, MapContext};
     use super::*;
     use crate::call::{Command, Outcome};
@@ -426,48 +426,12 @@ mod tests {
         );
     }
 
-    /// One bridge of a capture as the channel sees it: its completion and the bridge events
-    /// between its start and its completion.
-    struct CapturedBridge {
-        target: String,
-        completion: Event,
-        observed: Observed,
-    }
-
     /// Every `bridge` of the outbound `capture`, in order.
-    fn captured_bridges(capture: &str) -> Vec<CapturedBridge> {
-        use bytes::BytesMut;
-
-        use crate::switch::freeswitch::event::Event;
-        use crate::switch::freeswitch::frame::FrameDecoder;
-
-        let path = format!("{}/tests/fixtures/esl/{capture}.fs2app.raw", env!("CARGO_MANIFEST_DIR"));
-        let bytes = std::fs::read(&path).expect("fixture");
-        let mut buf = BytesMut::from(&bytes[..]);
-        let mut decoder = FrameDecoder::new();
-        let mut bridges = Vec::new();
-        let mut running: Option<(String, Observed)> = None;
-        while let Some(frame) = decoder.decode(&mut buf).expect("captures decode") {
-            let Ok(event) = Event::from_frame(&frame) else { continue };
-            let at = event.header("Event-Date-Timestamp").and_then(|t| t.parse().ok());
-            match (event.name(), event.header("Application")) {
-                (Some("CHANNEL_EXECUTE"), Some("bridge")) => {
-                    let target = event.header("Application-Data").unwrap_or_default().to_string();
-                    running = Some((target, Observed::default()));
-                }
-                (Some("CHANNEL_BRIDGE"), _) => running.as_mut().expect("in a bridge").1.bridged_at = at,
-                (Some("CHANNEL_UNBRIDGE"), _) => running.as_mut().expect("in a bridge").1.unbridged_at = at,
-                (Some("CHANNEL_EXECUTE_COMPLETE"), Some("bridge")) => {
-                    let (target, observed) = running.take().expect("a bridge started");
-                    bridges.push(CapturedBridge { target, completion: event, observed });
-                }
-                _ => {}
-            }
-        }
-        bridges
+    fn captured_bridges(capture: &str) -> Vec<CapturedRun> {
+        captured_runs(capture, "bridge")
     }
 
-    fn read(targets: &[&str], bridge: &CapturedBridge) -> DialOutcome {
+    fn read(targets: &[&str], bridge: &CapturedRun) -> DialOutcome {
         let expect = Expect::Dial(DialExpect { targets: targets.iter().map(|t| t.to_string()).collect() });
         match expect.outcome("dial", Finished::App(&bridge.completion), &bridge.observed) {
             Ok(Outcome::Dial(outcome)) => outcome,
@@ -479,7 +443,7 @@ mod tests {
     fn every_bridge_outcome_of_the_real_switch_reads_as_it_happened() {
         use DialStatus::{Answered, Busy, Failed, NoAnswer};
         let bridges = captured_bridges("outbound-dial");
-        let targets: Vec<&str> = bridges.iter().map(|b| b.target.as_str()).collect();
+        let targets: Vec<&str> = bridges.iter().map(|b| b.arg.as_str()).collect();
         assert_eq!(
             targets,
             [

@@ -156,7 +156,7 @@ mod tests {
     use std::collections::BTreeMap;
     use std::time::Duration;
 
-    use super::super::test_support::{apps, plan_of, settings};
+    use super::super::test_support::{apps, captured_runs, plan_of, settings};
     use super::super::Finished;
     use super::*;
     use crate::call::{Command, DtmfKeys, Pattern};
@@ -290,5 +290,30 @@ mod tests {
             expect.outcome("ask", Finished::App(&empty), &Observed::default()),
             Err(CallError::Switch { verb: "ask", .. })
         ));
+    }
+
+    #[test]
+    fn the_captured_asks_read_as_the_caller_pressed() {
+        // outbound-pagd and outbound-pagd-digit3: one play_and_get_digits each, the caller
+        // pressed 1 and 3 (variable `fslab_digit`, max one digit).
+        for (capture, digit) in [("outbound-pagd", "1"), ("outbound-pagd-digit3", "3")] {
+            let runs = captured_runs(capture, "play_and_get_digits");
+            assert_eq!(runs.len(), 1, "{capture}");
+            let expect = Expect::Ask(AskExpect {
+                variable: "fslab_digit".into(),
+                max_digits: 1,
+                terminators: DtmfKeys::parse("#").expect("keys"),
+            });
+            let outcome = expect.outcome("ask", Finished::App(&runs[0].completion), &runs[0].observed);
+            assert_eq!(
+                outcome,
+                Ok(Outcome::Ask(AskOutcome {
+                    status: AskStatus::Match,
+                    digits: digit.into(),
+                    terminator: None
+                })),
+                "{capture}"
+            );
+        }
     }
 }

@@ -162,7 +162,7 @@ const TTS_FILE_PREFIX: &str = "tts://";
 mod tests {
     use std::collections::BTreeMap;
 
-    use super::super::test_support::{apps, event, plan_of, settings};
+    use super::super::test_support::{apps, captured_runs, event, plan_of, settings};
     use super::super::{Finished, MapContext, Observed};
     use super::*;
     use crate::call::Command;
@@ -295,5 +295,26 @@ mod tests {
         assert_eq!(expect.outcome("play", Finished::App(&played), &observed), Ok(Outcome::Done));
         let error = event(&[("Application-Response", "PLAYBACK ERROR")]);
         assert!(expect.outcome("play", Finished::App(&error), &observed).is_err());
+    }
+
+    #[test]
+    fn the_captured_playbacks_read_as_played_or_missing() {
+        let expect = |what: &str| Expect::Playback { what: what.into() };
+        for run in captured_runs("outbound-pagd", "playback") {
+            let outcome = expect(&run.arg).outcome("play", Finished::App(&run.completion), &run.observed);
+            assert_eq!(outcome, Ok(Outcome::Done), "{}", run.arg);
+        }
+        // outbound-errors: `FILE NOT FOUND`.
+        let missing = captured_runs("outbound-errors", "playback");
+        let outcome = expect(&missing[0].arg).outcome(
+            "play",
+            Finished::App(&missing[0].completion),
+            &missing[0].observed,
+        );
+        assert!(matches!(outcome, Err(CallError::Switch { verb: "play", .. })), "{outcome:?}");
+        // outbound-farhangup-linger3: `PLAYBACK ERROR` once the caller hung up.
+        let cut = captured_runs("outbound-farhangup-linger3", "playback");
+        let last = cut.last().expect("a playback");
+        assert!(expect(&last.arg).outcome("play", Finished::App(&last.completion), &last.observed).is_err());
     }
 }

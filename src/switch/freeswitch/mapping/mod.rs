@@ -337,6 +337,50 @@ mod test_support {
             .collect()
     }
 
+    /// One run of `app` in an outbound capture, as the channel sees it: its argument, its
+    /// completion, and the DTMF and bridge events between its start and its completion.
+    pub struct CapturedRun {
+        pub arg: String,
+        pub completion: crate::switch::freeswitch::event::Event,
+        pub observed: super::Observed,
+    }
+
+    /// Every run of `app` in `tests/fixtures/esl/<capture>.fs2app.raw`, in order.
+    pub fn captured_runs(capture: &str, app: &str) -> Vec<CapturedRun> {
+        use bytes::BytesMut;
+
+        use crate::switch::freeswitch::event::Event;
+        use crate::switch::freeswitch::frame::FrameDecoder;
+
+        let path = format!("{}/tests/fixtures/esl/{capture}.fs2app.raw", env!("CARGO_MANIFEST_DIR"));
+        let bytes = std::fs::read(&path).expect("fixture");
+        let mut buf = BytesMut::from(&bytes[..]);
+        let mut decoder = FrameDecoder::new();
+        let mut runs = Vec::new();
+        let mut running: Option<(String, super::Observed)> = None;
+        while let Some(frame) = decoder.decode(&mut buf).expect("captures decode") {
+            let Ok(event) = Event::from_frame(&frame) else { continue };
+            let at = event.header("Event-Date-Timestamp").and_then(|t| t.parse().ok());
+            match (event.name(), running.as_mut()) {
+                (Some("CHANNEL_EXECUTE"), None) if event.header("Application") == Some(app) => {
+                    let arg = event.header("Application-Data").unwrap_or_default().to_string();
+                    running = Some((arg, super::Observed::default()));
+                }
+                (Some("CHANNEL_BRIDGE"), Some((_, observed))) => observed.bridged_at = at,
+                (Some("CHANNEL_UNBRIDGE"), Some((_, observed))) => observed.unbridged_at = at,
+                (Some("DTMF"), Some((_, observed))) => {
+                    observed.dtmf.extend(event.header("DTMF-Digit").and_then(|d| d.chars().next()))
+                }
+                (Some("CHANNEL_EXECUTE_COMPLETE"), Some(_)) if event.header("Application") == Some(app) => {
+                    let (arg, observed) = running.take().expect("a run started");
+                    runs.push(CapturedRun { arg, completion: event, observed });
+                }
+                _ => {}
+            }
+        }
+        runs
+    }
+
     /// A completion event from header pairs.
     pub fn event(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()

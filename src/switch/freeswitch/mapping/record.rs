@@ -154,7 +154,7 @@ const CAUSE_DESTINATION_OUT_OF_ORDER: &str = "DESTINATION_OUT_OF_ORDER";
 mod tests {
     use std::collections::BTreeMap;
 
-    use super::super::test_support::{apps, plan_of, settings};
+    use super::super::test_support::{apps, captured_runs, plan_of, settings};
     use super::super::{Finished, Observed};
     use super::*;
     use crate::call::{Command, DtmfKeys, Outcome};
@@ -287,5 +287,24 @@ mod tests {
         assert!(hint.contains("`recordings:`"), "{hint}");
         assert!(hint.contains("Create it"), "{hint}");
         assert_eq!(hangup_hint(&expect, "NORMAL_CLEARING"), None);
+    }
+
+    #[test]
+    fn the_captured_recording_reads_as_it_was_made() {
+        // outbound-record: `record /tmp/fslab-rec-<uuid>.wav 3 200 3`, 3.32 s written.
+        let runs = captured_runs("outbound-record", "record");
+        assert_eq!(runs.len(), 1);
+        let path = "/tmp/fslab-rec-a0497c94-d1a6-4d62-89e1-c010ab8c21d3.wav";
+        let expect = Expect::Record(RecordExpect { path: path.into(), silence: Duration::from_secs(3) });
+        let outcome = expect.outcome("record", Finished::App(&runs[0].completion), &runs[0].observed);
+        assert_eq!(
+            outcome,
+            Ok(Outcome::Record(RecordOutcome {
+                status: RecordStatus::Recorded,
+                path: path.into(),
+                duration: Duration::from_millis(3320),
+                terminator: None,
+            }))
+        );
     }
 }
