@@ -212,3 +212,15 @@ fn a_loop_of_verbs_that_take_time_is_not_cut_short() {
     let (report, _) = run_on(&runtime(), script, SimCall::default());
     assert_eq!(report.ending, Ending::Completed);
 }
+
+#[test]
+fn on_hangup_counts_its_verbs_without_progress_on_its_own() {
+    // The flow ends after 900 instant verbs; on_hangup's 900 more stay under the limit of 1,000.
+    let script = compile(
+        "busy.rhai",
+        "for i in 0..900 { set_var(\"n\", `${i}`); }\nfn on_hangup() { for i in 0..900 { get_var(\"n\"); } }",
+    );
+    let (report, _) = run_on(&runtime(), script, SimCall::default());
+    assert_eq!(report.ending, Ending::Completed);
+    assert_eq!(report.on_hangup_error, None);
+}

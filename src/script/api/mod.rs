@@ -185,6 +185,8 @@ impl CallContext {
     pub fn enter_on_hangup(&self) {
         self.after_hangup.store(true, Ordering::Release);
         self.restart_budget();
+        // on_hangup runs no media at all: its verbs are counted on their own.
+        self.idle_verbs.store(0, Ordering::Relaxed);
     }
 
     /// Ask the script to stop at its next operation.
