@@ -8,7 +8,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::call::http::HttpRequest;
-use crate::call::{DtmfKeys, DtmfTones, Pattern};
+use crate::call::{DtmfKeys, DtmfTones, Origin, Pattern};
 use crate::cause::HangupCause;
 
 /// One request from a script to its call.
@@ -117,15 +117,18 @@ impl LogLevel {
 }
 
 impl LogLine {
-    /// Write the line to rivr's own log, in the call's span (target `rivr::script`).
-    pub fn emit(&self) {
+    /// Write the line to rivr's own log, in the call's span (target `rivr::script`), with the
+    /// script and line it came from when known.
+    pub fn emit(&self, origin: Option<&Origin>) {
         let text = &self.text;
+        let source = origin.map_or("", |o| o.source.as_str());
+        let line = origin.map_or(0, |o| o.line);
         match self.level {
-            LogLevel::Error => tracing::error!(target: "rivr::script", "{text}"),
-            LogLevel::Warn => tracing::warn!(target: "rivr::script", "{text}"),
-            LogLevel::Info => tracing::info!(target: "rivr::script", "{text}"),
-            LogLevel::Debug => tracing::debug!(target: "rivr::script", "{text}"),
-            LogLevel::Trace => tracing::trace!(target: "rivr::script", "{text}"),
+            LogLevel::Error => tracing::error!(target: "rivr::script", source, line, "{text}"),
+            LogLevel::Warn => tracing::warn!(target: "rivr::script", source, line, "{text}"),
+            LogLevel::Info => tracing::info!(target: "rivr::script", source, line, "{text}"),
+            LogLevel::Debug => tracing::debug!(target: "rivr::script", source, line, "{text}"),
+            LogLevel::Trace => tracing::trace!(target: "rivr::script", source, line, "{text}"),
         }
     }
 }

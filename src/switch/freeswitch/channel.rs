@@ -562,7 +562,7 @@ impl Channel for FsChannel {
     async fn execute(&mut self, command: Command, origin: Option<Origin>) -> Result<Outcome, CallError> {
         if let Command::Log(line) = &command {
             // Nothing to ask of FreeSWITCH: the line goes to rivr's log, in the call's span.
-            line.emit();
+            line.emit(origin.as_ref());
             return Ok(Outcome::Done);
         }
         let result = self.run_command(&command).await;

@@ -364,8 +364,8 @@ impl SimChannel {
     }
 
     async fn run(&mut self, command: &Command) -> Result<Outcome, CallError> {
-        if let Command::Log(line) = command {
-            line.emit();
+        if let Command::Log(_) = command {
+            // Written by `execute`, whatever state the call is in.
             return Ok(Outcome::Done);
         }
         if let Some(end) = &self.ended {
@@ -443,6 +443,9 @@ impl SimChannel {
 
 impl Channel for SimChannel {
     async fn execute(&mut self, command: Command, origin: Option<Origin>) -> Result<Outcome, CallError> {
+        if let Command::Log(line) = &command {
+            line.emit(origin.as_ref());
+        }
         let at = self.clock;
         let result = self.run(&command).await;
         self.journal.push(Entry { at, command, origin, result: result.clone() });
