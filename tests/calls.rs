@@ -413,3 +413,14 @@ fn a_simulated_call_is_hung_up_at_max_call_duration_in_simulated_time() {
     assert_eq!(lines[lines.len() - 2], "sleep: 60s → caller hung up (ALLOTTED_TIMEOUT)");
     assert_eq!(lines.last().map(String::as_str), Some("log info: bye"));
 }
+
+#[test]
+fn a_flow_that_redials_a_busy_line_for_ever_ends_at_max_call_duration_in_simulated_time() {
+    let setup = SimSetup {
+        max_duration: Duration::from_secs(600),
+        default_dial: SimDial { status: DialStatus::Busy, duration: Duration::ZERO },
+        ..SimSetup::default()
+    };
+    let (report, _) = with_setup("answer();\nloop { dial(\"user/1000\"); }", vec![], setup);
+    assert_eq!(report.ending, Ending::HungUp { cause: "ALLOTTED_TIMEOUT".into() });
+}

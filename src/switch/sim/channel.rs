@@ -108,6 +108,9 @@ pub struct SimSetup {
 /// is where `record()` writes when `recordings:` is not configured.
 pub const SIM_RECORDINGS_DIR: &str = "/usr/local/freeswitch/recordings";
 
+/// The least simulated time a dial takes, whatever its outcome.
+const MIN_DIAL_TIME: Duration = Duration::from_secs(1);
+
 /// The cause a call that lasted `max_call_duration_s` is hung up with.
 const CAUSE_ALLOTTED_TIMEOUT: &str = "ALLOTTED_TIMEOUT";
 
@@ -395,7 +398,9 @@ impl SimChannel {
             Command::Ask(options) => self.ask(options).await,
             Command::Dial(_) => {
                 let dial = self.setup.dials.pop_front().unwrap_or_else(|| self.setup.default_dial.clone());
-                self.clock += dial.duration;
+                // Even a dial that fails at once takes signalling time on a switch; without it a
+                // flow that redials a busy line for ever would never reach max_call_duration_s.
+                self.clock += dial.duration.max(MIN_DIAL_TIME);
                 let answered = dial.status == DialStatus::Answered;
                 let answered_by = match command {
                     Command::Dial(options) if answered => options.targets.first().cloned(),
