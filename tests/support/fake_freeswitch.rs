@@ -9,8 +9,8 @@
 //!
 //! The applications rivr relies on are emulated from FreeSWITCH's source: `play_and_get_digits`
 //! (`switch_play_and_get_digits`: tries, min/max, terminators, regex, `read_result`,
-//! `<var>_invalid`), `bridge` (`originate_disposition`, `DIALSTATUS`, `continue_on_fail`,
-//! `hangup_after_bridge`, `import`), `record` (`record_ms`, `silence_hits_exhausted`,
+//! `<var>_invalid`), `bridge` (the variables each outcome writes replayed from the outbound-dial
+//! capture; `continue_on_fail`, `hangup_after_bridge`, `import`), `record` (`record_ms`, `silence_hits_exhausted`,
 //! `playback_terminators`), `set`/`unset` with the core's variable expansion, and `api
 //! uuid_getvar`. A [`Scenario`] scripts the caller and the far ends: keys per try, dial and
 //! record results, the caller hanging up during an application, a dropped socket, a garbage
