@@ -187,7 +187,14 @@ impl Runtime {
             return;
         };
         route.apply_to(&mut info);
-        tracing::info!("call {} → route {} ({})", info.uuid, route.name(), route.script());
+        tracing::info!(
+            caller = %info.caller_id_number,
+            destination = %info.destination,
+            "call {} → route {} ({})",
+            info.uuid,
+            route.name(),
+            route.script()
+        );
         let Some(script) = self.store.get(route.script()) else {
             tracing::error!(uuid = %info.uuid, route = route.name(), script = route.script(), "the route's script is not loaded (missing, or it never compiled: see `rivr check`); applying the fallback");
             self.run_fallback(channel, route.fallback().clone());

@@ -144,7 +144,9 @@ async fn handle(
     };
     match result {
         Ok((info, channel)) => {
-            tracing::info!(
+            // At debug: the route line that follows at info names the call already, and every
+            // info line costs each call CPU (BENCHMARKS.md, log level).
+            tracing::debug!(
                 %peer,
                 uuid = %info.uuid,
                 caller = %info.caller_id_number,
