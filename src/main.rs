@@ -167,8 +167,13 @@ fn main() -> ExitCode {
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Sim { script, from, to, vars, dials, scripts, config } => {
-            let (services, limits, max_duration) = match config {
-                None => (CallServices::default(), Limits::default(), SimSetup::default().max_duration),
+            let (services, limits, fallback, max_duration) = match config {
+                None => (
+                    CallServices::default(),
+                    Limits::default(),
+                    rivr::config::Fallback::default(),
+                    SimSetup::default().max_duration,
+                ),
                 Some(path) => match rivr::config::Config::load(&path) {
                     Ok(config) => {
                         let http = rivr::http::ReqwestHttp::new(&config.http)
@@ -177,6 +182,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                         (
                             CallServices::with_http(std::sync::Arc::new(http)),
                             config.limits.clone(),
+                            (*config.fallback).clone(),
                             max_duration,
                         )
                     }
@@ -212,7 +218,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 variables,
                 dials,
                 limits,
-                fallback: rivr::config::Fallback::default(),
+                fallback,
                 services,
                 max_duration,
             };

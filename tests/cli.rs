@@ -151,3 +151,22 @@ fn logs_written_to_a_pipe_carry_no_colour_unless_asked() {
     );
     assert!(coloured.contains("\u{1b}["), "{coloured:?}");
 }
+
+#[test]
+fn sim_with_a_config_applies_its_fallback_and_limits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("rivr.yaml");
+    std::fs::write(
+        &config,
+        "scripts: .\nlimits:\n  max_passes: 3\nfallback:\n  transfer: { extension: \"0\", context: default }\n",
+    )
+    .expect("config");
+    let script = dir.path().join("self.rhai");
+    std::fs::write(&script, "answer();\npass(\"self.rhai\");\n").expect("script");
+    let (script, config) = (script.to_string_lossy().into_owned(), config.to_string_lossy().into_owned());
+    let (code, out, err) = rivr(&["sim", &script, "-c", &config], "");
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("limits.max_passes"), "{out}");
+    assert_eq!(out.lines().filter(|l| *l == "answer").count(), 4, "three passes, then the limit: {out}");
+    assert!(out.contains("transfer: 0 default"), "the config's fallback: {out}");
+}
