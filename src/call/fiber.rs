@@ -27,6 +27,12 @@
 //!   fiber entered itself, panics at once with the reason;
 //! - the driver, not the fiber, enters the call's span around each resume.
 //!
+//! One case is outside rivr's code: Rhai (1.27, `eval/target.rs`, `Target::SharedValue`) holds a
+//! `std::sync::RwLock` write guard on a variable captured by a closure while a method runs on
+//! it, so `captured.step()` where `step` runs a verb suspends with Rhai's guard held. That is
+//! sound today only because std's Linux `RwLock` is a futex any thread may release; a lock
+//! implementation that checks its owner would break it. Not observed, only read in the source.
+//!
 //! Stacks: `stack_size` of address space each (untouched pages cost no memory), reused between
 //! calls up to `max_idle`, with everything but their top [`KEPT_STACK`] given back to the OS when
 //! they are put aside, so one deep call does not keep its pages for ever.
