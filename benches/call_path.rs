@@ -13,7 +13,6 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion};
 use rivr::call::actor::{self, CallServices};
 use rivr::call::CallInfo;
-use rivr::config::{Fallback, Limits};
 use rivr::script::runner::{self, CallJob, Ending};
 use rivr::switch::freeswitch::{outbound, FsSettings};
 use tokio::sync::mpsc;
@@ -49,14 +48,7 @@ fn bench(c: &mut Criterion) {
         let addr = listener.local_addr().expect("address");
         let (tx, reports) = mpsc::unbounded_channel();
         let on_call = move |info: CallInfo, channel| {
-            let job = CallJob {
-                info,
-                script: script.clone(),
-                scripts: None,
-                limits: Limits::default(),
-                fallback: Fallback::default(),
-                language: "en".into(),
-            };
+            let job = CallJob::new(info, script.clone());
             let fiber = runner::fiber(&support::fibers(), job).expect("fiber stack");
             let tx = tx.clone();
             tokio::spawn(async move {

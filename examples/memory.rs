@@ -11,7 +11,7 @@ use std::time::Instant;
 use rivr::call::actor::{self, CallServices};
 use rivr::call::fiber::Fibers;
 use rivr::call::{CallHandle, CallInfo, CallState};
-use rivr::config::{Fallback, Limits};
+use rivr::config::Limits;
 use rivr::script::runner::{self, CallJob};
 use rivr::script::Compiler;
 use rivr::switch::sim::{Journal, SimChannel, SimSetup};
@@ -69,14 +69,7 @@ fn main() {
                         }
                     })
                 } else {
-                    let job = CallJob {
-                        info,
-                        script: script.clone(),
-                        scripts: None,
-                        limits: Limits::default(),
-                        fallback: Fallback::default(),
-                        language: "en".into(),
-                    };
+                    let job = CallJob::new(info, script.clone());
                     Box::new(move |handle| runner::run(handle, job))
                 };
             // As `rivr run` runs a call: the script on a fiber, driven by the call's own task.

@@ -154,12 +154,10 @@ pub fn simulate(
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     // The script runs as in `rivr run`: on a fiber, driven by the call's task.
     let job = CallJob {
-        info,
-        script,
         scripts: Some(store),
         limits: options.limits,
         fallback: options.fallback,
-        language: "en".into(),
+        ..CallJob::new(info, script)
     };
     let span = job.span();
     let fiber = runner::fiber(&Fibers::new(STACK_SIZE, 0), job)?;

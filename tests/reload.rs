@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use rivr::call::actor::CallServices;
 use rivr::call::CallInfo;
-use rivr::config::{Fallback, Limits};
+use rivr::config::Limits;
 use rivr::reload::{LiveConfig, ReloadOutcome};
 use rivr::script::runner::{CallJob, CallReport, Ending};
 use rivr::script::{Script, ScriptStore, ScriptWatcher, WatchOptions};
@@ -138,19 +138,7 @@ fn a_script_edited_mid_call_finishes_that_call_on_the_old_version_and_the_next_c
     let info = CallInfo::new("call-a", "5551234", "1000");
     let channel = SimChannel::new(&info, keys, SimSetup::default(), journal.clone());
     let script = scripts.script("main.rhai");
-    let call_a = start_call(
-        &rt,
-        channel,
-        CallServices::default(),
-        CallJob {
-            info,
-            script,
-            scripts: None,
-            limits: Limits::default(),
-            fallback: Fallback::default(),
-            language: "en".into(),
-        },
-    );
+    let call_a = start_call(&rt, channel, CallServices::default(), CallJob::new(info, script));
     wait_for("call A answers", || journal.lines().first().is_some_and(|line| line == "answer"));
 
     // The script changes while call A is in the middle of its flow.

@@ -13,7 +13,7 @@ use crate::call::actor::CallServices;
 use crate::call::fiber::Fibers;
 use crate::call::http::{CannedHttp, HttpError, HttpRequest, HttpResponse};
 use crate::call::{actor, CallError, Command};
-use crate::config::{Fallback, Limits};
+use crate::config::Limits;
 use crate::scenario::report::{Outcome, ScenarioResult};
 use crate::scenario::{Expectation, Scenario, StepAction};
 use crate::script::engine::STACK_SIZE;
@@ -139,12 +139,9 @@ fn run_one(
     let services = CallServices::with_http(Arc::new(canned_http(scenario, journal.clone())));
     // The script runs as in `rivr run`: on a fiber, driven by the call's task.
     let job = CallJob {
-        info: scenario.info.clone(),
-        script,
         scripts: Some(store),
         limits: options.limits.clone(),
-        fallback: Fallback::default(),
-        language: "en".into(),
+        ..CallJob::new(scenario.info.clone(), script)
     };
     let span = job.span();
     let fiber = match runner::fiber(&stacks(), job) {

@@ -83,6 +83,19 @@ pub struct CallReport {
 }
 
 impl CallJob {
+    /// A call of `info` running `script` with the defaults: no other scripts, the default
+    /// limits and fallback, English for `say_*`.
+    pub fn new(info: CallInfo, script: Arc<Script>) -> Self {
+        CallJob {
+            info,
+            script,
+            scripts: None,
+            limits: Limits::default(),
+            fallback: Fallback::default(),
+            language: DEFAULT_LANGUAGE.into(),
+        }
+    }
+
     /// The tracing span the call's script runs in: uuid, route, script and version on every line.
     pub fn span(&self) -> tracing::Span {
         tracing::info_span!(
@@ -94,6 +107,9 @@ impl CallJob {
         )
     }
 }
+
+/// The `say_*` language of a call whose route names none (`mod_say_en`).
+pub const DEFAULT_LANGUAGE: &str = "en";
 
 /// A fiber from `fibers` that runs `job` for a new call; drive it with `call::actor::drive`
 /// inside the job's [`CallJob::span`].

@@ -76,7 +76,7 @@ pub fn run_on(rt: &tokio::runtime::Runtime, script: Arc<Script>, call: SimCall) 
     drop(tx);
     let channel = SimChannel::new(&call.info, rx, call.setup, journal.clone());
     let SimCall { info, scripts, limits, fallback, services, .. } = call;
-    let job = CallJob { info, script, scripts, limits, fallback, language: "en".into() };
+    let job = CallJob { scripts, limits, fallback, ..CallJob::new(info, script) };
     let report = rt.block_on(start_call(rt, channel, services, job)).expect("script fiber panicked");
     // The switch writes each entry before the actor answers, so the transcript is complete.
     (report, journal.lines())

@@ -426,11 +426,6 @@ mod tests {
         );
     }
 
-    /// Every `bridge` of the outbound `capture`, in order.
-    fn captured_bridges(capture: &str) -> Vec<CapturedRun> {
-        captured_runs(capture, "bridge")
-    }
-
     fn read(targets: &[&str], bridge: &CapturedRun) -> DialOutcome {
         let expect = Expect::Dial(DialExpect { targets: targets.iter().map(|t| t.to_string()).collect() });
         match expect.outcome("dial", Finished::App(&bridge.completion), &bridge.observed) {
@@ -442,7 +437,7 @@ mod tests {
     #[test]
     fn every_bridge_outcome_of_the_real_switch_reads_as_it_happened() {
         use DialStatus::{Answered, Busy, Failed, NoAnswer};
-        let bridges = captured_bridges("outbound-dial");
+        let bridges = captured_runs("outbound-dial", "bridge");
         let targets: Vec<&str> = bridges.iter().map(|b| b.arg.as_str()).collect();
         assert_eq!(
             targets,
@@ -493,7 +488,7 @@ mod tests {
         // the caller's channel (seen on a real switch): the captured completions plus that one
         // variable, as FreeSWITCH's `process_import` adds it.
         let two = ["loopback/busy/default", "loopback/short/default"];
-        for mut bridge in captured_bridges("outbound-dial").into_iter().skip(5) {
+        for mut bridge in captured_runs("outbound-dial", "bridge").into_iter().skip(5) {
             let (mut headers, body) = bridge.completion.into_parts();
             headers.push("variable_rivr_dial_leg", "1");
             bridge.completion = Event::new(headers, body);
@@ -506,7 +501,7 @@ mod tests {
         // outbound-dialhangup: CHANNEL_HANGUP comes before CHANNEL_UNBRIDGE and the completion,
         // so the channel ends the verb as a hangup and never reads this completion. If it did,
         // it would still be an answered bridge, not a failure.
-        let bridges = captured_bridges("outbound-dialhangup");
+        let bridges = captured_runs("outbound-dialhangup", "bridge");
         assert_eq!(bridges.len(), 1);
         let outcome = read(&["loopback/answer/default"], &bridges[0]);
         assert_eq!(outcome.status, DialStatus::Answered);
