@@ -280,6 +280,17 @@ mod tests {
     }
 
     #[test]
+    fn a_route_can_raise_the_limits_on_endless_flows() {
+        let o = LimitsOverride {
+            max_passes: Some(500),
+            max_verbs_without_progress: Some(5_000),
+            ..LimitsOverride::default()
+        };
+        let merged = o.apply(&Limits::default());
+        assert_eq!((merged.max_passes, merged.max_verbs_without_progress), (500, 5_000));
+    }
+
+    #[test]
     fn an_empty_override_keeps_the_base() {
         let base = Limits { max_operations: 7, ..Limits::default() };
         assert!(LimitsOverride::default().is_empty());
