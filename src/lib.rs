@@ -24,6 +24,8 @@
 //! - [`scenario`]: `rivr test` (scenario files on the simulated switch) and `rivr new`.
 //! - [`console`]: `rivr sim`; [`check`]: `rivr check`; [`check_config`]: `rivr check -c`.
 //! - [`http`]: the HTTP client behind `http_get`/`http_post` (reqwest, allowlist, size cap).
+//! - [`ops`]: operating rivr: the live call table, Prometheus metrics, the HTTP API and the
+//!   live view.
 //!
 //! # One verb, end to end
 //!
@@ -50,6 +52,7 @@ pub mod check_config;
 pub mod config;
 pub mod console;
 pub mod http;
+pub mod ops;
 pub mod reload;
 pub mod router;
 pub mod scenario;

@@ -112,6 +112,8 @@ pub struct LiveConfig {
     /// for a whole reload, which also serializes reloads.
     last_text: Mutex<Option<u64>>,
     generation: AtomicU64,
+    /// Reloads that found errors and kept the running configuration.
+    rejected: AtomicU64,
     store: Mutex<Option<Arc<ScriptStore>>>,
     http: Mutex<Option<Arc<ReqwestHttp>>>,
 }
@@ -145,6 +147,7 @@ impl LiveConfig {
             current: ArcSwap::from_pointee(Snapshot::new(config, 0, Vec::new())),
             last_text: Mutex::new(None),
             generation: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
             store: Mutex::new(None),
             http: Mutex::new(None),
         })
@@ -153,6 +156,17 @@ impl LiveConfig {
     /// The configuration for a call starting now.
     pub fn current(&self) -> Arc<Snapshot> {
         self.current.load_full()
+    }
+
+    /// Reloads applied and reloads rejected since start.
+    pub fn reload_counts(&self) -> (u64, u64) {
+        (self.generation.load(Ordering::Acquire), self.rejected.load(Ordering::Acquire))
+    }
+
+    /// The configuration rivr started with: the one `listen`, `api` and `freeswitch` really
+    /// come from, whatever the file says now.
+    pub fn started(&self) -> &Config {
+        &self.started
     }
 
     /// The configuration file, if there is one.
@@ -196,6 +210,7 @@ impl LiveConfig {
                     "cannot read the configuration ({source}); keeping the running configuration"
                 );
                 *last_text = None;
+                self.rejected.fetch_add(1, Ordering::AcqRel);
                 return ReloadOutcome::Rejected(ConfigError::Read { path: path.clone(), source });
             }
         };
@@ -212,6 +227,7 @@ impl LiveConfig {
                     file = %path.display(),
                     "configuration not reloaded: {errors} error(s); new calls keep the running configuration"
                 );
+                self.rejected.fetch_add(1, Ordering::AcqRel);
                 return ReloadOutcome::Rejected(error);
             }
         };

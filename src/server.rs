@@ -1,10 +1,8 @@
 //! `rivr run`: the runtime. It serves FreeSWITCH's outbound sockets: each call is routed to a
 //! script, gets one task on the runtime that drives its script's fiber, and is counted in `Calls`.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
@@ -15,19 +13,24 @@ use crate::call::fiber::Fibers;
 use crate::call::{actor, CallInfo, CallState, Command, HangupCause};
 use crate::config::Fallback;
 use crate::http::ReqwestHttp;
+use crate::ops::calls::{CallEnding, CallIdentity, LiveCalls};
+use crate::ops::metrics::Metrics;
 use crate::reload::LiveConfig;
 use crate::script::engine::STACK_SIZE;
-use crate::script::runner::{self, CallJob, Ending};
+use crate::script::runner::{self, CallJob};
 use crate::script::watch::{ScriptWatcher, WatchOptions};
 use crate::script::ScriptStore;
 use crate::switch::freeswitch::channel::FsChannel;
-use crate::switch::freeswitch::inbound::RIVR_SCRIPT_VARIABLE;
+use crate::switch::freeswitch::inbound::{InboundConfig, InboundPool, RIVR_SCRIPT_VARIABLE};
 use crate::switch::freeswitch::outbound;
 use crate::switch::freeswitch::settings::FsSettings;
 use crate::switch::Channel;
 
 /// Script stacks kept for the next calls once theirs ended.
 const IDLE_SCRIPT_STACKS: usize = 1024;
+
+/// How often the inbound connections' health (`api status`) is checked.
+const INBOUND_HEALTH_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The route name of calls rivr originated with a script of their own.
 pub const ORIGINATE_ROUTE: &str = "originate";
@@ -46,58 +49,14 @@ pub enum ServerError {
         /// What the OS said.
         source: std::io::Error,
     },
-}
-
-/// One live call, for listings and the drain on shutdown.
-#[derive(Clone, Debug)]
-pub struct LiveCall {
-    /// The route that picked the script.
-    pub route: String,
-    /// The script it started on.
-    pub script: String,
-    /// When it started.
-    pub started: Instant,
-}
-
-/// The registry of live calls, with counters.
-#[derive(Debug, Default)]
-pub struct Calls {
-    live: Mutex<HashMap<String, LiveCall>>,
-    /// Calls that ran a script.
-    pub started: AtomicU64,
-    /// Calls refused because `max_calls` were up.
-    pub rejected_busy: AtomicU64,
-    /// Calls that matched no route.
-    pub rejected_no_route: AtomicU64,
-    /// Calls whose script failed (the fallback ran).
-    pub failed: AtomicU64,
-}
-
-impl Calls {
-    /// How many calls are live.
-    pub fn len(&self) -> usize {
-        self.live.lock().unwrap_or_else(|p| p.into_inner()).len()
-    }
-
-    /// Whether no call is live.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// A copy of the live calls by uuid.
-    pub fn list(&self) -> Vec<(String, LiveCall)> {
-        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
-        live.iter().map(|(uuid, call)| (uuid.clone(), call.clone())).collect()
-    }
-
-    fn begin(&self, uuid: &str, call: LiveCall) {
-        self.live.lock().unwrap_or_else(|p| p.into_inner()).insert(uuid.to_string(), call);
-        self.started.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn end(&self, uuid: &str) {
-        self.live.lock().unwrap_or_else(|p| p.into_inner()).remove(uuid);
-    }
+    /// The API's address is taken or not ours.
+    #[error("cannot listen on {addr} for the operations API: {source} (set `api.listen` in rivr.yaml, or `api.enabled: false`)")]
+    ApiListen {
+        /// The address from the configuration.
+        addr: std::net::SocketAddr,
+        /// What the OS said.
+        source: std::io::Error,
+    },
 }
 
 /// Everything a new call needs, shared by every call.
@@ -105,8 +64,12 @@ pub struct Runtime {
     live: Arc<LiveConfig>,
     store: Arc<ScriptStore>,
     http: Arc<ReqwestHttp>,
-    calls: Arc<Calls>,
+    calls: Arc<LiveCalls>,
     fibers: Arc<Fibers>,
+    /// Where FreeSWITCH's outbound sockets reach rivr, once it listens.
+    listening: std::sync::Mutex<Option<std::net::SocketAddr>>,
+    /// The inbound connections to FreeSWITCH (`freeswitch:`), once serving started them.
+    inbound: std::sync::OnceLock<Arc<InboundPool>>,
 }
 
 impl Runtime {
@@ -122,14 +85,54 @@ impl Runtime {
             live,
             store,
             http,
-            calls: Arc::new(Calls::default()),
+            calls: Arc::new(LiveCalls::new(Arc::new(Metrics::new()))),
             fibers: Fibers::new(STACK_SIZE, IDLE_SCRIPT_STACKS),
+            listening: std::sync::Mutex::new(None),
+            inbound: std::sync::OnceLock::new(),
         }))
     }
 
     /// The live calls.
-    pub fn calls(&self) -> &Arc<Calls> {
+    pub fn calls(&self) -> &Arc<LiveCalls> {
         &self.calls
+    }
+
+    /// The live configuration.
+    pub fn live(&self) -> &Arc<LiveConfig> {
+        &self.live
+    }
+
+    /// The scripts.
+    pub fn store(&self) -> &Arc<ScriptStore> {
+        &self.store
+    }
+
+    /// The address FreeSWITCH's outbound sockets reach, while rivr listens on it.
+    pub fn listening_on(&self) -> Option<std::net::SocketAddr> {
+        *self.listening.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn set_listening(&self, addr: Option<std::net::SocketAddr>) {
+        *self.listening.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = addr;
+    }
+
+    /// The inbound connections to FreeSWITCH, when `freeswitch:` configures any.
+    pub fn inbound(&self) -> Option<&Arc<InboundPool>> {
+        self.inbound.get()
+    }
+
+    /// Connect to the configured FreeSWITCH servers (inbound event socket), for `POST /calls`
+    /// and readiness. Must run inside the tokio runtime; does nothing the second time.
+    pub fn start_inbound(&self) {
+        let servers = &self.live.started().freeswitch;
+        if servers.is_empty() || self.inbound.get().is_some() {
+            return;
+        }
+        let configs = servers
+            .iter()
+            .map(|fs| InboundConfig::new(fs.name(), fs.host.as_str(), fs.port, fs.password.expose()))
+            .collect();
+        let _ = self.inbound.set(Arc::new(InboundPool::start(configs, Some(INBOUND_HEALTH_INTERVAL))));
     }
 
     /// The backend settings the configuration rivr started with implies.
@@ -152,8 +155,15 @@ impl Runtime {
         // The configuration and script versions in force now stay with this call to its end.
         let snapshot = self.live.current();
         let config = &snapshot.config;
+        if self.calls.is_draining() {
+            self.calls.refused("", CallEnding::RejectedDraining);
+            let cause = config.busy_cause.clone();
+            tracing::info!(uuid = %info.uuid, %cause, "draining; rejecting the call");
+            tokio::spawn(reject(channel, cause));
+            return;
+        }
         if self.calls.len() >= config.max_calls.get() {
-            self.calls.rejected_busy.fetch_add(1, Ordering::Relaxed);
+            self.calls.refused("", CallEnding::RejectedBusy);
             let cause = config.busy_cause.clone();
             tracing::warn!(uuid = %info.uuid, max_calls = config.max_calls.get(), %cause, "max_calls reached; rejecting the call");
             tokio::spawn(reject(channel, cause));
@@ -180,7 +190,7 @@ impl Runtime {
             tracing::warn!(uuid = %info.uuid, script = %name, "the originated call names a script that is not loaded; routing it instead");
         }
         let Some(route) = snapshot.router.route(&info) else {
-            self.calls.rejected_no_route.fetch_add(1, Ordering::Relaxed);
+            self.calls.refused("", CallEnding::NoRoute);
             let cause = snapshot.router.no_route_cause().clone();
             tracing::warn!(uuid = %info.uuid, destination = %info.destination, caller = %info.caller_id_number, %cause, "call matched no route; rejecting it");
             tokio::spawn(reject(channel, cause));
@@ -197,7 +207,15 @@ impl Runtime {
         );
         let Some(script) = self.store.get(route.script()) else {
             tracing::error!(uuid = %info.uuid, route = route.name(), script = route.script(), "the route's script is not loaded (missing, or it never compiled: see `rivr check`); applying the fallback");
-            self.run_fallback(channel, route.fallback().clone());
+            let identity = CallIdentity {
+                uuid: info.uuid.clone(),
+                caller: info.caller_id_number.clone(),
+                destination: info.destination.clone(),
+                route: route.name().to_string(),
+                script: route.script().to_string(),
+                version: String::new(),
+            };
+            self.run_fallback(channel, identity, route.fallback().clone());
             return;
         };
         let job = CallJob {
@@ -214,39 +232,49 @@ impl Runtime {
     /// Count the call and run its script on a fiber, driven by a task of its own that hangs the
     /// call up after `max_duration`.
     fn run_script<C: Channel>(&self, channel: C, job: CallJob, max_duration: Duration) {
-        let uuid = job.info.uuid.clone();
-        let route = job.info.route.clone().unwrap_or_default();
-        let live = LiveCall { route, script: job.script.name.clone(), started: Instant::now() };
+        let identity = CallIdentity {
+            uuid: job.info.uuid.clone(),
+            caller: job.info.caller_id_number.clone(),
+            destination: job.info.destination.clone(),
+            route: job.info.route.clone().unwrap_or_default(),
+            script: job.script.name.clone(),
+            version: job.script.version_tag(),
+        };
         let span = job.span();
         let fiber = match runner::fiber(&self.fibers, job) {
             Ok(fiber) => fiber,
             Err(error) => {
-                tracing::error!(%uuid, %error, "cannot map a stack for the call's script; hanging the call up");
+                tracing::error!(uuid = %identity.uuid, %error, "cannot map a stack for the call's script; hanging the call up");
                 tokio::spawn(channel.close());
                 return;
             }
         };
-        self.calls.begin(&uuid, live);
+        let (call, observer, hangup) = self.calls.begin(identity);
         let calls = self.calls.clone();
-        let services = CallServices::with_http(self.http.clone()).with_max_duration(max_duration);
+        let services = CallServices::with_http(self.http.clone())
+            .with_max_duration(max_duration)
+            .watched(observer, hangup);
         tokio::spawn(
             async move {
                 let report = actor::drive(channel, fiber, services).await;
-                if matches!(report.ending, Ending::Failed(_)) {
-                    calls.failed.fetch_add(1, Ordering::Relaxed);
-                }
-                calls.end(&uuid);
+                calls.end(&call, CallEnding::of(&report.ending), Some(&report));
             }
             .instrument(span),
         );
     }
 
     /// Apply `fallback` to a call whose route has no script loaded.
-    fn run_fallback<C: Channel>(&self, channel: C, fallback: Fallback) {
+    fn run_fallback<C: Channel>(&self, channel: C, identity: CallIdentity, fallback: Fallback) {
         let body = move |handle| runner::apply_fallback(&handle, &fallback);
         match self.fibers.fiber(Arc::new(CallState::default()), body) {
             Ok(fiber) => {
-                tokio::spawn(actor::drive(channel, fiber, CallServices::with_http(self.http.clone())));
+                let (call, observer, hangup) = self.calls.begin(identity);
+                let calls = self.calls.clone();
+                let services = CallServices::with_http(self.http.clone()).watched(observer, hangup);
+                tokio::spawn(async move {
+                    actor::drive(channel, fiber, services).await;
+                    calls.end(&call, CallEnding::Fallback, None);
+                });
             }
             Err(error) => {
                 tracing::error!(%error, "cannot map a stack for the fallback; hanging the call up");
@@ -262,26 +290,50 @@ async fn reject<C: Channel>(mut channel: C, cause: HangupCause) {
 }
 
 /// Serve FreeSWITCH outbound sockets for `runtime` until `shutdown`, then let live calls finish
-/// for up to the drain timeout.
+/// for up to the drain timeout. With `api.enabled`, the operations API serves alongside on its
+/// own listener until the drain is over.
 ///
 /// # Errors
-/// When the listen address can't be bound.
+/// When the listen address (or the API's) can't be bound.
 pub async fn serve(runtime: Arc<Runtime>, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
-    let addr = runtime.live.current().config.listen;
+    let config = runtime.live.started().clone();
+    let addr = config.listen;
     // A deep accept queue: a burst overflowing the default one loses connections silently.
     let listener = outbound::bind(addr).map_err(|source| ServerError::Listen { addr, source })?;
+    let api_done = tokio_util::sync::CancellationToken::new();
+    if config.api.enabled {
+        let addr = *config.api.listen.value();
+        let api_listener =
+            TcpListener::bind(addr).await.map_err(|source| ServerError::ApiListen { addr, source })?;
+        let bound = api_listener.local_addr().unwrap_or(addr);
+        tracing::info!(addr = %bound, token = config.api.token.is_some(), "operations API listening; the live view is at http://{bound}/");
+        let stop = api_done.clone();
+        let runtime = runtime.clone();
+        tokio::spawn(async move {
+            let stopped = async move { stop.cancelled().await };
+            if let Err(error) = crate::ops::api::serve_on(api_listener, runtime, config.api.token.clone(), stopped).await
+            {
+                tracing::error!(%error, "the operations API stopped");
+            }
+        });
+    }
     serve_on(listener, runtime, shutdown).await;
+    api_done.cancel();
     Ok(())
 }
 
-/// [`serve`] on a listener the caller bound (tests bind `127.0.0.1:0`).
+/// [`serve`] on a listener the caller bound (tests bind `127.0.0.1:0`), without the API (tests
+/// serve it with `ops::api::serve_on`).
 pub async fn serve_on(listener: TcpListener, runtime: Arc<Runtime>, shutdown: impl Future<Output = ()>) {
-    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let bound = listener.local_addr().ok();
+    let addr = bound.map(|a| a.to_string()).unwrap_or_default();
     // Scripts and the configuration reload while rivr serves; the guards stop that at the end.
     let _scripts = ScriptWatcher::start_with(runtime.store.clone(), WatchOptions::default());
     let _config = runtime.live.watch(&WatchOptions::default());
     let _sighup =
         runtime.live.reload_on_sighup().map_err(|error| tracing::warn!(%error, "cannot catch SIGHUP")).ok();
+    runtime.start_inbound();
+    runtime.set_listening(bound);
     tracing::info!(%addr, scripts = ?runtime.store.names(), routes = runtime.live.current().router.len(), "rivr is listening for FreeSWITCH outbound sockets");
     let settings = Arc::new(runtime.fs_settings());
     let on_call = {
@@ -289,6 +341,8 @@ pub async fn serve_on(listener: TcpListener, runtime: Arc<Runtime>, shutdown: im
         move |info: CallInfo, channel: FsChannel| runtime.start_call(info, channel)
     };
     outbound::serve(listener, settings, on_call, shutdown).await;
+    runtime.set_listening(None);
+    runtime.calls.set_draining(true);
     let drain = Duration::from_secs(runtime.live.current().config.drain_timeout_s);
     let deadline = Instant::now() + drain;
     while !runtime.calls.is_empty() && Instant::now() < deadline {
@@ -297,5 +351,8 @@ pub async fn serve_on(listener: TcpListener, runtime: Arc<Runtime>, shutdown: im
     }
     if !runtime.calls.is_empty() {
         tracing::warn!(live = runtime.calls.len(), "drain timeout reached; stopping with calls still live");
+    }
+    if let Some(pool) = runtime.inbound() {
+        pool.close().await;
     }
 }

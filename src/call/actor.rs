@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use crate::call::fiber::{Fiber, Step};
 use crate::call::http::{HttpClient, HttpRequest, NoHttp};
-use crate::call::{CallEnd, CallError, CallState, Command, HangupCause, Origin, Outcome};
+use crate::call::{
+    CallEnd, CallError, CallObserver, CallState, Command, HangupCause, HangupRequest, Origin, Outcome,
+};
 use crate::switch::Channel;
 
 /// What a call's actor needs besides its channel.
@@ -23,24 +25,33 @@ pub struct CallServices {
     /// Longest the call may last (`max_call_duration_s`); then [`drive`] hangs it up with
     /// `ALLOTTED_TIMEOUT`. `None`: no limit.
     pub max_duration: Option<Duration>,
+    /// Told about every command as it starts and finishes (the live call table).
+    pub observer: Option<Arc<dyn CallObserver>>,
+    /// Lets someone outside the call hang it up (`DELETE /calls/{uuid}`).
+    pub hangup: Option<Arc<HangupRequest>>,
 }
 
 impl CallServices {
     /// Services with `http` as the HTTP client.
     pub fn with_http(http: Arc<dyn HttpClient>) -> Self {
-        CallServices { http, max_duration: None }
+        CallServices { http, max_duration: None, observer: None, hangup: None }
     }
 
     /// These services, for a call that may last at most `limit`.
     pub fn with_max_duration(self, limit: Duration) -> Self {
         CallServices { max_duration: Some(limit), ..self }
     }
+
+    /// These services, telling `observer` about every command and hanging up on `hangup`.
+    pub fn watched(self, observer: Arc<dyn CallObserver>, hangup: Arc<HangupRequest>) -> Self {
+        CallServices { observer: Some(observer), hangup: Some(hangup), ..self }
+    }
 }
 
 impl Default for CallServices {
     /// No HTTP (every request fails with "HTTP is not configured for this call"), no limit.
     fn default() -> Self {
-        CallServices { http: Arc::new(NoHttp), max_duration: None }
+        CallServices { http: Arc::new(NoHttp), max_duration: None, observer: None, hangup: None }
     }
 }
 
@@ -60,27 +71,40 @@ impl std::fmt::Debug for CallServices {
 ///
 /// When the call has lasted `services.max_duration`, the verb in progress is abandoned, the call
 /// is hung up with `ALLOTTED_TIMEOUT`, and the script stops as on any hangup (`on_hangup` runs).
+/// A hangup asked for through `services.hangup` ends the call the same way, with its cause.
 pub async fn drive<C: Channel, R>(mut channel: C, mut fiber: Fiber<R>, services: CallServices) -> R {
     let state = fiber.state().clone();
     let deadline = services.max_duration.map(|limit| tokio::time::Instant::now() + limit);
     // One timer for the whole call, registered once, polled by every verb.
     let mut time_up = std::pin::pin!(tokio::time::sleep_until(deadline.unwrap_or_else(far_future)));
+    let hangup = services.hangup.clone();
     let mut answer = None;
     let value = loop {
         match fiber.resume(answer.take()) {
             Step::Request { command, origin } => {
-                let served = serve(&mut channel, &state, &services, command, origin);
-                let result = match deadline {
-                    None => Some(served.await),
-                    Some(_) => tokio::select! {
-                        result = served => Some(result),
-                        () = time_up.as_mut(), if !state.is_hung_up() => None,
-                    },
-                };
-                answer = Some(match result {
-                    Some(result) => result,
-                    None => time_out(&mut channel, &state, &services).await,
+                let started = services.observer.as_ref().map(|observer| {
+                    observer.verb_started(&command, origin.as_ref());
+                    tokio::time::Instant::now()
                 });
+                let served = serve(&mut channel, &state, &services, command, origin);
+                let result = if deadline.is_none() && hangup.is_none() {
+                    Ok(served.await)
+                } else {
+                    tokio::select! {
+                        biased;
+                        result = served => Ok(result),
+                        () = time_up.as_mut(), if deadline.is_some() && !state.is_hung_up() => Err(Interruption::TimeUp),
+                        cause = asked_to_hang_up(hangup.as_deref()), if !state.is_hung_up() => Err(Interruption::Asked(cause)),
+                    }
+                };
+                let result = match result {
+                    Ok(result) => result,
+                    Err(interruption) => interrupt(&mut channel, &state, &services, interruption).await,
+                };
+                if let (Some(observer), Some(started)) = (&services.observer, started) {
+                    observer.verb_finished(&result, started.elapsed());
+                }
+                answer = Some(result);
             }
             Step::Pause => {
                 if !state.is_hung_up() {
@@ -88,8 +112,13 @@ pub async fn drive<C: Channel, R>(mut channel: C, mut fiber: Fiber<R>, services:
                         state.mark_hung_up(cause);
                     }
                 }
+                if !state.is_hung_up() {
+                    if let Some(cause) = hangup.as_ref().and_then(|request| request.requested()) {
+                        let _ = interrupt(&mut channel, &state, &services, Interruption::Asked(cause)).await;
+                    }
+                }
                 if deadline.is_some_and(|at| tokio::time::Instant::now() >= at) && !state.is_hung_up() {
-                    let _ = time_out(&mut channel, &state, &services).await;
+                    let _ = interrupt(&mut channel, &state, &services, Interruption::TimeUp).await;
                 }
                 tokio::task::yield_now().await;
             }
@@ -100,27 +129,51 @@ pub async fn drive<C: Channel, R>(mut channel: C, mut fiber: Fiber<R>, services:
     value
 }
 
+/// Why the actor abandons the verb in progress and hangs the call up.
+enum Interruption {
+    /// The call lasted `max_call_duration_s`.
+    TimeUp,
+    /// Someone outside the call asked for the hangup, with this cause.
+    Asked(HangupCause),
+}
+
+/// Wait for a hangup request, forever when nobody can ask for one.
+async fn asked_to_hang_up(request: Option<&HangupRequest>) -> HangupCause {
+    match request {
+        Some(request) => request.wait().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// A deadline no call reaches, for a timer that is never polled.
 fn far_future() -> tokio::time::Instant {
     tokio::time::Instant::now() + Duration::from_secs(86_400 * 365)
 }
 
-/// The call reached its longest duration: hang it up, and answer the verb that was running (if
-/// any) with the hangup.
-async fn time_out<C: Channel>(
+/// Hang the call up for `why`, and answer the verb that was running (if any) with the hangup.
+async fn interrupt<C: Channel>(
     channel: &mut C,
     state: &CallState,
     services: &CallServices,
+    why: Interruption,
 ) -> Result<Outcome, CallError> {
-    let limit = services.max_duration.unwrap_or_default();
-    tracing::warn!(?limit, "the call lasted max_call_duration_s; hanging it up");
-    let cause = HangupCause::parse(CAUSE_ALLOTTED_TIMEOUT).unwrap_or_else(HangupCause::normal);
-    if let Err(error) = channel.execute(Command::Hangup(cause), None).await {
+    let cause = match why {
+        Interruption::TimeUp => {
+            let limit = services.max_duration.unwrap_or_default();
+            tracing::warn!(?limit, "the call lasted max_call_duration_s; hanging it up");
+            HangupCause::parse(CAUSE_ALLOTTED_TIMEOUT).unwrap_or_else(HangupCause::normal)
+        }
+        Interruption::Asked(cause) => {
+            tracing::info!(%cause, "hanging the call up as asked");
+            cause
+        }
+    };
+    if let Err(error) = channel.execute(Command::Hangup(cause.clone()), None).await {
         if !error.is_hangup() {
-            tracing::warn!(%error, "hanging up a call that lasted too long failed");
+            tracing::warn!(%error, "hanging up the call failed");
         }
     }
-    state.mark_hung_up(CAUSE_ALLOTTED_TIMEOUT);
+    state.mark_hung_up(cause);
     Err(state.ended_error())
 }
 

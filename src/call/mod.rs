@@ -13,8 +13,10 @@ pub mod fiber;
 mod handle;
 pub mod http;
 mod info;
+mod observer;
 mod outcome;
 mod pattern;
+pub mod transcript;
 
 pub use crate::cause::{CallEnd, HangupCause, KNOWN_CAUSES};
 pub use command::{
@@ -26,5 +28,6 @@ pub use error::{CallError, Fault};
 pub use handle::{CallHandle, CallState, Origin};
 pub use http::{HttpClient, HttpError, HttpMethod, HttpRequest, HttpResponse};
 pub use info::CallInfo;
+pub use observer::{CallObserver, HangupRequest};
 pub use outcome::{AskOutcome, AskStatus, DialOutcome, DialStatus, Outcome, RecordOutcome, RecordStatus};
 pub use pattern::Pattern;

@@ -124,6 +124,8 @@ pub enum DiagnosticKind {
     UnreachableRoute,
     /// A `${NAME}` reference to an environment variable that is not set.
     UnsetEnv,
+    /// The operations API on a network address without a token, or with an unusable one.
+    UnprotectedApi,
 }
 
 /// Why a configuration could not be loaded.

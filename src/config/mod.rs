@@ -124,6 +124,8 @@ pub struct Config {
     pub recordings: Option<PathBuf>,
     /// Logging.
     pub log: Log,
+    /// The operations API and live view: health, live calls, metrics. Takes effect on restart.
+    pub api: Api,
     /// Where the configuration came from and what `parse` noticed; not part of the YAML.
     #[serde(skip)]
     meta: Meta,
@@ -293,6 +295,9 @@ impl Config {
         if self.log.format != new.log.format {
             keys.push("log.format");
         }
+        if self.api != new.api {
+            keys.push("api");
+        }
         keys
     }
 }
@@ -317,6 +322,7 @@ impl Default for Config {
             fallback: Positioned::unplaced(Fallback::default()),
             recordings: None,
             log: Log::default(),
+            api: Api::default(),
             meta: Meta::default(),
         }
     }
@@ -360,6 +366,40 @@ impl Inbound {
         match &self.name {
             Some(name) => name.value().clone(),
             None => format!("{}:{}", self.host.as_str(), self.port),
+        }
+    }
+}
+
+/// The operations API and live view (`rivr run` only).
+///
+/// ```yaml
+/// api:
+///   listen: 0.0.0.0:8085
+///   token: ${RIVR_API_TOKEN}
+/// ```
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Api {
+    /// Whether `rivr run` serves the API. Default true.
+    pub enabled: bool,
+    /// Address of the API and live view. Default `127.0.0.1:8085`, reachable from this host
+    /// only. Any other address needs `token`: rivr refuses to start without one.
+    pub listen: Positioned<SocketAddr>,
+    /// Bearer token every request but `/health` and the live view's page must carry
+    /// (`Authorization: Bearer …`). Write `token: ${RIVR_API_TOKEN}` to keep it out of the file.
+    /// Never logged. Default: none, allowed only on a loopback address.
+    pub token: Option<Secret>,
+}
+
+/// The API's default port, beside the outbound socket's 8084.
+pub const DEFAULT_API_PORT: u16 = 8085;
+
+impl Default for Api {
+    fn default() -> Self {
+        Api {
+            enabled: true,
+            listen: Positioned::unplaced(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), DEFAULT_API_PORT)),
+            token: None,
         }
     }
 }

@@ -12,6 +12,9 @@ use super::interpolate::{interpolate, InterpolationError};
 use super::position::{Position, Positioned};
 use super::{Config, DEFAULT_ROUTE_NAME, IMPLICIT_SCRIPT};
 
+/// Shortest API token accepted: anything shorter is guessable.
+const MIN_TOKEN_LENGTH: usize = 16;
+
 /// Interpolates `${ENV}`, compiles conditions, and checks names, script paths, URL prefixes,
 /// causes and reachability. Errors and warnings, in file order.
 pub(super) fn after_parse(
@@ -51,6 +54,8 @@ pub(super) fn after_parse(
             connections.insert(name, at);
         }
     }
+
+    check.api(&mut config.api);
 
     let mut names: HashMap<String, Position> = HashMap::new();
     let mut catch_all: Option<(String, Position)> = None;
@@ -229,6 +234,34 @@ struct Checker<'a> {
 }
 
 impl Checker<'_> {
+    /// The API's token comes from the environment, and only a loopback listener may go without.
+    fn api(&mut self, api: &mut super::Api) {
+        if let Some(token) = &mut api.token {
+            let at = token.position();
+            if self.interpolate(token.positioned_mut()) && token.expose().trim().len() < MIN_TOKEN_LENGTH {
+                self.error(
+                    at,
+                    DiagnosticKind::UnprotectedApi,
+                    format!(
+                        "api.token is shorter than {MIN_TOKEN_LENGTH} characters: use a long random \
+                         value, e.g. `openssl rand -hex 32`"
+                    ),
+                );
+            }
+        }
+        if api.enabled && api.token.is_none() && !api.listen.ip().is_loopback() {
+            self.error(
+                api.listen.position(),
+                DiagnosticKind::UnprotectedApi,
+                format!(
+                    "api.listen {} is reachable from other hosts, and the API can hang up and place \
+                     calls: set `api.token: ${{RIVR_API_TOKEN}}`, or listen on 127.0.0.1",
+                    api.listen.value()
+                ),
+            );
+        }
+    }
+
     fn error(&mut self, at: Position, kind: DiagnosticKind, message: impl Into<String>) {
         self.diagnostics.push(Diagnostic::error(&self.file, at, kind, message));
     }

@@ -63,6 +63,48 @@ pub struct Failure {
     pub column: usize,
     /// What went wrong.
     pub message: String,
+    /// Which kind of failure, for metrics and events.
+    pub kind: FailureKind,
+}
+
+/// What kind of failure stopped a script: a fixed set, so it can label a metric.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FailureKind {
+    /// An error the script raised or ran into (a type error, an unknown function, `throw`).
+    Error,
+    /// It computed longer than `limits.compute_budget_ms` without running a verb.
+    ComputeBudget,
+    /// It ran more than `limits.max_operations`.
+    Operations,
+    /// Its calls nested deeper than `limits.max_call_depth`.
+    CallDepth,
+    /// A string, array or map outgrew its limit.
+    DataTooLarge,
+    /// It broke a per-call limit on the flow (`limits.max_passes`,
+    /// `limits.max_verbs_without_progress`).
+    Limit,
+    /// rivr failed, not the script (an engine panic).
+    Internal,
+}
+
+impl FailureKind {
+    /// The kind as a metric label or event field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Error => "error",
+            FailureKind::ComputeBudget => "compute_budget",
+            FailureKind::Operations => "max_operations",
+            FailureKind::CallDepth => "max_call_depth",
+            FailureKind::DataTooLarge => "data_too_large",
+            FailureKind::Limit => "limit",
+            FailureKind::Internal => "internal",
+        }
+    }
+
+    /// Whether a sandbox or flow limit stopped the script, rather than an error in it.
+    pub fn is_limit(self) -> bool {
+        !matches!(self, FailureKind::Error | FailureKind::Internal)
+    }
 }
 
 impl std::fmt::Display for Failure {
@@ -148,6 +190,7 @@ pub fn run(handle: CallHandle, job: CallJob) -> CallReport {
                     line: 0,
                     column: 0,
                     message: format!("internal error: {message}"),
+                    kind: FailureKind::Internal,
                 }),
                 script,
                 on_hangup_error: None,
@@ -277,33 +320,48 @@ pub fn failure(script: &str, error: &EvalAltResult, limits: &Limits) -> Failure 
             position = current.position();
         }
     }
-    let message = match current {
-        EvalAltResult::ErrorTerminated(token, _) if token.to_string() == Stop::Deadline.token() => format!(
-            "computed for more than {} ms without running a verb (limits.compute_budget_ms); is there an endless loop?",
-            limits.compute_budget_ms
+    let (kind, message) = match current {
+        EvalAltResult::ErrorTerminated(token, _) if token.to_string() == Stop::Deadline.token() => (
+            FailureKind::ComputeBudget,
+            format!(
+                "computed for more than {} ms without running a verb (limits.compute_budget_ms); is there an endless loop?",
+                limits.compute_budget_ms
+            ),
         ),
         EvalAltResult::ErrorTerminated(token, _) if Stop::limit_message(&token.to_string()).is_some() => {
-            Stop::limit_message(&token.to_string()).unwrap_or_default().to_string()
+            (FailureKind::Limit, Stop::limit_message(&token.to_string()).unwrap_or_default().to_string())
         }
         EvalAltResult::ErrorTerminated(token, _) if token.to_string() == Stop::Pass.token() => {
-            "pass: the target script is gone".to_string()
+            (FailureKind::Error, "pass: the target script is gone".to_string())
         }
-        EvalAltResult::ErrorTooManyOperations(_) => format!(
-            "ran more than {} operations (limits.max_operations)",
-            limits.max_operations
+        EvalAltResult::ErrorTooManyOperations(_) => (
+            FailureKind::Operations,
+            format!("ran more than {} operations (limits.max_operations)", limits.max_operations),
         ),
-        EvalAltResult::ErrorStackOverflow(_) => format!(
-            "function calls nested deeper than {} (limits.max_call_depth); is there endless recursion?",
-            limits.max_call_depth
+        EvalAltResult::ErrorStackOverflow(_) => (
+            FailureKind::CallDepth,
+            format!(
+                "function calls nested deeper than {} (limits.max_call_depth); is there endless recursion?",
+                limits.max_call_depth
+            ),
         ),
-        EvalAltResult::ErrorDataTooLarge(what, _) => format!(
-            "{what} grew beyond its limit (limits.max_string_size {} bytes, max_array_size {}, max_map_size {})",
-            limits.max_string_size, limits.max_array_size, limits.max_map_size
+        EvalAltResult::ErrorDataTooLarge(what, _) => (
+            FailureKind::DataTooLarge,
+            format!(
+                "{what} grew beyond its limit (limits.max_string_size {} bytes, max_array_size {}, max_map_size {})",
+                limits.max_string_size, limits.max_array_size, limits.max_map_size
+            ),
         ),
-        other => strip_position(&other.to_string()),
+        other => (FailureKind::Error, strip_position(&other.to_string())),
     };
     let message = if chain.is_empty() { message } else { format!("{message} (in {})", chain.join(" → ")) };
-    Failure { source, line: position.line().unwrap_or(0), column: position.position().unwrap_or(0), message }
+    Failure {
+        source,
+        line: position.line().unwrap_or(0),
+        column: position.position().unwrap_or(0),
+        message,
+        kind,
+    }
 }
 
 fn strip_position(text: &str) -> String {

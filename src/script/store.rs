@@ -35,6 +35,8 @@ pub struct Script {
     pub version: u64,
     /// Whether the script defines `fn on_hangup()`.
     pub has_on_hangup: bool,
+    /// When this version was compiled: when it went live for new calls.
+    pub compiled_at: std::time::SystemTime,
 }
 
 impl Script {
@@ -130,7 +132,13 @@ impl Compiler {
         let has_on_hangup = ast.iter_functions().any(|f| f.name == "on_hangup" && f.params.is_empty());
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         text.hash(&mut hasher);
-        Ok(Script { name: name.to_string(), ast, version: hasher.finish(), has_on_hangup })
+        Ok(Script {
+            name: name.to_string(),
+            ast,
+            version: hasher.finish(),
+            has_on_hangup,
+            compiled_at: SystemTime::now(),
+        })
     }
 
     /// Read and compile the file at `path`, naming it relative to the scripts directory.
@@ -276,6 +284,10 @@ pub struct ScriptStore {
     generation: AtomicU64,
     /// How many rescans have run.
     rescans: AtomicU64,
+    /// Rescans that put new versions live (or removed scripts) without a compile error.
+    reloads_applied: AtomicU64,
+    /// Rescans that found a script which does not compile.
+    reloads_failed: AtomicU64,
 }
 
 /// What one [`ScriptStore::rescan`] changed.
@@ -347,6 +359,8 @@ impl ScriptStore {
             tracker: Mutex::new(Tracker::default()),
             generation: AtomicU64::new(0),
             rescans: AtomicU64::new(0),
+            reloads_applied: AtomicU64::new(0),
+            reloads_failed: AtomicU64::new(0),
         }
     }
 
@@ -391,6 +405,19 @@ impl ScriptStore {
     /// order. A script listed here may still serve its last good version.
     pub fn problems(&self) -> Vec<Diagnostic> {
         Vec::clone(&self.problems.load())
+    }
+
+    /// Rescans that changed what is served without a compile error, and rescans that found a
+    /// script which does not compile (the first load counts too).
+    pub fn reload_counts(&self) -> (u64, u64) {
+        (self.reloads_applied.load(Ordering::Acquire), self.reloads_failed.load(Ordering::Acquire))
+    }
+
+    /// Every script served now, sorted by name.
+    pub fn scripts(&self) -> Vec<Arc<Script>> {
+        let mut scripts: Vec<Arc<Script>> = self.scripts.load().values().cloned().collect();
+        scripts.sort_by(|a, b| a.name.cmp(&b.name));
+        scripts
     }
 
     /// How many times the set of served scripts has changed: a cheap way to notice a reload.
@@ -545,6 +572,11 @@ impl ScriptStore {
             );
         }
         self.problems.store(Arc::new(tracker.problems.values().cloned().collect()));
+        if !report.failed.is_empty() {
+            self.reloads_failed.fetch_add(1, Ordering::AcqRel);
+        } else if !report.updated.is_empty() || !report.removed.is_empty() {
+            self.reloads_applied.fetch_add(1, Ordering::AcqRel);
+        }
         self.rescans.fetch_add(1, Ordering::AcqRel);
         report
     }

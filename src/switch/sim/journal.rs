@@ -2,22 +2,8 @@
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use crate::call::{CallError, Command, Origin, Outcome, Prompt};
-
-/// One executed command with its outcome.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Entry {
-    /// Virtual time since the call started.
-    pub at: Duration,
-    /// What the script asked for.
-    pub command: Command,
-    /// Where in the script.
-    pub origin: Option<Origin>,
-    /// What came of it.
-    pub result: Result<Outcome, CallError>,
-}
+pub use crate::call::transcript::Entry;
 
 /// Most entries a journal keeps: a flow that runs away is stopped by the limits
 /// (`max_verbs_without_progress`, `max_call_duration_s`), and this bounds its transcript even
@@ -118,112 +104,12 @@ impl Journal {
     }
 }
 
-fn ms(duration: Duration) -> String {
-    let millis = duration.as_millis();
-    if millis.is_multiple_of(1000) {
-        format!("{}s", millis / 1000)
-    } else {
-        format!("{:.1}s", duration.as_secs_f64())
-    }
-}
-
-impl Entry {
-    /// The verb's main argument as plain text, for matching in scenarios: the prompts (speech
-    /// without its `say:` prefix) joined with `, `, the text, the value, the targets, the
-    /// extension, the cause.
-    pub fn argument(&self) -> String {
-        let prompts = |list: &[Prompt]| list.iter().map(Prompt::text).collect::<Vec<_>>().join(", ");
-        match &self.command {
-            Command::Answer | Command::PreAnswer | Command::Ring => String::new(),
-            Command::Reject(cause) | Command::Hangup(cause) => cause.to_string(),
-            Command::Play(list) => prompts(list),
-            Command::Say(say) => say.text.clone(),
-            Command::SayAs(say) => say.value.clone(),
-            Command::Ask(ask) => prompts(&ask.prompts),
-            Command::Dial(dial) => dial.targets.join(if dial.sequential { " | " } else { ", " }),
-            Command::Record(record) => record.name.clone(),
-            Command::Transfer(transfer) => match &transfer.context {
-                Some(context) => format!("{} {context}", transfer.extension),
-                None => transfer.extension.clone(),
-            },
-            Command::GetVar(name) => name.clone(),
-            Command::SetVar { name, value } => format!("{name}={value}"),
-            Command::SendDtmf(digits) => digits.to_string(),
-            Command::Sleep(duration) => duration.as_millis().to_string(),
-            Command::Execute { app, args } => format!("{app} {args}").trim_end().to_string(),
-            Command::Http(request) => request.url.clone(),
-            Command::Log(line) => line.text.clone(),
-        }
-    }
-}
-
-impl fmt::Display for Entry {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let verb = self.command.verb();
-        match &self.command {
-            Command::Answer | Command::PreAnswer | Command::Ring => write!(f, "{verb}")?,
-            Command::Reject(cause) | Command::Hangup(cause) => write!(f, "{verb}: {cause}")?,
-            Command::Play(prompts) => {
-                let list: Vec<String> = prompts.iter().map(Prompt::shown).collect();
-                write!(f, "{verb}: {}", list.join(", "))?
-            }
-            Command::Say(say) => write!(f, "{verb}: {:?}", say.text)?,
-            Command::SayAs(say) => write!(f, "{verb}: {}", say.value)?,
-            Command::Ask(ask) => {
-                let list: Vec<String> = ask.prompts.iter().map(Prompt::shown).collect();
-                write!(f, "{verb}: {}", list.join(", "))?
-            }
-            Command::Dial(dial) => {
-                let joiner = if dial.sequential { " | " } else { ", " };
-                write!(f, "{verb}: {}", dial.targets.join(joiner))?
-            }
-            Command::Record(record) => {
-                write!(f, "{verb}: {} (max {})", record.name, ms(record.max_duration))?
-            }
-            Command::Transfer(transfer) => match &transfer.context {
-                Some(context) => write!(f, "{verb}: {} {context}", transfer.extension)?,
-                None => write!(f, "{verb}: {}", transfer.extension)?,
-            },
-            Command::GetVar(name) => write!(f, "{verb}: {name}")?,
-            Command::SetVar { name, value } => write!(f, "{verb}: {name}={value}")?,
-            Command::SendDtmf(digits) => write!(f, "{verb}: {digits}")?,
-            Command::Sleep(duration) => write!(f, "{verb}: {}", ms(*duration))?,
-            Command::Execute { app, args } => write!(f, "{verb}: {app} {args}")?,
-            Command::Http(request) => write!(f, "{verb}: {} {}", request.method, request.url)?,
-            Command::Log(line) => write!(f, "log {}: {}", line.level.as_str(), line.text)?,
-        }
-        match &self.result {
-            Ok(Outcome::Ask(ask)) => {
-                write!(f, " → {}", ask.status.as_str())?;
-                if !ask.digits.is_empty() {
-                    write!(f, " {:?}", ask.digits)?;
-                }
-            }
-            Ok(Outcome::Dial(dial)) => {
-                write!(f, " → {}", dial.status)?;
-                if dial.duration > Duration::ZERO {
-                    write!(f, " ({})", ms(dial.duration))?;
-                }
-            }
-            Ok(Outcome::Record(record)) => {
-                write!(f, " → {} {} ({})", record.status.as_str(), record.path, ms(record.duration))?
-            }
-            Ok(Outcome::Value(Some(value))) => write!(f, " → {value:?}")?,
-            Ok(Outcome::Value(None)) => write!(f, " → unset")?,
-            Ok(Outcome::Response(text)) if !text.is_empty() => write!(f, " → {text}")?,
-            Ok(Outcome::Http(response)) => write!(f, " → {}", response.status)?,
-            Ok(_) => {}
-            Err(CallError::Hangup { cause }) => write!(f, " → caller hung up ({cause})")?,
-            Err(CallError::Transferred) => write!(f, " → the call was transferred")?,
-            Err(error) => write!(f, " → error: {error}")?,
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::call::{Command, Outcome};
 
     #[test]
     fn a_journal_keeps_a_bounded_transcript_and_says_how_much_it_left_out() {

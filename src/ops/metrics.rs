@@ -1,0 +1,257 @@
+//! `Metrics`: rivr's Prometheus metrics, exposed by `GET /metrics` in Prometheus' text format
+//! (the `prometheus` crate writes it; nothing here formats exposition by hand).
+//!
+//! Labels take values from fixed sets (verbs, endings, failure kinds) or from the configuration
+//! (route and connection names), never from calls: no uuids, numbers or free text, so the number
+//! of series stays bounded whatever the traffic.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+/// Every metric rivr exports, registered once.
+pub struct Metrics {
+    registry: Registry,
+    /// `rivr_calls_active`: calls running a script now.
+    pub calls_active: IntGauge,
+    /// `rivr_calls_total{route, ending}`: calls by route and how they ended.
+    pub calls_total: IntCounterVec,
+    /// `rivr_call_duration_seconds{route}`: how long calls lasted, from connect to end.
+    pub call_duration: HistogramVec,
+    /// `rivr_verb_duration_seconds{verb}`: how long each verb took on the switch.
+    pub verb_duration: HistogramVec,
+    /// `rivr_script_errors_total{kind}`: scripts that failed, by kind.
+    pub script_errors: IntCounterVec,
+    /// `rivr_max_calls_rejections_total`: calls refused because `max_calls` were up.
+    pub max_calls_rejections: IntCounter,
+    /// `rivr_draining`: 1 while the node refuses new calls.
+    pub draining: IntGauge,
+    reloads: IntCounterVec,
+    scripts_loaded: IntGauge,
+    scripts_failing: IntGauge,
+    fs_connected: IntGaugeVec,
+    fs_reconnects: IntCounterVec,
+    /// Values read from elsewhere at scrape time, and what was last added for them: a counter
+    /// only goes up, so each scrape adds the difference.
+    seen: Mutex<HashMap<(String, String), u64>>,
+}
+
+/// Verb times, 1 ms to 10 minutes: a `set` takes a millisecond, a `dial` or a `record` minutes.
+const VERB_BUCKETS: &[f64] = &[0.001, 0.005, 0.02, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 600.0];
+
+/// Call lengths, 1 s to 4 hours (the default `max_call_duration_s`).
+const CALL_BUCKETS: &[f64] = &[1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 14400.0];
+
+/// What the scrape reads from the rest of rivr.
+#[derive(Debug, Default)]
+pub struct Readings {
+    /// Scripts served now, and scripts that do not compile now.
+    pub scripts: (usize, usize),
+    /// Script reloads applied and failed since start.
+    pub script_reloads: (u64, u64),
+    /// Configuration reloads applied and rejected since start.
+    pub config_reloads: (u64, u64),
+    /// Each FreeSWITCH connection: its name, whether it is up, and how many times it connected.
+    pub connections: Vec<(String, bool, u64)>,
+}
+
+impl Metrics {
+    /// Every metric, registered with a registry of their own plus the process collector (CPU
+    /// seconds, resident memory, open file descriptors, threads).
+    ///
+    /// # Panics
+    /// Never in practice: registration fails only for duplicate or malformed names, which are
+    /// fixed here.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let calls_active = IntGauge::new("rivr_calls_active", "Calls running a script now.").expect("metric");
+        let calls_total = IntCounterVec::new(
+            Opts::new(
+                "rivr_calls_total",
+                "Calls by route and how they ended: completed, hung_up (the caller or the API hung up), \
+                 transferred, script_error, limit, fallback (the route's script is not loaded), \
+                 rejected_busy (max_calls), rejected_draining, no_route, cancelled (shutdown).",
+            ),
+            &["route", "ending"],
+        )
+        .expect("metric");
+        let call_duration = HistogramVec::new(
+            HistogramOpts::new("rivr_call_duration_seconds", "How long calls lasted, by route.")
+                .buckets(CALL_BUCKETS.to_vec()),
+            &["route"],
+        )
+        .expect("metric");
+        let verb_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "rivr_verb_duration_seconds",
+                "How long each verb took on the switch (not in the script), by verb.",
+            )
+            .buckets(VERB_BUCKETS.to_vec()),
+            &["verb"],
+        )
+        .expect("metric");
+        let script_errors = IntCounterVec::new(
+            Opts::new(
+                "rivr_script_errors_total",
+                "Scripts that failed, by kind: error, compute_budget, max_operations, max_call_depth, \
+                 data_too_large, limit, internal.",
+            ),
+            &["kind"],
+        )
+        .expect("metric");
+        let max_calls_rejections = IntCounter::new(
+            "rivr_max_calls_rejections_total",
+            "Calls refused because max_calls calls were up.",
+        )
+        .expect("metric");
+        let draining =
+            IntGauge::new("rivr_draining", "1 while the node refuses new calls (POST /drain or shutdown).")
+                .expect("metric");
+        let reloads = IntCounterVec::new(
+            Opts::new("rivr_reloads_total", "Reloads of scripts and of the configuration, ok and failed."),
+            &["what", "result"],
+        )
+        .expect("metric");
+        let scripts_loaded =
+            IntGauge::new("rivr_scripts_loaded", "Scripts serving calls now.").expect("metric");
+        let scripts_failing = IntGauge::new(
+            "rivr_scripts_failing",
+            "Scripts that do not compile now (each may still serve its last good version).",
+        )
+        .expect("metric");
+        let fs_connected = IntGaugeVec::new(
+            Opts::new("rivr_freeswitch_connected", "1 while the inbound event socket connection is up."),
+            &["connection"],
+        )
+        .expect("metric");
+        let fs_reconnects = IntCounterVec::new(
+            Opts::new(
+                "rivr_freeswitch_reconnects_total",
+                "Times an inbound event socket connection was re-established after a loss.",
+            ),
+            &["connection"],
+        )
+        .expect("metric");
+        for collector in [
+            Box::new(calls_active.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(calls_total.clone()),
+            Box::new(call_duration.clone()),
+            Box::new(verb_duration.clone()),
+            Box::new(script_errors.clone()),
+            Box::new(max_calls_rejections.clone()),
+            Box::new(draining.clone()),
+            Box::new(reloads.clone()),
+            Box::new(scripts_loaded.clone()),
+            Box::new(scripts_failing.clone()),
+            Box::new(fs_connected.clone()),
+            Box::new(fs_reconnects.clone()),
+            Box::new(prometheus::process_collector::ProcessCollector::for_self()),
+        ] {
+            registry.register(collector).expect("metric names are unique");
+        }
+        Metrics {
+            registry,
+            calls_active,
+            calls_total,
+            call_duration,
+            verb_duration,
+            script_errors,
+            max_calls_rejections,
+            draining,
+            reloads,
+            scripts_loaded,
+            scripts_failing,
+            fs_connected,
+            fs_reconnects,
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The histogram of `verb`'s switch time.
+    pub fn verb(&self, verb: &str) -> Histogram {
+        self.verb_duration.with_label_values(&[verb])
+    }
+
+    /// Everything in Prometheus' text format, after taking in `readings`.
+    pub fn render(&self, readings: &Readings) -> String {
+        self.scripts_loaded.set(i64::try_from(readings.scripts.0).unwrap_or(i64::MAX));
+        self.scripts_failing.set(i64::try_from(readings.scripts.1).unwrap_or(i64::MAX));
+        let (applied, failed) = readings.script_reloads;
+        self.catch_up(&self.reloads, &["scripts", "ok"], applied);
+        self.catch_up(&self.reloads, &["scripts", "failed"], failed);
+        let (applied, rejected) = readings.config_reloads;
+        self.catch_up(&self.reloads, &["config", "ok"], applied);
+        self.catch_up(&self.reloads, &["config", "failed"], rejected);
+        for (name, up, connections) in &readings.connections {
+            self.fs_connected.with_label_values(&[name.as_str()]).set(i64::from(*up));
+            self.catch_up(&self.fs_reconnects, &[name.as_str()], connections.saturating_sub(1));
+        }
+        let mut text = Vec::new();
+        // Encoding into a Vec cannot fail but for a metric family without metrics, which the
+        // registry never gathers.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut text);
+        String::from_utf8(text).unwrap_or_default()
+    }
+
+    /// Bring a counter whose true value lives elsewhere up to `total`.
+    fn catch_up(&self, counter: &IntCounterVec, labels: &[&str], total: u64) {
+        let mut seen = self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let name = prometheus::core::Collector::desc(counter).first().map(|d| d.fq_name.clone());
+        let key = (name.unwrap_or_default(), labels.join("\u{1f}"));
+        let before = seen.entry(key).or_insert(0);
+        let counter = counter.with_label_values(labels);
+        if total > *before {
+            counter.inc_by(total - *before);
+            *before = total;
+        }
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exposition_names_every_metric_and_counts_what_happened_elsewhere_once() {
+        let metrics = Metrics::new();
+        metrics.calls_total.with_label_values(&["sales", "completed"]).inc();
+        metrics.verb("ask").observe(0.3);
+        let readings = Readings {
+            scripts: (3, 1),
+            script_reloads: (2, 1),
+            config_reloads: (1, 0),
+            connections: vec![("fs1".into(), true, 3)],
+        };
+        metrics.render(&readings);
+        let text = metrics.render(&readings);
+        for line in [
+            "rivr_calls_total{ending=\"completed\",route=\"sales\"} 1",
+            "rivr_verb_duration_seconds_bucket{verb=\"ask\",le=\"0.5\"} 1",
+            "rivr_reloads_total{result=\"ok\",what=\"scripts\"} 2",
+            "rivr_reloads_total{result=\"failed\",what=\"scripts\"} 1",
+            "rivr_freeswitch_connected{connection=\"fs1\"} 1",
+            "rivr_freeswitch_reconnects_total{connection=\"fs1\"} 2",
+            "rivr_scripts_loaded 3",
+            "rivr_calls_active 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing `{line}` in\n{text}");
+        }
+        assert!(text.contains("process_resident_memory_bytes"), "{text}");
+    }
+}
