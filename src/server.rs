@@ -311,7 +311,8 @@ pub async fn serve(runtime: Arc<Runtime>, shutdown: impl Future<Output = ()>) ->
         let runtime = runtime.clone();
         tokio::spawn(async move {
             let stopped = async move { stop.cancelled().await };
-            if let Err(error) = crate::ops::api::serve_on(api_listener, runtime, config.api.token.clone(), stopped).await
+            if let Err(error) =
+                crate::ops::api::serve_on(api_listener, runtime, config.api.token.clone(), stopped).await
             {
                 tracing::error!(%error, "the operations API stopped");
             }

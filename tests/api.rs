@@ -45,8 +45,10 @@ impl Node {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir(dir.path().join("scripts")).expect("mkdir");
         std::fs::write(dir.path().join("rivr.yaml"), format!("{CONFIG}{extra}")).expect("config");
-        std::fs::write(dir.path().join("scripts/sales.rhai"), "answer();\nplay(\"hold.wav\");\n").expect("script");
-        std::fs::write(dir.path().join("scripts/broken.rhai"), "answer();\nlet x = 1 / 0;\n").expect("script");
+        std::fs::write(dir.path().join("scripts/sales.rhai"), "answer();\nplay(\"hold.wav\");\n")
+            .expect("script");
+        std::fs::write(dir.path().join("scripts/broken.rhai"), "answer();\nlet x = 1 / 0;\n")
+            .expect("script");
         let live = LiveConfig::load(dir.path().join("rivr.yaml")).expect("config loads");
         let snapshot = live.current();
         let (store, problems) = ScriptStore::load(snapshot.config.scripts.as_path(), &snapshot.config.limits);
@@ -145,7 +147,8 @@ async fn a_live_call_is_listed_with_its_verb_shown_with_its_transcript_and_hung_
 
     let (status, body) = node.delete(&format!("/calls/{uuid}?cause=USER_BUSY")).await;
     assert_eq!((status, body["cause"].as_str()), (202, Some("USER_BUSY")));
-    let log = tokio::time::timeout(Duration::from_secs(30), call).await.expect("the call ended").expect("fake");
+    let log =
+        tokio::time::timeout(Duration::from_secs(30), call).await.expect("the call ended").expect("fake");
     assert_eq!(log.apps().last().map(String::as_str), Some("hangup USER_BUSY"));
     node.wait_until(|node| node.runtime.calls().is_empty()).await;
 
@@ -193,7 +196,8 @@ async fn a_token_guards_every_endpoint_but_health_readiness_and_the_page() {
         let response = bare(path).await.expect("request");
         assert_eq!(response.status().as_u16(), 401, "{path}");
         assert_eq!(response.headers().get("www-authenticate").and_then(|v| v.to_str().ok()), Some("Bearer"));
-        let body: serde_json::Value = serde_json::from_str(&response.text().await.expect("body")).expect("json");
+        let body: serde_json::Value =
+            serde_json::from_str(&response.text().await.expect("body")).expect("json");
         assert!(body["error"].as_str().is_some_and(|e| e.contains("Authorization: Bearer")), "{body}");
     }
     let wrong = node.http.get(format!("{}/calls", node.base)).bearer_auth("a-long-test-token-0123456788");
@@ -223,7 +227,10 @@ async fn drain_refuses_new_calls_with_the_busy_cause_and_shows_in_readiness_unti
     assert_eq!(log.apps(), ["hangup NORMAL_CIRCUIT_CONGESTION"]);
     let (_, metrics) = node.text("/metrics").await;
     assert!(metrics.lines().any(|l| l == "rivr_draining 1"), "{metrics}");
-    assert!(metrics.lines().any(|l| l == "rivr_calls_total{ending=\"rejected_draining\",route=\"\"} 1"), "{metrics}");
+    assert!(
+        metrics.lines().any(|l| l == "rivr_calls_total{ending=\"rejected_draining\",route=\"\"} 1"),
+        "{metrics}"
+    );
 
     let (status, _) = node.post("/resume").await;
     assert_eq!(status, 200);
@@ -238,7 +245,8 @@ async fn scripts_list_versions_and_a_reload_reports_a_compile_error_with_its_pos
     let node = Node::start("", None).await;
     let (status, body) = node.get("/scripts").await;
     assert_eq!(status, 200);
-    let names: Vec<&str> = body["scripts"].as_array().expect("list").iter().filter_map(|s| s["name"].as_str()).collect();
+    let names: Vec<&str> =
+        body["scripts"].as_array().expect("list").iter().filter_map(|s| s["name"].as_str()).collect();
     assert_eq!(names, ["broken.rhai", "sales.rhai"]);
     assert!(body["scripts"][1]["loaded_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{body}");
 
@@ -261,12 +269,24 @@ async fn originating_through_the_api_places_the_call_on_freeswitch_and_returns_i
     let fs = FakeFreeswitch::start("ClueCon").await;
     let extra = format!("freeswitch:\n  - name: fs1\n    host: 127.0.0.1\n    port: {}\n", fs.port());
     let node = Node::start(&extra, None).await;
-    node.wait_until(|node| node.runtime.inbound().is_some_and(|pool| pool.clients().all(|c| matches!(c.state(), rivr::switch::freeswitch::inbound::ConnectionState::Connected { .. })))).await;
+    node.wait_until(|node| {
+        node.runtime.inbound().is_some_and(|pool| {
+            pool.clients().all(|c| {
+                matches!(c.state(), rivr::switch::freeswitch::inbound::ConnectionState::Connected { .. })
+            })
+        })
+    })
+    .await;
     let (status, _) = node.get("/ready").await;
     assert_eq!(status, 200);
 
     let body = serde_json::json!({ "to": "loopback/busy/default", "script": "sales.rhai", "caller_id_number": "5550100" });
-    let (status, outcome) = send(node.request(reqwest::Method::POST, "/calls").header("content-type", "application/json").body(body.to_string())).await;
+    let (status, outcome) = send(
+        node.request(reqwest::Method::POST, "/calls")
+            .header("content-type", "application/json")
+            .body(body.to_string()),
+    )
+    .await;
     assert_eq!((status, outcome["outcome"].as_str()), (200, Some("busy")), "{outcome}");
     let sent = fs.wait_for_command("bgapi originate").await;
     let listening = node.runtime.listening_on().expect("listening");
@@ -274,10 +294,20 @@ async fn originating_through_the_api_places_the_call_on_freeswitch_and_returns_i
     assert!(sent.ends_with(&format!("}}loopback/busy/default '&socket({listening} async full)'")), "{sent}");
 
     let missing = serde_json::json!({ "to": "user/1000", "script": "nope.rhai" });
-    let (status, body) = send(node.request(reqwest::Method::POST, "/calls").header("content-type", "application/json").body(missing.to_string())).await;
+    let (status, body) = send(
+        node.request(reqwest::Method::POST, "/calls")
+            .header("content-type", "application/json")
+            .body(missing.to_string()),
+    )
+    .await;
     assert_eq!(status, 422);
     assert!(body["error"].as_str().is_some_and(|e| e.contains("nope.rhai")), "{body}");
-    let (status, body) = send(node.request(reqwest::Method::POST, "/calls").header("content-type", "application/json").body("{\"to\": 1}")).await;
+    let (status, body) = send(
+        node.request(reqwest::Method::POST, "/calls")
+            .header("content-type", "application/json")
+            .body("{\"to\": 1}"),
+    )
+    .await;
     assert_eq!(status, 400, "{body}");
 }
 
@@ -287,12 +317,18 @@ async fn the_event_stream_starts_with_a_snapshot_and_then_announces_calls() {
     let mut response = node.request(reqwest::Method::GET, "/events").send().await.expect("events");
     assert_eq!(response.status().as_u16(), 200);
     let mut seen = String::new();
-    let first = tokio::time::timeout(Duration::from_secs(10), response.chunk()).await.expect("snapshot").expect("chunk");
+    let first = tokio::time::timeout(Duration::from_secs(10), response.chunk())
+        .await
+        .expect("snapshot")
+        .expect("chunk");
     seen.push_str(&String::from_utf8_lossy(&first.expect("bytes")));
     assert!(seen.starts_with("event: snapshot\ndata: {"), "{seen}");
     let _call = node.call("1000", Duration::from_secs(60));
     while !(seen.contains("event: call\n") && seen.contains("\"verb\":\"play\"")) {
-        let chunk = tokio::time::timeout(Duration::from_secs(10), response.chunk()).await.expect("an event").expect("chunk");
+        let chunk = tokio::time::timeout(Duration::from_secs(10), response.chunk())
+            .await
+            .expect("an event")
+            .expect("chunk");
         seen.push_str(&String::from_utf8_lossy(&chunk.expect("bytes")));
     }
 }

@@ -170,3 +170,24 @@ fn sim_with_a_config_applies_its_fallback_and_limits() {
     assert_eq!(out.lines().filter(|l| *l == "answer").count(), 4, "three passes, then the limit: {out}");
     assert!(out.contains("transfer: 0 default"), "the config's fallback: {out}");
 }
+
+#[test]
+fn run_refuses_to_start_the_api_on_a_network_address_without_a_token() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("scripts")).expect("mkdir");
+    std::fs::write(dir.path().join("scripts/main.rhai"), "answer();").expect("script");
+    let config = dir.path().join("rivr.yaml");
+    std::fs::write(&config, "listen: 127.0.0.1:0\napi:\n  listen: 0.0.0.0:0\n").expect("config");
+    let (code, _, err) = rivr(&["run", "-c", config.to_str().expect("utf-8")], "");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("rivr.yaml:3:11: api.listen 0.0.0.0:0 is reachable from other hosts"), "{err}");
+    assert!(err.contains("set `api.token: ${RIVR_API_TOKEN}`, or listen on 127.0.0.1"), "{err}");
+    assert!(err.contains("nothing was started"), "{err}");
+
+    // A token from the environment that is unset is named, not silently empty.
+    std::fs::write(&config, "api:\n  listen: 0.0.0.0:0\n  token: ${RIVR_TEST_UNSET_TOKEN}\n")
+        .expect("config");
+    let (code, _, err) = rivr(&["run", "-c", config.to_str().expect("utf-8")], "");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("RIVR_TEST_UNSET_TOKEN"), "{err}");
+}

@@ -134,4 +134,3 @@ impl fmt::Display for Entry {
         Ok(())
     }
 }
-

@@ -7,7 +7,7 @@
 //! anything while someone (the live view) listens.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -135,6 +135,57 @@ pub enum Update {
     ScriptError(Arc<ScriptError>),
 }
 
+/// The broadcast of changes, with its own count of listeners: tokio's `receiver_count` takes
+/// the channel's lock, and every verb of every call asks.
+#[derive(Clone)]
+struct Feed {
+    sender: broadcast::Sender<Update>,
+    listeners: Arc<AtomicUsize>,
+}
+
+impl Feed {
+    fn new() -> Self {
+        Feed { sender: broadcast::channel(FEED_CAPACITY).0, listeners: Arc::new(AtomicUsize::new(0)) }
+    }
+
+    /// Send the update `make` builds, if anyone listens.
+    fn send(&self, make: impl FnOnce() -> Update) {
+        if self.listeners.load(Ordering::Acquire) > 0 {
+            let _ = self.sender.send(make());
+        }
+    }
+}
+
+/// One listener's view of the feed; it stops counting as a listener when dropped.
+pub struct Subscription {
+    receiver: broadcast::Receiver<Update>,
+    listeners: Arc<AtomicUsize>,
+}
+
+impl Subscription {
+    /// The next change; `Lagged` when this listener fell so far behind that changes were lost.
+    ///
+    /// # Errors
+    /// As `broadcast::Receiver::recv`.
+    pub async fn recv(&mut self) -> Result<Update, broadcast::error::RecvError> {
+        self.receiver.recv().await
+    }
+
+    /// The next change if one is waiting.
+    ///
+    /// # Errors
+    /// As `broadcast::Receiver::try_recv`.
+    pub fn try_recv(&mut self) -> Result<Update, broadcast::error::TryRecvError> {
+        self.receiver.try_recv()
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.listeners.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// One call that is up.
 pub struct LiveCall {
     identity: CallIdentity,
@@ -142,7 +193,7 @@ pub struct LiveCall {
     started_at: SystemTime,
     hangup: Arc<HangupRequest>,
     progress: Mutex<Progress>,
-    feed: broadcast::Sender<Update>,
+    feed: Feed,
     metrics: Arc<Metrics>,
     /// Set once the call is out of the table; late verbs (`on_hangup`) are not announced.
     ended: AtomicBool,
@@ -253,8 +304,8 @@ impl LiveCall {
     }
 
     fn announce(self: &Arc<Self>) {
-        if self.feed.receiver_count() > 0 && !self.ended.load(Ordering::Acquire) {
-            let _ = self.feed.send(Update::Call(self.clone()));
+        if !self.ended.load(Ordering::Acquire) {
+            self.feed.send(|| Update::Call(self.clone()));
         }
     }
 }
@@ -318,7 +369,7 @@ pub struct Counters {
 /// The live calls, with counters and the feed of changes.
 pub struct LiveCalls {
     live: Mutex<HashMap<String, Arc<LiveCall>>>,
-    feed: broadcast::Sender<Update>,
+    feed: Feed,
     errors: Mutex<VecDeque<Arc<ScriptError>>>,
     metrics: Arc<Metrics>,
     draining: AtomicBool,
@@ -342,7 +393,7 @@ impl LiveCalls {
     pub fn new(metrics: Arc<Metrics>) -> Self {
         LiveCalls {
             live: Mutex::new(HashMap::new()),
-            feed: broadcast::channel(FEED_CAPACITY).0,
+            feed: Feed::new(),
             errors: Mutex::new(VecDeque::new()),
             metrics,
             draining: AtomicBool::new(false),
@@ -382,8 +433,9 @@ impl LiveCalls {
     }
 
     /// Listen to changes from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Update> {
-        self.feed.subscribe()
+    pub fn subscribe(&self) -> Subscription {
+        self.feed.listeners.fetch_add(1, Ordering::AcqRel);
+        Subscription { receiver: self.feed.sender.subscribe(), listeners: self.feed.listeners.clone() }
     }
 
     /// The latest script errors seen on calls, newest first.
@@ -430,7 +482,10 @@ impl LiveCalls {
     }
 
     /// Put a new call in the table. Returns the observer and hangup request its actor takes.
-    pub fn begin(&self, identity: CallIdentity) -> (Arc<LiveCall>, Arc<dyn CallObserver>, Arc<HangupRequest>) {
+    pub fn begin(
+        &self,
+        identity: CallIdentity,
+    ) -> (Arc<LiveCall>, Arc<dyn CallObserver>, Arc<HangupRequest>) {
         let hangup = Arc::new(HangupRequest::default());
         let call = Arc::new(LiveCall {
             identity,
@@ -466,9 +521,7 @@ impl LiveCalls {
         if let Some(Ending::Failed(failure)) = report.map(|report| &report.ending) {
             self.script_failed(call, failure);
         }
-        if self.feed.receiver_count() > 0 {
-            let _ = self.feed.send(Update::Ended { uuid: call.identity.uuid.clone(), ending });
-        }
+        self.feed.send(|| Update::Ended { uuid: call.identity.uuid.clone(), ending });
     }
 
     fn script_failed(&self, call: &LiveCall, failure: &Failure) {
@@ -489,9 +542,7 @@ impl LiveCalls {
         }
         errors.push_back(error.clone());
         drop(errors);
-        if self.feed.receiver_count() > 0 {
-            let _ = self.feed.send(Update::ScriptError(error));
-        }
+        self.feed.send(|| Update::ScriptError(error));
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<LiveCall>>> {
@@ -519,26 +570,38 @@ pub fn rfc3339(time: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::call::{AskOutcome, AskStatus, AskOptions, Prompt};
+    use crate::call::{AskOptions, AskOutcome, AskStatus, Prompt};
 
     fn identity(uuid: &str) -> CallIdentity {
-        CallIdentity { uuid: uuid.into(), route: "sales".into(), script: "main.rhai".into(), ..CallIdentity::default() }
+        CallIdentity {
+            uuid: uuid.into(),
+            route: "sales".into(),
+            script: "main.rhai".into(),
+            ..CallIdentity::default()
+        }
     }
 
     #[test]
     fn a_live_call_shows_its_verb_in_progress_and_keeps_what_finished_as_a_transcript() {
         let calls = LiveCalls::default();
         let (call, observer, _) = calls.begin(identity("a"));
-        let ask = Command::Ask(AskOptions { prompts: vec![Prompt::parse("ivr/menu.wav")], ..AskOptions::default() });
+        let ask = Command::Ask(AskOptions {
+            prompts: vec![Prompt::parse("ivr/menu.wav")],
+            ..AskOptions::default()
+        });
         observer.verb_started(&ask, None);
         let view = call.view();
         assert_eq!(view.verb, Some("ask"));
         assert_eq!(view.verb_detail.as_deref(), Some("ask: ivr/menu.wav"));
-        let outcome = Outcome::Ask(AskOutcome { status: AskStatus::Match, digits: "1".into(), terminator: None });
+        let outcome =
+            Outcome::Ask(AskOutcome { status: AskStatus::Match, digits: "1".into(), terminator: None });
         observer.verb_finished(&Ok(outcome), Duration::from_millis(1200));
         assert_eq!(call.view().verb, None);
         let (lines, dropped) = call.transcript();
-        assert_eq!(lines.iter().map(|l| l.line.as_str()).collect::<Vec<_>>(), ["ask: ivr/menu.wav → match \"1\""]);
+        assert_eq!(
+            lines.iter().map(|l| l.line.as_str()).collect::<Vec<_>>(),
+            ["ask: ivr/menu.wav → match \"1\""]
+        );
         assert_eq!(dropped, 0);
         assert_eq!(calls.len(), 1);
         calls.end(&call, CallEnding::Completed, None);

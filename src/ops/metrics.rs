@@ -35,13 +35,15 @@ pub struct Metrics {
     scripts_failing: IntGauge,
     fs_connected: IntGaugeVec,
     fs_reconnects: IntCounterVec,
+    tasks_alive: IntGauge,
     /// Values read from elsewhere at scrape time, and what was last added for them: a counter
     /// only goes up, so each scrape adds the difference.
     seen: Mutex<HashMap<(String, String), u64>>,
 }
 
 /// Verb times, 1 ms to 10 minutes: a `set` takes a millisecond, a `dial` or a `record` minutes.
-const VERB_BUCKETS: &[f64] = &[0.001, 0.005, 0.02, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 600.0];
+const VERB_BUCKETS: &[f64] =
+    &[0.001, 0.005, 0.02, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 600.0];
 
 /// Call lengths, 1 s to 4 hours (the default `max_call_duration_s`).
 const CALL_BUCKETS: &[f64] = &[1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 14400.0];
@@ -57,6 +59,8 @@ pub struct Readings {
     pub config_reloads: (u64, u64),
     /// Each FreeSWITCH connection: its name, whether it is up, and how many times it connected.
     pub connections: Vec<(String, bool, u64)>,
+    /// Tasks alive on the runtime (two per live call, plus the listeners): a leak shows here.
+    pub tasks: usize,
 }
 
 impl Metrics {
@@ -136,6 +140,12 @@ impl Metrics {
             &["connection"],
         )
         .expect("metric");
+        let tasks_alive = IntGauge::new(
+            "rivr_runtime_tasks_alive",
+            "Tasks alive on rivr's async runtime: about one per live call plus a few; a steady rise at \
+             steady load is a leak.",
+        )
+        .expect("metric");
         for collector in [
             Box::new(calls_active.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(calls_total.clone()),
@@ -149,6 +159,7 @@ impl Metrics {
             Box::new(scripts_failing.clone()),
             Box::new(fs_connected.clone()),
             Box::new(fs_reconnects.clone()),
+            Box::new(tasks_alive.clone()),
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ] {
             registry.register(collector).expect("metric names are unique");
@@ -167,6 +178,7 @@ impl Metrics {
             scripts_failing,
             fs_connected,
             fs_reconnects,
+            tasks_alive,
             seen: Mutex::new(HashMap::new()),
         }
     }
@@ -178,6 +190,7 @@ impl Metrics {
 
     /// Everything in Prometheus' text format, after taking in `readings`.
     pub fn render(&self, readings: &Readings) -> String {
+        self.tasks_alive.set(i64::try_from(readings.tasks).unwrap_or(i64::MAX));
         self.scripts_loaded.set(i64::try_from(readings.scripts.0).unwrap_or(i64::MAX));
         self.scripts_failing.set(i64::try_from(readings.scripts.1).unwrap_or(i64::MAX));
         let (applied, failed) = readings.script_reloads;
@@ -237,6 +250,7 @@ mod tests {
             script_reloads: (2, 1),
             config_reloads: (1, 0),
             connections: vec![("fs1".into(), true, 3)],
+            tasks: 7,
         };
         metrics.render(&readings);
         let text = metrics.render(&readings);
@@ -249,6 +263,7 @@ mod tests {
             "rivr_freeswitch_reconnects_total{connection=\"fs1\"} 2",
             "rivr_scripts_loaded 3",
             "rivr_calls_active 0",
+            "rivr_runtime_tasks_alive 7",
         ] {
             assert!(text.lines().any(|l| l == line), "missing `{line}` in\n{text}");
         }

@@ -25,7 +25,9 @@ impl Token {
     fn accepts(&self, presented: Option<&str>) -> bool {
         match &self.0 {
             None => true,
-            Some(secret) => presented.is_some_and(|given| bool::from(given.as_bytes().ct_eq(secret.expose().as_bytes()))),
+            Some(secret) => {
+                presented.is_some_and(|given| bool::from(given.as_bytes().ct_eq(secret.expose().as_bytes())))
+            }
         }
     }
 }

@@ -32,7 +32,10 @@ struct CallDetail {
 }
 
 /// `GET /calls/{uuid}`.
-pub(super) async fn show(State(state): State<ApiState>, Path(uuid): Path<String>) -> Result<Response, ApiError> {
+pub(super) async fn show(
+    State(state): State<ApiState>,
+    Path(uuid): Path<String>,
+) -> Result<Response, ApiError> {
     let call = state.runtime.calls().get(&uuid).ok_or_else(|| no_call(&uuid))?;
     let (transcript, transcript_dropped) = call.transcript();
     Ok(Json(CallDetail { call: call.view(), transcript, transcript_dropped }).into_response())
@@ -113,7 +116,10 @@ pub(super) async fn originate(
     if runtime.store().get(&body.script).is_none() {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            format!("script `{}` is not loaded: GET /scripts lists the scripts and their errors", body.script),
+            format!(
+                "script `{}` is not loaded: GET /scripts lists the scripts and their errors",
+                body.script
+            ),
         ));
     }
     let pool = runtime.inbound().ok_or_else(|| {
@@ -125,7 +131,8 @@ pub(super) async fn originate(
     let listen = runtime.listening_on().ok_or_else(|| {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "rivr is not listening for calls yet; try again")
     })?;
-    let mut request = OriginateRequest::new(&body.to, Destination::socket(listen.to_string())).script(&body.script);
+    let mut request =
+        OriginateRequest::new(&body.to, Destination::socket(listen.to_string())).script(&body.script);
     if let Some(number) = &body.caller_id_number {
         request = request.caller_id_number(number);
     }
@@ -151,7 +158,9 @@ pub(super) async fn originate(
         },
         None => pool.originate(&request).await,
     }
-    .map_err(|error| ApiError::new(StatusCode::BAD_GATEWAY, format!("FreeSWITCH did not place the call: {error}")))?;
+    .map_err(|error| {
+        ApiError::new(StatusCode::BAD_GATEWAY, format!("FreeSWITCH did not place the call: {error}"))
+    })?;
     let (word, cause) = match &outcome {
         OriginateOutcome::Answered { .. } => ("answered", None),
         OriginateOutcome::Busy => ("busy", None),

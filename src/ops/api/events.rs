@@ -18,7 +18,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 
 use super::ApiState;
-use crate::ops::calls::{CallEnding, Counters, LiveCall, ScriptError, Update};
+use crate::ops::calls::{CallEnding, Counters, LiveCall, ScriptError, Subscription, Update};
 use crate::server::Runtime;
 
 /// How often coalesced changes go out.
@@ -28,7 +28,9 @@ const FLUSH_EVERY: Duration = Duration::from_millis(250);
 const TICKS_PER_SUMMARY: u32 = 4;
 
 /// `GET /events`.
-pub(super) async fn stream(State(state): State<ApiState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+pub(super) async fn stream(
+    State(state): State<ApiState>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let (sender, receiver) = mpsc::channel(64);
     // Subscribed before the snapshot is taken, so no change falls between the two.
     let feed = state.runtime.calls().subscribe();
@@ -45,7 +47,7 @@ struct Pending {
 }
 
 /// Move the feed to one listener until it goes away.
-async fn pump(runtime: Arc<Runtime>, mut feed: broadcast::Receiver<Update>, out: mpsc::Sender<Event>) {
+async fn pump(runtime: Arc<Runtime>, mut feed: Subscription, out: mpsc::Sender<Event>) {
     if out.send(snapshot(&runtime)).await.is_err() {
         return;
     }

@@ -46,7 +46,11 @@ pub fn not_ready_because(runtime: &Runtime) -> Vec<String> {
     if let Some(pool) = runtime.inbound() {
         for client in pool.clients() {
             if !matches!(client.state(), ConnectionState::Connected { .. }) {
-                reasons.push(format!("FreeSWITCH connection `{}` ({}) is down", client.name(), client.server()));
+                reasons.push(format!(
+                    "FreeSWITCH connection `{}` ({}) is down",
+                    client.name(),
+                    client.server()
+                ));
             }
         }
     }
@@ -96,7 +100,12 @@ pub(super) fn script_list(runtime: &Runtime) -> serde_json::Value {
         };
         match scripts.iter_mut().find(|script| script.name == problem.file) {
             Some(script) => script.error = Some(error),
-            None => scripts.push(ScriptInfo { name: problem.file, version: None, loaded_at: None, error: Some(error) }),
+            None => scripts.push(ScriptInfo {
+                name: problem.file,
+                version: None,
+                loaded_at: None,
+                error: Some(error),
+            }),
         }
     }
     scripts.sort_by(|a, b| a.name.cmp(&b.name));
@@ -121,7 +130,9 @@ pub(super) async fn reload(
         (config, scripts)
     })
     .await
-    .map_err(|error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("the reload failed: {error}")))?;
+    .map_err(|error| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("the reload failed: {error}"))
+    })?;
     let (config, config_errors, restart_required) = match config {
         ReloadOutcome::Applied { restart_required } => ("applied", Vec::new(), restart_required),
         ReloadOutcome::Unchanged => ("unchanged", Vec::new(), Vec::new()),
@@ -149,7 +160,10 @@ pub(super) async fn reload(
 
 /// `POST /drain`: refuse new calls (with `busy_cause`) and let live ones finish; the process
 /// keeps running.
-pub(super) async fn drain(State(state): State<ApiState>, ConnectInfo(remote): ConnectInfo<SocketAddr>) -> Json<Counters> {
+pub(super) async fn drain(
+    State(state): State<ApiState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+) -> Json<Counters> {
     if state.runtime.calls().set_draining(true) {
         tracing::warn!(%remote, live = state.runtime.calls().len(), "API: draining; new calls are refused");
     }
@@ -157,7 +171,10 @@ pub(super) async fn drain(State(state): State<ApiState>, ConnectInfo(remote): Co
 }
 
 /// `POST /resume`: take new calls again.
-pub(super) async fn resume(State(state): State<ApiState>, ConnectInfo(remote): ConnectInfo<SocketAddr>) -> Json<Counters> {
+pub(super) async fn resume(
+    State(state): State<ApiState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+) -> Json<Counters> {
     if state.runtime.calls().set_draining(false) {
         tracing::warn!(%remote, "API: resumed; taking new calls");
     }
@@ -181,12 +198,15 @@ pub(super) async fn metrics(State(state): State<ApiState>) -> Response {
             .map(|pool| {
                 pool.clients()
                     .map(|client| match client.state() {
-                        ConnectionState::Connected { generation } => (client.name().to_string(), true, generation),
+                        ConnectionState::Connected { generation } => {
+                            (client.name().to_string(), true, generation)
+                        }
                         _ => (client.name().to_string(), false, 0),
                     })
                     .collect()
             })
             .unwrap_or_default(),
+        tasks: tokio::runtime::Handle::current().metrics().num_alive_tasks(),
     };
     let text = runtime.calls().metrics().render(&readings);
     ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], text).into_response()
