@@ -12,6 +12,7 @@ use rivr::script::ScriptStore;
 use rivr::server::{serve_on, Runtime};
 use support::fake_freeswitch::{self as fake, Scenario};
 use support::fake_inbound::FakeFreeswitch;
+use support::rivr_process::RivrProcess;
 use tokio::net::TcpListener;
 
 const CONFIG: &str = r#"
@@ -331,4 +332,40 @@ async fn the_event_stream_starts_with_a_snapshot_and_then_announces_calls() {
             .expect("chunk");
         seen.push_str(&String::from_utf8_lossy(&chunk.expect("bytes")));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_comes_from_the_environment_is_never_logged_and_changes_are_logged_with_who_made_them() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = "listen: 127.0.0.1:0\napi:\n  listen: 127.0.0.1:0\n  token: ${RIVR_API_TOKEN}\n";
+    // Every level, so that nothing anywhere in the stack writes the token.
+    let rivr = RivrProcess::start_logging(
+        "trace",
+        config,
+        &[("main.rhai", "answer();")],
+        &[("RIVR_API_TOKEN", TOKEN)],
+    );
+    let http = reqwest::Client::new();
+    let wrong = "a-long-wrong-token-9876543210";
+    let refused = http.post(rivr.url("/drain")).bearer_auth(wrong).send().await.expect("request");
+    assert_eq!(refused.status().as_u16(), 401);
+    for path in ["/drain", "/resume", "/reload"] {
+        let response = http.post(rivr.url(path)).bearer_auth(TOKEN).send().await.expect("request");
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !rivr.log_text().contains("API: reload") {
+        assert!(tokio::time::Instant::now() < deadline, "{}", rivr.log_text());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let log = rivr.log_text();
+    for change in ["API: draining", "API: resumed", "API: reload", "API request refused"] {
+        let line = log
+            .lines()
+            .find(|line| line.contains(change))
+            .unwrap_or_else(|| panic!("no `{change}` in\n{log}"));
+        assert!(line.contains("remote=127.0.0.1:"), "{line}");
+    }
+    assert!(!log.contains(TOKEN), "the token was logged");
+    assert!(!log.contains(wrong), "a presented token was logged");
 }

@@ -1,7 +1,8 @@
 //! The live web view end to end, in a real headless Chromium driven over WebDriver: `rivr run`
 //! with the operations API serves the page, the fake FreeSWITCH places calls, and the page shows
 //! them appear, change verb and end, hangs one up with its two-step button, lists the scripts
-//! (one with its compile error) and a call's script error, and keeps the counters current.
+//! (one with its compile error) and a call's script error, and keeps the counters current; it
+//! asks for the API token when one is configured, and says when the stream drops and reconnects.
 //!
 //! Needs `chromedriver` and Chromium (Debian: `apt-get install chromium chromium-driver`). Without
 //! them the test fails, unless `RIVR_SKIP_BROWSER_TESTS=1`. The screenshot it takes while two
@@ -9,26 +10,29 @@
 
 mod support;
 
-use std::io::{BufRead as _, BufReader};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fantoccini::error::CmdError;
 use fantoccini::{Client, ClientBuilder, Locator};
 use support::fake_freeswitch::{self as fake, CallLog, Scenario};
+use support::rivr_process::RivrProcess;
 
 /// How long any one thing may take to show up on the page before the test gives up.
 const PATIENCE: Duration = Duration::from_secs(20);
 
-const CONFIG: &str = r#"
-listen: 127.0.0.1:0
+/// rivr.yaml: the API on `api` (`127.0.0.1:0`: any free port), with `token` if given; a route
+/// per script.
+fn config(api: &str, token: Option<&str>) -> String {
+    let token = token.map(|token| format!("  token: \"{token}\"\n")).unwrap_or_default();
+    format!(
+        r#"listen: 127.0.0.1:0
 api:
-  listen: 127.0.0.1:0
-routes:
+  listen: {api}
+{token}routes:
   - name: hold
     destination: "1000"
     script: main.rhai
@@ -38,7 +42,9 @@ routes:
   - name: broken
     destination: "3000"
     script: broken.rhai
-"#;
+"#
+    )
+}
 
 /// Stays up, changing verb, until someone hangs it up (the fake plays each media application
 /// for the scenario's `media_time`).
@@ -70,7 +76,7 @@ const DRAFT: &str = "answer();\nsay(\"unfinished\";\n";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_live_view_shows_calls_appear_change_verb_and_end_and_hangs_one_up() {
     let Some(driver) = ChromeDriver::start() else { return };
-    let rivr = Rivr::start();
+    let rivr = start_rivr(&config("127.0.0.1:0", None));
     let page = driver.session().await;
     page.goto(&format!("http://{}/", rivr.api)).await.expect("open the live view");
 
@@ -125,11 +131,17 @@ async fn the_live_view_shows_calls_appear_change_verb_and_end_and_hangs_one_up()
     let short = brief.uuid.clone();
     let brief = tokio::spawn(fake::call(rivr.outbound, brief));
     let short_row = format!(r#"tr[data-uuid="{short}"]"#);
-    page.wait().at_most(PATIENCE).for_element(Locator::Css(&short_row)).await.expect("the second row appears");
+    page.wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css(&short_row))
+        .await
+        .expect("the second row appears");
     wait_text(&page, "#active", "two active calls", |t| t == "2").await;
 
-    // The screenshot for the README, while both are live (once the arrival highlight is over).
+    // The screenshot for the README, while both are live (once the arrival highlight is over
+    // and the second call's age has ticked).
     wait_gone(&page, "tr.new", "the rows' arrival highlight").await;
+    wait_text(&page, &format!("{short_row} td.age"), "the second call's age ticking", |t| t != "0:00").await;
     let png = page.screenshot().await.expect("screenshot");
     let shot = target_dir().join("web-view.png");
     std::fs::write(&shot, png).unwrap_or_else(|e| panic!("writing {}: {e}", shot.display()));
@@ -152,6 +164,76 @@ async fn the_live_view_shows_calls_appear_change_verb_and_end_and_hangs_one_up()
     wait_text(&page, "#total", "three calls in all", |t| t == "3").await;
     wait_text(&page, "#active", "no call left", |t| t == "0").await;
     wait_text(&page, "#conn", "still live", |t| t.contains("live")).await;
+    page.close().await.expect("end the browser session");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_view_asks_for_the_api_token_and_uses_it_for_the_stream_and_hang_ups() {
+    const TOKEN: &str = "wall-screen-7f3a";
+    let Some(driver) = ChromeDriver::start() else { return };
+    let rivr = start_rivr(&config("127.0.0.1:0", Some(TOKEN)));
+    let page = driver.session().await;
+    page.goto(&format!("http://{}/", rivr.api)).await.expect("open the live view");
+
+    wait_text(&page, "#conn", "the page asks for the token", |t| t.contains("token")).await;
+    let form =
+        page.wait().at_most(PATIENCE).for_element(Locator::Css("#token-form")).await.expect("token form");
+    assert!(form.is_displayed().await.expect("displayed"), "the token form shows");
+    submit_token(&page, "not-the-token").await;
+    wait_text(&page, "#token-note", "a wrong token is refused", |t| t.contains("refused")).await;
+    submit_token(&page, TOKEN).await;
+    wait_text(&page, "#conn", "the stream is live with the token", |t| t.contains("live")).await;
+
+    // The token lasts the tab's session: a reload goes live without asking again.
+    page.refresh().await.expect("reload");
+    wait_text(&page, "#conn", "live again after a reload", |t| t.contains("live")).await;
+
+    // DELETE /calls/{uuid} carries it too.
+    let hold = Scenario {
+        destination: "1000".into(),
+        media_time: Some(Duration::from_secs(3)),
+        ..Scenario::default()
+    };
+    let row = format!(r#"tr[data-uuid="{}"]"#, hold.uuid);
+    let hold = tokio::spawn(fake::call(rivr.outbound, hold));
+    page.wait().at_most(PATIENCE).for_element(Locator::Css(&row)).await.expect("the call's row appears");
+    let button = format!("{row} button.hangup");
+    page.find(Locator::Css(&button)).await.expect("hang-up button").click().await.expect("click");
+    wait_text(&page, &button, "the button asks for confirmation", |t| t.contains("Confirm")).await;
+    page.find(Locator::Css(&button)).await.expect("armed button").click().await.expect("click");
+    wait_gone(&page, &row, "the hung-up call's row").await;
+    assert!(finished(hold, "the held call").await.hung_up.is_some(), "rivr hung the call up");
+    page.close().await.expect("end the browser session");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_view_says_when_the_stream_drops_and_reconnects_by_itself() {
+    let Some(driver) = ChromeDriver::start() else { return };
+    let first = start_rivr(&config("127.0.0.1:0", None));
+    let api = first.api;
+    let page = driver.session().await;
+    page.goto(&format!("http://{api}/")).await.expect("open the live view");
+    wait_text(&page, "#conn", "the stream is live", |t| t.contains("live")).await;
+
+    drop(first);
+    wait_text(&page, "#conn", "the page says it lost rivr", |t| {
+        t.contains("disconnected") && t.contains("reconnecting")
+    })
+    .await;
+
+    // rivr comes back on the same address: the page reconnects and follows the new node.
+    let second = start_rivr(&config(&api.to_string(), None));
+    wait_text(&page, "#conn", "live again", |t| t.contains("live")).await;
+    let brief = Scenario {
+        destination: "2000".into(),
+        media_time: Some(Duration::from_secs(2)),
+        ..Scenario::default()
+    };
+    let row = format!(r#"tr[data-uuid="{}"]"#, brief.uuid);
+    let brief = tokio::spawn(fake::call(second.outbound, brief));
+    page.wait().at_most(PATIENCE).for_element(Locator::Css(&row)).await.expect("a new call's row appears");
+    wait_gone(&page, &row, "the ended call's row").await;
+    finished(brief, "the call").await;
     page.close().await.expect("end the browser session");
 }
 
@@ -197,6 +279,19 @@ async fn wait_gone(page: &Client, css: &str, what: &str) {
     }
 }
 
+/// Type `token` into the page's token form and submit it.
+async fn submit_token(page: &Client, token: &str) {
+    let input =
+        page.wait().at_most(PATIENCE).for_element(Locator::Css("#token-input")).await.expect("token input");
+    input.send_keys(token).await.expect("type the token");
+    page.find(Locator::Css("#token-form button[type=submit]"))
+        .await
+        .expect("submit")
+        .click()
+        .await
+        .expect("click");
+}
+
 /// A fake call's log once it has ended.
 async fn finished(call: tokio::task::JoinHandle<CallLog>, what: &str) -> CallLog {
     tokio::time::timeout(PATIENCE, call)
@@ -212,96 +307,13 @@ fn target_dir() -> PathBuf {
 
 // ---- rivr ----
 
-/// `rivr run` in a temporary directory; killed on drop.
-struct Rivr {
-    child: Child,
-    /// Where FreeSWITCH's outbound sockets connect.
-    outbound: SocketAddr,
-    /// The operations API (and the live view).
-    api: SocketAddr,
-    log: Arc<Mutex<Vec<String>>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Rivr {
-    fn start() -> Rivr {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir(dir.path().join("scripts")).expect("mkdir scripts");
-        std::fs::write(dir.path().join("rivr.yaml"), CONFIG).expect("rivr.yaml");
-        std::fs::write(dir.path().join("scripts/main.rhai"), HOLD).expect("main.rhai");
-        std::fs::write(dir.path().join("scripts/brief.rhai"), BRIEF).expect("brief.rhai");
-        std::fs::write(dir.path().join("scripts/broken.rhai"), BROKEN).expect("broken.rhai");
-        std::fs::write(dir.path().join("scripts/draft.rhai"), DRAFT).expect("draft.rhai");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rivr"))
-            .args(["--log", "info", "--color", "never", "run", "-c"])
-            .arg(dir.path().join("rivr.yaml"))
-            .current_dir(dir.path())
-            .env_remove("RIVR_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start rivr run");
-        let stderr = child.stderr.take().expect("rivr's stderr");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (found, addresses) = mpsc::channel();
-        let lines = log.clone();
-        // Read stderr to the end (rivr must never block on a full pipe), noting the addresses.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                for (marker, which) in
-                    [("listening for FreeSWITCH outbound sockets", "outbound"), ("operations API listening", "api")]
-                {
-                    if line.contains(marker) {
-                        let _ = found.send((which, addr_in(&line)));
-                    }
-                }
-                lines.lock().expect("log").push(line);
-            }
-        });
-        let mut rivr = Rivr { child, outbound: unspecified(), api: unspecified(), log, _dir: dir };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while rivr.outbound.port() == 0 || rivr.api.port() == 0 {
-            if let Ok(Some(status)) = rivr.child.try_wait() {
-                panic!("rivr run exited ({status}) before listening:\n{}", rivr.log_text());
-            }
-            match addresses.recv_timeout(Duration::from_millis(100)) {
-                Ok((which, Some(addr))) => *(if which == "api" { &mut rivr.api } else { &mut rivr.outbound }) = addr,
-                Ok((which, None)) => panic!("no addr= in rivr's {which} line:\n{}", rivr.log_text()),
-                Err(_) if Instant::now() > deadline => {
-                    panic!("rivr run did not say where it listens:\n{}", rivr.log_text())
-                }
-                Err(_) => {}
-            }
-        }
-        rivr
-    }
-
-    fn log_text(&self) -> String {
-        self.log.lock().map(|lines| lines.join("\n")).unwrap_or_default()
-    }
-}
-
-impl Drop for Rivr {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("---- rivr run's log ----\n{}", self.log_text());
-        }
-    }
-}
-
-/// The `addr=<ip:port>` of a log line.
-fn addr_in(line: &str) -> Option<SocketAddr> {
-    let start = line.find("addr=")? + "addr=".len();
-    let value: String = line[start..].chars().take_while(|c| !c.is_whitespace()).collect();
-    value.trim_matches('"').parse().ok()
-}
-
-fn unspecified() -> SocketAddr {
-    SocketAddr::from(([0, 0, 0, 0], 0))
+/// `rivr run` with the test's scripts and `config`.
+fn start_rivr(config: &str) -> RivrProcess {
+    RivrProcess::start(
+        config,
+        &[("main.rhai", HOLD), ("brief.rhai", BRIEF), ("broken.rhai", BROKEN), ("draft.rhai", DRAFT)],
+        &[],
+    )
 }
 
 // ---- The browser ----

@@ -132,16 +132,18 @@
   }
 
   function placeRow(entry) {
-    // Oldest call first: rows stay where they are while the incident unfolds.
+    // Oldest call first: rows stay where they are while the incident unfolds. New calls are
+    // usually the newest, so look from the end.
     const t = startedMs(entry);
-    for (const other of rows.children) {
+    for (let other = rows.lastElementChild; other; other = other.previousElementSibling) {
       const o = calls.get(other.getAttribute("data-uuid"));
-      if (o && o !== entry && (startedMs(o) > t || (startedMs(o) === t && o.data.uuid > entry.data.uuid))) {
-        rows.insertBefore(entry.row, other);
+      if (!o || o === entry) continue;
+      if (startedMs(o) < t || (startedMs(o) === t && o.data.uuid < entry.data.uuid)) {
+        other.after(entry.row);
         return;
       }
     }
-    rows.append(entry.row);
+    rows.prepend(entry.row);
   }
 
   function newRow(uuid) {
@@ -204,8 +206,12 @@
     if (call.verb) {
       const detail = detailOf(call);
       c.verb.replaceChildren(
-        el("span", { class: "verb-name" }, str(call.verb)),
-        detail ? el("span", { class: "verb-detail" }, detail) : null,
+        el(
+          "div",
+          { class: "verb-box" },
+          el("span", { class: "verb-name" }, str(call.verb)),
+          detail ? el("span", { class: "verb-detail" }, detail) : null,
+        ),
       );
       c.verb.title = str(call.verb_detail || call.verb);
     } else {
@@ -405,7 +411,7 @@
     for (const since of $("scripts").querySelectorAll(".script-since")) {
       const at = since.dataset.loadedAt;
       if (!at) {
-        setText(since, "not live");
+        setText(since, "not loaded");
         continue;
       }
       setText(since, `live since ${clockTime(at)} · ${ago(now - Date.parse(at))}`);
