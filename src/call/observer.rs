@@ -2,6 +2,7 @@
 //! told about each verb as the switch carries it out, and a request to hang the call up. The
 //! operations API's live call table is built on both; this module knows nothing of who watches.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -24,6 +25,8 @@ pub trait CallObserver: Send + Sync {
 /// script stops as on any hangup (`on_hangup` runs).
 #[derive(Debug, Default)]
 pub struct HangupRequest {
+    /// Whether `cause` is set: read before every verb, so it is an atomic, not the lock.
+    asked: AtomicBool,
     cause: Mutex<Option<HangupCause>>,
     notify: Notify,
 }
@@ -37,6 +40,7 @@ impl HangupRequest {
             return false;
         }
         *slot = Some(cause);
+        self.asked.store(true, Ordering::Release);
         drop(slot);
         // A permit is stored when the actor is not waiting yet, so the request is never lost.
         self.notify.notify_one();
@@ -45,6 +49,9 @@ impl HangupRequest {
 
     /// The cause asked for, if a hangup was asked for.
     pub fn requested(&self) -> Option<HangupCause> {
+        if !self.asked.load(Ordering::Acquire) {
+            return None;
+        }
         self.cause.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
     }
 

@@ -22,6 +22,9 @@ use crate::script::runner::{CallReport, Ending, Failure};
 /// Most transcript entries kept per live call: the latest ones, which say where a stuck call is.
 pub const TRANSCRIPT_ENTRIES: usize = 200;
 
+/// Room a new call's transcript starts with: an everyday flow's verbs, so it grows at most once.
+const TYPICAL_VERBS: usize = 8;
+
 /// Most recent script errors kept for the live view.
 pub const RECENT_ERRORS: usize = 50;
 
@@ -336,7 +339,7 @@ impl CallObserver for Observer {
         let mut progress = call.progress.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let Some((command, origin, started, _)) = progress.current.take() else { return };
         if !matches!(command, Command::Log(_)) {
-            call.metrics.verb(command.verb()).observe(switch_time.as_secs_f64());
+            call.metrics.observe_verb(command.verb(), switch_time.as_secs_f64());
         }
         if progress.transcript.len() == TRANSCRIPT_ENTRIES {
             progress.transcript.pop_front();
@@ -492,7 +495,10 @@ impl LiveCalls {
             started: Instant::now(),
             started_at: SystemTime::now(),
             hangup: hangup.clone(),
-            progress: Mutex::new(Progress::default()),
+            progress: Mutex::new(Progress {
+                transcript: VecDeque::with_capacity(TYPICAL_VERBS),
+                ..Progress::default()
+            }),
             feed: self.feed.clone(),
             metrics: self.metrics.clone(),
             ended: AtomicBool::new(false),

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# What the operations API costs the call path: rivr with `api.enabled: false` against rivr with
+# the API on and /metrics scraped every second (as Prometheus would, ten times more often than
+# its default) and the live view's event stream open, interleaved, under
+# ../shared/bench/esl-loadgen at 200 concurrent calls with FreeSWITCH's full event volume.
+#
+#   cargo build --release && benches/api_overhead.sh
+#
+# env: RUNS (3), CALLS (10000), WORK (a temp dir), BASE_PORT (18501).
+# Prints calls/s, turnaround p50/p99 and CPU per call for each, and the on/off ratios.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(dirname "$HERE")"
+SHARED="$ROOT/../shared/bench"
+RIVR="$(realpath "${1:-$ROOT/target/release/rivr}")"
+[ -x "$RIVR" ] || { echo "no rivr binary at $RIVR (cargo build --release first)" >&2; exit 2; }
+RUNS="${RUNS:-3}"
+CALLS="${CALLS:-10000}"
+WORK="${WORK:-${TMPDIR:-/tmp}/rivr-api-overhead}"
+PORT="${BASE_PORT:-18501}"
+API_PORT=$((PORT + 1))
+CLK_TCK="$(getconf CLK_TCK)"
+mkdir -p "$WORK/rivr/scripts"
+
+echo "building esl-loadgen into $WORK/target" >&2
+CARGO_TARGET_DIR="$WORK/target" cargo build --release -q --locked --manifest-path "$SHARED/esl-loadgen/Cargo.toml"
+LG="$WORK/target/release/esl-loadgen"
+cp "$SHARED/flow.rhai" "$WORK/rivr/scripts/main.rhai"
+printf 'listen: 127.0.0.1:%s\nscripts: scripts\nmax_calls: 50000\napi:\n  enabled: false\n' "$PORT" >"$WORK/rivr/off.yaml"
+printf 'listen: 127.0.0.1:%s\nscripts: scripts\nmax_calls: 50000\napi:\n  listen: 127.0.0.1:%s\n' \
+  "$PORT" "$API_PORT" >"$WORK/rivr/on.yaml"
+
+PID=""; SCRAPER=""; STREAM=""
+stop() {
+  for p in $SCRAPER $STREAM; do kill "$p" 2>/dev/null || true; done
+  SCRAPER=""; STREAM=""
+  [ -n "$PID" ] || return 0
+  kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=""
+}
+trap stop EXIT
+
+RAW="$WORK/raw.tsv"
+printf 'mode\trun\tcpu_s\tsummary\n' >"$RAW"
+for run in $(seq 1 "$RUNS"); do
+  for mode in off on; do
+    RIVR_LOG=warn "$RIVR" run -c "$WORK/rivr/$mode.yaml" >>"$WORK/rivr.log" 2>&1 &
+    PID=$!
+    for _ in $(seq 1 200); do ss -Hltn "sport = :$PORT" | grep -q . && break; sleep 0.05; done
+    if [ "$mode" = on ]; then
+      ( while true; do curl -fs "http://127.0.0.1:$API_PORT/metrics" >/dev/null; sleep 1; done ) &
+      SCRAPER=$!
+      curl -Ns "http://127.0.0.1:$API_PORT/events" >/dev/null &
+      STREAM=$!
+    fi
+    "$LG" --target "127.0.0.1:$PORT" --calls 500 --concurrency 50 >/dev/null 2>&1 || true   # warm-up
+    c0=$(awk '{print $14+$15}' "/proc/$PID/stat")
+    line=$("$LG" --target "127.0.0.1:$PORT" --calls "$CALLS" --concurrency 200 --duration-s 30 --label "$mode/$run")
+    c1=$(awk '{print $14+$15}' "/proc/$PID/stat")
+    stop
+    cpu=$(awk -v a="$c0" -v b="$c1" -v t="$CLK_TCK" 'BEGIN{printf "%.2f", (b-a)/t}')
+    printf '%s\t%s\t%s\t%s\n' "$mode" "$run" "$cpu" "$line" >>"$RAW"
+    echo "  $mode run $run: cpu ${cpu}s $(echo "$line" | cut -c1-90)" >&2
+  done
+done
+
+python3 - "$RAW" <<'PY'
+import sys, statistics as st
+rows = {}
+for i, line in enumerate(open(sys.argv[1])):
+    if i == 0: continue
+    mode, run, cpu, summary = line.rstrip("\n").split("\t", 3)
+    kv = dict(p.split("=", 1) for p in summary.split() if "=" in p)
+    rows.setdefault(mode, []).append((float(cpu), kv))
+def fig(mode):
+    r = rows[mode]
+    return {
+        "cps": st.median(float(k["cps"]) for _, k in r),
+        "p50": st.median(float(k["p50_us"]) for _, k in r),
+        "p99": st.median(float(k["p99_us"]) for _, k in r),
+        "cpu": st.median(c * 1000 / max(1, int(k["ok"])) for c, k in r),
+        "ok": f"{sum(int(k['ok']) for _, k in r)}/{sum(int(k['calls']) for _, k in r)}",
+    }
+print("| API | ok/calls | calls/s | p50 µs | p99 µs | CPU ms/call |")
+print("|---|---|---|---|---|---|")
+f = {m: fig(m) for m in ("off", "on")}
+for m in ("off", "on"):
+    x = f[m]
+    print(f"| {m} | {x['ok']} | {x['cps']:.0f} | {x['p50']:.0f} | {x['p99']:.0f} | {x['cpu']:.3f} |")
+on, off = f["on"], f["off"]
+print(f"\non / off (medians): calls/s {on['cps']/off['cps']:.2f}x, p99 {on['p99']/off['p99']:.2f}x, CPU/call {on['cpu']/off['cpu']:.2f}x")
+PY
