@@ -7,6 +7,8 @@
 //!   `Event` (URL-decoding all values), which is what a connection does with every event.
 //! - `events/all`: the same work counted in events per second.
 //! - `lookup/*`: header lookups on a decoded 200-header event (linear scan).
+//! - `call_info/connect_reply`: a call's data (uuid, caller, destination, ~90 channel
+//!   variables) from the captured connect reply.
 //!
 //! Input is fed in 16 KiB chunks, as socket reads would deliver it.
 
@@ -117,5 +119,18 @@ fn bench_lookup(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_decode, bench_lookup);
+/// A call's data from the captured connect reply: what every call pays before routing.
+fn bench_call_info(c: &mut Criterion) {
+    let data = fixture("outbound-pagd.fs2app.raw");
+    let mut buf = BytesMut::from(&data[..]);
+    let reply = FrameDecoder::new().decode(&mut buf).expect("valid capture").expect("the connect reply");
+    c.bench_function("call_info/connect_reply", |b| {
+        b.iter(|| {
+            rivr::switch::freeswitch::outbound::call_info(black_box(&reply.headers))
+                .map(|info| info.uuid.len())
+        })
+    });
+}
+
+criterion_group!(benches, bench_decode, bench_lookup, bench_call_info);
 criterion_main!(benches);

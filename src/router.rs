@@ -282,7 +282,7 @@ impl Field {
             Field::CallerName => Some(&call.caller_id_name),
             Field::Context => Some(&call.context),
             Field::Destination => Some(&call.destination),
-            Field::Variable(name) => call.variables.get(name).map(String::as_str),
+            Field::Variable(name) => call.variables.get(name),
         }
     }
 }
@@ -634,7 +634,7 @@ routes:
         assert_eq!(m.set()["queue"], "7");
         m.apply_to(&mut c);
         assert_eq!(c.route.as_deref(), Some("de"));
-        assert_eq!(c.variables["language"], "de");
+        assert_eq!(&c.variables["language"], "de");
     }
 
     #[test]
@@ -786,7 +786,7 @@ routes:
                                     CallField::Destination => Some(call.destination.as_str()),
                                     CallField::Caller => Some(call.caller_id_number.as_str()),
                                     CallField::Variable(name) => {
-                                        call.variables.get(name).map(String::as_str)
+                                        call.variables.get(name)
                                     }
                                     _ => unreachable!("not generated"),
                                 };

@@ -172,7 +172,7 @@ impl Runtime {
         let language = config.sounds.language.clone();
         let max_duration = Duration::from_secs(config.max_call_duration_s.get());
         // A call rivr originated names its script (`rivr originate`, `OriginateRequest::script`).
-        if let Some(name) = info.variables.get(RIVR_SCRIPT_VARIABLE).cloned() {
+        if let Some(name) = info.variables.get(RIVR_SCRIPT_VARIABLE).map(str::to_string) {
             if let Some(script) = self.store.get(&name) {
                 info.route = Some(ORIGINATE_ROUTE.into());
                 tracing::info!("call {} → route {ORIGINATE_ROUTE} ({name})", info.uuid);

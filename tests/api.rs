@@ -158,6 +158,17 @@ async fn a_live_call_is_listed_with_its_verb_shown_with_its_transcript_and_hung_
     assert!(body["error"].as_str().is_some_and(|e| e.contains("no live call")), "{body}");
     let (status, body) = node.delete("/calls/nope?cause=HAPPY_ENDING").await;
     assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|e| e.contains("unknown hangup cause `HAPPY_ENDING`")),
+        "{body}"
+    );
+    // Whatever goes wrong, the answer is JSON that says what to do.
+    let (status, body) = send(node.request(reqwest::Method::PUT, "/calls")).await;
+    assert_eq!(status, 405, "{body}");
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("PUT is not allowed on /calls")), "{body}");
+    let (status, body) = node.get("/nope").await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("/health, /ready")), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -368,4 +379,86 @@ async fn the_token_comes_from_the_environment_is_never_logged_and_changes_are_lo
     }
     assert!(!log.contains(TOKEN), "the token was logged");
     assert!(!log.contains(wrong), "a presented token was logged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_freeswitch_connection_that_is_down_makes_the_node_not_ready_and_shows_in_metrics() {
+    // A port nothing listens on: bound, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let extra = format!("freeswitch:\n  - name: fs-down\n    host: 127.0.0.1\n    port: {port}\n");
+    let node = Node::start(&extra, None).await;
+    let (status, body) = node.get("/ready").await;
+    assert_eq!(status, 503, "{body}");
+    let reasons = body["reasons"].to_string();
+    assert!(
+        reasons.contains(&format!("FreeSWITCH connection `fs-down` (127.0.0.1:{port}) is down")),
+        "{body}"
+    );
+    let (_, metrics) = node.text("/metrics").await;
+    assert!(metrics.lines().any(|l| l == "rivr_freeswitch_connected{connection=\"fs-down\"} 0"), "{metrics}");
+    let body = serde_json::json!({ "to": "user/1000", "script": "sales.rhai" });
+    let (status, body) = send(
+        node.request(reqwest::Method::POST, "/calls")
+            .header("content-type", "application/json")
+            .body(body.to_string()),
+    )
+    .await;
+    assert_eq!(status, 502, "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|e| e.starts_with("FreeSWITCH did not place the call")),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_whose_switch_disconnects_mid_call_leaves_the_table_and_is_counted_as_hung_up() {
+    let node = Node::start("", None).await;
+    let scenario =
+        Scenario { destination: "1000".into(), drop_during: Some("playback".into()), ..Scenario::default() };
+    tokio::time::timeout(Duration::from_secs(30), fake::call(node.calls, scenario))
+        .await
+        .expect("the call ended");
+    node.wait_until(|node| node.runtime.calls().is_empty() && node.runtime.calls().counters().completed == 1)
+        .await;
+    let (_, metrics) = node.text("/metrics").await;
+    assert!(
+        metrics.lines().any(|l| l == "rivr_calls_total{ending=\"hung_up\",route=\"sales\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.lines().any(|l| l == "rivr_calls_active 0"), "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sigterm_the_node_drains_visibly_and_the_api_answers_until_the_last_call_ends() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = "listen: 127.0.0.1:0\ndrain_timeout_s: 60\napi:\n  listen: 127.0.0.1:0\n";
+    let rivr = RivrProcess::start(config, &[("main.rhai", "answer();\nplay(\"hold.wav\");\n")], &[]);
+    let http = reqwest::Client::new();
+    let scenario = Scenario { media_time: Some(Duration::from_secs(3)), ..Scenario::default() };
+    let call = tokio::spawn(fake::call(rivr.outbound, scenario));
+    let live =
+        || async { http.get(rivr.url("/calls")).send().await.expect("calls").text().await.expect("body") };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !live().await.contains("\"verb\":\"play\"") {
+        assert!(tokio::time::Instant::now() < deadline, "the call never showed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    rivr.terminate();
+    let mut ready = http.get(rivr.url("/ready")).send().await.expect("ready");
+    while ready.status().as_u16() == 200 {
+        assert!(tokio::time::Instant::now() < deadline, "never stopped being ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        ready = http.get(rivr.url("/ready")).send().await.expect("ready");
+    }
+    let body = ready.text().await.expect("body");
+    assert!(body.contains("draining"), "{body}");
+    let metrics = http.get(rivr.url("/metrics")).send().await.expect("metrics").text().await.expect("body");
+    assert!(metrics.lines().any(|l| l == "rivr_draining 1"), "{metrics}");
+    let log =
+        tokio::time::timeout(Duration::from_secs(30), call).await.expect("the call ended").expect("fake");
+    assert_eq!(
+        log.apps().last().map(String::as_str),
+        Some("hangup NORMAL_CLEARING"),
+        "the live call finished its flow"
+    );
 }

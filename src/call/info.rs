@@ -3,7 +3,7 @@
 //! A snapshot taken when the call arrives. It knows nothing of ESL or Rhai: the FreeSWITCH backend
 //! fills it from channel data, the simulated switch from command-line flags or a scenario.
 
-use std::collections::BTreeMap;
+use crate::call::Variables;
 
 /// What is known about a call when it reaches rivr.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -22,7 +22,7 @@ pub struct CallInfo {
     pub route: Option<String>,
     /// Channel variables (FreeSWITCH `variable_*` headers, without the prefix) plus any
     /// per-route variables from the configuration.
-    pub variables: BTreeMap<String, String>,
+    pub variables: Variables,
 }
 
 impl CallInfo {

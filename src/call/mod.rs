@@ -17,6 +17,7 @@ mod observer;
 mod outcome;
 mod pattern;
 pub mod transcript;
+mod variables;
 
 pub use crate::cause::{CallEnd, HangupCause, KNOWN_CAUSES};
 pub use command::{
@@ -31,3 +32,4 @@ pub use info::CallInfo;
 pub use observer::{CallObserver, HangupRequest};
 pub use outcome::{AskOutcome, AskStatus, DialOutcome, DialStatus, Outcome, RecordOutcome, RecordStatus};
 pub use pattern::Pattern;
+pub use variables::Variables;

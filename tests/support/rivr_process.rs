@@ -105,6 +105,15 @@ impl RivrProcess {
         self.dir.path()
     }
 
+    /// Send rivr SIGTERM: it stops taking calls and drains.
+    pub fn terminate(&self) {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("a pid");
+        // SAFETY: a plain signal to our own child process.
+        #[allow(unsafe_code)]
+        let sent = unsafe { libc::kill(pid, libc::SIGTERM) };
+        assert_eq!(sent, 0, "SIGTERM to rivr");
+    }
+
     /// `http://<api>` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.api)

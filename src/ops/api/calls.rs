@@ -52,8 +52,14 @@ pub(super) async fn hang_up(
     State(state): State<ApiState>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     Path(uuid): Path<String>,
-    Query(query): Query<HangupQuery>,
+    query: Result<Query<HangupQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|rejection| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("{}: the only parameter is `cause`", rejection.body_text()),
+        )
+    })?;
     let cause = match query.cause.as_deref() {
         None | Some("") => HangupCause::normal(),
         Some(name) => HangupCause::parse(name).ok_or_else(|| {

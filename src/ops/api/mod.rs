@@ -59,6 +59,7 @@ pub fn router(runtime: Arc<Runtime>, token: Option<Secret>) -> Router {
         .route("/assets/{file}", get(web::asset))
         .merge(guarded)
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
 }
 
@@ -95,6 +96,16 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (self.status, Json(serde_json::json!({ "error": self.message }))).into_response()
     }
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "{method} is not allowed on {}: see the API reference in README.md (Operating rivr)",
+            uri.path()
+        ),
+    )
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {

@@ -106,7 +106,7 @@ fn call_now(nctx: &NativeCallContext) -> Option<String> {
     let tag = nctx.tag()?;
     let ctx = tag.read_lock::<Arc<CallContext>>()?;
     let info = fiber::lock(&ctx.info);
-    info.variables.get(NOW_VARIABLE).cloned()
+    info.variables.get(NOW_VARIABLE).map(str::to_string)
 }
 
 /// The current instant: `rivr_now`'s value when given, else the wall clock.

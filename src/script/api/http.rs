@@ -17,8 +17,8 @@ use crate::call::{Command, Outcome};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
-const GET_OPTIONS: &[&str] = &["headers", "timeout"];
-const POST_OPTIONS: &[&str] = &["headers", "timeout", "content_type"];
+pub(super) const GET_OPTIONS: &[&str] = &["headers", "timeout"];
+pub(super) const POST_OPTIONS: &[&str] = &["headers", "timeout", "content_type"];
 
 /// Deepest nesting of arrays and maps converted to or from JSON: deeper data is refused rather
 /// than risking the script's stack.

@@ -9,7 +9,7 @@ use crate::call::{AskOptions, Command, DtmfKeys, Outcome, Pattern, Prompt};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
-const ASK_OPTIONS: &[&str] = &[
+pub(super) const ASK_OPTIONS: &[&str] = &[
     "max_digits",
     "min_digits",
     "timeout",

@@ -8,6 +8,8 @@ use crate::call::{Command, SayAs, SayKind, SayOptions};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
+pub(super) const SAY_OPTIONS: &[&str] = &["voice", "engine"];
+
 /// Play a prompt or a list of prompts: sound files (relative to the switch's sound prefix),
 /// `tone_stream://…`, `silence_stream://…`, URLs, or `say:<text>` for speech.
 ///
@@ -97,7 +99,7 @@ pub fn register(module: &mut Module) {
 /// say("Bienvenue", #{voice: "fr"});
 /// ```
 pub fn say(ctx: &CallContext, nctx: &NativeCallContext, text: &str, options: Dynamic) -> Result<()> {
-    let mut options = Options::new("say", options, &["voice", "engine"], nctx.call_position())?;
+    let mut options = Options::new("say", options, SAY_OPTIONS, nctx.call_position())?;
     let voice = options.string("voice")?;
     let engine = options.string("engine")?;
     if text.trim().is_empty() {

@@ -14,7 +14,6 @@ pub mod options;
 mod record;
 mod vars;
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -294,7 +293,7 @@ impl CallContext {
             }
             Command::GetVar(name) if self.handle.is_hung_up() => {
                 let info = fiber::lock(&self.info);
-                return Ok(Outcome::Value(info.variables.get(name).cloned()));
+                return Ok(Outcome::Value(info.variables.get(name).map(str::to_string)));
             }
             _ => {}
         }
@@ -368,14 +367,29 @@ fn context(nctx: &NativeCallContext) -> Result<Arc<CallContext>, Box<EvalAltResu
     })
 }
 
+/// The keys the option map of `verb` takes (`ask`, `dial`, `record`, `say`, `http_get`,
+/// `http_post`), for checks that read scripts without running them (the flow lint of
+/// `rivr check`). The verbs read their options through these same lists.
+pub fn option_keys(verb: &str) -> Option<&'static [&'static str]> {
+    match verb {
+        "ask" => Some(input::ASK_OPTIONS),
+        "dial" => Some(dial::DIAL_OPTIONS),
+        "record" => Some(record::RECORD_OPTIONS),
+        "say" => Some(media::SAY_OPTIONS),
+        "http_get" => Some(http::GET_OPTIONS),
+        "http_post" => Some(http::POST_OPTIONS),
+        _ => None,
+    }
+}
+
 /// A map from string pairs.
 fn map_of(pairs: impl IntoIterator<Item = (&'static str, Dynamic)>) -> rhai::Map {
     pairs.into_iter().map(|(key, value)| (key.into(), value)).collect()
 }
 
 /// A map of channel variables.
-fn variables_map(variables: &BTreeMap<String, String>) -> rhai::Map {
-    variables.iter().map(|(k, v)| (k.as_str().into(), Dynamic::from(v.clone()))).collect()
+fn variables_map(variables: &crate::call::Variables) -> rhai::Map {
+    variables.iter().map(|(k, v)| (k.into(), Dynamic::from(v.to_string()))).collect()
 }
 
 /// Milliseconds as a Rhai integer.

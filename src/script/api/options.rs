@@ -120,7 +120,7 @@ pub fn error(message: String, pos: Position) -> Box<EvalAltResult> {
 }
 
 /// The known key closest to a mistyped one, if any is close.
-fn suggestion(key: &str, known: &[&'static str]) -> Option<&'static str> {
+pub fn suggestion<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
     known
         .iter()
         .map(|candidate| (distance(key, candidate), *candidate))

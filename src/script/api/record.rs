@@ -10,7 +10,7 @@ use crate::call::{Command, DtmfKeys, Outcome, RecordOptions};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
-const RECORD_OPTIONS: &[&str] =
+pub(super) const RECORD_OPTIONS: &[&str] =
     &["max_duration", "silence_timeout", "silence_threshold", "beep", "terminator", "name"];
 
 /// Record the caller until they press the terminator, fall silent, or reach the maximum length.

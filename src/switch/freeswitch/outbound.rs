@@ -10,7 +10,6 @@
 //!
 //! This module knows nothing of Rhai.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,7 +18,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::call::CallInfo;
+use crate::call::{CallInfo, Variables};
 use crate::switch::freeswitch::channel::{Connection, FsChannel, Input};
 use crate::switch::freeswitch::command::EslCommand;
 use crate::switch::freeswitch::frame::{ContentType, FrameError};
@@ -247,12 +246,13 @@ pub fn call_info(data: &Headers) -> Result<CallInfo, OutboundError> {
     if uuid.is_empty() {
         return Err(OutboundError::MissingUuid);
     }
-    let variables: BTreeMap<String, String> = data
-        .iter()
-        .filter_map(|(name, value)| {
-            name.strip_prefix(VARIABLE_PREFIX).map(|n| (n.to_string(), url::decode_str(value).into_owned()))
-        })
-        .collect();
+    let text_len = data.iter().map(|(name, value)| name.len() + value.len()).sum();
+    let variables = Variables::packed(
+        data.iter().filter_map(|(name, value)| {
+            name.strip_prefix(VARIABLE_PREFIX).map(|n| (n, url::decode_str(value)))
+        }),
+        text_len,
+    );
     Ok(CallInfo {
         uuid,
         caller_id_number: field(HEADER_CALLER_ID_NUMBER),
@@ -299,12 +299,9 @@ mod tests {
         assert_eq!(info.caller_id_name, "");
         assert_eq!(info.destination, "9000");
         assert_eq!(info.context, "default");
-        assert_eq!(info.variables.get("socket_host").map(String::as_str), Some("127.0.0.1"));
-        assert_eq!(
-            info.variables.get("current_application_data").map(String::as_str),
-            Some("127.0.0.1:8084 async full")
-        );
-        assert_eq!(info.variables.get("DP_MATCH").map(String::as_str), Some("ARRAY::9000|:9000"));
+        assert_eq!(info.variables.get("socket_host"), Some("127.0.0.1"));
+        assert_eq!(info.variables.get("current_application_data"), Some("127.0.0.1:8084 async full"));
+        assert_eq!(info.variables.get("DP_MATCH"), Some("ARRAY::9000|:9000"));
     }
 
     #[test]

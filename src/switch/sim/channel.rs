@@ -168,7 +168,7 @@ impl SimChannel {
             burst: VecDeque::new(),
             waiting_rest: Duration::ZERO,
             setup,
-            variables: info.variables.clone(),
+            variables: info.variables.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             journal,
             clock: Duration::ZERO,
             commands: 0,

@@ -271,11 +271,10 @@ pub const RESTORED_VARIABLES: [&str; 2] = [dial::VAR_RINGBACK, record::VAR_PLAYB
 /// The part of a call's variables the mapping reads back ([`RESTORED_VARIABLES`]). A call
 /// arrives with about a hundred variables; copying all of them into each call's channel cost
 /// two hundred allocations for two lookups.
-pub fn restorable(variables: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+pub fn restorable(variables: &crate::call::Variables) -> BTreeMap<String, String> {
     RESTORED_VARIABLES
         .iter()
-        .filter_map(|name| variables.get_key_value(*name))
-        .map(|(name, value)| (name.clone(), value.clone()))
+        .filter_map(|name| variables.get(name).map(|value| (name.to_string(), value.to_string())))
         .collect()
 }
 
