@@ -48,6 +48,8 @@ pub struct SimOptions {
     /// Longest the call may last in simulated time (`max_call_duration_s`): then it is hung up
     /// with `ALLOTTED_TIMEOUT`, as `rivr run` does on the switch.
     pub max_duration: Duration,
+    /// Write the call's trace to this file (`rivr sim --trace`).
+    pub trace: Option<PathBuf>,
 }
 
 /// Why the simulation could not run.
@@ -62,6 +64,9 @@ pub enum SimError {
     /// The runtime or the script's fiber could not start.
     #[error("cannot start the call: {0}")]
     Start(#[from] std::io::Error),
+    /// The trace could not be written.
+    #[error("{0}")]
+    Trace(#[from] crate::trace::TraceError),
 }
 
 /// Parse one line of console input into a caller action.
@@ -160,14 +165,32 @@ pub fn simulate(
         ..CallJob::new(info, script)
     };
     let span = job.span();
+    let recorder = options.trace.as_ref().map(|_| {
+        let settings = crate::trace::RecorderSettings { recorder: "sim", ..Default::default() };
+        Arc::new(crate::trace::TraceRecorder::start(
+            &job.info,
+            &job.script.name,
+            &job.script.version_tag(),
+            &settings,
+        ))
+    });
+    let services = match &recorder {
+        Some(recorder) => options.services.also_observed(recorder.clone()),
+        None => options.services,
+    };
     let fiber = runner::fiber(&Fibers::new(STACK_SIZE, 0), job)?;
-    let drive = actor::drive(channel, fiber, options.services).instrument(span);
+    let drive = actor::drive(channel, fiber, services).instrument(span);
     let report = runtime.block_on(async move { tokio::spawn(drive).await });
     let report = match report {
         Ok(report) => report,
         Err(_) => return Err(SimError::Start(std::io::Error::other("the script panicked"))),
     };
     output(&describe(&report));
+    if let (Some(recorder), Some(path)) = (recorder, &options.trace) {
+        let trace = recorder.finish(Some(&report));
+        std::fs::write(path, trace.text)
+            .map_err(|source| crate::trace::TraceError::Write { path: path.clone(), source })?;
+    }
     Ok(report)
 }
 

@@ -23,6 +23,10 @@
 //! - [`server`]: `rivr run`: the outbound listener's calls routed, limited and run.
 //! - [`scenario`]: `rivr test` (scenario files on the simulated switch) and `rivr new`.
 //! - [`console`]: `rivr sim`; [`check`]: `rivr check`; [`check_config`]: `rivr check -c`.
+//! - [`flow`]: a flow seen without running it, from the scripts' syntax: `rivr graph` (Mermaid,
+//!   DOT, JSON) and the flow lint behind `rivr check`'s warnings.
+//! - [`trace`]: call traces (`traces:` in `rivr.yaml`, `rivr sim --trace`), `rivr replay` and
+//!   `rivr trace to-scenario`.
 //! - [`http`]: the HTTP client behind `http_get`/`http_post` (reqwest, allowlist, size cap).
 //! - [`ops`]: operating rivr: the live call table, Prometheus metrics, the HTTP API and the
 //!   live view.
@@ -51,6 +55,7 @@ pub mod check;
 pub mod check_config;
 pub mod config;
 pub mod console;
+pub mod flow;
 pub mod http;
 pub mod ops;
 pub mod reload;
@@ -59,3 +64,4 @@ pub mod scenario;
 pub mod script;
 pub mod server;
 pub mod switch;
+pub mod trace;

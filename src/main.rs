@@ -1,4 +1,5 @@
-//! The `rivr` command line: `run`, `sim`, `check`.
+//! The `rivr` command line: `run`, `sim`, `test`, `check`, `graph`, `originate`, `new`, `replay`,
+//! `trace`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -86,6 +87,9 @@ enum Command {
         /// reach real services; without it they fail with "HTTP is not configured".
         #[arg(short, long)]
         config: Option<PathBuf>,
+        /// Write the call's trace to this file (for `rivr replay`).
+        #[arg(long, value_name = "FILE")]
+        trace: Option<PathBuf>,
     },
     /// Place an outbound call through FreeSWITCH (inbound ESL) that runs a script once answered:
     /// FreeSWITCH connects the answered call back to rivr's `listen` address.
@@ -114,20 +118,82 @@ enum Command {
         /// Also write JUnit XML to this file.
         #[arg(long)]
         junit: Option<PathBuf>,
+        /// Write each scenario's call trace into this directory.
+        #[arg(long, value_name = "DIR")]
+        traces: Option<PathBuf>,
+    },
+    /// Replay call traces on the simulated switch against a script version and report, per
+    /// trace, same / diverged / could not replay.
+    Replay {
+        /// Trace files, or directories of `*.trace.jsonl`.
+        #[arg(required = true)]
+        traces: Vec<PathBuf>,
+        /// Replay every trace against this script.
+        #[arg(long, conflicts_with = "scripts")]
+        script: Option<PathBuf>,
+        /// Replay each trace against its own script from this directory (default: ./scripts).
+        #[arg(long)]
+        scripts: Option<PathBuf>,
+        /// Exit 1 when a trace diverged or could not be replayed.
+        #[arg(long)]
+        fail_on_diverge: bool,
+    },
+    /// Work with call traces.
+    Trace {
+        #[command(subcommand)]
+        action: TraceAction,
     },
     /// Create a new rivr project: rivr.yaml, scripts/main.rhai and its scenarios.
     New {
         /// Directory to create (must not exist or be empty).
         dir: PathBuf,
     },
-    /// Compile scripts and report every error with file:line:col; exits 1 on any. With
-    /// `-c rivr.yaml`: the whole configuration, every route's script and its imports.
+    /// Compile scripts and report every error with file:line:col; exits 1 on any. Then the flow
+    /// lint: warnings with file:line:col, the rule and a fix (they do not change the exit code
+    /// unless --deny-warnings). With `-c rivr.yaml`: the whole configuration, every route's
+    /// script and its imports.
     Check {
         /// Scripts or directories (default: ./scripts).
         paths: Vec<PathBuf>,
         /// Validate this configuration file and every script its routes use.
         #[arg(short, long)]
         config: Option<PathBuf>,
+        /// Run the flow lint (the default).
+        #[arg(long, overrides_with = "no_lint")]
+        lint: bool,
+        /// Only compile: no flow lint.
+        #[arg(long, overrides_with = "lint")]
+        no_lint: bool,
+        /// Exit 1 on lint warnings too, not only on errors.
+        #[arg(long)]
+        deny_warnings: bool,
+    },
+    /// Draw the flow graph of a script, or of every script in a directory, from their syntax
+    /// (nothing runs): verbs with their prompts and file:line, the branches on outcomes, menu
+    /// choices, pass and invoke across scripts.
+    Graph {
+        /// A script, or a directory of scripts.
+        path: PathBuf,
+        /// Output format: `mermaid` (renders on GitHub), `dot` (Graphviz) or `json` (for tools).
+        #[arg(long, default_value = "mermaid")]
+        format: String,
+    },
+}
+
+/// `rivr trace …`.
+#[derive(Subcommand)]
+enum TraceAction {
+    /// Write a `*.test.yaml` scenario from a trace: the call's keys, dial and record results and
+    /// HTTP answers, and every verb it did, as steps.
+    ToScenario {
+        /// The trace file.
+        trace: PathBuf,
+        /// Write the scenario here (default: standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// The script the scenario names, relative to the scenario file (default: the trace's).
+        #[arg(long)]
+        script: Option<String>,
     },
 }
 
@@ -166,7 +232,7 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Sim { script, from, to, vars, dials, scripts, config } => {
+        Command::Sim { script, from, to, vars, dials, scripts, config, trace } => {
             let (services, limits, fallback, max_duration) = match config {
                 None => (
                     CallServices::default(),
@@ -221,6 +287,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 fallback,
                 services,
                 max_duration,
+                trace,
             };
             let interactive = console::stdin_is_terminal();
             let input = Box::new(std::io::BufReader::new(std::io::stdin()));
@@ -236,13 +303,23 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 Err(error) => Err(error.into()),
             }
         }
-        Command::Test { paths, format, junit } => {
+        Command::Test { paths, format, junit, traces } => {
             let paths = if paths.is_empty() { vec![PathBuf::from("scripts")] } else { paths };
             if format != "text" && format != "junit" {
                 anyhow::bail!("--format {format}: use text or junit");
             }
-            let outcome = rivr::scenario::cli::run(&paths, format == "junit", junit.as_deref())?;
+            let outcome =
+                rivr::scenario::cli::run(&paths, format == "junit", junit.as_deref(), traces.as_deref())?;
             Ok(if outcome { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Replay { traces, script, scripts, fail_on_diverge } => {
+            let options = rivr::trace::ReplayOptions { script, scripts_dir: scripts, ..Default::default() };
+            let all_same = rivr::trace::cli::replay(&traces, &options);
+            Ok(if all_same || !fail_on_diverge { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Trace { action: TraceAction::ToScenario { trace, output, script } } => {
+            rivr::trace::cli::trace_to_scenario(&trace, output.as_deref(), script.as_deref())?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::New { dir } => {
             rivr::scenario::scaffold::create(&dir)?;
@@ -263,44 +340,88 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Originate { config, server, dial_string, script, caller_id } => {
             originate(&config, server.as_deref(), &dial_string, &script, caller_id)
         }
-        Command::Check { paths, config: Some(config) } => {
-            let report = rivr::check_config::check_config(&config);
+        Command::Check { paths, config: Some(config), no_lint, deny_warnings, .. } => {
+            let report = rivr::check_config::check_config_with(&config, !no_lint);
             for problem in &report.problems {
                 println!("{problem}");
             }
-            let errors = report.problems.iter().filter(|p| p.is_error()).count();
+            for note in &report.notes {
+                println!("note: {note}");
+            }
+            let errors = report.errors();
+            let warnings = warnings_note(report.warnings());
             if errors == 0 {
-                println!("{}: configuration and {} script(s) OK", config.display(), report.scripts_checked);
+                println!(
+                    "{}: configuration and {} script(s) OK{warnings}",
+                    config.display(),
+                    report.scripts_checked
+                );
             } else {
-                println!("{}: {errors} problem(s)", config.display());
+                println!("{}: {errors} problem(s){warnings}", config.display());
             }
-            let scripts_ok = if paths.is_empty() { true } else { check_scripts(&paths) };
-            Ok(if errors == 0 && scripts_ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            let failed = errors > 0 || (deny_warnings && report.warnings() > 0);
+            let scripts_ok =
+                if paths.is_empty() { true } else { check_scripts(&paths, !no_lint, deny_warnings) };
+            Ok(if !failed && scripts_ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        Command::Check { paths, config: None } => {
+        Command::Check { paths, config: None, no_lint, deny_warnings, .. } => {
             let paths = if paths.is_empty() { vec![PathBuf::from("scripts")] } else { paths };
-            let report = rivr::check::check_paths(&paths, &Limits::default());
-            for problem in &report.problems {
-                println!("{problem}");
-            }
-            let noun = if report.checked == 1 { "script" } else { "scripts" };
-            if report.problems.is_empty() {
-                println!("checked {} {noun}: no problems", report.checked);
-                Ok(ExitCode::SUCCESS)
+            Ok(if check_scripts(&paths, !no_lint, deny_warnings) {
+                ExitCode::SUCCESS
             } else {
-                println!("checked {} {noun}: {} problem(s)", report.checked, report.problems.len());
-                Ok(ExitCode::from(1))
+                ExitCode::from(1)
+            })
+        }
+        Command::Graph { path, format } => {
+            let format: rivr::flow::Format = format.parse().map_err(anyhow::Error::msg)?;
+            match rivr::flow::graph_of(&path) {
+                Ok(graph) => {
+                    print!("{}", rivr::flow::render::render(&graph, format));
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(rivr::flow::FlowError::Syntax(problems)) => {
+                    for problem in problems {
+                        eprintln!("{problem}");
+                    }
+                    Ok(ExitCode::from(1))
+                }
+                Err(error) => Err(error.into()),
             }
         }
     }
 }
 
-fn check_scripts(paths: &[PathBuf]) -> bool {
-    let report = rivr::check::check_paths(paths, &Limits::default());
+/// `rivr check` on script paths: errors, then lint warnings, then a summary line. Whether they
+/// pass: no errors, and no warnings either with `deny_warnings`.
+fn check_scripts(paths: &[PathBuf], lint: bool, deny_warnings: bool) -> bool {
+    let options = rivr::check::CheckOptions { lint, ..Default::default() };
+    let report = rivr::check::check_paths_with(paths, &Limits::default(), &options);
     for problem in &report.problems {
         println!("{problem}");
     }
-    report.problems.is_empty()
+    for warning in &report.warnings {
+        println!("{warning}");
+    }
+    let noun = if report.checked == 1 { "script" } else { "scripts" };
+    let warnings = warnings_note(report.warnings.len());
+    if report.problems.is_empty() {
+        println!("checked {} {noun}: no problems{warnings}", report.checked);
+    } else {
+        println!("checked {} {noun}: {} problem(s){warnings}", report.checked, report.problems.len());
+    }
+    if !report.warnings.is_empty() {
+        println!("(silence a warning with `// rivr: allow(RULE)` on its line or the line above)");
+    }
+    report.problems.is_empty() && (report.warnings.is_empty() || !deny_warnings)
+}
+
+/// ", N warning(s)" when there are any.
+fn warnings_note(count: usize) -> String {
+    if count == 0 {
+        String::new()
+    } else {
+        format!(", {count} warning(s)")
+    }
 }
 
 /// `rivr run`: load the configuration and scripts, then serve until Ctrl-C or SIGTERM.

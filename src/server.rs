@@ -70,6 +70,8 @@ pub struct Runtime {
     listening: std::sync::Mutex<Option<std::net::SocketAddr>>,
     /// The inbound connections to FreeSWITCH (`freeswitch:`), once serving started them.
     inbound: std::sync::OnceLock<Arc<InboundPool>>,
+    /// Call traces (`traces:`), written by a thread of their own.
+    traces: crate::trace::Tracing,
 }
 
 impl Runtime {
@@ -81,11 +83,15 @@ impl Runtime {
         let http = Arc::new(ReqwestHttp::new(&live.current().config.http).map_err(ServerError::Http)?);
         live.attach_store(store.clone());
         live.attach_http(http.clone());
+        let metrics = Arc::new(Metrics::new());
+        let dropped = metrics.traces_dropped.clone();
+        let traces = crate::trace::Tracing::new(Some(Arc::new(move || dropped.inc())));
         Ok(Arc::new(Runtime {
             live,
             store,
             http,
-            calls: Arc::new(LiveCalls::new(Arc::new(Metrics::new()))),
+            traces,
+            calls: Arc::new(LiveCalls::new(metrics)),
             fibers: Fibers::new(STACK_SIZE, IDLE_SCRIPT_STACKS),
             listening: std::sync::Mutex::new(None),
             inbound: std::sync::OnceLock::new(),
@@ -241,6 +247,9 @@ impl Runtime {
             version: job.script.version_tag(),
         };
         let span = job.span();
+        // The call's trace, if `traces:` says to keep one: another observer of the call.
+        let traces = &self.live.current().config.traces;
+        let trace = self.traces.begin(traces, &job.info, &identity.script, &identity.version);
         let fiber = match runner::fiber(&self.fibers, job) {
             Ok(fiber) => fiber,
             Err(error) => {
@@ -251,12 +260,18 @@ impl Runtime {
         };
         let (call, observer, hangup) = self.calls.begin(identity);
         let calls = self.calls.clone();
-        let services = CallServices::with_http(self.http.clone())
+        let mut services = CallServices::with_http(self.http.clone())
             .with_max_duration(max_duration)
             .watched(observer, hangup);
+        if let Some(trace) = &trace {
+            services = services.also_observed(trace.observer());
+        }
         tokio::spawn(
             async move {
                 let report = actor::drive(channel, fiber, services).await;
+                if let Some(trace) = trace {
+                    trace.finish(Some(&report));
+                }
                 calls.end(&call, CallEnding::of(&report.ending), Some(&report));
             }
             .instrument(span),

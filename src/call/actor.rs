@@ -42,6 +42,16 @@ impl CallServices {
         CallServices { max_duration: Some(limit), ..self }
     }
 
+    /// These services, also telling `observer` about every command (after any observer they
+    /// already have).
+    pub fn also_observed(self, observer: Arc<dyn CallObserver>) -> Self {
+        let observer: Arc<dyn CallObserver> = match self.observer {
+            Some(first) => Arc::new(crate::call::Observers(vec![first, observer])),
+            None => observer,
+        };
+        CallServices { observer: Some(observer), ..self }
+    }
+
     /// These services, telling `observer` about every command and hanging up on `hangup`.
     pub fn watched(self, observer: Arc<dyn CallObserver>, hangup: Arc<HangupRequest>) -> Self {
         CallServices { observer: Some(observer), hangup: Some(hangup), ..self }

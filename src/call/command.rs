@@ -320,6 +320,9 @@ pub struct AskOptions {
     pub invalid_prompt: Option<Prompt>,
     /// A pattern the digits must match to count as valid.
     pub regex: Option<Pattern>,
+    /// The digits are personal data (a PIN): a call trace keeps only how many were pressed.
+    /// The switch never sees this.
+    pub sensitive: bool,
 }
 
 impl Default for AskOptions {
@@ -334,6 +337,7 @@ impl Default for AskOptions {
             tries: 1,
             invalid_prompt: None,
             regex: None,
+            sensitive: false,
         }
     }
 }

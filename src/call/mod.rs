@@ -29,7 +29,7 @@ pub use error::{CallError, Fault};
 pub use handle::{CallHandle, CallState, Origin};
 pub use http::{HttpClient, HttpError, HttpMethod, HttpRequest, HttpResponse};
 pub use info::CallInfo;
-pub use observer::{CallObserver, HangupRequest};
+pub use observer::{CallObserver, HangupRequest, Observers};
 pub use outcome::{AskOutcome, AskStatus, DialOutcome, DialStatus, Outcome, RecordOutcome, RecordStatus};
 pub use pattern::Pattern;
 pub use variables::Variables;

@@ -20,6 +20,23 @@ pub trait CallObserver: Send + Sync {
     fn verb_finished(&self, result: &Result<Outcome, CallError>, switch_time: Duration);
 }
 
+/// Several observers of one call (the live call table and a call trace), told in order.
+pub struct Observers(pub Vec<std::sync::Arc<dyn CallObserver>>);
+
+impl CallObserver for Observers {
+    fn verb_started(&self, command: &Command, origin: Option<&Origin>) {
+        for observer in &self.0 {
+            observer.verb_started(command, origin);
+        }
+    }
+
+    fn verb_finished(&self, result: &Result<Outcome, CallError>, switch_time: Duration) {
+        for observer in &self.0 {
+            observer.verb_finished(result, switch_time);
+        }
+    }
+}
+
 /// A request, from outside the call, to hang it up. The call's actor abandons the verb in
 /// progress (or interrupts the computing script), hangs up with the requested cause, and the
 /// script stops as on any hangup (`on_hangup` runs).

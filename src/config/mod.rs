@@ -33,6 +33,7 @@ mod limits;
 mod position;
 mod route;
 mod secret;
+mod traces;
 mod validate;
 
 use std::borrow::Cow;
@@ -52,6 +53,7 @@ pub use limits::Limits;
 pub use position::{Position, Positioned};
 pub use route::{CallField, LimitsOverride, Route, SetValue};
 pub use secret::Secret;
+pub use traces::{Fraction, MaskedVerb, TracePolicy, TraceRoute, Traces};
 
 /// The whole of `rivr.yaml`. Every key is optional.
 ///
@@ -126,6 +128,9 @@ pub struct Config {
     pub log: Log,
     /// The operations API and live view: health, live calls, metrics. Takes effect on restart.
     pub api: Api,
+    /// Call traces (`rivr run`): off by default. For new calls, except `dir` and `queue`: on
+    /// restart.
+    pub traces: Traces,
     /// Where the configuration came from and what `parse` noticed; not part of the YAML.
     #[serde(skip)]
     meta: Meta,
@@ -241,6 +246,9 @@ impl Config {
             let resolved = base.join(config.scripts.value());
             *config.scripts.value_mut() = resolved;
         }
+        if config.traces.dir.is_relative() {
+            config.traces.dir = base.join(&config.traces.dir);
+        }
         let mut diagnostics = validate::after_parse(&mut config, &edited, env);
         config.meta.warnings = diagnostics.iter().filter(|d| !d.is_error()).cloned().collect();
         diagnostics.extend(unknown_keys);
@@ -323,6 +331,7 @@ impl Default for Config {
             recordings: None,
             log: Log::default(),
             api: Api::default(),
+            traces: Traces::default(),
             meta: Meta::default(),
         }
     }

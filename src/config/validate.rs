@@ -56,6 +56,9 @@ pub(super) fn after_parse(
     }
 
     check.api(&mut config.api);
+    if let Some(key) = config.traces.hash_key_mut() {
+        check.interpolate(key);
+    }
 
     let mut names: HashMap<String, Position> = HashMap::new();
     let mut catch_all: Option<(String, Position)> = None;

@@ -30,6 +30,8 @@ pub struct Metrics {
     pub max_calls_rejections: IntCounter,
     /// `rivr_draining`: 1 while the node refuses new calls.
     pub draining: IntGauge,
+    /// `rivr_traces_dropped_total`: call traces dropped because the trace queue was full.
+    pub traces_dropped: IntCounter,
     reloads: IntCounterVec,
     scripts_loaded: IntGauge,
     scripts_failing: IntGauge,
@@ -115,6 +117,11 @@ impl Metrics {
             "Calls refused because max_calls calls were up.",
         )
         .expect("metric");
+        let traces_dropped = IntCounter::new(
+            "rivr_traces_dropped_total",
+            "Call traces dropped because the trace writer's queue was full (traces.queue).",
+        )
+        .expect("metric");
         let draining =
             IntGauge::new("rivr_draining", "1 while the node refuses new calls (POST /drain or shutdown).")
                 .expect("metric");
@@ -157,6 +164,7 @@ impl Metrics {
             Box::new(script_errors.clone()),
             Box::new(max_calls_rejections.clone()),
             Box::new(draining.clone()),
+            Box::new(traces_dropped.clone()),
             Box::new(reloads.clone()),
             Box::new(scripts_loaded.clone()),
             Box::new(scripts_failing.clone()),
@@ -176,6 +184,7 @@ impl Metrics {
             script_errors,
             max_calls_rejections,
             draining,
+            traces_dropped,
             reloads,
             scripts_loaded,
             scripts_failing,

@@ -32,7 +32,13 @@ pub fn scenario_files(paths: &[PathBuf]) -> Vec<PathBuf> {
 ///
 /// # Errors
 /// When the JUnit file can't be written.
-pub fn run(paths: &[PathBuf], junit_stdout: bool, junit_file: Option<&Path>) -> std::io::Result<bool> {
+/// With `traces`, each scenario's call trace is written there (`rivr test --traces DIR`).
+pub fn run(
+    paths: &[PathBuf],
+    junit_stdout: bool,
+    junit_file: Option<&Path>,
+    traces: Option<&Path>,
+) -> std::io::Result<bool> {
     let files = scenario_files(paths);
     let mut scenarios: Vec<Scenario> = Vec::new();
     let mut broken = 0;
@@ -53,7 +59,8 @@ pub fn run(paths: &[PathBuf], junit_stdout: bool, junit_file: Option<&Path>) -> 
             paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
         );
     }
-    let results = run_all(&scenarios, &RunOptions::default());
+    let options = RunOptions { traces: traces.map(Path::to_path_buf), ..RunOptions::default() };
+    let results = run_all(&scenarios, &options);
     let xml = junit(&results);
     if junit_stdout {
         print!("{xml}");

@@ -28,12 +28,14 @@ pub struct RunOptions {
     pub limits: Limits,
     /// Scenarios run at once.
     pub parallel: usize,
+    /// Write each scenario's call trace into this directory (`rivr test --traces`).
+    pub traces: Option<PathBuf>,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        RunOptions { limits: Limits::default(), parallel: cores * 4 }
+        RunOptions { limits: Limits::default(), parallel: cores * 4, traces: None }
     }
 }
 
@@ -136,7 +138,19 @@ fn run_one(
         ..SimSetup::default()
     };
     let channel = SimChannel::new(&scenario.info, rx, setup, journal.clone());
-    let services = CallServices::with_http(Arc::new(canned_http(scenario, journal.clone())));
+    let mut services = CallServices::with_http(Arc::new(canned_http(scenario, journal.clone())));
+    let recorder = options.traces.as_ref().map(|_| {
+        let settings = crate::trace::RecorderSettings { recorder: "test", ..Default::default() };
+        Arc::new(crate::trace::TraceRecorder::start(
+            &scenario.info,
+            &script.name,
+            &script.version_tag(),
+            &settings,
+        ))
+    });
+    if let Some(recorder) = &recorder {
+        services = services.also_observed(recorder.clone());
+    }
     // The script runs as in `rivr run`: on a fiber, driven by the call's task.
     let job = CallJob {
         scripts: Some(store),
@@ -164,6 +178,23 @@ fn run_one(
         Ok(report) => report,
         Err(_) => return ScenarioResult::failed(scenario, "the script panicked".into(), transcript, seconds),
     };
+    if let (Some(recorder), Some(dir)) = (recorder, &options.traces) {
+        let trace = recorder.finish(Some(&report));
+        // Scenario calls share uuids across files (`test-1`): the scenario's line keeps names apart.
+        let stem = Path::new(&scenario.file)
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let path = dir.join(format!("{stem}-{}{}", scenario.line, crate::trace::writer::TRACE_SUFFIX));
+        if let Err(error) = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, trace.text)) {
+            return ScenarioResult::failed(
+                scenario,
+                format!("cannot write the trace {}: {error}", path.display()),
+                transcript,
+                seconds,
+            );
+        }
+    }
     if let Ending::Failed(failure) = &report.ending {
         return ScenarioResult::failed(
             scenario,

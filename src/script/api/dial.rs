@@ -8,7 +8,8 @@ use crate::call::{Command, DialOptions, Outcome, Prompt};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
-pub(super) const DIAL_OPTIONS: &[&str] = &["timeout", "caller_id", "caller_name", "sequential", "confirm", "ringback"];
+pub(super) const DIAL_OPTIONS: &[&str] =
+    &["timeout", "caller_id", "caller_name", "sequential", "confirm", "ringback"];
 
 /// Bridge the caller to `to`: a dial string (`"user/1000"`) or an array of them, rung all at once
 /// (or one after another with `sequential: true`). The caller's leg survives a failed dial.

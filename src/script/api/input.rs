@@ -18,6 +18,7 @@ pub(super) const ASK_OPTIONS: &[&str] = &[
     "tries",
     "invalid",
     "regex",
+    "sensitive",
 ];
 
 /// Play `prompt` (a string, an array of prompts, or `()` for none) and collect DTMF digits.
@@ -31,7 +32,9 @@ pub(super) const ASK_OPTIONS: &[&str] = &[
 /// - `terminator` (`"#"`): keys that end input early (`""` for none);
 /// - `tries` (1): prompts before giving up;
 /// - `invalid`: prompt played after a wrong or missing answer, before the next try;
-/// - `regex`: the digits must match it.
+/// - `regex`: the digits must match it;
+/// - `sensitive` (false): the digits are personal data (a PIN, an account number): a call trace
+///   keeps only how many were pressed and when, never the digits.
 ///
 /// Returns `#{status, digits, terminator}` with status `"match"`, `"nomatch"` or `"noinput"`.
 /// A hangup stops the script instead (and runs `on_hangup`).
@@ -91,6 +94,7 @@ pub fn ask(
         tries: opts.count("tries", 1..=20)?.unwrap_or(defaults.tries),
         invalid_prompt,
         regex,
+        sensitive: opts.flag("sensitive")?.unwrap_or(false),
     };
     match ctx.run(nctx, Command::Ask(options))? {
         Outcome::Ask(outcome) => Ok(map_of([

@@ -176,6 +176,7 @@ mod tests {
             tries: 2,
             invalid_prompt: None,
             regex: Some(Pattern::new(r"\d").expect("valid")),
+            sensitive: false,
         };
         let arg = ask_arg(&options, "fslab_digit", &settings());
         assert_eq!(arg, r"1 1 2 8000 # vm-enter-num-to-call.wav silence_stream://250 fslab_digit \d 3000");

@@ -1,0 +1,264 @@
+//! Call traces end to end: `rivr run` (against the fake FreeSWITCH) writes a trace per call,
+//! `rivr replay` runs it again against a script version, and `rivr trace to-scenario` turns it
+//! into a scenario that passes.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rivr::reload::LiveConfig;
+use rivr::script::ScriptStore;
+use rivr::server::{serve_on, Runtime};
+use rivr::trace::{replay_all, FinishedTrace, ReplayOptions, Retention, Trace, TraceWriter, Verdict};
+use support::fake_freeswitch::{self as fake, Scenario};
+use tokio::net::TcpListener;
+
+const SCRIPT: &str = r#"
+answer();
+let pin = ask("ivr/enter-pin.wav", #{min_digits: 4, max_digits: 4, sensitive: true});
+say_digits(pin.digits);
+let choice = ask("ivr/menu.wav", #{max_digits: 1});
+if choice.digits == "1" {
+    let result = dial("user/1001");
+    if result.status != "answered" { play("ivr/sorry.wav"); }
+}
+play("ivr/goodbye.wav");
+"#;
+
+const CONFIG: &str = "listen: 127.0.0.1:0\ntraces:\n  enabled: true\n  dir: traces\n";
+
+struct Server {
+    addr: std::net::SocketAddr,
+    dir: tempfile::TempDir,
+    _runtime: Arc<Runtime>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn start() -> Server {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("scripts")).expect("mkdir");
+    std::fs::write(dir.path().join("rivr.yaml"), CONFIG).expect("config");
+    std::fs::write(dir.path().join("scripts/main.rhai"), SCRIPT).expect("script");
+    let live = LiveConfig::load(dir.path().join("rivr.yaml")).expect("config loads");
+    let snapshot = live.current();
+    let (store, problems) = ScriptStore::load(snapshot.config.scripts.as_path(), &snapshot.config.limits);
+    assert!(problems.is_empty(), "{problems:?}");
+    let runtime = Runtime::new(live, Arc::new(store)).expect("runtime");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(serve_on(listener, runtime.clone(), async {
+        let _ = stopped.await;
+    }));
+    Server { addr, dir, _runtime: runtime, _stop: stop }
+}
+
+/// One call on `rivr run` in which the caller types PIN 4821, then 1 (sales answers); the trace
+/// it left.
+async fn recorded_call() -> (Server, PathBuf) {
+    let server = start().await;
+    let scenario = Scenario { keys: ["4821".to_string(), "1".to_string()].into(), ..Scenario::default() };
+    let log = tokio::time::timeout(Duration::from_secs(60), fake::call(server.addr, scenario))
+        .await
+        .expect("the call ended");
+    assert!(log.apps().iter().any(|app| app.starts_with("bridge")), "{:?}", log.apps());
+    let traces = server.dir.path().join("traces");
+    let found = tokio::task::spawn_blocking(move || {
+        support::wait_for("the trace to be written", || {
+            std::fs::read_dir(&traces)
+                .map(|d| d.flatten().any(|e| e.path().to_string_lossy().ends_with(".trace.jsonl")))
+                .unwrap_or(false)
+        });
+        let entry = std::fs::read_dir(&traces)
+            .expect("dir")
+            .flatten()
+            .find(|e| e.path().to_string_lossy().ends_with(".trace.jsonl"));
+        entry.expect("a trace").path()
+    })
+    .await
+    .expect("waited");
+    (server, found)
+}
+
+/// Scripts directory holding `text` as main.rhai.
+fn scripts_with(text: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("main.rhai"), text).expect("script");
+    dir
+}
+
+fn replay(trace: &Path, scripts: &Path) -> Verdict {
+    let options = ReplayOptions { scripts_dir: Some(scripts.to_path_buf()), ..ReplayOptions::default() };
+    let results = replay_all(&[trace.to_path_buf()], &options);
+    results.into_iter().next().expect("one result").verdict
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_recorded_on_rivr_run_replays_the_same_against_the_same_script() {
+    let (server, trace) = recorded_call().await;
+    let scripts = server.dir.path().join("scripts");
+    let verdict = tokio::task::spawn_blocking(move || replay(&trace, &scripts)).await.expect("replayed");
+    assert_eq!(verdict, Verdict::Same, "{verdict:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_call_replayed_against_an_edited_script_diverges_at_the_verb_that_changed() {
+    let (_server, trace) = recorded_call().await;
+    let edited = scripts_with(&SCRIPT.replace("ivr/goodbye.wav", "ivr/bye.wav"));
+    let path = trace.clone();
+    let verdict = tokio::task::spawn_blocking(move || replay(&path, edited.path())).await.expect("replayed");
+    let Verdict::Diverged(divergence) = verdict else { panic!("expected a divergence, got {verdict:?}") };
+    let recorded = Trace::read(&trace).expect("trace reads");
+    let play =
+        recorded.verbs.iter().position(|v| v.args["prompts"][0] == "ivr/goodbye.wav").expect("the play") + 1;
+    assert_eq!(divergence.at, play);
+    let (was, now) =
+        (divergence.recorded.expect("recorded verb"), divergence.replayed.expect("replayed verb"));
+    assert_eq!(was.args["prompts"][0], "ivr/goodbye.wav");
+    assert_eq!(now.args["prompts"][0], "ivr/bye.wav");
+    assert_eq!(now.origin.as_deref(), Some("main.rhai:10:1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dial_to_a_target_the_trace_never_dialled_could_not_be_replayed_and_the_report_names_it() {
+    let (_server, trace) = recorded_call().await;
+    let edited = scripts_with(&SCRIPT.replace("user/1001", "user/1002"));
+    let verdict = tokio::task::spawn_blocking(move || replay(&trace, edited.path())).await.expect("replayed");
+    let Verdict::CouldNotReplay(why) = verdict else { panic!("expected could not replay, got {verdict:?}") };
+    assert!(why.contains("dial user/1002") && why.contains("never dialled"), "{why}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sensitive_pin_never_reaches_the_trace_file_even_when_the_script_reads_it_back() {
+    let (_server, trace) = recorded_call().await;
+    let text = std::fs::read_to_string(&trace).expect("trace");
+    assert!(!text.contains("4821"), "{text}");
+    assert!(text.contains(r#""digit_count":4"#), "{text}");
+    assert!(text.contains("••••"), "say_digits' argument is blotted out: {text}");
+}
+
+#[test]
+fn a_trace_made_by_the_simulator_becomes_a_scenario_that_passes_against_the_script_that_made_it() {
+    let scripts = scripts_with(SCRIPT);
+    let trace_path = scripts.path().join("call.trace.jsonl");
+    let options = rivr::console::SimOptions {
+        script: scripts.path().join("main.rhai"),
+        scripts_dir: None,
+        from: "5551234".into(),
+        to: "1000".into(),
+        variables: Vec::new(),
+        dials: vec![rivr::switch::sim::SimDial::parse("busy").expect("dial")],
+        limits: rivr::config::Limits::default(),
+        fallback: rivr::config::Fallback::default(),
+        services: rivr::call::actor::CallServices::default(),
+        max_duration: Duration::from_secs(3600),
+        trace: Some(trace_path.clone()),
+    };
+    let input = Box::new(std::io::Cursor::new("4821\n1\n".as_bytes().to_vec()));
+    rivr::console::simulate(options, input, Arc::new(|_: &str| {}), false).expect("simulated");
+    let trace = Trace::read(&trace_path).expect("trace reads");
+    let yaml = rivr::trace::scenario::to_scenario(&trace, "main.rhai").expect("a scenario");
+    assert!(yaml.contains("dial: \"busy\""), "{yaml}");
+    assert!(!yaml.contains("4821"), "the masked PIN is not in the scenario either: {yaml}");
+    let file = scripts.path().join("call.test.yaml");
+    std::fs::write(&file, &yaml).expect("write");
+    let parsed = rivr::scenario::load(&file).unwrap_or_else(|e| panic!("{e:?}\n{yaml}"));
+    let results = rivr::scenario::run_all(&parsed.scenarios, &rivr::scenario::RunOptions::default());
+    assert!(results.iter().all(|r| r.passed()), "{}\n{yaml}", results[0].render());
+}
+
+#[test]
+fn a_truncated_trace_is_reported_with_its_file_and_line_and_the_other_traces_still_replay() {
+    let scripts = scripts_with("answer(); play(\"a.wav\");");
+    let good = scripts.path().join("good.trace.jsonl");
+    let options = rivr::console::SimOptions {
+        script: scripts.path().join("main.rhai"),
+        scripts_dir: None,
+        from: "5551234".into(),
+        to: "1000".into(),
+        variables: Vec::new(),
+        dials: Vec::new(),
+        limits: rivr::config::Limits::default(),
+        fallback: rivr::config::Fallback::default(),
+        services: rivr::call::actor::CallServices::default(),
+        max_duration: Duration::from_secs(3600),
+        trace: Some(good.clone()),
+    };
+    rivr::console::simulate(
+        options,
+        Box::new(std::io::Cursor::new(Vec::new())),
+        Arc::new(|_: &str| {}),
+        false,
+    )
+    .expect("simulated");
+    let text = std::fs::read_to_string(&good).expect("trace");
+    let cut = scripts.path().join("cut.trace.jsonl");
+    let lines: Vec<&str> = text.lines().collect();
+    std::fs::write(&cut, format!("{}\n{}\n{}", lines[0], lines[1], &lines[2][..lines[2].len() / 2]))
+        .expect("write");
+    let future = scripts.path().join("future.trace.jsonl");
+    std::fs::write(&future, text.replacen(r#"{"trace":1"#, r#"{"trace":7"#, 1)).expect("write");
+
+    let options =
+        ReplayOptions { scripts_dir: Some(scripts.path().to_path_buf()), ..ReplayOptions::default() };
+    let results = replay_all(&[cut.clone(), future.clone(), good.clone()], &options);
+    let Verdict::CouldNotReplay(why) = &results[0].verdict else { panic!("{:?}", results[0]) };
+    assert!(why.starts_with(&format!("{}:3:", cut.display())) && why.contains("truncated"), "{why}");
+    let Verdict::CouldNotReplay(why) = &results[1].verdict else { panic!("{:?}", results[1]) };
+    assert!(why.contains(":1:") && why.contains("version 7"), "{why}");
+    assert_eq!(results[2].verdict, Verdict::Same);
+}
+
+#[test]
+fn a_full_trace_queue_drops_and_counts_traces_without_making_calls_wait() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let drops = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = drops.clone();
+    let on_drop: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+        counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    });
+    let writer = TraceWriter::start(dir.path(), 1, Retention::default(), Some(on_drop)).expect("writer");
+    let body = "x".repeat(64 * 1024);
+    let started = Instant::now();
+    let mut accepted = 0;
+    for n in 0..2000 {
+        let trace = FinishedTrace { name: format!("{n:08}.trace.jsonl"), text: body.clone() };
+        if writer.submit(trace) {
+            accepted += 1;
+        }
+    }
+    let submitting = started.elapsed();
+    let dropped = writer.stats().dropped.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(dropped > 0, "a queue of one cannot take 2000 traces at once");
+    assert_eq!(dropped, drops.load(std::sync::atomic::Ordering::Relaxed), "every drop reaches the metric");
+    assert_eq!(accepted + dropped, 2000);
+    // Writing 2000 × 64 KiB takes the disk far longer; handing them over must not.
+    assert!(submitting < Duration::from_secs(2), "submitting took {submitting:?}");
+    support::wait_for("the accepted traces to be written", || {
+        writer.stats().written.load(std::sync::atomic::Ordering::Relaxed) == accepted
+    });
+}
+
+#[test]
+fn a_writer_restarted_after_a_crash_mid_write_removes_the_half_file_and_keeps_earlier_traces() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let earlier = dir.path().join("0000000000001-a.trace.jsonl");
+    std::fs::write(&earlier, "{\"trace\":1}\n").expect("write");
+    let half = dir.path().join("0000000000002-b.trace.jsonl.tmp");
+    std::fs::write(&half, "{\"trace\":1,\"ca").expect("write");
+    let writer = TraceWriter::start(dir.path(), 8, Retention { max_files: Some(2), max_bytes: None }, None)
+        .expect("writer");
+    assert!(!half.exists(), "the half-written file is gone");
+    assert!(earlier.exists());
+    for name in ["0000000000003-c.trace.jsonl", "0000000000004-d.trace.jsonl"] {
+        writer.submit(FinishedTrace { name: name.into(), text: "{}\n".into() });
+    }
+    support::wait_for("both written", || {
+        writer.stats().written.load(std::sync::atomic::Ordering::Relaxed) == 2
+    });
+    // Retention: two files at most, the oldest went first.
+    assert!(!earlier.exists());
+    assert!(dir.path().join("0000000000004-d.trace.jsonl").exists());
+}
