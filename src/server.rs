@@ -150,6 +150,7 @@ impl Runtime {
             tts_voice: config.tts.voice.clone(),
             recordings_dir: config.recordings.as_ref().map(|dir| dir.display().to_string()),
             language: config.sounds.language.clone(),
+            sound_prefix: config.sounds.prefix.clone(),
             // A hard ceiling on sockets; calls above `max_calls` are answered with busy_cause.
             max_calls: config.max_calls.get().saturating_mul(2),
             ..FsSettings::default()

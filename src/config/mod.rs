@@ -306,6 +306,9 @@ impl Config {
         if self.api != new.api {
             keys.push("api");
         }
+        if self.sounds.prefix != new.sounds.prefix {
+            keys.push("sounds.prefix");
+        }
         keys
     }
 }
@@ -450,8 +453,9 @@ impl Default for Tts {
 #[serde(default, deny_unknown_fields)]
 pub struct Sounds {
     /// Directory on the switch that relative prompt names are looked up in (FreeSWITCH's
-    /// `sound_prefix`, e.g. `/usr/share/freeswitch/sounds/en/us/callie`). Default: none, the
-    /// switch's own setting applies.
+    /// `sound_prefix`, e.g. `/usr/share/freeswitch/sounds/en/us/callie`): rivr joins it to
+    /// every relative prompt file it plays, as FreeSWITCH does with its own. Default: none, the
+    /// switch's own setting applies. Takes effect on restart.
     pub prefix: Option<String>,
     /// Language of `say_number`, `say_digits`, `say_time` and `say_money` (a `mod_say`
     /// language: `en`, `de`, `fr`, ...). Default `en`.

@@ -22,6 +22,9 @@ pub struct FsSettings {
     pub recordings_dir: Option<String>,
     /// Language module for `say_*` when a command carries none (`en` = `mod_say_en`).
     pub language: String,
+    /// Directory on the switch that relative prompt files are played from (`sounds.prefix`).
+    /// `None`: FreeSWITCH's own `sound_prefix` applies.
+    pub sound_prefix: Option<String>,
     /// Send `linger` after `myevents`, so FreeSWITCH keeps the socket open after the hangup and
     /// delivers the last events (`CHANNEL_HANGUP_COMPLETE`) until rivr sends `exit`.
     pub linger: bool,
@@ -43,6 +46,7 @@ impl Default for FsSettings {
             tts_voice: DEFAULT_TTS_VOICE.into(),
             recordings_dir: None,
             language: DEFAULT_LANGUAGE.into(),
+            sound_prefix: None,
             linger: true,
             frame_limits: FrameLimits::default(),
             handshake_timeout: Duration::from_secs(5),

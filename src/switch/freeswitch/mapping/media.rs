@@ -89,7 +89,17 @@ pub(super) fn file(prompt: &Prompt, settings: &FsSettings) -> String {
             settings.tts_voice,
             escape_item(&tts_text(text), '|')
         ),
-        Prompt::File(text) | Prompt::Tone(text) | Prompt::Url(text) => text.clone(),
+        Prompt::File(text) => match &settings.sound_prefix {
+            // What FreeSWITCH does with its `sound_prefix` (`switch_ivr_play_file`): a name that
+            // is not a path (`switch_is_file_path`: a leading `/`, or `://`) is joined to the
+            // prefix. A name starting with `$` is expanded by the switch first, so it is left to
+            // it.
+            Some(prefix) if !text.starts_with('/') && !text.contains("://") && !text.starts_with('$') => {
+                format!("{}/{text}", prefix.trim_end_matches('/'))
+            }
+            _ => text.clone(),
+        },
+        Prompt::Tone(text) | Prompt::Url(text) => text.clone(),
     }
 }
 
@@ -173,6 +183,18 @@ mod tests {
         // outbound-pagd: `execute-app-name: playback`, `execute-app-arg: hello-world.wav`.
         let plan = plan_of(Command::Play(vec!["hello-world.wav".into()]));
         assert_eq!(apps(&plan), ["playback hello-world.wav"]);
+    }
+
+    #[test]
+    fn a_configured_sound_prefix_is_joined_to_relative_prompt_files_only() {
+        let settings = FsSettings { sound_prefix: Some("/usr/share/sounds/en/us/callie/".into()), ..settings() };
+        let shown = |text: &str| file(&Prompt::parse(text), &settings);
+        assert_eq!(shown("ivr/ivr-welcome.wav"), "/usr/share/sounds/en/us/callie/ivr/ivr-welcome.wav");
+        assert_eq!(shown("/var/lib/prompts/x.wav"), "/var/lib/prompts/x.wav");
+        assert_eq!(shown("${sounds_dir}/x.wav"), "${sounds_dir}/x.wav");
+        assert_eq!(shown("https://cdn.example.com/x.wav"), "https://cdn.example.com/x.wav");
+        assert_eq!(shown("tone_stream://%(100,0,440)"), "tone_stream://%(100,0,440)");
+        assert_eq!(file(&Prompt::parse("ivr/x.wav"), &super::super::test_support::settings()), "ivr/x.wav");
     }
 
     #[test]
