@@ -206,19 +206,31 @@ fn main() -> ExitCode {
     let level =
         if std::env::var_os("RIVR_LOG").is_none() && cli.log == "warn" { default_level } else { &cli.log };
     let filter = tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| "warn".into());
+    // `rivr run` writes its log through a thread of its own that batches lines into one write
+    // whenever it catches up: a `write` per line on the call path was most of what logging at
+    // `info` cost per call (BENCHMARKS.md). Under a flood the queue drops lines rather than
+    // slow calls. Other commands write straight to stderr, in order with their own output.
+    let (writer, _flush_on_exit) = if matches!(cli.command, Command::Run { .. }) {
+        let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+            .thread_name("rivr-log")
+            .finish(std::io::BufWriter::new(std::io::stderr()));
+        (tracing_subscriber::fmt::writer::BoxMakeWriter::new(writer), Some(guard))
+    } else {
+        (tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr), None)
+    };
     if json {
         tracing_subscriber::fmt()
             .json()
             .with_current_span(true)
             .with_span_list(false)
             .with_env_filter(filter)
-            .with_writer(std::io::stderr)
+            .with_writer(writer)
             .init();
     } else {
         tracing_subscriber::fmt()
             .with_ansi(cli.color.enabled())
             .with_env_filter(filter)
-            .with_writer(std::io::stderr)
+            .with_writer(writer)
             .init();
     }
     match run(cli.command) {

@@ -262,3 +262,24 @@ fn a_writer_restarted_after_a_crash_mid_write_removes_the_half_file_and_keeps_ea
     assert!(!earlier.exists());
     assert!(dir.path().join("0000000000004-d.trace.jsonl").exists());
 }
+
+#[test]
+fn every_example_scenario_traced_by_rivr_test_replays_the_same_against_its_script() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let traces = tempfile::tempdir().expect("tempdir");
+    let files = rivr::scenario::cli::scenario_files(&[root.join("scripts")]);
+    let scenarios: Vec<_> =
+        files.iter().flat_map(|f| rivr::scenario::load(f).expect("scenario file").scenarios).collect();
+    let options = rivr::scenario::RunOptions {
+        traces: Some(traces.path().to_path_buf()),
+        ..rivr::scenario::RunOptions::default()
+    };
+    let results = rivr::scenario::run_all(&scenarios, &options);
+    assert!(results.iter().all(|r| r.passed()));
+    let paths = rivr::trace::cli::trace_files(&[traces.path().to_path_buf()]);
+    assert_eq!(paths.len(), scenarios.len());
+    let options = ReplayOptions { scripts_dir: Some(root.join("scripts")), ..ReplayOptions::default() };
+    for result in replay_all(&paths, &options) {
+        assert_eq!(result.verdict, Verdict::Same, "{}", result.render());
+    }
+}

@@ -561,7 +561,11 @@ fn answer(verb: &'static str, result: &TraceResult) -> Result<Outcome, CallError
     match result {
         TraceResult::Hangup { cause } => Err(CallError::hangup(cause.as_str())),
         TraceResult::Transferred => Err(CallError::Transferred),
-        TraceResult::Error { message } => Err(CallError::Switch { verb, reason: message.clone() }),
+        // The same text as recorded: a switch failure reads `<verb> failed: <reason>`.
+        TraceResult::Error { message } => Err(CallError::Switch {
+            verb,
+            reason: message.strip_prefix(&format!("{verb} failed: ")).unwrap_or(message).to_string(),
+        }),
         other => other.to_outcome().ok_or_else(|| CallError::Internal {
             verb,
             reason: format!("the trace's result {} cannot answer {verb}", other.shown()),
@@ -644,6 +648,12 @@ fn replay_http(
         match found {
             Some(TraceResult::Http { status, headers, body }) => {
                 Ok(HttpResponse { status, headers, body: body.into_bytes() })
+            }
+            // The same text as recorded: the script sees `<verb>: <error>`, and `Invalid`
+            // shows its text as it is.
+            Some(TraceResult::Error { message }) => {
+                let prefix = format!("{}: ", request.method.verb());
+                Err(HttpError::Invalid(message.strip_prefix(&prefix).unwrap_or(&message).to_string()))
             }
             Some(other) => Err(HttpError::Failed { url: request.url.clone(), reason: other.shown() }),
             None => {
