@@ -187,7 +187,8 @@ mod tests {
 
     #[test]
     fn a_configured_sound_prefix_is_joined_to_relative_prompt_files_only() {
-        let settings = FsSettings { sound_prefix: Some("/usr/share/sounds/en/us/callie/".into()), ..settings() };
+        let settings =
+            FsSettings { sound_prefix: Some("/usr/share/sounds/en/us/callie/".into()), ..settings() };
         let shown = |text: &str| file(&Prompt::parse(text), &settings);
         assert_eq!(shown("ivr/ivr-welcome.wav"), "/usr/share/sounds/en/us/callie/ivr/ivr-welcome.wav");
         assert_eq!(shown("/var/lib/prompts/x.wav"), "/var/lib/prompts/x.wav");

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# What the operations API costs the call path: rivr with `api.enabled: false` against rivr with
-# the API on and /metrics scraped every second (as Prometheus would, ten times more often than
-# its default) and the live view's event stream open, interleaved, under
-# ../shared/bench/esl-loadgen at 200 concurrent calls with FreeSWITCH's full event volume.
+# What a feature costs the call path, as interleaved pairs under ../shared/bench/esl-loadgen at
+# 200 concurrent calls with FreeSWITCH's full event volume:
+#   WHAT=api (default): rivr with `api.enabled: false` ("off") against rivr with the API on,
+#     /metrics scraped every second (ten times Prometheus' default) and the live view's event
+#     stream open ("on"); both log at warn.
+#   WHAT=log: the API off, `RIVR_LOG=warn` ("off") against `RIVR_LOG=info` ("on"), the log to a
+#     file.
 #
-#   cargo build --release && benches/api_overhead.sh
+#   cargo build --release && benches/overhead.sh
+#   WHAT=log benches/overhead.sh
 #
-# env: RUNS (3), CALLS (10000), WORK (a temp dir), BASE_PORT (18501).
+# env: WHAT, RUNS (3), CALLS (10000), WORK (a temp dir), BASE_PORT (18501).
 # Prints calls/s, turnaround p50/p99 and CPU per call for each, and the on/off ratios.
 set -euo pipefail
 
@@ -15,9 +19,10 @@ ROOT="$(dirname "$HERE")"
 SHARED="$ROOT/../shared/bench"
 RIVR="$(realpath "${1:-$ROOT/target/release/rivr}")"
 [ -x "$RIVR" ] || { echo "no rivr binary at $RIVR (cargo build --release first)" >&2; exit 2; }
+WHAT="${WHAT:-api}"
 RUNS="${RUNS:-3}"
 CALLS="${CALLS:-10000}"
-WORK="${WORK:-${TMPDIR:-/tmp}/rivr-api-overhead}"
+WORK="${WORK:-${TMPDIR:-/tmp}/rivr-overhead}"
 PORT="${BASE_PORT:-18501}"
 API_PORT=$((PORT + 1))
 CLK_TCK="$(getconf CLK_TCK)"
@@ -44,10 +49,15 @@ RAW="$WORK/raw.tsv"
 printf 'mode\trun\tcpu_s\tsummary\n' >"$RAW"
 for run in $(seq 1 "$RUNS"); do
   for mode in off on; do
-    RIVR_LOG=warn "$RIVR" run -c "$WORK/rivr/$mode.yaml" >>"$WORK/rivr.log" 2>&1 &
+    if [ "$WHAT" = log ]; then
+      level=warn; [ "$mode" = on ] && level=info
+      RIVR_LOG=$level "$RIVR" run -c "$WORK/rivr/off.yaml" >>"$WORK/rivr-$mode.log" 2>&1 &
+    else
+      RIVR_LOG=warn "$RIVR" run -c "$WORK/rivr/$mode.yaml" >>"$WORK/rivr.log" 2>&1 &
+    fi
     PID=$!
     for _ in $(seq 1 200); do ss -Hltn "sport = :$PORT" | grep -q . && break; sleep 0.05; done
-    if [ "$mode" = on ]; then
+    if [ "$mode" = on ] && [ "$WHAT" = api ]; then
       ( while true; do curl -fs "http://127.0.0.1:$API_PORT/metrics" >/dev/null; sleep 1; done ) &
       SCRAPER=$!
       curl -Ns "http://127.0.0.1:$API_PORT/events" >/dev/null &
@@ -64,7 +74,7 @@ for run in $(seq 1 "$RUNS"); do
   done
 done
 
-python3 - "$RAW" <<'PY'
+python3 - "$RAW" "$WHAT" <<'PY'
 import sys, statistics as st
 rows = {}
 for i, line in enumerate(open(sys.argv[1])):
@@ -81,7 +91,7 @@ def fig(mode):
         "cpu": st.median(c * 1000 / max(1, int(k["ok"])) for c, k in r),
         "ok": f"{sum(int(k['ok']) for _, k in r)}/{sum(int(k['calls']) for _, k in r)}",
     }
-print("| API | ok/calls | calls/s | p50 µs | p99 µs | CPU ms/call |")
+print(f"| {sys.argv[2]} | ok/calls | calls/s | p50 µs | p99 µs | CPU ms/call |")
 print("|---|---|---|---|---|---|")
 f = {m: fig(m) for m in ("off", "on")}
 for m in ("off", "on"):
