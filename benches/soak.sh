@@ -83,7 +83,8 @@ print("|---|---|---|---|---|---|---|")
 for r in rows:
     print("| " + " | ".join(r) + " |")
 start, after = rows[0], rows[-1]
-loaded = [r for r in rows[1:-1]]
+# Samples taken while calls were up (the last minute's may fall after the load ended).
+loaded = [r for r in rows[1:-1] if int(r[5] or 0) > 0]
 half = [float(r[1]) for r in loaded[len(loaded) // 2:]] or [0.0]
 spread = (max(half) / min(half) - 1) * 100 if min(half) > 0 else float("nan")
 print()
