@@ -65,5 +65,6 @@ pub mod router;
 pub mod scenario;
 pub mod script;
 pub mod server;
+pub mod stats;
 pub mod switch;
 pub mod trace;

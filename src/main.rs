@@ -138,6 +138,18 @@ enum Command {
         #[arg(long)]
         fail_on_diverge: bool,
     },
+    /// Per-menu analytics from call traces: per flow (script and version), a table of every
+    /// ask/menu/collect site (reached, match, nomatch, noinput, hung up, retries, choices) and
+    /// the funnel (share of calls reaching each site, drop-offs, median time to reach it).
+    /// Traces that cannot be read are reported and skipped.
+    Stats {
+        /// Trace files, or directories of `*.trace.jsonl`.
+        #[arg(required = true)]
+        traces: Vec<PathBuf>,
+        /// `text` (a table and a funnel per flow) or `json` (what `rivr graph --stats` reads).
+        #[arg(long, default_value = "text")]
+        format: String,
+    },
     /// Work with call traces.
     Trace {
         #[command(subcommand)]
@@ -328,6 +340,29 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             let options = rivr::trace::ReplayOptions { script, scripts_dir: scripts, ..Default::default() };
             let all_same = rivr::trace::cli::replay(&traces, &options);
             Ok(if all_same || !fail_on_diverge { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Stats { traces, format } => {
+            if format != "text" && format != "json" {
+                anyhow::bail!("--format {format}: use text or json");
+            }
+            let files = rivr::trace::cli::trace_files(&traces);
+            let (report, errors) = rivr::stats::report::gather(&files);
+            for error in &errors {
+                eprintln!("skipped: {error}");
+            }
+            if format == "json" {
+                println!("{}", rivr::stats::render::json(&report));
+            } else {
+                print!("{}", rivr::stats::render::text(&report));
+                if !errors.is_empty() {
+                    eprintln!(
+                        "{} of {} traces could not be read and were left out",
+                        errors.len(),
+                        files.len()
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Trace { action: TraceAction::ToScenario { trace, output, script } } => {
             rivr::trace::cli::trace_to_scenario(&trace, output.as_deref(), script.as_deref())?;

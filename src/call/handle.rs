@@ -19,6 +19,30 @@ pub struct Origin {
     pub line: usize,
     /// 1-based column.
     pub column: usize,
+    /// The stdlib call (`menu`, `collect::digits`) this command ran inside, as the script made
+    /// it; `None` when the script asked for the command itself. Analytics count per script site.
+    pub within: Option<Arc<Site>>,
+}
+
+/// One call of a stdlib entry point (`menu`, `digits`, `pin`) from a script: what a command
+/// inside it is counted under. Each call is its own `Arc`, so two runs of the same menu in a
+/// loop are two visits (compare with `Arc::ptr_eq`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Site {
+    /// The stdlib function: `menu`, `digits` or `pin`.
+    pub function: &'static str,
+    /// Where the script called it.
+    pub at: Origin,
+    /// A menu's choice keys as the script wrote them (empty for `collect`).
+    pub keys: Vec<String>,
+}
+
+impl Origin {
+    /// The script-level position this command counts under: the stdlib call it ran inside, or
+    /// itself.
+    pub fn site(&self) -> &Origin {
+        self.within.as_ref().map_or(self, |site| &site.at)
+    }
 }
 
 impl std::fmt::Display for Origin {

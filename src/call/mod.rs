@@ -26,7 +26,7 @@ pub use command::{
 };
 pub use dtmf::{DtmfKeys, DtmfTones, InvalidDtmf};
 pub use error::{CallError, Fault};
-pub use handle::{CallHandle, CallState, Origin};
+pub use handle::{CallHandle, CallState, Origin, Site};
 pub use http::{HttpClient, HttpError, HttpMethod, HttpRequest, HttpResponse};
 pub use info::CallInfo;
 pub use observer::{CallObserver, HangupRequest, Observers};

@@ -209,6 +209,26 @@ struct Progress {
     transcript: VecDeque<Entry>,
     /// Entries that fell off the front of `transcript`.
     dropped: usize,
+    /// The `ask`/`menu`/`collect` visit in progress, counted in the menu metrics when it ends.
+    prompt: Option<OpenPrompt>,
+}
+
+/// A visit to an ask/menu/collect site, for the live counters.
+struct OpenPrompt {
+    /// The stdlib call it runs inside; `None` for a plain `ask` (each is its own visit).
+    within: Option<Arc<crate::call::Site>>,
+    /// The script file and line of the site: the metrics' labels.
+    script: String,
+    line: String,
+    visit: crate::stats::Visit,
+}
+
+impl OpenPrompt {
+    fn count(self, metrics: &Metrics) {
+        let keys = self.within.as_ref().map_or(&[][..], |site| &site.keys[..]);
+        let (outcome, choice) = self.visit.outcome(keys);
+        metrics.menu_finished(&self.script, &self.line, outcome, self.visit.retries(), choice, keys.len());
+    }
 }
 
 /// A live call as the API shows it.
@@ -327,6 +347,24 @@ impl CallObserver for Observer {
     fn verb_started(&self, command: &Command, origin: Option<&Origin>) {
         let call = &self.0;
         let mut progress = call.progress.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let (Command::Ask(_), Some(origin)) = (command, origin) {
+            let same = matches!((&progress.prompt, &origin.within),
+                (Some(OpenPrompt { within: Some(open), .. }), Some(now)) if Arc::ptr_eq(open, now));
+            if !same {
+                if let Some(open) = progress.prompt.take() {
+                    open.count(&call.metrics);
+                }
+                let site = origin.site();
+                let line = site.line.to_string();
+                call.metrics.menu_reached(&site.source, &line);
+                progress.prompt = Some(OpenPrompt {
+                    within: origin.within.clone(),
+                    script: site.source.clone(),
+                    line,
+                    visit: crate::stats::Visit::default(),
+                });
+            }
+        }
         progress.current = Some((command.clone(), origin.cloned(), Instant::now(), SystemTime::now()));
         drop(progress);
         if shown_as_verb(command) {
@@ -338,6 +376,13 @@ impl CallObserver for Observer {
         let call = &self.0;
         let mut progress = call.progress.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let Some((command, origin, started, _)) = progress.current.take() else { return };
+        if let (Command::Ask(_), Some(open)) = (&command, progress.prompt.as_mut()) {
+            match result {
+                Ok(Outcome::Ask(ask)) => open.visit.answered(ask.status.as_str(), Some(&ask.digits)),
+                Err(error) if error.is_hangup() => open.visit.hung_up(),
+                _ => {}
+            }
+        }
         if !matches!(command, Command::Log(_)) {
             call.metrics.observe_verb(command.verb(), switch_time.as_secs_f64());
         }
@@ -514,6 +559,13 @@ impl LiveCalls {
     pub fn end(&self, call: &LiveCall, ending: CallEnding, report: Option<&CallReport>) {
         call.ended.store(true, Ordering::Release);
         self.lock().remove(&call.identity.uuid);
+        let open = call.progress.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).prompt.take();
+        if let Some(mut open) = open {
+            if ending == CallEnding::HungUp && open.visit.tries == 0 {
+                open.visit.hung_up();
+            }
+            open.count(&self.metrics);
+        }
         self.metrics.calls_active.dec();
         let route = call.identity.route.as_str();
         self.metrics.calls_total.with_label_values(&[route, ending.as_str()]).inc();
@@ -584,6 +636,34 @@ mod tests {
             route: "sales".into(),
             script: "main.rhai".into(),
             ..CallIdentity::default()
+        }
+    }
+
+    #[test]
+    fn a_menu_counts_once_per_visit_under_the_scripts_line_with_its_retries_and_choice() {
+        let calls = LiveCalls::default();
+        let (call, observer, _) = calls.begin(identity("m"));
+        let site = Arc::new(crate::call::Site {
+            function: "menu",
+            at: Origin { source: "main.rhai".into(), line: 12, column: 5, within: None },
+            keys: vec!["1".into(), "2".into()],
+        });
+        let inside = Origin { source: "rivr/menu".into(), line: 57, column: 17, within: Some(site.clone()) };
+        let ask = Command::Ask(AskOptions::default());
+        for (status, digits) in [(AskStatus::NoInput, ""), (AskStatus::Match, "2")] {
+            observer.verb_started(&ask, Some(&inside));
+            let outcome = Outcome::Ask(AskOutcome { status, digits: digits.into(), terminator: None });
+            observer.verb_finished(&Ok(outcome), Duration::from_millis(5));
+        }
+        calls.end(&call, CallEnding::Completed, None);
+        let text = calls.metrics().render(&crate::ops::metrics::Readings::default());
+        for line in [
+            r#"rivr_menu_reached_total{line="12",script="main.rhai"} 1"#,
+            r#"rivr_menu_outcomes_total{line="12",outcome="match",script="main.rhai"} 1"#,
+            r#"rivr_menu_retries_total{line="12",script="main.rhai"} 1"#,
+            r#"rivr_menu_choices_total{choice="2",line="12",script="main.rhai"} 1"#,
+        ] {
+            assert!(text.contains(line), "{line} missing from:\n{text}");
         }
     }
 

@@ -32,6 +32,14 @@ pub struct Metrics {
     pub draining: IntGauge,
     /// `rivr_traces_dropped_total`: call traces dropped because the trace queue was full.
     pub traces_dropped: IntCounter,
+    /// `rivr_menu_reached_total{script, line}`: visits to each ask/menu/collect site.
+    pub menu_reached: IntCounterVec,
+    /// `rivr_menu_outcomes_total{script, line, outcome}`: how the visits ended.
+    pub menu_outcomes: IntCounterVec,
+    /// `rivr_menu_retries_total{script, line}`: tries beyond the first.
+    pub menu_retries: IntCounterVec,
+    /// `rivr_menu_choices_total{script, line, choice}`: menu choices taken, by the menu's key.
+    pub menu_choices: IntCounterVec,
     reloads: IntCounterVec,
     scripts_loaded: IntGauge,
     scripts_failing: IntGauge,
@@ -45,6 +53,9 @@ pub struct Metrics {
     /// only goes up, so each scrape adds the difference.
     seen: Mutex<HashMap<(String, String), u64>>,
 }
+
+/// Most keys a menu may have for its choices to be counted live by key (the `choice` label).
+pub const MAX_CHOICE_KEYS: usize = 20;
 
 /// Verb times, 1 ms to 10 minutes: a `set` takes a millisecond, a `dial` or a `record` minutes.
 const VERB_BUCKETS: &[f64] =
@@ -125,6 +136,33 @@ impl Metrics {
         let draining =
             IntGauge::new("rivr_draining", "1 while the node refuses new calls (POST /drain or shutdown).")
                 .expect("metric");
+        // Labels: the script file and line of the site, and (choices) the menu's own keys, so
+        // the series are bounded by the scripts, not by the traffic.
+        let site_counter = |name: &str, help: &str, extra: Option<&str>| {
+            let mut labels = vec!["script", "line"];
+            labels.extend(extra);
+            IntCounterVec::new(Opts::new(name, help), &labels).expect("metric")
+        };
+        let menu_reached = site_counter(
+            "rivr_menu_reached_total",
+            "Visits to each ask/menu/collect site, by script file and line of the call in the script.",
+            None,
+        );
+        let menu_outcomes = site_counter(
+            "rivr_menu_outcomes_total",
+            "How visits to each ask/menu/collect site ended: match, nomatch, noinput, hung_up.",
+            Some("outcome"),
+        );
+        let menu_retries = site_counter(
+            "rivr_menu_retries_total",
+            "Tries beyond the first at each ask/menu/collect site.",
+            None,
+        );
+        let menu_choices = site_counter(
+            "rivr_menu_choices_total",
+            "Menu choices taken, by the menu's key as written in the script (menus of at most 20 keys).",
+            Some("choice"),
+        );
         let reloads = IntCounterVec::new(
             Opts::new("rivr_reloads_total", "Reloads of scripts and of the configuration, ok and failed."),
             &["what", "result"],
@@ -165,6 +203,10 @@ impl Metrics {
             Box::new(max_calls_rejections.clone()),
             Box::new(draining.clone()),
             Box::new(traces_dropped.clone()),
+            Box::new(menu_reached.clone()),
+            Box::new(menu_outcomes.clone()),
+            Box::new(menu_retries.clone()),
+            Box::new(menu_choices.clone()),
             Box::new(reloads.clone()),
             Box::new(scripts_loaded.clone()),
             Box::new(scripts_failing.clone()),
@@ -185,6 +227,10 @@ impl Metrics {
             max_calls_rejections,
             draining,
             traces_dropped,
+            menu_reached,
+            menu_outcomes,
+            menu_retries,
+            menu_choices,
             reloads,
             scripts_loaded,
             scripts_failing,
@@ -193,6 +239,32 @@ impl Metrics {
             tasks_alive,
             verbs: std::sync::RwLock::new(Vec::new()),
             seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A caller reached the ask/menu/collect site at `script`:`line`.
+    pub fn menu_reached(&self, script: &str, line: &str) {
+        self.menu_reached.with_label_values(&[script, line]).inc();
+    }
+
+    /// A visit to the site at `script`:`line` ended with `outcome` after `retries` extra tries;
+    /// `choice` is the menu key taken, counted only for menus of at most [`MAX_CHOICE_KEYS`]
+    /// keys (`keys`), so a menu built from data cannot make the series grow without bound.
+    pub fn menu_finished(
+        &self,
+        script: &str,
+        line: &str,
+        outcome: crate::stats::VisitOutcome,
+        retries: u32,
+        choice: Option<&str>,
+        keys: usize,
+    ) {
+        self.menu_outcomes.with_label_values(&[script, line, outcome.as_str()]).inc();
+        if retries > 0 {
+            self.menu_retries.with_label_values(&[script, line]).inc_by(u64::from(retries));
+        }
+        if let Some(choice) = choice.filter(|_| keys <= MAX_CHOICE_KEYS) {
+            self.menu_choices.with_label_values(&[script, line, choice]).inc();
         }
     }
 

@@ -3,7 +3,9 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use rhai::{Engine, EvalAltResult, Module, Position, Shared, AST};
+use rhai::{
+    Dynamic, Engine, EvalAltResult, FuncRegistration, Module, NativeCallContext, Position, Shared, AST,
+};
 use rust_embed::RustEmbed;
 
 /// The `stdlib/` directory, embedded at build time.
@@ -127,8 +129,11 @@ impl rhai::ModuleResolver for Resolver {
         pos: Position,
     ) -> Result<Shared<Module>, Box<EvalAltResult>> {
         let ast = self.compile(engine, path, pos)?;
-        let module = Module::eval_ast_as_new(rhai::Scope::new(), &ast, engine)
+        let mut module = Module::eval_ast_as_new(rhai::Scope::new(), &ast, engine)
             .map_err(|error| Box::new(EvalAltResult::ErrorInModule(path.to_string(), error, pos)))?;
+        if let Some(name) = path.strip_prefix(STDLIB_PREFIX) {
+            add_entry_points(name, &mut module);
+        }
         Ok(module.into())
     }
 
@@ -143,21 +148,107 @@ impl rhai::ModuleResolver for Resolver {
     }
 }
 
-/// The stdlib modules that are also available without `import` (today: `menu`), compiled once.
+/// The stdlib modules that are also available without `import` (today: `menu`), and the
+/// internal functions of the others (`collect_…`), which their native entry points call by
+/// name; compiled once.
 fn globals() -> &'static [Shared<Module>] {
     static GLOBALS: std::sync::OnceLock<Vec<Shared<Module>>> = std::sync::OnceLock::new();
     GLOBALS.get_or_init(|| {
         let engine = crate::script::engine::sandboxed(&crate::config::Limits::default());
-        ["menu"]
-            .iter()
-            .filter_map(|name| {
-                let text = source(name)?;
-                let mut ast = engine.compile(text).ok()?;
-                ast.set_source(format!("{STDLIB_PREFIX}{name}"));
-                Module::eval_ast_as_new(rhai::Scope::new(), &ast, &engine).ok().map(Shared::new)
-            })
-            .collect()
+        let compiled = |name: &str| {
+            let text = source(name)?;
+            let mut ast = engine.compile(text).ok()?;
+            ast.set_source(format!("{STDLIB_PREFIX}{name}"));
+            Module::eval_ast_as_new(rhai::Scope::new(), &ast, &engine).ok()
+        };
+        let mut modules = Vec::new();
+        if let Some(mut menu) = compiled("menu") {
+            add_entry_points("menu", &mut menu);
+            modules.push(Shared::new(menu));
+        }
+        if let Some(collect) = compiled("collect") {
+            // Only the `collect_` functions: `digits(...)` without an import stays an error.
+            let mut internals = Module::new();
+            internals.set_id("rivr/collect");
+            for (.., name, _, function) in collect.iter_script_fn_info() {
+                if name.starts_with("collect_") {
+                    internals.set_script_fn(function.clone());
+                }
+            }
+            modules.push(Shared::new(internals));
+        }
+        modules
     })
+}
+
+/// The native entry points of stdlib module `name`: each notes where the script called it
+/// (`CallContext::within_site`) and runs the module's script function that does the work.
+/// Rhai keeps no call stack, so this is how a verb deep in `menu` knows the script's line.
+fn add_entry_points(name: &str, module: &mut Module) {
+    match name {
+        "menu" => {
+            FuncRegistration::new("menu").set_into_module(
+                module,
+                |nctx: NativeCallContext, prompt: Dynamic, choices: Dynamic| {
+                    enter(
+                        &nctx,
+                        "menu",
+                        "menu_run",
+                        vec![prompt, choices, Dynamic::from_map(rhai::Map::new())],
+                    )
+                },
+            );
+            FuncRegistration::new("menu").set_into_module(
+                module,
+                |nctx: NativeCallContext, prompt: Dynamic, choices: Dynamic, options: Dynamic| {
+                    enter(&nctx, "menu", "menu_run", vec![prompt, choices, options])
+                },
+            );
+        }
+        "collect" => {
+            for (function, internal) in [("digits", "collect_digits"), ("pin", "collect_pin")] {
+                FuncRegistration::new(function).set_into_module(
+                    module,
+                    move |nctx: NativeCallContext, prompt: Dynamic| {
+                        enter(&nctx, function, internal, vec![prompt, Dynamic::from_map(rhai::Map::new())])
+                    },
+                );
+                FuncRegistration::new(function).set_into_module(
+                    module,
+                    move |nctx: NativeCallContext, prompt: Dynamic, options: Dynamic| {
+                        enter(&nctx, function, internal, vec![prompt, options])
+                    },
+                );
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Run `internal` with `args` as the script's call of `function`.
+fn enter(
+    nctx: &NativeCallContext,
+    function: &'static str,
+    internal: &str,
+    mut args: Vec<Dynamic>,
+) -> Result<Dynamic, Box<EvalAltResult>> {
+    // A menu's choice keys, for counting which was taken (bounded: they are the script's own).
+    let keys = match args.get(1) {
+        Some(choices) if function == "menu" => choices
+            .read_lock::<rhai::Map>()
+            .map(|map| map.keys().map(ToString::to_string).collect())
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    let mut refs: Vec<&mut Dynamic> = args.iter_mut().collect();
+    let from_script = !nctx.call_source().unwrap_or("").starts_with(STDLIB_PREFIX);
+    match crate::script::api::context(nctx) {
+        Ok(ctx) if from_script => {
+            ctx.within_site(nctx, function, keys, || nctx.call_fn_raw(internal, false, false, &mut refs))
+        }
+        // Outside a call (a test evaluating the stdlib), or called from the stdlib itself.
+        _ => nctx.call_fn_raw(internal, false, false, &mut refs),
+    }
 }
 
 /// Make the global stdlib functions (`menu(...)`) callable without `import`.

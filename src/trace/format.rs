@@ -101,12 +101,31 @@ pub struct VerbRecord {
     /// Where in the script (`file:line:col`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
+    /// For a verb the stdlib ran (inside `menu`, `collect::digits`): that stdlib call as the
+    /// script made it. Analytics (`rivr stats`) count per script site from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<SiteRecord>,
     /// The script API's verb.
     pub verb: String,
     /// Its arguments (per verb; see the README).
     pub args: Value,
     /// What came of it.
     pub result: TraceResult,
+}
+
+/// The stdlib call a verb ran inside: `{"function":"menu","at":"main.rhai:12:5","visit":1,"keys":["1","2"]}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteRecord {
+    /// `menu`, `digits` or `pin`.
+    pub function: String,
+    /// Where the script called it (`file:line:col`).
+    pub at: String,
+    /// Which call of a stdlib function this is in the call (1, 2, …): two verbs with the same
+    /// `visit` ran inside the same call of the function.
+    pub visit: u64,
+    /// A menu's choice keys.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<String>,
 }
 
 /// What a command produced, as a trace keeps it.

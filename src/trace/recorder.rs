@@ -69,6 +69,8 @@ struct Inner {
     current: Option<Started>,
     secrets: Vec<String>,
     finished: bool,
+    /// The last stdlib call a verb ran inside, and its visit number.
+    site: Option<(std::sync::Arc<crate::call::Site>, u64)>,
 }
 
 struct Started {
@@ -76,6 +78,7 @@ struct Started {
     args: Value,
     mask: bool,
     origin: Option<String>,
+    site: Option<format::SiteRecord>,
     at: Duration,
 }
 
@@ -128,7 +131,14 @@ impl TraceRecorder {
             mask_ask: settings.mask_dtmf.contains(&MaskedVerb::Ask),
             mask_send_dtmf: settings.mask_dtmf.contains(&MaskedVerb::SendDtmf),
             started: Instant::now(),
-            inner: Mutex::new(Inner { text, verbs: 0, current: None, secrets: Vec::new(), finished: false }),
+            inner: Mutex::new(Inner {
+                text,
+                verbs: 0,
+                current: None,
+                secrets: Vec::new(),
+                finished: false,
+                site: None,
+            }),
         }
     }
 
@@ -174,11 +184,26 @@ impl CallObserver for TraceRecorder {
                 inner.secrets.push(digits.as_str().to_string());
             }
         }
+        let site = origin.and_then(|o| o.within.as_ref()).map(|within| {
+            let visit = match &inner.site {
+                Some((last, visit)) if std::sync::Arc::ptr_eq(last, within) => *visit,
+                Some((_, visit)) => visit + 1,
+                None => 1,
+            };
+            inner.site = Some((within.clone(), visit));
+            format::SiteRecord {
+                function: within.function.to_string(),
+                at: within.at.to_string(),
+                visit,
+                keys: within.keys.clone(),
+            }
+        });
         inner.current = Some(Started {
             verb: command.verb(),
             args: format::args_of(command, mask),
             mask,
             origin: origin.map(ToString::to_string),
+            site,
             at: self.started.elapsed(),
         });
     }
@@ -200,6 +225,7 @@ impl CallObserver for TraceRecorder {
             at_ms: format::millis(started.at),
             switch_ms: format::millis(switch_time),
             origin: started.origin,
+            site: started.site,
             verb: started.verb.to_string(),
             args: started.args,
             result: format::result_of(result, started.mask),

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use rhai::{Dynamic, Engine, EvalAltResult, Module, NativeCallContext, Position, Shared};
 
-use crate::call::{fiber, CallHandle, CallInfo, Command, LogLevel, LogLine, Origin, Outcome};
+use crate::call::{fiber, CallHandle, CallInfo, Command, LogLevel, LogLine, Origin, Outcome, Site};
 use crate::config::Limits;
 use crate::script::store::Script;
 
@@ -137,6 +137,9 @@ pub struct CallContext {
     handed_to: Mutex<Vec<String>>,
     /// Verbs in a row that made no progress (`limits.max_verbs_without_progress`).
     idle_verbs: AtomicU32,
+    /// The stdlib entry points (`menu`, `collect::digits`) running now, innermost last: the
+    /// script-level site a verb inside them counts under. Touched only on entry and exit.
+    sites: Mutex<Vec<Arc<Site>>>,
 }
 
 impl CallContext {
@@ -161,6 +164,7 @@ impl CallContext {
             pass_to: Mutex::new(None),
             handed_to: Mutex::new(Vec::new()),
             idle_verbs: AtomicU32::new(0),
+            sites: Mutex::new(Vec::new()),
         })
     }
 
@@ -266,6 +270,28 @@ impl CallContext {
         None
     }
 
+    /// Run `body` as the stdlib entry point `function`, called by the script at `nctx`'s
+    /// position: the verbs it runs count under that call ([`Origin::within`]).
+    pub(crate) fn within_site<T>(
+        &self,
+        nctx: &NativeCallContext,
+        function: &'static str,
+        keys: Vec<String>,
+        body: impl FnOnce() -> T,
+    ) -> T {
+        let pos = nctx.call_position();
+        let at = Origin {
+            source: nctx.call_source().unwrap_or("").to_string(),
+            line: pos.line().unwrap_or(0),
+            column: pos.position().unwrap_or(0),
+            within: None,
+        };
+        fiber::lock(&self.sites).push(Arc::new(Site { function, at, keys }));
+        let result = body();
+        fiber::lock(&self.sites).pop();
+        result
+    }
+
     /// Run `command` for the verb called at `nctx`'s position, converting the result for Rhai.
     fn run(&self, nctx: &NativeCallContext, command: Command) -> Result<Outcome, Box<EvalAltResult>> {
         let pos = nctx.call_position();
@@ -276,10 +302,18 @@ impl CallContext {
                 pos,
             ));
         }
+        let source = nctx.call_source().unwrap_or("");
+        // A verb the stdlib runs counts under the script's call of the stdlib function.
+        let within = if source.starts_with(crate::script::stdlib::STDLIB_PREFIX) {
+            fiber::lock(&self.sites).last().cloned()
+        } else {
+            None
+        };
         let origin = Origin {
-            source: nctx.call_source().unwrap_or("").to_string(),
+            source: source.to_string(),
             line: pos.line().unwrap_or(0),
             column: pos.position().unwrap_or(0),
+            within,
         };
         // Variables stay readable in on_hangup from the call's snapshot. A value being set is
         // remembered before it is sent, so a hangup racing the `set` does not lose it.
@@ -346,6 +380,7 @@ pub fn install(engine: &mut Engine, ctx: &Arc<CallContext>) {
             source: source.unwrap_or_default().to_string(),
             line: position.line().unwrap_or(0),
             column: position.position().unwrap_or(0),
+            within: None,
         };
         debugging.write_log(LogLevel::Debug, text, Some(origin))
     });
@@ -361,7 +396,7 @@ pub fn install(engine: &mut Engine, ctx: &Arc<CallContext>) {
 }
 
 /// The call a verb runs for, from the engine's tag.
-fn context(nctx: &NativeCallContext) -> Result<Arc<CallContext>, Box<EvalAltResult>> {
+pub(crate) fn context(nctx: &NativeCallContext) -> Result<Arc<CallContext>, Box<EvalAltResult>> {
     nctx.tag().and_then(|tag| tag.read_lock::<Arc<CallContext>>().map(|ctx| ctx.clone())).ok_or_else(|| {
         options::error(format!("{} can only run during a call", nctx.fn_name()), nctx.call_position())
     })

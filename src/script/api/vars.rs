@@ -82,6 +82,7 @@ pub fn log(ctx: &CallContext, nctx: &NativeCallContext, level: &str, message: &s
         source: nctx.call_source().unwrap_or("").to_string(),
         line: pos.line().unwrap_or(0),
         column: pos.position().unwrap_or(0),
+        within: None,
     };
     ctx.write_log(level, message, Some(origin));
     Ok(())
