@@ -7,9 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rivr::config::Secret;
-use rivr::reload::LiveConfig;
-use rivr::script::ScriptStore;
-use rivr::server::{serve_on, Runtime};
+use rivr::server::Runtime;
 use support::fake_freeswitch::{self as fake, Scenario};
 use support::fake_inbound::FakeFreeswitch;
 use support::rivr_process::RivrProcess;
@@ -33,43 +31,40 @@ struct Node {
     calls: std::net::SocketAddr,
     /// The API.
     base: String,
-    dir: tempfile::TempDir,
     runtime: Arc<Runtime>,
     http: reqwest::Client,
     token: Option<&'static str>,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    /// The runtime's directory and outbound listener.
+    server: support::server::Server,
+    _api_stop: tokio::sync::oneshot::Sender<()>,
 }
 
 impl Node {
     async fn start(extra: &str, token: Option<&'static str>) -> Node {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir(dir.path().join("scripts")).expect("mkdir");
-        std::fs::write(dir.path().join("rivr.yaml"), format!("{CONFIG}{extra}")).expect("config");
-        std::fs::write(dir.path().join("scripts/sales.rhai"), "answer();\nplay(\"hold.wav\");\n")
-            .expect("script");
-        std::fs::write(dir.path().join("scripts/broken.rhai"), "answer();\nlet x = 1 / 0;\n")
-            .expect("script");
-        let live = LiveConfig::load(dir.path().join("rivr.yaml")).expect("config loads");
-        let snapshot = live.current();
-        let (store, problems) = ScriptStore::load(snapshot.config.scripts.as_path(), &snapshot.config.limits);
-        assert!(problems.is_empty(), "{problems:?}");
-        let runtime = Runtime::new(live, Arc::new(store)).expect("runtime");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let calls = listener.local_addr().expect("addr");
+        let server = support::server::start(
+            &format!("{CONFIG}{extra}"),
+            &[
+                ("sales.rhai", "answer();\nplay(\"hold.wav\");\n"),
+                ("broken.rhai", "answer();\nlet x = 1 / 0;\n"),
+            ],
+        )
+        .await;
         let api = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", api.local_addr().expect("addr"));
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (api_stop, api_stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(rivr::ops::api::serve_on(api, runtime.clone(), token.map(Secret::new), async {
+        tokio::spawn(rivr::ops::api::serve_on(api, server.runtime.clone(), token.map(Secret::new), async {
             let _ = api_stopped.await;
         }));
-        tokio::spawn(serve_on(listener, runtime.clone(), async move {
-            let _ = stopped.await;
-            let _ = api_stop.send(());
-        }));
-        let http = reqwest::Client::new();
-        let node = Node { calls, base, dir, runtime, http, token, _stop: stop };
+        let node = Node {
+            calls: server.addr,
+            runtime: server.runtime.clone(),
+            base,
+            http: reqwest::Client::new(),
+            token,
+            server,
+            _api_stop: api_stop,
+        };
         node.wait_until(|node| node.runtime.listening_on().is_some()).await;
         node
     }
@@ -262,7 +257,8 @@ async fn scripts_list_versions_and_a_reload_reports_a_compile_error_with_its_pos
     assert_eq!(names, ["broken.rhai", "sales.rhai"]);
     assert!(body["scripts"][1]["loaded_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{body}");
 
-    std::fs::write(node.dir.path().join("scripts/sales.rhai"), "answer();\nplay(\"x.wav\"\n").expect("write");
+    std::fs::write(node.server.dir.path().join("scripts/sales.rhai"), "answer();\nplay(\"x.wav\"\n")
+        .expect("write");
     let (status, body) = node.post("/reload").await;
     assert_eq!(status, 422, "{body}");
     assert!(body["scripts"]["failed"][0].as_str().is_some_and(|f| f.starts_with("sales.rhai:3:1")), "{body}");

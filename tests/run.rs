@@ -3,14 +3,10 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use rivr::reload::LiveConfig;
-use rivr::script::ScriptStore;
-use rivr::server::{serve_on, Runtime};
 use support::fake_freeswitch::{self as fake, Scenario};
-use tokio::net::TcpListener;
+use support::server::Server;
 
 const CONFIG: &str = r#"
 listen: 127.0.0.1:0
@@ -26,40 +22,15 @@ no_route:
   cause: UNALLOCATED_NUMBER
 "#;
 
-struct Server {
-    addr: std::net::SocketAddr,
-    dir: tempfile::TempDir,
-    runtime: Arc<Runtime>,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
+const SALES: &str = r#"answer(); play("sales-" + call_info().variables.team + ".wav");"#;
+const SUPPORT: &str = r#"answer(); play("support.wav");"#;
 
 async fn start() -> Server {
     start_with(CONFIG).await
 }
 
 async fn start_with(config: &str) -> Server {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir(dir.path().join("scripts")).expect("mkdir");
-    std::fs::write(dir.path().join("rivr.yaml"), config).expect("config");
-    std::fs::write(
-        dir.path().join("scripts/sales.rhai"),
-        r#"answer(); play("sales-" + call_info().variables.team + ".wav");"#,
-    )
-    .expect("script");
-    std::fs::write(dir.path().join("scripts/support.rhai"), r#"answer(); play("support.wav");"#)
-        .expect("script");
-    let live = LiveConfig::load(dir.path().join("rivr.yaml")).expect("config loads");
-    let snapshot = live.current();
-    let (store, problems) = ScriptStore::load(snapshot.config.scripts.as_path(), &snapshot.config.limits);
-    assert!(problems.is_empty(), "{problems:?}");
-    let runtime = Runtime::new(live, Arc::new(store)).expect("runtime");
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(serve_on(listener, runtime.clone(), async {
-        let _ = stopped.await;
-    }));
-    Server { addr, dir, runtime, _stop: stop }
+    support::server::start(config, &[("sales.rhai", SALES), ("support.rhai", SUPPORT)]).await
 }
 
 async fn call(server: &Server, destination: &str) -> Vec<String> {

@@ -8,12 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rivr::reload::LiveConfig;
-use rivr::script::ScriptStore;
-use rivr::server::{serve_on, Runtime};
 use rivr::trace::{replay_all, FinishedTrace, ReplayOptions, Retention, Trace, TraceWriter, Verdict};
 use support::fake_freeswitch::{self as fake, Scenario};
-use tokio::net::TcpListener;
+use support::server::Server;
 
 const SCRIPT: &str = r#"
 answer();
@@ -29,30 +26,8 @@ play("ivr/goodbye.wav");
 
 const CONFIG: &str = "listen: 127.0.0.1:0\ntraces:\n  enabled: true\n  dir: traces\n";
 
-struct Server {
-    addr: std::net::SocketAddr,
-    dir: tempfile::TempDir,
-    _runtime: Arc<Runtime>,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
 async fn start() -> Server {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir(dir.path().join("scripts")).expect("mkdir");
-    std::fs::write(dir.path().join("rivr.yaml"), CONFIG).expect("config");
-    std::fs::write(dir.path().join("scripts/main.rhai"), SCRIPT).expect("script");
-    let live = LiveConfig::load(dir.path().join("rivr.yaml")).expect("config loads");
-    let snapshot = live.current();
-    let (store, problems) = ScriptStore::load(snapshot.config.scripts.as_path(), &snapshot.config.limits);
-    assert!(problems.is_empty(), "{problems:?}");
-    let runtime = Runtime::new(live, Arc::new(store)).expect("runtime");
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(serve_on(listener, runtime.clone(), async {
-        let _ = stopped.await;
-    }));
-    Server { addr, dir, _runtime: runtime, _stop: stop }
+    support::server::start(CONFIG, &[("main.rhai", SCRIPT)]).await
 }
 
 /// One call on `rivr run` in which the caller types PIN 4821, then 1 (sales answers); the trace

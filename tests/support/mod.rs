@@ -7,6 +7,7 @@ pub mod fake_freeswitch;
 pub mod fake_inbound;
 pub mod fs_parsers;
 pub mod rivr_process;
+pub mod server;
 
 use std::sync::{Arc, OnceLock};
 
