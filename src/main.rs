@@ -189,6 +189,11 @@ enum Command {
         /// Output format: `mermaid` (renders on GitHub), `dot` (Graphviz) or `json` (for tools).
         #[arg(long, default_value = "mermaid")]
         format: String,
+        /// Lay the counts of `rivr stats --format json` (this file) over the graph: on each
+        /// ask/menu/collect and its choices, with menus where callers often give no input or no
+        /// valid choice set apart.
+        #[arg(long, value_name = "FILE")]
+        stats: Option<PathBuf>,
     },
 }
 
@@ -419,11 +424,19 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
-        Command::Graph { path, format } => {
+        Command::Graph { path, format, stats } => {
             let format: rivr::flow::Format = format.parse().map_err(anyhow::Error::msg)?;
+            let report = stats.as_deref().map(rivr::flow::overlay::read).transpose()?;
             match rivr::flow::graph_of(&path) {
                 Ok(graph) => {
-                    print!("{}", rivr::flow::render::render(&graph, format));
+                    let overlay = report
+                        .as_ref()
+                        .zip(stats.as_deref())
+                        .map(|(report, file)| rivr::flow::overlay::Overlay::new(&graph, report, file));
+                    for warning in overlay.iter().flat_map(|o| &o.warnings) {
+                        eprintln!("warning: {warning}");
+                    }
+                    print!("{}", rivr::flow::render::render_with(&graph, format, overlay.as_ref()));
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(rivr::flow::FlowError::Syntax(problems)) => {

@@ -6,11 +6,12 @@
 //! - `verbs`: what the analyses know of each verb (effect on the call, result, options, prompts,
 //!   times).
 //! - [`graph`]: the flow graph; [`render`]: Mermaid, DOT and JSON (the JSON format is documented
-//!   there).
+//!   there); [`overlay`]: the counts of `rivr stats` laid over it (`rivr graph --stats`).
 //! - [`lint`]: the lint rules, one module each, and allow comments.
 
 pub mod graph;
 pub mod lint;
+pub mod overlay;
 pub mod render;
 mod syntax;
 mod verbs;

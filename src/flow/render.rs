@@ -13,6 +13,7 @@ use std::fmt::Write as _;
 use serde_json::{json, Map, Value};
 
 use super::graph::{EdgeKind, Graph, Node, NodeKind};
+use super::overlay::Overlay;
 
 /// An output format of `rivr graph`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,11 +38,20 @@ impl std::str::FromStr for Format {
 
 /// The graph in `format`, ending with a newline.
 pub fn render(graph: &Graph, format: Format) -> String {
+    render_with(graph, format, None)
+}
+
+/// The graph in `format` with the counts of `rivr stats` laid over it (`rivr graph --stats`):
+/// counts on input nodes and their choice and failure edges, and input nodes with a high
+/// no-input or no-match share set apart.
+pub fn render_with(graph: &Graph, format: Format, overlay: Option<&Overlay>) -> String {
+    let empty = Overlay::default();
+    let overlay = overlay.unwrap_or(&empty);
     match format {
-        Format::Mermaid => mermaid(graph),
-        Format::Dot => dot(graph),
+        Format::Mermaid => mermaid(graph, overlay),
+        Format::Dot => dot(graph, overlay),
         Format::Json => {
-            let mut text = serde_json::to_string_pretty(&json(graph)).unwrap_or_default();
+            let mut text = serde_json::to_string_pretty(&json(graph, overlay)).unwrap_or_default();
             text.push('\n');
             text
         }
@@ -75,8 +85,18 @@ fn node_text(node: &Node) -> (String, Option<String>) {
     (short(&label), place)
 }
 
+/// What a drawing writes on an edge: its own text, then how often callers took it.
+fn edge_text(edge: &super::graph::Edge, overlay: &Overlay, index: usize) -> Option<String> {
+    let text = edge.text();
+    match (overlay.edges.get(&index), text) {
+        (Some(count), Some(text)) => Some(format!("{}: {}", short(&text), count.note())),
+        (Some(count), None) => Some(count.note()),
+        (None, text) => text.map(|t| short(&t)),
+    }
+}
+
 /// Whether a node is caller input, which a drawing sets apart.
-fn is_input(node: &Node) -> bool {
+pub(crate) fn is_input(node: &Node) -> bool {
     matches!(
         node.verb.as_deref().map(|v| v.rsplit("::").next().unwrap_or(v)),
         Some("ask" | "menu" | "digits" | "pin")
@@ -134,13 +154,17 @@ fn mermaid_escape(text: &str) -> String {
     out
 }
 
-fn mermaid_node(out: &mut String, graph: &Graph, id: usize, indent: &str) {
+fn mermaid_node(out: &mut String, graph: &Graph, overlay: &Overlay, id: usize, indent: &str) {
     let node = &graph.nodes[id];
     let (label, place) = node_text(node);
     let mut text = mermaid_escape(&label);
     if let Some(place) = place {
         text.push_str("<br/>");
         text.push_str(&mermaid_escape(&place));
+    }
+    if let Some(counts) = overlay.nodes.get(&id) {
+        text.push_str("<br/>");
+        text.push_str(&mermaid_escape(&counts.note()));
     }
     let (open, close) = match node.kind {
         NodeKind::Start | NodeKind::Function | NodeKind::Script => ("([", "])"),
@@ -154,7 +178,7 @@ fn mermaid_node(out: &mut String, graph: &Graph, id: usize, indent: &str) {
     let _ = writeln!(out, "{indent}n{id}{open}\"{text}\"{close}");
 }
 
-fn mermaid(graph: &Graph) -> String {
+fn mermaid(graph: &Graph, overlay: &Overlay) -> String {
     let parts = Parts { graph };
     let mut out = String::from("flowchart TD\n");
     let several = graph.scripts.len() > 1;
@@ -164,7 +188,7 @@ fn mermaid(graph: &Graph) -> String {
             let _ = writeln!(out, "  subgraph s{index}[\"{}\"]", mermaid_escape(&script.name));
         }
         for id in parts.body(&script.name) {
-            mermaid_node(&mut out, graph, id, indent);
+            mermaid_node(&mut out, graph, overlay, id, indent);
         }
         for (f, function) in graph.functions.iter().enumerate().filter(|(_, f)| f.script == script.name) {
             let title = match &function.name {
@@ -173,7 +197,7 @@ fn mermaid(graph: &Graph) -> String {
             };
             let _ = writeln!(out, "{indent}subgraph f{f}[\"{}\"]", mermaid_escape(&title));
             for id in parts.function(f) {
-                mermaid_node(&mut out, graph, id, &format!("{indent}  "));
+                mermaid_node(&mut out, graph, overlay, id, &format!("{indent}  "));
             }
             let _ = writeln!(out, "{indent}end");
         }
@@ -182,39 +206,46 @@ fn mermaid(graph: &Graph) -> String {
         }
     }
     for id in parts.outside() {
-        mermaid_node(&mut out, graph, id, "  ");
+        mermaid_node(&mut out, graph, overlay, id, "  ");
     }
-    for edge in &graph.edges {
+    for (index, edge) in graph.edges.iter().enumerate() {
         let arrow = match edge.kind {
             EdgeKind::Call | EdgeKind::Retry => "-.->",
             EdgeKind::Pass | EdgeKind::Invoke => "==>",
             _ => "-->",
         };
-        match edge.text() {
+        match edge_text(edge, overlay, index) {
             Some(text) => {
-                let _ = writeln!(
-                    out,
-                    "  n{} {arrow}|\"{}\"| n{}",
-                    edge.from,
-                    mermaid_escape(&short(&text)),
-                    edge.to
-                );
+                let _ = writeln!(out, "  n{} {arrow}|\"{}\"| n{}", edge.from, mermaid_escape(&text), edge.to);
             }
             None => {
                 let _ = writeln!(out, "  n{} {arrow} n{}", edge.from, edge.to);
             }
         }
     }
-    let class = |pick: &dyn Fn(&Node) -> bool| -> Vec<String> {
-        graph.nodes.iter().enumerate().filter(|(_, n)| pick(n)).map(|(id, _)| format!("n{id}")).collect()
+    let high = |id: usize| overlay.nodes.get(&id).is_some_and(|c| c.high());
+    let class = |pick: &dyn Fn(usize, &Node) -> bool| -> Vec<String> {
+        graph
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(id, n)| pick(*id, n))
+            .map(|(id, _)| format!("n{id}"))
+            .collect()
     };
-    let classes: [(&str, &str, Vec<String>); 3] = [
-        ("input", "fill:#fff4d6,stroke:#b8860b", class(&|n| n.kind == NodeKind::Verb && is_input(n))),
-        ("exit", "fill:#fde2e1,stroke:#b22222", class(&|n| n.kind == NodeKind::Verb && is_exit(n))),
+    // A node takes one class, so that the warning colour is not left to CSS order.
+    let classes: [(&str, &str, Vec<String>); 4] = [
+        (
+            "input",
+            "fill:#fff4d6,stroke:#b8860b",
+            class(&|id, n| n.kind == NodeKind::Verb && is_input(n) && !high(id)),
+        ),
+        ("confusing", "fill:#ffb3a7,stroke:#c62828,stroke-width:3px", class(&|id, _| high(id))),
+        ("exit", "fill:#fde2e1,stroke:#b22222", class(&|_, n| n.kind == NodeKind::Verb && is_exit(n))),
         (
             "unresolved",
             "stroke-dasharray:4 3",
-            class(&|n| {
+            class(&|_, n| {
                 n.target.as_ref().is_some_and(|t| t.name.is_none() || t.exists == Some(false))
                     || n.prompts.iter().any(|p| p.kind == "computed" && p.option.is_none())
             }),
@@ -235,13 +266,18 @@ fn dot_escape(text: &str) -> String {
     text.replace('\\', "\\\\").replace('"', "\\\"").replace(['\n', '\r'], " ")
 }
 
-fn dot_node(out: &mut String, graph: &Graph, id: usize, indent: &str) {
+fn dot_node(out: &mut String, graph: &Graph, overlay: &Overlay, id: usize, indent: &str) {
     let node = &graph.nodes[id];
     let (label, place) = node_text(node);
     let mut text = dot_escape(&label);
     if let Some(place) = place {
         text.push_str("\\n");
         text.push_str(&dot_escape(&place));
+    }
+    let counts = overlay.nodes.get(&id);
+    if let Some(counts) = counts {
+        text.push_str("\\n");
+        text.push_str(&dot_escape(&counts.note()));
     }
     let shape = match node.kind {
         NodeKind::Start | NodeKind::Function | NodeKind::Script => "shape=oval",
@@ -253,11 +289,17 @@ fn dot_node(out: &mut String, graph: &Graph, id: usize, indent: &str) {
         NodeKind::Verb => "shape=box",
     };
     let missing = node.target.as_ref().is_some_and(|t| t.exists == Some(false));
-    let style = if missing { ", style=dashed" } else { "" };
+    let style = if counts.is_some_and(|c| c.high()) {
+        ", style=filled, fillcolor=\"#ffb3a7\", color=\"#c62828\", penwidth=3"
+    } else if missing {
+        ", style=dashed"
+    } else {
+        ""
+    };
     let _ = writeln!(out, "{indent}n{id} [label=\"{text}\", {shape}{style}];");
 }
 
-fn dot(graph: &Graph) -> String {
+fn dot(graph: &Graph, overlay: &Overlay) -> String {
     let parts = Parts { graph };
     let mut out = String::from("digraph rivr {\n  rankdir=TB;\n  node [fontname=\"Helvetica\", fontsize=10];\n  edge [fontname=\"Helvetica\", fontsize=9];\n");
     let several = graph.scripts.len() > 1;
@@ -268,7 +310,7 @@ fn dot(graph: &Graph) -> String {
                 writeln!(out, "  subgraph cluster_s{index} {{\n    label=\"{}\";", dot_escape(&script.name));
         }
         for id in parts.body(&script.name) {
-            dot_node(&mut out, graph, id, indent);
+            dot_node(&mut out, graph, overlay, id, indent);
         }
         for (f, function) in graph.functions.iter().enumerate().filter(|(_, f)| f.script == script.name) {
             let title = function.name.as_ref().map_or("closure".to_string(), |name| format!("fn {name}"));
@@ -278,7 +320,7 @@ fn dot(graph: &Graph) -> String {
                 dot_escape(&title)
             );
             for id in parts.function(f) {
-                dot_node(&mut out, graph, id, &format!("{indent}  "));
+                dot_node(&mut out, graph, overlay, id, &format!("{indent}  "));
             }
             let _ = writeln!(out, "{indent}}}");
         }
@@ -287,12 +329,16 @@ fn dot(graph: &Graph) -> String {
         }
     }
     for id in parts.outside() {
-        dot_node(&mut out, graph, id, "  ");
+        dot_node(&mut out, graph, overlay, id, "  ");
     }
-    for edge in &graph.edges {
+    for (index, edge) in graph.edges.iter().enumerate() {
         let mut attributes = Vec::new();
-        if let Some(text) = edge.text() {
-            attributes.push(format!("label=\"{}\"", dot_escape(&short(&text))));
+        if let Some(text) = edge_text(edge, overlay, index) {
+            attributes.push(format!("label=\"{}\"", dot_escape(&text)));
+        }
+        // The way most callers go is drawn widest.
+        if let Some(count) = overlay.edges.get(&index) {
+            attributes.push(format!("penwidth={:.1}", 1.0 + 4.0 * count.share));
         }
         match edge.kind {
             EdgeKind::Call | EdgeKind::Retry => attributes.push("style=dashed".into()),
@@ -309,7 +355,7 @@ fn dot(graph: &Graph) -> String {
 
 // JSON.
 
-fn json(graph: &Graph) -> Value {
+fn json(graph: &Graph, overlay: &Overlay) -> Value {
     let scripts: Vec<Value> =
         graph.scripts.iter().map(|s| json!({"name": s.name, "start": format!("n{}", s.start)})).collect();
     let functions: Vec<Value> = graph
@@ -326,17 +372,22 @@ fn json(graph: &Graph) -> Value {
             })
         })
         .collect();
-    let nodes: Vec<Value> = graph.nodes.iter().enumerate().map(|(id, node)| json_node(id, node)).collect();
+    let nodes: Vec<Value> =
+        graph.nodes.iter().enumerate().map(|(id, node)| json_node(id, node, overlay)).collect();
     let edges: Vec<Value> = graph
         .edges
         .iter()
-        .map(|e| {
+        .enumerate()
+        .map(|(index, e)| {
             let mut edge = Map::new();
             edge.insert("from".into(), format!("n{}", e.from).into());
             edge.insert("to".into(), format!("n{}", e.to).into());
             edge.insert("kind".into(), e.kind.as_str().into());
             if let Some(label) = &e.label {
                 edge.insert("label".into(), label.clone().into());
+            }
+            if let Some(stats) = overlay.edge_json(index) {
+                edge.insert("stats".into(), stats);
             }
             Value::Object(edge)
         })
@@ -351,7 +402,7 @@ fn json(graph: &Graph) -> Value {
     })
 }
 
-fn json_node(id: usize, node: &Node) -> Value {
+fn json_node(id: usize, node: &Node, overlay: &Overlay) -> Value {
     let mut out = Map::new();
     out.insert("id".into(), format!("n{id}").into());
     out.insert("kind".into(), node.kind.as_str().into());
@@ -398,6 +449,9 @@ fn json_node(id: usize, node: &Node) -> Value {
     }
     if let Some(calls) = node.calls {
         out.insert("calls".into(), format!("f{calls}").into());
+    }
+    if let Some(stats) = overlay.node_json(id) {
+        out.insert("stats".into(), stats);
     }
     Value::Object(out)
 }
