@@ -458,3 +458,33 @@ async fn on_sigterm_the_node_drains_visibly_and_the_api_answers_until_the_last_c
         "the live call finished its flow"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_menu_reached_on_a_live_call_is_counted_at_its_script_line_with_the_choice() {
+    let menu = r#"import "rivr/menu" as menu;
+answer();
+let choice = menu::menu("ivr/main-menu.wav", #{ "1": || "sales", "2": || "support" }, #{ tries: 2 });
+hangup();
+"#;
+    let server = support::server::start("listen: 127.0.0.1:0\n", &[("main.rhai", menu)]).await;
+    let scenario = Scenario { keys: ["2".to_string()].into(), ..Scenario::default() };
+    tokio::time::timeout(Duration::from_secs(30), fake::call(server.addr, scenario))
+        .await
+        .expect("the call ended");
+    let calls = server.runtime.calls().clone();
+    tokio::task::spawn_blocking(move || support::wait_for("the call to end", || calls.is_empty()))
+        .await
+        .expect("wait");
+    let text = server.runtime.calls().metrics().render(&Default::default());
+    for line in [
+        "rivr_menu_reached_total{line=\"3\",script=\"main.rhai\"} 1",
+        "rivr_menu_outcomes_total{line=\"3\",outcome=\"match\",script=\"main.rhai\"} 1",
+        "rivr_menu_choices_total{choice=\"2\",line=\"3\",script=\"main.rhai\"} 1",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing `{line}` in\n{}",
+            text.lines().filter(|l| l.starts_with("rivr_menu")).collect::<Vec<_>>().join("\n")
+        );
+    }
+}
