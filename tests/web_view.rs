@@ -323,6 +323,8 @@ fn start_rivr(config: &str) -> RivrProcess {
 struct ChromeDriver {
     child: Child,
     port: u16,
+    /// Chromium's profile: without one of our own it leaves a directory in /tmp per session.
+    profile: tempfile::TempDir,
 }
 
 impl ChromeDriver {
@@ -354,7 +356,8 @@ impl ChromeDriver {
             .process_group(0)
             .spawn()
             .unwrap_or_else(|e| panic!("starting {}: {e}", program.display()));
-        let mut driver = ChromeDriver { child, port };
+        let profile = tempfile::tempdir().expect("a profile directory");
+        let mut driver = ChromeDriver { child, port, profile };
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             if let Ok(Some(status)) = driver.child.try_wait() {
@@ -379,6 +382,7 @@ impl ChromeDriver {
                     "--disable-gpu",
                     "--disable-dev-shm-usage",
                     "--window-size=1400,900",
+                    format!("--user-data-dir={}", self.profile.path().display()),
                 ],
             }),
         );
