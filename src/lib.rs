@@ -28,6 +28,7 @@
 //! - [`trace`]: call traces (`traces:` in `rivr.yaml`, `rivr sim --trace`), `rivr replay` and
 //!   `rivr trace to-scenario`.
 //! - [`http`]: the HTTP client behind `http_get`/`http_post` (reqwest, allowlist, size cap).
+//! - [`memory`]: freed memory handed back to the OS while `rivr run` serves.
 //! - [`ops`]: operating rivr: the live call table, Prometheus metrics, the HTTP API and the
 //!   live view.
 //!
@@ -57,6 +58,7 @@ pub mod config;
 pub mod console;
 pub mod flow;
 pub mod http;
+pub mod memory;
 pub mod ops;
 pub mod reload;
 pub mod router;

@@ -214,13 +214,6 @@ enum TraceAction {
     },
 }
 
-/// mimalloc instead of glibc's allocator. Under FreeSWITCH's event volume glibc's arenas were
-/// ~14 % of rivr's samples, with lock waits: a call's buffers are often freed on another worker
-/// than the one that allocated them. mimalloc cut CPU per call by a fifth (BENCHMARKS.md,
-/// "Allocator").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let (default_level, json) = match &cli.command {

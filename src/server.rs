@@ -350,6 +350,7 @@ pub async fn serve_on(listener: TcpListener, runtime: Arc<Runtime>, shutdown: im
     let _sighup =
         runtime.live.reload_on_sighup().map_err(|error| tracing::warn!(%error, "cannot catch SIGHUP")).ok();
     runtime.start_inbound();
+    let trimming = crate::memory::trim_periodically();
     runtime.set_listening(bound);
     tracing::info!(%addr, scripts = ?runtime.store.names(), routes = runtime.live.current().router.len(), "rivr is listening for FreeSWITCH outbound sockets");
     let settings = Arc::new(runtime.fs_settings());
@@ -369,6 +370,7 @@ pub async fn serve_on(listener: TcpListener, runtime: Arc<Runtime>, shutdown: im
     if !runtime.calls.is_empty() {
         tracing::warn!(live = runtime.calls.len(), "drain timeout reached; stopping with calls still live");
     }
+    trimming.abort();
     if let Some(pool) = runtime.inbound() {
         pool.close().await;
     }
