@@ -85,7 +85,7 @@ impl CallEnding {
 }
 
 /// Who a new call is, as the table shows it.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct CallIdentity {
     /// The call's uuid on the switch.
     pub uuid: String,
@@ -234,18 +234,9 @@ impl OpenPrompt {
 /// A live call as the API shows it.
 #[derive(Clone, Debug, Serialize)]
 pub struct CallView {
-    /// The call's uuid on the switch.
-    pub uuid: String,
-    /// The caller's number.
-    pub caller: String,
-    /// The dialled number.
-    pub destination: String,
-    /// The route that picked the script.
-    pub route: String,
-    /// The script it started on.
-    pub script: String,
-    /// That script's version tag.
-    pub version: String,
+    /// Who the call is: uuid, caller, destination, route, script, version.
+    #[serde(flatten)]
+    pub identity: CallIdentity,
     /// The verb in progress, if the call is in one (not computing between verbs).
     pub verb: Option<&'static str>,
     /// The verb with its arguments, as `rivr sim` shows it.
@@ -296,12 +287,7 @@ impl LiveCall {
         let progress = self.progress.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let current = progress.current.as_ref().filter(|(command, ..)| shown_as_verb(command));
         CallView {
-            uuid: self.identity.uuid.clone(),
-            caller: self.identity.caller.clone(),
-            destination: self.identity.destination.clone(),
-            route: self.identity.route.clone(),
-            script: self.identity.script.clone(),
-            version: self.identity.version.clone(),
+            identity: self.identity.clone(),
             verb: current.map(|(command, ..)| command.verb()),
             verb_detail: current.map(|(command, ..)| Described(command).to_string()),
             verb_since: current.map(|(.., since)| rfc3339(*since)),
