@@ -191,7 +191,7 @@ impl Runtime {
                     fallback: Fallback::clone(&config.fallback),
                     language,
                 };
-                self.run_script(channel, job, max_duration);
+                self.run_script(channel, job, max_duration, &config.traces);
                 return;
             }
             tracing::warn!(uuid = %info.uuid, script = %name, "the originated call names a script that is not loaded; routing it instead");
@@ -233,12 +233,18 @@ impl Runtime {
             fallback: route.fallback().clone(),
             language,
         };
-        self.run_script(channel, job, max_duration);
+        self.run_script(channel, job, max_duration, &config.traces);
     }
 
     /// Count the call and run its script on a fiber, driven by a task of its own that hangs the
     /// call up after `max_duration`.
-    fn run_script<C: Channel>(&self, channel: C, job: CallJob, max_duration: Duration) {
+    fn run_script<C: Channel>(
+        &self,
+        channel: C,
+        job: CallJob,
+        max_duration: Duration,
+        traces: &crate::config::Traces,
+    ) {
         let identity = CallIdentity {
             uuid: job.info.uuid.clone(),
             caller: job.info.caller_id_number.clone(),
@@ -248,8 +254,7 @@ impl Runtime {
             version: job.script.version_tag(),
         };
         let span = job.span();
-        // The call's trace, if `traces:` says to keep one: another observer of the call.
-        let traces = &self.live.current().config.traces;
+        // The call's trace, if the call's own configuration says to keep one: another observer.
         let trace = self.traces.begin(traces, &job.info, &identity.script, &identity.version);
         let fiber = match runner::fiber(&self.fibers, job) {
             Ok(fiber) => fiber,
