@@ -98,6 +98,8 @@ struct FlowTally {
 struct SiteTally {
     stats: SiteStats,
     first_reach_ms: Vec<u64>,
+    /// For each call that reached the site, how many other sites it had reached before.
+    first_reach_step: Vec<usize>,
 }
 
 /// Count the traces in `files`. Traces that cannot be read come back as errors, the rest is
@@ -190,10 +192,12 @@ impl Tally {
                             ..SiteStats::default()
                         },
                         first_reach_ms: Vec::new(),
+                        first_reach_step: Vec::new(),
                     }
                 });
                 tally.stats.reached += 1;
                 if !reached.contains(&site) {
+                    tally.first_reach_step.push(reached.len());
                     reached.push(site.clone());
                     tally.stats.funnel.calls += 1;
                     tally.first_reach_ms.push(verb.at_ms);
@@ -248,6 +252,7 @@ impl Tally {
                         a.funnel.calls += b.funnel.calls;
                         a.funnel.dropped += b.funnel.dropped;
                         m.first_reach_ms.extend(tally.first_reach_ms);
+                        m.first_reach_step.extend(tally.first_reach_step);
                     }
                 }
             }
@@ -259,30 +264,43 @@ impl Tally {
             .flows
             .into_iter()
             .map(|((script, version), flow)| {
-                let mut sites: Vec<SiteStats> = flow
+                let mut sites: Vec<(usize, SiteStats)> = flow
                     .sites
                     .into_values()
                     .map(|mut tally| {
-                        tally.first_reach_ms.sort_unstable();
-                        let times = &tally.first_reach_ms;
-                        tally.stats.funnel.median_ms = times.get(times.len() / 2).copied().unwrap_or(0);
+                        tally.stats.funnel.median_ms = median(&mut tally.first_reach_ms).unwrap_or(0);
+                        let step = median(&mut tally.first_reach_step).unwrap_or(0);
                         tally.stats.funnel.share = if flow.calls == 0 {
                             0.0
                         } else {
                             tally.stats.funnel.calls as f64 / flow.calls as f64
                         };
-                        tally.stats
+                        (step, tally.stats)
                     })
                     .collect();
-                // Funnel order: the order callers meet the sites (by median arrival), which is
-                // the graph's order along the path most calls take.
-                sites.sort_by(|a, b| {
-                    (a.funnel.median_ms, &a.file, a.line).cmp(&(b.funnel.median_ms, &b.file, b.line))
+                // Funnel order: the order callers meet the sites along the path most calls take.
+                // The step (how many sites a call had met before) orders them, not the arrival
+                // time: milliseconds jitter between runs, and a site most callers skip would
+                // otherwise jump ahead of one every caller passes.
+                sites.sort_by(|(step_a, a), (step_b, b)| {
+                    (step_a, a.funnel.median_ms, &a.file, a.line).cmp(&(
+                        step_b,
+                        b.funnel.median_ms,
+                        &b.file,
+                        b.line,
+                    ))
                 });
+                let sites = sites.into_iter().map(|(_, site)| site).collect();
                 FlowStats { script, version, calls: flow.calls, hung_up: flow.hung_up, sites }
             })
             .collect();
         flows.sort_by(|a, b| (&a.script, &a.version).cmp(&(&b.script, &b.version)));
         StatsReport { traces: self.traces, flows }
     }
+}
+
+/// The middle value (the upper one of an even count), sorting the values in place.
+fn median<T: Copy + Ord>(values: &mut [T]) -> Option<T> {
+    values.sort_unstable();
+    values.get(values.len() / 2).copied()
 }
