@@ -29,6 +29,7 @@
 //!   `rivr trace to-scenario`.
 //! - [`http`]: the HTTP client behind `http_get`/`http_post` (reqwest, allowlist, size cap).
 //! - [`memory`]: freed memory handed back to the OS while `rivr run` serves.
+//! - [`events`]: call and script events out, as CloudEvents, to webhooks and NATS.
 //! - [`ops`]: operating rivr: the live call table, Prometheus metrics, the HTTP API and the
 //!   live view.
 //!
@@ -55,6 +56,7 @@ pub mod cause;
 pub mod check;
 pub mod check_config;
 pub mod config;
+pub mod events;
 pub mod console;
 pub mod flow;
 pub mod http;

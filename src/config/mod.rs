@@ -33,6 +33,7 @@ mod limits;
 mod position;
 mod route;
 mod secret;
+mod events;
 mod traces;
 mod validate;
 
@@ -53,6 +54,7 @@ pub use limits::Limits;
 pub use position::{Position, Positioned};
 pub use route::{CallField, LimitsOverride, Route, SetValue};
 pub use secret::Secret;
+pub use events::{is_publishable_type, Events, NatsSink, RivrEventType, Webhook};
 pub use traces::{Fraction, MaskedVerb, TracePolicy, TraceRoute, Traces};
 
 /// The whole of `rivr.yaml`. Every key is optional.
@@ -131,6 +133,8 @@ pub struct Config {
     /// Call traces (`rivr run`): off by default. For new calls, except `dir` and `queue`: on
     /// restart.
     pub traces: Traces,
+    /// Call and script events out, to webhooks and NATS. Takes effect on restart.
+    pub events: Events,
     /// Where the configuration came from and what `parse` noticed; not part of the YAML.
     #[serde(skip)]
     meta: Meta,
@@ -309,6 +313,9 @@ impl Config {
         if self.sounds.prefix != new.sounds.prefix {
             keys.push("sounds.prefix");
         }
+        if self.events != new.events {
+            keys.push("events");
+        }
         keys
     }
 }
@@ -335,6 +342,7 @@ impl Default for Config {
             log: Log::default(),
             api: Api::default(),
             traces: Traces::default(),
+            events: Events::default(),
             meta: Meta::default(),
         }
     }

@@ -159,6 +159,7 @@ pub(super) fn after_parse(
     }
 
     check.fallback(&mut config.fallback);
+    check.events(&mut config.events);
 
     sort(&mut check.diagnostics);
     check.diagnostics
@@ -262,6 +263,51 @@ impl Checker<'_> {
                     api.listen.value()
                 ),
             );
+        }
+    }
+
+    /// Webhook URLs and secrets from the environment, and a `publish` allowlist of names that
+    /// can be event types.
+    fn events(&mut self, events: &mut super::Events) {
+        if let Some(source) = &mut events.source {
+            if self.interpolate(source) && source.trim().is_empty() {
+                self.error(
+                    source.position(),
+                    DiagnosticKind::InvalidValue,
+                    "events.source is empty: name this node, e.g. `rivr://node-a`, or leave it out",
+                );
+            }
+        }
+        for webhook in &mut events.webhooks {
+            if self.interpolate(&mut webhook.url) {
+                let url = webhook.url.as_str();
+                let host = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+                if host.is_none_or(|rest| rest.is_empty() || rest.starts_with('/')) {
+                    self.error(
+                        webhook.url.position(),
+                        DiagnosticKind::BadUrl,
+                        format!(
+                            "webhook url `{url}` is not an http:// or https:// URL with a host: write                              e.g. https://crm.example.com/rivr/events"
+                        ),
+                    );
+                }
+            }
+            if let Some(secret) = webhook.secret_mut() {
+                self.interpolate(secret);
+            }
+        }
+        for pattern in &events.publish {
+            let name = pattern.strip_suffix(".*").unwrap_or(pattern);
+            if !super::is_publishable_type(name) {
+                self.error(
+                    pattern.position(),
+                    DiagnosticKind::InvalidValue,
+                    format!(
+                        "events.publish entry `{}` is not an event type: use dot-separated words of                          letters, digits, `_` and `-` (`survey.completed`), or a prefix ending in                          `.*` (`survey.*`); `dev.rivr.` is rivr's own",
+                        pattern.as_str()
+                    ),
+                );
+            }
         }
     }
 

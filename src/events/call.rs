@@ -1,0 +1,236 @@
+//! `CallEvents`: one call's events. It is the call's observer, so every verb the actor carries
+//! out becomes a `call.verb` event as it completes; the runtime adds `call.started` and
+//! `call.ended`. Each event carries its place in the call (`rivrseq`, from 1), so a consumer
+//! reading several nodes' events can put each call's back in order.
+//!
+//! A verb's event is begun when the verb starts (its summary is written then, from the command
+//! the observer is lent) and finished with the outcome: the event's one buffer is the only
+//! allocation, and nothing of the command is kept.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::call::transcript::Described;
+use crate::call::{CallError, CallInfo, CallObserver, Command, Origin, Outcome};
+use crate::config::RivrEventType;
+use crate::ops::calls::CallEnding;
+use crate::script::runner::{CallReport, Ending};
+
+use super::envelope::{DataWriter, Envelope};
+use super::{Event, EventBus, EventKind};
+
+/// Room for a verb event without growing: the envelope is ~330 bytes.
+const VERB_EVENT_CAPACITY: usize = 640;
+
+/// One call's events.
+pub struct CallEvents {
+    bus: Arc<EventBus>,
+    uuid: String,
+    route: String,
+    started: Instant,
+    sequence: AtomicU64,
+    verbs: AtomicU64,
+    /// The verb event begun at `verb_started`, waiting for its outcome, and whether its digits
+    /// must stay out of it (a `sensitive` ask).
+    pending: Mutex<Option<(DataWriter, bool)>>,
+}
+
+impl CallEvents {
+    /// The events of the call `info` running `script` at `version`, when the bus sends any;
+    /// emits `call.started`.
+    pub fn begin(bus: &Arc<EventBus>, info: &CallInfo, script: &str, version: &str) -> Option<Arc<CallEvents>> {
+        if !bus.is_active() {
+            return None;
+        }
+        let events = Arc::new(CallEvents {
+            bus: bus.clone(),
+            uuid: info.uuid.clone(),
+            route: info.route.clone().unwrap_or_default(),
+            started: Instant::now(),
+            sequence: AtomicU64::new(0),
+            verbs: AtomicU64::new(0),
+            pending: Mutex::new(None),
+        });
+        if let Some(mut data) = events.begin_event(RivrEventType::CallStarted, 768) {
+            data.field("route", &events.route)
+                .field("script", script)
+                .field("version", version)
+                .field("caller_id_number", &info.caller_id_number)
+                .field("caller_id_name", &info.caller_id_name)
+                .field("destination", &info.destination)
+                .field("context", &info.context);
+            data.object("variables");
+            for name in &bus.config().variables {
+                if let Some(value) = info.variables.get(name) {
+                    data.field(name, value);
+                }
+            }
+            data.end_object();
+            events.send(RivrEventType::CallStarted, data);
+        }
+        Some(events)
+    }
+
+    /// Emit `call.ended` from the call's report (`None`: the fallback ran instead of a script).
+    pub fn finish(&self, ending: CallEnding, report: Option<&CallReport>) {
+        let Some(mut data) = self.begin_event(RivrEventType::CallEnded, 640) else { return };
+        data.field("ending", ending.as_str());
+        if let Some(report) = report {
+            if let Ending::HungUp { cause } = &report.ending {
+                data.field("cause", cause.as_str());
+            }
+            data.field("script", &report.script);
+            if let Ending::Failed(failure) = &report.ending {
+                data.object("error")
+                    .field("kind", failure.kind.as_str())
+                    .field("message", &failure.message)
+                    .field("file", &failure.source)
+                    .field("line", &failure.line)
+                    .field("column", &failure.column)
+                    .end_object();
+            }
+        }
+        data.field("duration_ms", &millis(self.started.elapsed()))
+            .field("verbs", &self.verbs.load(Ordering::Relaxed));
+        self.send(RivrEventType::CallEnded, data);
+    }
+
+    /// The call's uuid.
+    pub fn uuid(&self) -> &str {
+        &self.uuid
+    }
+
+    /// The next place in the call's sequence, for an event the script publishes.
+    pub fn next_sequence(&self) -> u64 {
+        self.sequence.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// The bus the call's events go to.
+    pub fn bus(&self) -> &Arc<EventBus> {
+        &self.bus
+    }
+
+    fn begin_event(&self, kind: RivrEventType, capacity: usize) -> Option<DataWriter> {
+        if !self.bus.sends(kind) {
+            return None;
+        }
+        let sequence = self.next_sequence();
+        let id = format_args!("{}-{sequence}", self.uuid);
+        let envelope = Envelope {
+            id: &id,
+            source: self.bus.source(),
+            kind: kind.as_str(),
+            rivr_type: true,
+            subject: Some(&self.uuid),
+            sequence: Some(sequence),
+        };
+        Some(envelope.begin(capacity))
+    }
+
+    fn send(&self, kind: RivrEventType, data: DataWriter) {
+        self.bus.emit(Event { kind: EventKind::Rivr(kind), body: data.finish() });
+    }
+}
+
+impl CallObserver for CallEvents {
+    fn verb_started(&self, command: &Command, origin: Option<&Origin>) {
+        self.verbs.fetch_add(1, Ordering::Relaxed);
+        let Some(mut data) = self.begin_event(RivrEventType::CallVerb, VERB_EVENT_CAPACITY) else { return };
+        data.field("verb", command.verb()).field("summary", &format_args!("{}", Summary(command)));
+        if let Some(origin) = origin {
+            data.field("at", &format_args!("{}", origin.site()));
+        }
+        // A sensitive ask's digits never leave the call; its outcome says only how many.
+        let sensitive = matches!(command, Command::Ask(ask) if ask.sensitive);
+        *self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((data, sensitive));
+    }
+
+    fn verb_finished(&self, result: &Result<Outcome, CallError>, switch_time: Duration) {
+        let pending = self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        let Some((mut data, sensitive)) = pending else { return };
+        data.field("switch_ms", &millis(switch_time));
+        write_outcome(&mut data, result, sensitive);
+        self.send(RivrEventType::CallVerb, data);
+    }
+}
+
+/// A verb's arguments in short: the transcript's line, cut at 200 characters (a `say` can be
+/// long, and a summary is for people and dashboards, not for replay).
+struct Summary<'a>(&'a Command);
+
+impl std::fmt::Display for Summary<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::fmt::Write;
+        // Writes through, counting characters, and stops at the limit.
+        struct Cut<'a, 'b> {
+            out: &'a mut std::fmt::Formatter<'b>,
+            left: usize,
+        }
+        impl Write for Cut<'_, '_> {
+            fn write_str(&mut self, s: &str) -> std::fmt::Result {
+                for c in s.chars() {
+                    if self.left == 0 {
+                        return Ok(());
+                    }
+                    self.left -= 1;
+                    self.out.write_char(c)?;
+                }
+                Ok(())
+            }
+        }
+        let command = match self.0 {
+            // The digits `send_dtmf` sends can be a PIN: a summary never carries them.
+            Command::SendDtmf(_) => return f.write_str("send_dtmf"),
+            // A variable's value can be a secret.
+            Command::SetVar { name, .. } => return write!(f, "set_var: {name}"),
+            command => command,
+        };
+        write!(Cut { out: f, left: 200 }, "{}", Described(command))
+    }
+}
+
+/// The outcome part of a verb event.
+fn write_outcome(data: &mut DataWriter, result: &Result<Outcome, CallError>, sensitive: bool) {
+    match result {
+        Ok(Outcome::Ask(ask)) => {
+            data.field("outcome", ask.status.as_str());
+            if sensitive {
+                data.field("digit_count", &ask.digits.chars().count());
+            } else {
+                data.field("digits", &ask.digits);
+            }
+        }
+        Ok(Outcome::Dial(dial)) => {
+            data.field("outcome", dial.status.as_str())
+                .field("cause", dial.cause.as_str())
+                .field("talk_ms", &millis(dial.duration))
+                .field_opt("answered_by", dial.answered_by.as_deref());
+        }
+        Ok(Outcome::Record(record)) => {
+            data.field("outcome", record.status.as_str())
+                .field("path", &record.path)
+                .field("recorded_ms", &millis(record.duration));
+        }
+        Ok(Outcome::Http(response)) => {
+            data.field("outcome", "done").field("http_status", &response.status);
+        }
+        // Variables' values and switch responses can hold anything: not carried.
+        Ok(Outcome::Done | Outcome::Value(_) | Outcome::Response(_)) => {
+            data.field("outcome", "done");
+        }
+        Err(CallError::Hangup { cause }) => {
+            data.field("outcome", "hung_up").field("cause", cause.as_str());
+        }
+        Err(CallError::Transferred) => {
+            data.field("outcome", "transferred");
+        }
+        Err(error) => {
+            data.field("outcome", "error").field("error", &format_args!("{error}"));
+        }
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
