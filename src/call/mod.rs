@@ -30,6 +30,8 @@ pub use handle::{CallHandle, CallState, Origin, Site};
 pub use http::{HttpClient, HttpError, HttpMethod, HttpRequest, HttpResponse};
 pub use info::CallInfo;
 pub use observer::{CallObserver, HangupRequest, Observers};
-pub use outcome::{AskOutcome, AskStatus, DialOutcome, DialStatus, Outcome, RecordOutcome, RecordStatus};
+pub use outcome::{
+    AskOutcome, AskStatus, DialOutcome, DialStatus, KeyPress, Outcome, RecordOutcome, RecordStatus,
+};
 pub use pattern::Pattern;
 pub use variables::Variables;

@@ -48,7 +48,11 @@ impl AskStatus {
 }
 
 /// Result of `ask`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Two outcomes are equal when the script sees the same result (status, digits, terminator):
+/// when the keys came is how the call went, not what it produced, and no two switches time a
+/// caller alike.
+#[derive(Clone, Debug)]
 pub struct AskOutcome {
     /// How it ended.
     pub status: AskStatus,
@@ -56,6 +60,27 @@ pub struct AskOutcome {
     pub digits: String,
     /// The terminator key pressed, if any.
     pub terminator: Option<char>,
+    /// Every key the ask took, on every try (terminators included), with when it came: what a
+    /// call trace needs to replay barge-in and timeouts. Empty when the switch did not say.
+    pub keys: Vec<KeyPress>,
+}
+
+impl PartialEq for AskOutcome {
+    fn eq(&self, other: &Self) -> bool {
+        self.status == other.status && self.digits == other.digits && self.terminator == other.terminator
+    }
+}
+
+impl Eq for AskOutcome {}
+
+/// One key a collection took, and when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyPress {
+    /// The key (`0`-`9`, `*`, `#`, `A`-`D`).
+    pub key: char,
+    /// When the switch took it, since the verb started. A key typed ahead (before the verb)
+    /// is taken as the verb starts.
+    pub at: Duration,
 }
 
 /// How a `dial` ended.

@@ -638,7 +638,12 @@ mod tests {
         let ask = Command::Ask(AskOptions::default());
         for (status, digits) in [(AskStatus::NoInput, ""), (AskStatus::Match, "2")] {
             observer.verb_started(&ask, Some(&inside));
-            let outcome = Outcome::Ask(AskOutcome { status, digits: digits.into(), terminator: None });
+            let outcome = Outcome::Ask(AskOutcome {
+                status,
+                digits: digits.into(),
+                terminator: None,
+                keys: Vec::new(),
+            });
             observer.verb_finished(&Ok(outcome), Duration::from_millis(5));
         }
         calls.end(&call, CallEnding::Completed, None);
@@ -665,8 +670,12 @@ mod tests {
         let view = call.view();
         assert_eq!(view.verb, Some("ask"));
         assert_eq!(view.verb_detail.as_deref(), Some("ask: ivr/menu.wav"));
-        let outcome =
-            Outcome::Ask(AskOutcome { status: AskStatus::Match, digits: "1".into(), terminator: None });
+        let outcome = Outcome::Ask(AskOutcome {
+            status: AskStatus::Match,
+            digits: "1".into(),
+            terminator: None,
+            keys: Vec::new(),
+        });
         observer.verb_finished(&Ok(outcome), Duration::from_millis(1200));
         assert_eq!(call.view().verb, None);
         let (lines, dropped) = call.transcript();

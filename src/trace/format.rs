@@ -433,6 +433,7 @@ impl TraceResult {
                 },
                 digits: digits.clone(),
                 terminator: *terminator,
+                keys: Vec::new(),
             }),
             _ => return None,
         })

@@ -318,7 +318,8 @@ mod tests {
     fn ask_and_send(recorder: &TraceRecorder, digits: &str) {
         let ask = Command::Ask(AskOptions { max_digits: 8, ..AskOptions::default() });
         recorder.verb_started(&ask, None);
-        let outcome = AskOutcome { status: AskStatus::Match, digits: digits.into(), terminator: Some('#') };
+        let outcome =
+            AskOutcome { status: AskStatus::Match, digits: digits.into(), terminator: Some('#'), keys: Vec::new() };
         recorder.verb_finished(&Ok(Outcome::Ask(outcome)), Duration::from_millis(900));
         let send = Command::SendDtmf(DtmfTones::parse(digits).expect("tones"));
         recorder.verb_started(&send, None);

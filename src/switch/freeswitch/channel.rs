@@ -20,6 +20,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -27,7 +28,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::call::{CallError, Command, HangupCause, Origin, Outcome};
+use crate::call::{CallError, Command, HangupCause, KeyPress, Origin, Outcome};
 use crate::switch::freeswitch::command::{EslCommand, Execute, SendMsg};
 use crate::switch::freeswitch::event::Event;
 use crate::switch::freeswitch::frame::{ContentDisposition, ContentType, Frame, FrameDecoder, FrameError};
@@ -84,6 +85,8 @@ struct Pending {
     /// The `Event-UUID` the step was sent with; `None` for `api`, `getvar` and a hangup, which
     /// have no execute events.
     event_uuid: Option<String>,
+    /// When it was sent: DTMF keys are timed from it (`Observed::keys`).
+    sent: Option<Instant>,
     reply: Option<Reply>,
     complete: Option<Received>,
     observed: Observed,
@@ -294,7 +297,7 @@ impl FsChannel {
             // out). Its reply, still on its way, must not be taken for this step's.
             self.forget_pending();
         }
-        self.pending = Some(Pending { event_uuid, ..Pending::default() });
+        self.pending = Some(Pending { event_uuid, sent: Some(Instant::now()), ..Pending::default() });
         let result = match self.send(&command, Owed::Pending).await {
             Ok(()) => self.wait_step(verb, api, ends_call).await,
             Err(error) => Err(error.into_call_error(verb, self.ended.as_ref())),
@@ -496,8 +499,11 @@ impl FsChannel {
             EVENT_DTMF => {
                 let digit = event.header(HEADER_DTMF_DIGIT).and_then(|d| d.chars().next());
                 tracing::debug!(uuid = %self.uuid, digit = ?digit, "DTMF");
-                if let (Some(pending), Some(digit)) = (self.pending.as_mut(), digit) {
-                    pending.observed.dtmf.push(digit);
+                if let (Some(pending), Some(key)) = (self.pending.as_mut(), digit) {
+                    // Timed here rather than by `Event-Date-Timestamp`: the switch's clock is
+                    // not rivr's, and the event comes as the application takes the key.
+                    let at = pending.sent.map(|sent| sent.elapsed()).unwrap_or_default();
+                    pending.observed.keys.push(KeyPress { key, at });
                 }
             }
             EVENT_CHANNEL_BRIDGE | EVENT_CHANNEL_UNBRIDGE => {

@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 
 use crate::call::{
     AskOptions, AskOutcome, AskStatus, CallEnd, CallError, CallInfo, Command, DialOutcome, DialStatus,
-    DtmfKeys, HangupCause, Origin, Outcome, RecordOptions, RecordOutcome, RecordStatus,
+    DtmfKeys, HangupCause, KeyPress, Origin, Outcome, RecordOptions, RecordOutcome, RecordStatus,
 };
 use crate::switch::sim::{Entry, Journal};
 use crate::switch::Channel;
@@ -15,8 +15,13 @@ use crate::switch::Channel;
 /// Something the simulated caller does.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CallerAction {
-    /// Press keys (`"1"`, `"1234#"`).
+    /// Press keys (`"1"`, `"1234#"`) as one quick burst, once the prompt has played.
     Press(DtmfKeys),
+    /// Press each key at its time since the start of the `ask` that takes this action (a
+    /// replayed call): a key during the prompt stops it (barge-in), a gap longer than the
+    /// inter-digit timeout ends the collection, and the ask hears nothing else from the caller
+    /// (no key left is silence, not the next action's keys).
+    PressAt(Vec<KeyPress>),
     /// Do nothing for a while (virtual time).
     Wait(Duration),
     /// Stay silent until the current prompt times out.
@@ -111,6 +116,14 @@ pub const SIM_RECORDINGS_DIR: &str = "/usr/local/freeswitch/recordings";
 /// The least simulated time a dial takes, whatever its outcome.
 const MIN_DIAL_TIME: Duration = Duration::from_secs(1);
 
+/// How long the simulator plays a prompt (a `play`, a `say`, an `ask`'s prompts), and the
+/// invalid prompt an `ask` plays after a failed try.
+pub const SIM_PROMPT_TIME: Duration = Duration::from_secs(1);
+
+/// What FreeSWITCH plays after a failed try when the ask names no invalid prompt
+/// (`silence_stream://250`, see `switch::freeswitch::mapping::input`).
+const NO_INVALID_PROMPT_TIME: Duration = Duration::from_millis(250);
+
 /// The cause a call that lasted `max_call_duration_s` is hung up with.
 const CAUSE_ALLOTTED_TIMEOUT: &str = "ALLOTTED_TIMEOUT";
 
@@ -134,6 +147,12 @@ pub struct SimChannel {
     ahead: VecDeque<CallerAction>,
     /// Keys of the current burst not collected yet (type-ahead for the next collection).
     burst: VecDeque<char>,
+    /// Keys of a `PressAt` not collected yet, each at its time on `clock`.
+    timed: VecDeque<KeyPress>,
+    /// The current ask took a `PressAt`: its caller does nothing but press those keys.
+    timed_ask: bool,
+    /// When the current ask started, on `clock`.
+    ask_started: Duration,
     /// What is left of a `Wait` that outlasted a timeout.
     waiting_rest: Duration,
     setup: SimSetup,
@@ -166,6 +185,9 @@ impl SimChannel {
             input,
             ahead: VecDeque::new(),
             burst: VecDeque::new(),
+            timed: VecDeque::new(),
+            timed_ask: false,
+            ask_started: Duration::ZERO,
             waiting_rest: Duration::ZERO,
             setup,
             variables: info.variables.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
@@ -245,6 +267,9 @@ impl SimChannel {
         if let Some(key) = self.burst.pop_front() {
             return Ok(Some(key));
         }
+        if self.timed_ask {
+            return Ok(self.timed_key_within(limit));
+        }
         if !first {
             if self.hangup_pending() {
                 return Err(self.end("NORMAL_CLEARING"));
@@ -275,6 +300,10 @@ impl SimChannel {
                         return Ok(Some(key));
                     }
                 }
+                Some(CallerAction::PressAt(keys)) => {
+                    self.take_timed(keys);
+                    return Ok(self.timed_key_within(left));
+                }
                 Some(CallerAction::Silence) => {
                     self.clock += left;
                     return Ok(None);
@@ -293,26 +322,101 @@ impl SimChannel {
         }
     }
 
-    /// One prompt-and-collect, as FreeSWITCH's `play_and_get_digits` does it.
+    /// The timed keys of `keys`, from the start of the current ask; this ask hears nothing else.
+    fn take_timed(&mut self, keys: Vec<KeyPress>) {
+        let start = self.ask_started;
+        self.timed.extend(keys.into_iter().map(|press| KeyPress { key: press.key, at: start + press.at }));
+        self.timed_ask = true;
+    }
+
+    /// The next timed key if it comes within `limit` (the clock moves to it; a key pressed
+    /// earlier waited on the channel and comes now), else `None` with the clock `limit` on.
+    fn timed_key_within(&mut self, limit: Duration) -> Option<char> {
+        match self.timed.front() {
+            Some(next) if next.at <= self.clock + limit => {
+                self.clock = self.clock.max(next.at);
+                self.timed.pop_front().map(|press| press.key)
+            }
+            _ => {
+                self.clock += limit;
+                None
+            }
+        }
+    }
+
+    /// A try's prompt, `length` long. `switch_ivr_read` plays it with a digit buffer, so any key
+    /// stops it (barge-in) and is the try's first key; a key typed ahead stops it at once. A
+    /// caller of `Press` actions listens to the whole prompt and acts after it.
+    fn prompt(&mut self, length: Duration) -> Option<char> {
+        if let Some(key) = self.burst.pop_front() {
+            return Some(key);
+        }
+        if !self.timed_ask {
+            while let Ok(action) = self.input.try_recv() {
+                self.ahead.push_back(action);
+            }
+            if matches!(self.ahead.front(), Some(CallerAction::PressAt(_))) {
+                if let Some(CallerAction::PressAt(keys)) = self.ahead.pop_front() {
+                    self.journal.note_action_taken();
+                    self.take_timed(keys);
+                }
+            }
+        }
+        if self.timed_ask {
+            return self.timed_key_within(length);
+        }
+        self.clock += length;
+        None
+    }
+
+    /// One prompt-and-collect, as FreeSWITCH's `play_and_get_digits` does it
+    /// (`switch_play_and_get_digits`, `switch_ivr_read`, `switch_ivr_collect_digits_count`):
+    /// each try plays the prompt, which a key interrupts; then waits `timeout` for a first key
+    /// after the prompt, or `inter_digit_timeout` after the last key, and ends the try with the
+    /// digits so far when that passes; a failed try plays the invalid prompt, during which keys
+    /// wait for the next try.
     async fn ask(&mut self, options: &AskOptions) -> Result<Outcome, CallError> {
+        self.ask_started = self.clock;
+        self.timed_ask = false;
+        let result = self.collect(options).await;
+        // Keys the ask did not take are type-ahead for the next collection.
+        self.burst.extend(self.timed.drain(..).map(|press| press.key));
+        self.timed_ask = false;
+        result
+    }
+
+    async fn collect(&mut self, options: &AskOptions) -> Result<Outcome, CallError> {
         let pattern = options.regex.as_ref();
         let tries = options.tries.max(1);
-        let mut last = AskOutcome { status: AskStatus::NoInput, digits: String::new(), terminator: None };
+        let prompt_time = if options.prompts.is_empty() { Duration::ZERO } else { SIM_PROMPT_TIME };
+        let invalid_time =
+            if options.invalid_prompt.is_some() { SIM_PROMPT_TIME } else { NO_INVALID_PROMPT_TIME };
+        let mut keys: Vec<KeyPress> = Vec::new();
+        let mut last = AskOutcome {
+            status: AskStatus::NoInput,
+            digits: String::new(),
+            terminator: None,
+            keys: Vec::new(),
+        };
         // Digits the regex refused, kept across tries as FreeSWITCH keeps `<var>_invalid`.
         let mut refused: Option<String> = None;
         for attempt in 1..=tries {
             let mut digits = String::new();
             let mut terminator = None;
             let mut wait = options.timeout;
+            let mut barged_in = self.prompt(prompt_time);
             while (digits.len() as u32) < options.max_digits {
-                match self.key_within(wait, digits.is_empty() && terminator.is_none()).await? {
-                    None => break,
-                    Some(key) if options.terminators.contains(key) => {
-                        terminator = Some(key);
-                        break;
-                    }
-                    Some(key) => digits.push(key),
+                let key = match barged_in.take() {
+                    Some(key) => Some(key),
+                    None => self.key_within(wait, digits.is_empty() && terminator.is_none()).await?,
+                };
+                let Some(key) = key else { break };
+                keys.push(KeyPress { key, at: self.clock.saturating_sub(self.ask_started) });
+                if options.terminators.contains(key) {
+                    terminator = Some(key);
+                    break;
                 }
+                digits.push(key);
                 wait = options.inter_digit_timeout;
             }
             self.terminator_used |= terminator.is_some();
@@ -321,7 +425,12 @@ impl SimChannel {
                 !digits.is_empty() && length >= options.min_digits && length <= options.max_digits;
             if long_enough {
                 if pattern.is_none_or(|re| re.is_match(&digits)) {
-                    return Ok(Outcome::Ask(AskOutcome { status: AskStatus::Match, digits, terminator }));
+                    return Ok(Outcome::Ask(AskOutcome {
+                        status: AskStatus::Match,
+                        digits,
+                        terminator,
+                        keys,
+                    }));
                 }
                 refused = Some(digits.clone());
             }
@@ -329,13 +438,14 @@ impl SimChannel {
             // With min_digits 0 a try that collected nothing reads `success` (terminator) or
             // `timeout` (silence) with `<var>_invalid` still set: rivr reports the refused digits.
             let earlier = refused.clone().filter(|_| collected_nothing && options.min_digits == 0);
-            last = match earlier {
-                Some(digits) => AskOutcome { status: AskStatus::NoMatch, digits, terminator },
+            let (status, digits, terminator) = match earlier {
+                Some(digits) => (AskStatus::NoMatch, digits, terminator),
                 None if !collected_nothing || terminator.is_some() => {
-                    AskOutcome { status: AskStatus::NoMatch, digits, terminator }
+                    (AskStatus::NoMatch, digits, terminator)
                 }
-                None => AskOutcome { status: AskStatus::NoInput, digits, terminator: None },
+                None => (AskStatus::NoInput, digits, None),
             };
+            last = AskOutcome { status, digits, terminator, keys: keys.clone() };
             // switch_play_and_get_digits: with min_digits 0, a try that collected nothing ends
             // the ask once any terminator was ever used on the channel.
             if options.min_digits == 0 && collected_nothing && self.terminator_used {
@@ -344,6 +454,8 @@ impl SimChannel {
             if attempt < tries && self.hangup_pending() {
                 return Err(self.end("NORMAL_CLEARING"));
             }
+            // After every failed try, the last one too; it takes no keys (no digit buffer).
+            self.clock += invalid_time;
         }
         Ok(Outcome::Ask(last))
     }
@@ -392,7 +504,7 @@ impl SimChannel {
                 Ok(Outcome::Done)
             }
             Command::Play(_) | Command::Say(_) | Command::SayAs(_) => {
-                self.clock += Duration::from_secs(1);
+                self.clock += SIM_PROMPT_TIME;
                 Ok(Outcome::Done)
             }
             Command::Ask(options) => self.ask(options).await,
@@ -523,7 +635,7 @@ mod ask_tests {
     }
 
     fn outcome(status: AskStatus, digits: &str, terminator: Option<char>) -> Result<Outcome, CallError> {
-        Ok(Outcome::Ask(AskOutcome { status, digits: digits.into(), terminator }))
+        Ok(Outcome::Ask(AskOutcome { status, digits: digits.into(), terminator, keys: Vec::new() }))
     }
 
     #[test]

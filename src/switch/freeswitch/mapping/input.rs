@@ -97,7 +97,8 @@ pub(super) fn outcome(
         .filter(|d| !d.is_empty())
         .map(str::to_string);
     let used = event.variable(VAR_READ_TERMINATOR_USED).and_then(|t| t.chars().next());
-    let last_key_was_terminator = || observed.dtmf.chars().last().filter(|k| ask.terminators.contains(*k));
+    let last_key_was_terminator =
+        || observed.keys.last().map(|press| press.key).filter(|k| ask.terminators.contains(*k));
     let result = event.variable(VAR_READ_RESULT);
     let (status, digits, terminator) = match (result, digits) {
         (Some(READ_SUCCESS), Some(digits)) => {
@@ -132,7 +133,7 @@ pub(super) fn outcome(
             })
         }
     };
-    Ok(Outcome::Ask(AskOutcome { status, digits, terminator }))
+    Ok(Outcome::Ask(AskOutcome { status, digits, terminator, keys: observed.keys.clone() }))
 }
 
 const APP_PLAY_AND_GET_DIGITS: &str = "play_and_get_digits";
@@ -159,7 +160,7 @@ mod tests {
     use super::super::test_support::{apps, captured_runs, plan_of, settings};
     use super::super::Finished;
     use super::*;
-    use crate::call::{Command, DtmfKeys, Pattern};
+    use crate::call::{Command, DtmfKeys, KeyPress, Pattern};
     use crate::switch::freeswitch::escape::fs_parsers;
 
     #[test]
@@ -238,7 +239,8 @@ mod tests {
         let pairs: Vec<(String, String)> =
             vars.iter().map(|(k, v)| (format!("variable_{k}"), v.to_string())).collect();
         let map: BTreeMap<String, String> = pairs.into_iter().collect();
-        let observed = Observed { dtmf: dtmf.into(), ..Observed::default() };
+        let keys = dtmf.chars().map(|key| KeyPress { key, at: Duration::ZERO }).collect();
+        let observed = Observed { keys, ..Observed::default() };
         match expect.outcome("ask", Finished::App(&map), &observed) {
             Ok(Outcome::Ask(outcome)) => outcome,
             other => panic!("{other:?}"),
@@ -250,7 +252,10 @@ mod tests {
         let one = ask_expect(1);
         // outbound-pagd: `variable_read_result: success`, `variable_fslab_digit: 1`.
         let matched = ask(&one, &[("read_result", "success"), ("rivr_digits", "1")], "1");
-        assert_eq!(matched, AskOutcome { status: AskStatus::Match, digits: "1".into(), terminator: None });
+        assert_eq!(
+            matched,
+            AskOutcome { status: AskStatus::Match, digits: "1".into(), terminator: None, keys: Vec::new() }
+        );
         let four = ask_expect(4);
         let terminated = ask(
             &four,
@@ -311,7 +316,8 @@ mod tests {
                 Ok(Outcome::Ask(AskOutcome {
                     status: AskStatus::Match,
                     digits: digit.into(),
-                    terminator: None
+                    terminator: None,
+                    keys: Vec::new(),
                 })),
                 "{capture}"
             );

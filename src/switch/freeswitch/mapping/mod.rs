@@ -28,7 +28,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::call::{CallError, Command, Outcome};
+use crate::call::{CallError, Command, KeyPress, Outcome};
 use crate::switch::freeswitch::escape::protect;
 use crate::switch::freeswitch::event::Event;
 use crate::switch::freeswitch::protocol::VARIABLE_PREFIX;
@@ -165,8 +165,12 @@ impl Lookup for BTreeMap<String, String> {
 /// What the channel saw while the main step ran, besides its completion.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Observed {
-    /// DTMF keys FreeSWITCH reported (`DTMF` events), in order.
-    pub dtmf: String,
+    /// DTMF keys FreeSWITCH reported (`DTMF` events), in order, each with when it came since
+    /// the step was sent. FreeSWITCH sends the event as an application takes the key off the
+    /// channel (`switch_channel_dequeue_dtmf`: in the outbound-pagd capture the DTMF event and
+    /// the completion carry the same `Event-Date-Timestamp`), so this is when the collection
+    /// took it; a key typed ahead comes as the step starts.
+    pub keys: Vec<KeyPress>,
     /// `Event-Date-Timestamp` (µs) of the `CHANNEL_BRIDGE` event.
     pub bridged_at: Option<u64>,
     /// `Event-Date-Timestamp` (µs) of the `CHANNEL_UNBRIDGE` event.
@@ -368,7 +372,10 @@ mod test_support {
                 (Some("CHANNEL_BRIDGE"), Some((_, observed))) => observed.bridged_at = at,
                 (Some("CHANNEL_UNBRIDGE"), Some((_, observed))) => observed.unbridged_at = at,
                 (Some("DTMF"), Some((_, observed))) => {
-                    observed.dtmf.extend(event.header("DTMF-Digit").and_then(|d| d.chars().next()))
+                    let key = event.header("DTMF-Digit").and_then(|d| d.chars().next());
+                    observed
+                        .keys
+                        .extend(key.map(|key| super::KeyPress { key, at: std::time::Duration::ZERO }))
                 }
                 (Some("CHANNEL_EXECUTE_COMPLETE"), Some(_)) if event.header("Application") == Some(app) => {
                     let (arg, observed) = running.take().expect("a run started");
