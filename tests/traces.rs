@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rivr::trace::{replay_all, FinishedTrace, ReplayOptions, Retention, Trace, TraceWriter, Verdict};
+use rivr::trace::{
+    replay_all, FinishedTrace, ReplayOptions, Retention, Trace, TraceWriter, Verdict, TRACE_VERSION,
+};
 use support::fake_freeswitch::{self as fake, Scenario};
 use support::server::Server;
 
@@ -174,7 +176,8 @@ fn a_truncated_trace_is_reported_with_its_file_and_line_and_the_other_traces_sti
     std::fs::write(&cut, format!("{}\n{}\n{}", lines[0], lines[1], &lines[2][..lines[2].len() / 2]))
         .expect("write");
     let future = scripts.path().join("future.trace.jsonl");
-    std::fs::write(&future, text.replacen(r#"{"trace":1"#, r#"{"trace":7"#, 1)).expect("write");
+    let header = format!(r#"{{"trace":{TRACE_VERSION}"#);
+    std::fs::write(&future, text.replacen(&header, r#"{"trace":7"#, 1)).expect("write");
 
     let options =
         ReplayOptions { scripts_dir: Some(scripts.path().to_path_buf()), ..ReplayOptions::default() };

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::call::{CallInfo, DialStatus, DtmfKeys, RecordStatus};
+use crate::call::{CallInfo, DialStatus, DtmfKeys, KeyPress, RecordStatus};
 use crate::config::{Diagnostic, DiagnosticKind, Position, Positioned};
 use crate::scenario::Pattern;
 use crate::switch::sim::{CallerAction, SimDial, SimRecord};
@@ -192,12 +192,23 @@ struct StepMap {
     press: Option<Text>,
     #[serde(default)]
     wait: Option<Text>,
+    /// With `press`: when each key is pressed, since the ask that takes them started.
+    #[serde(default)]
+    at: Option<Times>,
     #[serde(default)]
     expect: Option<String>,
     #[serde(default)]
     dial: Option<String>,
     #[serde(default)]
     record: Option<String>,
+}
+
+/// `at: 1.5s` (every key then) or `at: [500ms, 4s]` (one time per key).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Times {
+    One(Text),
+    Each(Vec<Text>),
 }
 
 /// A YAML scalar taken as text, whether written as a string or a number (`press: 1`).
@@ -348,7 +359,15 @@ fn step(raw: RawStep, scenario: &mut Scenario) -> Result<StepAction, String> {
                     Ok(keys) if !keys.is_empty() => keys,
                     _ => return Err(format!("press: `{}` is not DTMF (0-9, *, #, A-D)", keys.trim())),
                 };
-                return Ok(StepAction::Caller(CallerAction::Press(keys)));
+                return match map.at {
+                    None => Ok(StepAction::Caller(CallerAction::Press(keys))),
+                    Some(times) => timed_press(&keys, times),
+                };
+            }
+            if map.at.is_some() {
+                return Err(
+                    "`at:` goes with `press:` (when each key is pressed, since the ask started)".into()
+                );
             }
             if let Some(Text(wait)) = map.wait {
                 return Ok(StepAction::Caller(CallerAction::Wait(duration(&wait)?)));
@@ -409,6 +428,26 @@ fn canned(raw: &RawHttp) -> Result<CannedResponse, String> {
 }
 
 /// `5s`, `500ms`, `2m`, or a bare number of seconds.
+/// `press: KEYS` with `at:`: each key at its time since the ask that takes them started.
+fn timed_press(keys: &DtmfKeys, times: Times) -> Result<StepAction, String> {
+    let times = match times {
+        Times::One(Text(time)) => vec![duration(&time)?; keys.len()],
+        Times::Each(times) => times.iter().map(|Text(time)| duration(time)).collect::<Result<_, _>>()?,
+    };
+    if times.len() != keys.len() {
+        return Err(format!(
+            "press: {} keys but {} times in `at:` (give one time, or one per key)",
+            keys.len(),
+            times.len()
+        ));
+    }
+    if times.windows(2).any(|pair| pair[1] < pair[0]) {
+        return Err("press: the times in `at:` go back in time (a caller presses keys in order)".into());
+    }
+    let presses = keys.keys().zip(times).map(|(key, at)| KeyPress { key, at }).collect();
+    Ok(StepAction::Caller(CallerAction::PressAt(presses)))
+}
+
 fn duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let (number, scale) = if let Some(n) = text.strip_suffix("ms") {

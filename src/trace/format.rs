@@ -1,16 +1,24 @@
-//! The trace file format, version 1: JSON lines, one call per file.
+//! The trace file format, version 2: JSON lines, one call per file.
 //!
 //! ```text
-//! {"trace":1,"call":{…},"script":"main.rhai","version":"1a2b3c4d","started":"2026-11-23T15:00:00Z","recorder":"run"}
+//! {"trace":2,"call":{…},"script":"main.rhai","version":"1a2b3c4d","started":"2026-11-23T15:00:00Z","recorder":"run"}
 //! {"type":"verb","n":1,"at_ms":0,"switch_ms":12,"origin":"main.rhai:30:1","verb":"answer","args":{},"result":{"outcome":"done"}}
-//! {"type":"verb","n":2,"at_ms":12,"switch_ms":4180,"origin":"rivr/menu:57:17","verb":"ask","args":{…},"result":{"outcome":"ask","status":"match","digits":"2","digit_count":1}}
+//! {"type":"verb","n":2,"at_ms":12,"switch_ms":4180,"origin":"rivr/menu:57:17","verb":"ask","args":{…},"result":{"outcome":"ask","status":"match","digits":"2","digit_count":1,"keys":[{"key":"2","at_ms":1520}]}}
 //! {"type":"end","at_ms":9120,"ending":"completed","script":"main.rhai"}
 //! ```
 //!
-//! The first line is the header (`"trace": 1` is the format version); then one `verb` line per
+//! The first line is the header (`"trace": 2` is the format version); then one `verb` line per
 //! command the script ran, in order, with its arguments and its result; then one `end` line. A
 //! file without its `end` line is a call that was still running (or a rivr that stopped): it
 //! reads as such, it is not corrupt.
+//!
+//! An ask's result lists every key the ask took (`keys`), on every try, terminators included,
+//! each with `at_ms`: when the switch took it, in ms since **the ask started** (its own
+//! `at_ms`). A key typed ahead, before the ask, is taken as it starts (`0`). A masked ask keeps
+//! only the times: no `key`, except for a key that is one of the ask's terminators (which is
+//! never one of the digits). `keys` is absent when the switch did not report them; then a
+//! replay presses the ask's keys as one burst, as it does for version 1 traces, which had no
+//! `keys` and still read.
 //!
 //! These record types are the format: they are converted from `Command`/`Outcome` and back, so
 //! the files stay the same when the internal types change.
@@ -23,13 +31,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::call::{
-    AskOutcome, AskStatus, CallError, Command, DialOutcome, DialStatus, HttpResponse, Outcome, Prompt,
-    RecordOutcome, RecordStatus,
+    AskOutcome, AskStatus, CallError, Command, DialOutcome, DialStatus, DtmfKeys, HttpResponse, Outcome,
+    Prompt, RecordOutcome, RecordStatus,
 };
 use crate::trace::TraceError;
 
-/// The format version this rivr writes and reads.
-pub const TRACE_VERSION: u64 = 1;
+/// The format version this rivr writes.
+pub const TRACE_VERSION: u64 = 2;
+
+/// The oldest format version this rivr reads (version 1: no per-key times).
+pub const OLDEST_TRACE_VERSION: u64 = 1;
 
 /// The first line of a trace.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -149,6 +160,10 @@ pub enum TraceResult {
         /// The digits were personal data and are not in the file.
         #[serde(default, skip_serializing_if = "is_false")]
         masked: bool,
+        /// Every key the ask took and when; `None` when the switch did not say (and in
+        /// version 1 traces).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        keys: Option<Vec<KeyRecord>>,
     },
     /// The result of `dial`.
     Dial {
@@ -214,6 +229,35 @@ fn is_false(value: &bool) -> bool {
     !value
 }
 
+/// One key an ask took: `{"key":"1","at_ms":1520}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    /// The key; absent for a masked ask's digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<char>,
+    /// When the switch took it, in ms since the ask started.
+    pub at_ms: u64,
+}
+
+/// The key records of an ask's `keys`; `mask` keeps the times of digits but not the digits,
+/// and keeps a key of `terminators` (it cannot be one of the digits). `None` when the switch
+/// reported no keys for an ask that got some.
+fn key_records(ask: &AskOutcome, mask: bool, terminators: &DtmfKeys) -> Option<Vec<KeyRecord>> {
+    let pressed_something = !ask.digits.is_empty() || ask.terminator.is_some();
+    if ask.keys.is_empty() && pressed_something {
+        return None;
+    }
+    Some(
+        ask.keys
+            .iter()
+            .map(|press| KeyRecord {
+                key: (!mask || terminators.contains(press.key)).then_some(press.key),
+                at_ms: millis(press.at),
+            })
+            .collect(),
+    )
+}
+
 /// The last line: how the call ended.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EndRecord {
@@ -269,12 +313,12 @@ impl Trace {
         let value: Value = serde_json::from_str(first)
             .map_err(|e| bad(1, format!("the header is not JSON ({e}): is this a rivr trace?")))?;
         match value.get("trace").and_then(Value::as_u64) {
-            Some(TRACE_VERSION) => {}
+            Some(OLDEST_TRACE_VERSION..=TRACE_VERSION) => {}
             Some(other) => {
                 return Err(bad(
                     1,
                     format!(
-                        "trace format version {other}; this rivr reads version {TRACE_VERSION}: replay it with the rivr that wrote it"
+                        "trace format version {other}; this rivr reads versions {OLDEST_TRACE_VERSION} to {TRACE_VERSION}: replay it with the rivr that wrote it"
                     ),
                 ))
             }
@@ -361,11 +405,15 @@ pub fn args_of(command: &Command, mask_digits: bool) -> Value {
             "body": request.body.as_ref().map(|b| String::from_utf8_lossy(b).into_owned()),
         }),
         Command::Log(line) => json!({ "level": line.level.as_str(), "text": line.text }),
+        Command::Publish(publication) => {
+            json!({ "type": publication.kind.as_str(), "data": publication.data })
+        }
     }
 }
 
-/// A command's result as a trace keeps it; `mask` hides an `ask`'s digits.
-pub fn result_of(result: &Result<Outcome, CallError>, mask: bool) -> TraceResult {
+/// A command's result as a trace keeps it; `mask` hides an `ask`'s digits (and its keys,
+/// but for those of `terminators`, the ask's).
+pub fn result_of(result: &Result<Outcome, CallError>, mask: bool, terminators: &DtmfKeys) -> TraceResult {
     match result {
         Ok(Outcome::Done) => TraceResult::Done,
         Ok(Outcome::Ask(ask)) => TraceResult::Ask {
@@ -374,6 +422,7 @@ pub fn result_of(result: &Result<Outcome, CallError>, mask: bool) -> TraceResult
             digit_count: ask.digits.chars().count(),
             terminator: ask.terminator,
             masked: mask,
+            keys: key_records(ask, mask, terminators),
         },
         Ok(Outcome::Dial(dial)) => TraceResult::Dial {
             status: dial.status.as_str().into(),
@@ -401,6 +450,27 @@ pub fn result_of(result: &Result<Outcome, CallError>, mask: bool) -> TraceResult
 }
 
 impl TraceResult {
+    /// Whether a replay got the same result: everything but when an ask's keys came.
+    pub fn same_as(&self, other: &TraceResult) -> bool {
+        match (self, other) {
+            (
+                TraceResult::Ask { status, digits, digit_count, terminator, masked, keys: _ },
+                TraceResult::Ask {
+                    status: other_status,
+                    digits: other_digits,
+                    digit_count: other_count,
+                    terminator: other_terminator,
+                    masked: other_masked,
+                    keys: _,
+                },
+            ) => {
+                (status, digits, digit_count, terminator, masked)
+                    == (other_status, other_digits, other_count, other_terminator, other_masked)
+            }
+            _ => self == other,
+        }
+    }
+
     /// The outcome a replay answers with, for the results a replay reproduces (dial, record,
     /// get_var, execute, HTTP); `None` for the others.
     pub fn to_outcome(&self) -> Option<Outcome> {

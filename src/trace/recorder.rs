@@ -3,7 +3,8 @@
 //! formats lines in memory there, and hands the finished file to whoever writes it.
 //!
 //! Masking happens here, before anything is formatted: an `ask` with `sensitive: true`, or on a
-//! verb of `traces.mask_dtmf`, keeps only its digit count; and those digits (three or more) are
+//! verb of `traces.mask_dtmf`, keeps only its digit count and when each key came (not which key
+//! it was, but for the ask's terminators); and those digits (three or more) are
 //! blotted out of every later line (a script that reads a PIN back with `say_digits` or posts it
 //! to a service does not leak it into the file).
 
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::call::{CallError, CallInfo, CallObserver, Command, Origin, Outcome};
+use crate::call::{CallError, CallInfo, CallObserver, Command, DtmfKeys, Origin, Outcome};
 use crate::config::MaskedVerb;
 use crate::script::runner::{CallReport, Ending};
 use crate::trace::format::{self, CallStart, EndRecord, Header, Line, VerbRecord, TRACE_VERSION};
@@ -77,6 +78,8 @@ struct Started {
     verb: &'static str,
     args: Value,
     mask: bool,
+    /// An ask's terminators: a masked ask's keys keep these (they are never its digits).
+    terminators: DtmfKeys,
     origin: Option<String>,
     site: Option<format::SiteRecord>,
     at: Duration,
@@ -202,6 +205,10 @@ impl CallObserver for TraceRecorder {
             verb: command.verb(),
             args: format::args_of(command, mask),
             mask,
+            terminators: match command {
+                Command::Ask(ask) => ask.terminators.clone(),
+                _ => DtmfKeys::default(),
+            },
             origin: origin.map(ToString::to_string),
             site,
             at: self.started.elapsed(),
@@ -228,7 +235,7 @@ impl CallObserver for TraceRecorder {
             site: started.site,
             verb: started.verb.to_string(),
             args: started.args,
-            result: format::result_of(result, started.mask),
+            result: format::result_of(result, started.mask, &started.terminators),
         };
         let line = to_line(&Line::Verb(record), &inner.secrets);
         inner.text.push_str(&line);
@@ -318,8 +325,12 @@ mod tests {
     fn ask_and_send(recorder: &TraceRecorder, digits: &str) {
         let ask = Command::Ask(AskOptions { max_digits: 8, ..AskOptions::default() });
         recorder.verb_started(&ask, None);
-        let outcome =
-            AskOutcome { status: AskStatus::Match, digits: digits.into(), terminator: Some('#'), keys: Vec::new() };
+        let outcome = AskOutcome {
+            status: AskStatus::Match,
+            digits: digits.into(),
+            terminator: Some('#'),
+            keys: Vec::new(),
+        };
         recorder.verb_finished(&Ok(Outcome::Ask(outcome)), Duration::from_millis(900));
         let send = Command::SendDtmf(DtmfTones::parse(digits).expect("tones"));
         recorder.verb_started(&send, None);

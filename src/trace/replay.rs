@@ -2,8 +2,11 @@
 //! and say whether the flow did the same.
 //!
 //! The replayed caller presses the recorded keys: each `ask` of the new flow gets, in order, the
-//! keys of the recorded asks (as one burst, as the simulator's caller presses them; a key the
-//! collection does not take is type-ahead for the next one, as on a switch). Dials (by target),
+//! keys of the recorded asks, each at its recorded time since the ask started
+//! (`CallerAction::PressAt`), so a key during the prompt barges in, a key typed ahead is there
+//! as the ask starts, and a pause longer than the inter-digit timeout ends the collection as it
+//! did. A version 1 trace has no key times: its keys come as one burst after the prompt. A key
+//! the collection does not take is type-ahead for the next one, as on a switch. Dials (by target),
 //! recordings (in order), `execute` (by application and argument), `get_var` (by name) and HTTP
 //! requests (by method and URL) get the recorded answers. A call the caller or the far end
 //! ended is ended at the same verb. The replay writes its own trace with a `TraceRecorder`, and
@@ -17,13 +20,14 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
 use crate::call::actor::{self, CallServices};
 use crate::call::fiber::Fibers;
 use crate::call::http::{CannedHttp, HttpError, HttpRequest, HttpResponse};
-use crate::call::{CallError, CallInfo, Command, DtmfKeys, HangupCause, Origin, Outcome, Pattern};
+use crate::call::{CallError, CallInfo, Command, DtmfKeys, HangupCause, KeyPress, Origin, Outcome, Pattern};
 use crate::config::{Limits, MaskedVerb};
 use crate::script::engine::STACK_SIZE;
 use crate::script::runner::{self, CallJob};
@@ -31,7 +35,7 @@ use crate::script::store::Script;
 use crate::script::ScriptStore;
 use crate::switch::sim::{CallerAction, Journal, SimChannel, SimSetup};
 use crate::switch::Channel;
-use crate::trace::format::{Trace, TraceResult, VerbRecord};
+use crate::trace::format::{KeyRecord, Trace, TraceResult, VerbRecord};
 use crate::trace::recorder::{RecorderSettings, TraceRecorder};
 
 /// Which script version replays the traces.
@@ -345,7 +349,8 @@ fn compare(
     replayed: &Trace,
     stuck: Option<(usize, String)>,
 ) -> Verdict {
-    let same = |a: &VerbRecord, b: &VerbRecord| a.verb == b.verb && a.args == b.args && a.result == b.result;
+    let same =
+        |a: &VerbRecord, b: &VerbRecord| a.verb == b.verb && a.args == b.args && a.result.same_as(&b.result);
     let first_difference =
         trace.verbs.iter().zip(&replayed.verbs).position(|(a, b)| !same(a, b)).or_else(|| {
             (trace.verbs.len() != replayed.verbs.len()).then(|| trace.verbs.len().min(replayed.verbs.len()))
@@ -476,12 +481,16 @@ fn dial_key(targets: &serde_json::Value) -> String {
     }
 }
 
-/// The caller actions that make `verb` (a recorded ask) come out as it did.
+/// The caller actions that make `verb` (a recorded ask) come out as it did: each key at its
+/// recorded time when the trace has them, else the keys as one burst.
 fn ask_actions(trace: &Trace, verb: &VerbRecord) -> Result<Vec<CallerAction>, String> {
-    let TraceResult::Ask { status, digits, digit_count, terminator, .. } = &verb.result else {
+    let TraceResult::Ask { status, digits, digit_count, terminator, keys, .. } = &verb.result else {
         // A hangup or an error during the ask: the caller pressed nothing we know of.
         return Ok(Vec::new());
     };
+    if let Some(keys) = keys {
+        return Ok(vec![CallerAction::PressAt(timed_keys(trace, verb, keys)?)]);
+    }
     let tries = verb.args.get("tries").and_then(serde_json::Value::as_u64).unwrap_or(1).max(1) as usize;
     let digits = match digits {
         Some(digits) => digits.clone(),
@@ -510,6 +519,51 @@ fn ask_actions(trace: &Trace, verb: &VerbRecord) -> Result<Vec<CallerAction>, St
         "nomatch" => vec![CallerAction::Press(press); tries],
         _ => vec![CallerAction::Press(press)],
     })
+}
+
+/// The keys of a recorded ask at their times. A masked ask's digits are stand-ins: the last
+/// `digit_count` (the try that decided the ask) satisfy its regex; earlier tries' digits are
+/// unknown and get stand-ins too.
+pub(crate) fn timed_keys(
+    trace: &Trace,
+    verb: &VerbRecord,
+    keys: &[KeyRecord],
+) -> Result<Vec<KeyPress>, String> {
+    let (digits, digit_count) = match &verb.result {
+        TraceResult::Ask { digits, digit_count, .. } => (digits.as_deref(), *digit_count),
+        _ => (None, 0),
+    };
+    let hidden = keys.iter().filter(|record| record.key.is_none()).count();
+    let mut stand_ins = if hidden == 0 || digits.is_some() {
+        String::new()
+    } else {
+        let last = digit_count.min(hidden);
+        let earlier = stand_in_digits(verb, hidden - last).unwrap_or_else(|| "0".repeat(hidden - last));
+        let decided = stand_in_digits(verb, last).ok_or_else(|| {
+            format!(
+                "{}: the ask at {} was masked ({last} digits) and no {last}-digit value satisfies its regex {}",
+                trace.path.display(),
+                verb.origin.as_deref().unwrap_or("?"),
+                verb.args.get("regex").and_then(|r| r.as_str()).unwrap_or("")
+            )
+        })?;
+        format!("{earlier}{decided}")
+    }
+    .chars()
+    .collect::<VecDeque<char>>();
+    keys.iter()
+        .map(|record| {
+            let key = record.key.or_else(|| stand_ins.pop_front()).ok_or_else(|| {
+                format!("{}: ask {}: a key without its key in an unmasked ask", trace.path.display(), verb.n)
+            })?;
+            let key = DtmfKeys::parse(&key.to_string())
+                .map_err(|e| format!("{}: ask {}: {e}", trace.path.display(), verb.n))?
+                .keys()
+                .next()
+                .unwrap_or(key);
+            Ok(KeyPress { key, at: Duration::from_millis(record.at_ms) })
+        })
+        .collect()
 }
 
 /// Digits of `count` keys that satisfy the recorded ask's regex, for a masked ask.

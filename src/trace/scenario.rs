@@ -1,8 +1,9 @@
 //! `rivr trace to-scenario`: a trace as a `*.test.yaml` scenario (see `crate::scenario`), so a
 //! real call that went wrong can be kept as a test.
 //!
-//! Every verb becomes an `expect` step with its exact argument; an ask's keys become `press`
-//! steps (or `silence` for each try that timed out); dial and record results go on their
+//! Every verb becomes an `expect` step with its exact argument; an ask's keys become one
+//! `press` step with `at:`, each key's time since the ask started (a version 1 trace, without
+//! key times: `press` steps, or `silence` for each try that timed out); dial and record results go on their
 //! `expect` step; HTTP responses become the scenario's canned `http:` answers; the variables the
 //! call read become the call's variables; a call the caller hung up gets a `hangup` step there.
 //! Masked digits are replaced with stand-ins of the same length that satisfy the ask's regex.
@@ -12,7 +13,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use crate::trace::format::{Trace, TraceResult, VerbRecord};
-use crate::trace::replay::stand_in_digits;
+use crate::trace::replay::{stand_in_digits, timed_keys};
 
 /// Why a trace cannot become a scenario.
 #[derive(Debug, thiserror::Error)]
@@ -130,6 +131,15 @@ pub fn to_scenario(trace: &Trace, script: &str) -> Result<String, ToScenarioErro
                     status.clone()
                 };
                 let _ = writeln!(out, "        record: {}", quote(&result));
+            }
+            TraceResult::Ask { keys: Some(keys), .. } if !keys.is_empty() => {
+                let presses = timed_keys(trace, verb, keys)
+                    .map_err(|message| ToScenarioError { path: trace.path.display().to_string(), message })?;
+                let pressed: String = presses.iter().map(|press| press.key).collect();
+                let times: Vec<String> =
+                    presses.iter().map(|press| format!("{}ms", press.at.as_millis())).collect();
+                let _ = writeln!(out, "      - press: {}", quote(&pressed));
+                let _ = writeln!(out, "        at: [{}]", times.join(", "));
             }
             TraceResult::Ask { status, digits, digit_count, terminator, .. } => {
                 let digits = match digits {
