@@ -6,6 +6,7 @@ pub mod esl_wire;
 pub mod fake_freeswitch;
 pub mod fake_inbound;
 pub mod fs_parsers;
+pub mod nats_server;
 pub mod rivr_process;
 pub mod server;
 
