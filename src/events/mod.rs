@@ -13,6 +13,7 @@
 pub mod call;
 pub mod envelope;
 pub mod sink;
+pub mod webhook;
 
 use std::sync::Arc;
 

@@ -1,0 +1,294 @@
+//! The webhook sink end to end: events from the bus through a sink's bounded queue and its
+//! delivery task to an HTTP receiver on 127.0.0.1 started by the test, which answers, fails,
+//! refuses, stalls or is not there at all.
+//!
+//! Every test asserts on what arrived and on the sink's counts; none on how long anything took.
+//! Timeouts and backoffs are either tiny (so retries are quick) or huge (so the task is known to
+//! be stuck where the test put it).
+
+#[path = "support/http_server.rs"]
+mod http_server;
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use cloudevents::AttributesReader;
+use hmac::{Hmac, KeyInit, Mac};
+use http_server::{Received, Reply};
+use rivr::config::Config;
+use rivr::events::sink::{self, SinkReading, SinkStats};
+use rivr::events::{webhook, EventBus};
+use sha2::Sha256;
+use support::{runtime, wait_for};
+
+const SECRET: &str = "correct horse battery staple";
+
+/// A bus with one webhook sink configured by `settings` (YAML lines under the webhook entry)
+/// and pointed at `url`; its delivery task is not started yet, so events emitted now wait in
+/// the queue.
+struct Sink {
+    /// None once closed, as rivr's shutdown drops it.
+    bus: Option<EventBus>,
+    config: rivr::config::Webhook,
+    inbox: Option<sink::SinkInbox>,
+    stats: Arc<SinkStats>,
+}
+
+impl Sink {
+    fn new(url: &str, settings: &str) -> Sink {
+        let yaml = format!("events:\n  source: rivr://test-node\n  webhooks:\n    - url: {url}\n{settings}");
+        let config =
+            Config::parse_with_env(&yaml, "rivr.yaml", &|_| None).unwrap_or_else(|error| panic!("{error}"));
+        let webhook = config.events.webhooks[0].clone();
+        let (queue, inbox) = sink::queue(&webhook.display_name(), "webhook", webhook.queue.get());
+        let stats = inbox.stats.clone();
+        Sink {
+            bus: Some(EventBus::new(&config.events, vec![queue])),
+            config: webhook,
+            inbox: Some(inbox),
+            stats,
+        }
+    }
+
+    /// Start the delivery task on `rt`.
+    fn start(&mut self, rt: &tokio::runtime::Runtime) -> tokio::task::JoinHandle<()> {
+        let _entered = rt.enter();
+        webhook::start(&self.config, self.inbox.take().expect("started once")).expect("sink starts")
+    }
+
+    /// Emit `n` events, `script.reloaded` of `main.rhai` at versions `from`, `from + 1`, …, so
+    /// each carries its place in `data.version`.
+    fn emit(&self, from: usize, n: usize) {
+        for version in from..from + n {
+            self.bus.as_ref().expect("open").script_reloaded("main.rhai", &version.to_string());
+        }
+    }
+
+    fn reading(&self) -> SinkReading {
+        self.bus.as_ref().expect("open").readings().remove(0)
+    }
+
+    /// Close the queue, as rivr's shutdown does.
+    fn close(&mut self) {
+        self.bus = None;
+    }
+
+    /// Delivered and given up, also after closing.
+    fn outcome(&self) -> (u64, u64) {
+        (self.stats.sent.load(Ordering::Relaxed), self.stats.failed.load(Ordering::Relaxed))
+    }
+}
+
+/// The versions carried by the events of a request's body, a single event or an array.
+fn versions(request: &Received) -> Vec<usize> {
+    let value: serde_json::Value = serde_json::from_slice(&request.body).expect("JSON body");
+    let events = match value {
+        serde_json::Value::Array(events) => events,
+        event => vec![event],
+    };
+    events
+        .iter()
+        .map(|event| event["data"]["version"].as_str().expect("version").parse().expect("number"))
+        .collect()
+}
+
+/// Whether `request` carries `X-Rivr-Signature` for its body with `SECRET`, checked with the
+/// HMAC crate's constant-time comparison as a receiver would.
+fn signed_with_the_secret(request: &Received) -> bool {
+    let Some(hex) = request.header("x-rivr-signature").and_then(|value| value.strip_prefix("sha256=")) else {
+        return false;
+    };
+    let Some(code) = decode_hex(hex) else { return false };
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(SECRET.as_bytes()).expect("key");
+    mac.update(&request.body);
+    mac.verify_slice(&code).is_ok()
+}
+
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    (0..hex.len()).step_by(2).map(|at| u8::from_str_radix(hex.get(at..at + 2)?, 16).ok()).collect()
+}
+
+/// A loopback address nobody listens on.
+fn dead_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("address");
+    drop(listener);
+    format!("http://{address}/events")
+}
+
+#[test]
+fn events_arrive_one_per_post_signed_and_parse_as_cloudevents() {
+    let rt = runtime();
+    let server = http_server::start(&rt, |_| Reply::text(200, ""));
+    let mut sink = Sink::new(&server.url("/rivr/events?token=abc"), &format!("      secret: {SECRET}\n"));
+    sink.start(&rt);
+    sink.emit(0, 3);
+    wait_for("three events delivered", || sink.reading().sent == 3);
+
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3);
+    for (n, request) in requests.iter().enumerate() {
+        assert_eq!((request.method.as_str(), request.path.as_str()), ("POST", "/rivr/events?token=abc"));
+        assert_eq!(request.header("content-type"), Some("application/cloudevents+json"));
+        assert!(signed_with_the_secret(request), "bad signature: {:?}", request.header("x-rivr-signature"));
+        let event: cloudevents::Event =
+            serde_json::from_slice(&request.body).expect("a CloudEvents 1.0 event");
+        assert_eq!(event.specversion(), cloudevents::event::SpecVersion::V10);
+        assert_eq!(event.ty(), "dev.rivr.script.reloaded");
+        assert_eq!(event.source().as_str(), "rivr://test-node");
+        assert_eq!(versions(request), [n]);
+    }
+    let reading = sink.reading();
+    assert_eq!((reading.sent, reading.failed, reading.dropped), (3, 0, 0));
+}
+
+#[test]
+fn a_batch_is_a_json_array_of_the_events_already_waiting_signed_as_one_body() {
+    let rt = runtime();
+    let server = http_server::start(&rt, |_| Reply::text(204, ""));
+    let mut sink = Sink::new(&server.url("/in"), &format!("      secret: {SECRET}\n      batch: 4\n"));
+    // Six wait before the task starts: a batch of four, then one of the two left.
+    sink.emit(0, 6);
+    sink.start(&rt);
+    wait_for("six events delivered", || sink.reading().sent == 6);
+    // A lone event later still goes out, as an array of one, without waiting for company.
+    sink.emit(6, 1);
+    wait_for("the seventh delivered", || sink.reading().sent == 7);
+
+    let requests = server.requests();
+    let batches: Vec<Vec<usize>> = requests.iter().map(versions).collect();
+    assert_eq!(batches, [vec![0, 1, 2, 3], vec![4, 5], vec![6]]);
+    for request in &requests {
+        assert_eq!(request.header("content-type"), Some("application/cloudevents-batch+json"));
+        assert!(signed_with_the_secret(request));
+        let events: Vec<cloudevents::Event> =
+            serde_json::from_slice(&request.body).expect("an array of CloudEvents 1.0 events");
+        assert!(events.iter().all(|event| event.ty() == "dev.rivr.script.reloaded"));
+    }
+}
+
+#[test]
+fn without_a_secret_there_is_no_signature_header() {
+    let rt = runtime();
+    let server = http_server::start(&rt, |_| Reply::text(200, ""));
+    let mut sink = Sink::new(&server.url("/in"), "");
+    sink.start(&rt);
+    sink.emit(0, 1);
+    wait_for("delivered", || sink.reading().sent == 1);
+    assert_eq!(server.requests()[0].header("x-rivr-signature"), None);
+}
+
+#[test]
+fn a_receiver_failing_twice_gets_the_same_batch_a_third_time_and_nothing_is_lost_or_reordered() {
+    let rt = runtime();
+    let answered = Arc::new(AtomicUsize::new(0));
+    let count = answered.clone();
+    let server = http_server::start(&rt, move |_| match count.fetch_add(1, Ordering::SeqCst) {
+        0 | 1 => Reply::text(503, "warming up"),
+        _ => Reply::text(200, ""),
+    });
+    let mut sink = Sink::new(
+        &server.url("/in"),
+        &format!("      secret: {SECRET}\n      batch: 3\n      retries: 5\n      backoff_ms: 1\n"),
+    );
+    sink.emit(0, 6);
+    sink.start(&rt);
+    wait_for("six events delivered", || sink.reading().sent == 6);
+
+    let requests = server.requests();
+    let batches: Vec<Vec<usize>> = requests.iter().map(versions).collect();
+    assert_eq!(batches, [vec![0, 1, 2], vec![0, 1, 2], vec![0, 1, 2], vec![3, 4, 5]]);
+    assert_eq!(requests[0].body, requests[2].body, "a retry sends the same bytes");
+    assert!(requests.iter().all(signed_with_the_secret));
+    let reading = sink.reading();
+    assert_eq!((reading.sent, reading.failed, reading.dropped), (6, 0, 0));
+}
+
+#[test]
+fn a_refusing_receiver_is_not_asked_again_and_its_events_are_counted_as_failed() {
+    let rt = runtime();
+    let server = http_server::start(&rt, |_| Reply::json(400, r#"{"error":"unknown type"}"#));
+    let mut sink = Sink::new(&server.url("/in"), "      retries: 5\n      backoff_ms: 1\n");
+    sink.emit(0, 3);
+    sink.start(&rt);
+    wait_for("three events given up", || sink.reading().failed == 3);
+    // The failures are counted once their POST was refused, so any retry would be in already.
+    let asked: Vec<Vec<usize>> = server.requests().iter().map(versions).collect();
+    assert_eq!(asked, [vec![0], vec![1], vec![2]], "each event once, none retried");
+    assert_eq!(sink.reading().sent, 0);
+}
+
+#[test]
+fn a_stalled_receiver_fills_the_queue_and_then_exactly_the_excess_is_dropped_without_blocking() {
+    let rt = runtime();
+    let server = http_server::start(&rt, |_| Reply::Hang);
+    // A timeout far beyond the test: the task is known to be stuck in the first POST.
+    let mut sink = Sink::new(&server.url("/in"), "      queue: 8\n      timeout_ms: 600000\n");
+    sink.start(&rt);
+    sink.emit(0, 1);
+    wait_for("the first POST reaches the receiver", || server.requests().len() == 1);
+
+    // Emitting returns at once whatever the receiver does: were it to wait, this would hang.
+    sink.emit(1, 8 + 5);
+    let reading = sink.reading();
+    assert_eq!((reading.queued, reading.dropped), (8, 5));
+    assert_eq!((reading.sent, reading.failed), (0, 0));
+    assert_eq!(server.requests().len(), 1, "nothing else sent while the first POST hangs");
+}
+
+#[test]
+fn a_dead_receiver_fills_the_queue_and_then_exactly_the_excess_is_dropped_without_blocking() {
+    let rt = runtime();
+    // A backoff far beyond the test: after its first refused connection the task waits, holding
+    // the first event.
+    let mut sink = Sink::new(&dead_url(), "      queue: 8\n      retries: 3\n      backoff_ms: 600000\n");
+    sink.start(&rt);
+    sink.emit(0, 1);
+    wait_for("the task takes the first event", || sink.reading().queued == 0);
+
+    sink.emit(1, 8 + 5);
+    let reading = sink.reading();
+    assert_eq!((reading.queued, reading.dropped), (8, 5));
+    assert_eq!((reading.sent, reading.failed), (0, 0));
+}
+
+#[test]
+fn a_dead_receiver_gets_every_event_given_up_and_counted_after_the_retries() {
+    let rt = runtime();
+    let mut sink = Sink::new(&dead_url(), "      queue: 8\n      retries: 2\n      backoff_ms: 1\n");
+    sink.emit(0, 8 + 3);
+    sink.start(&rt);
+    wait_for("eight events given up", || sink.reading().failed == 8);
+    let reading = sink.reading();
+    assert_eq!((reading.sent, reading.dropped, reading.queued), (0, 3, 0));
+}
+
+#[test]
+fn on_shutdown_the_queued_events_are_still_delivered_before_the_task_ends() {
+    let rt = runtime();
+    let server = http_server::start(&rt, |_| Reply::text(200, ""));
+    let mut sink = Sink::new(&server.url("/in"), "      batch: 2\n");
+    sink.emit(0, 5);
+    sink.close();
+    let task = sink.start(&rt);
+    rt.block_on(task).expect("the task ends by itself");
+    let delivered: Vec<usize> = server.requests().iter().flat_map(versions).collect();
+    assert_eq!(delivered, [0, 1, 2, 3, 4]);
+    assert_eq!(sink.outcome(), (5, 0));
+}
+
+#[test]
+fn on_shutdown_a_failing_receiver_costs_one_round_of_retries_and_the_rest_is_given_up() {
+    let rt = runtime();
+    let server = http_server::start(&rt, |_| Reply::text(503, "down"));
+    let mut sink = Sink::new(&server.url("/in"), "      retries: 2\n      backoff_ms: 1\n      queue: 50\n");
+    sink.emit(0, 50);
+    sink.close();
+    let task = sink.start(&rt);
+    rt.block_on(task).expect("the task ends by itself");
+    // The first event was tried three times; the other 49 were given up without a POST.
+    let asked: Vec<Vec<usize>> = server.requests().iter().map(versions).collect();
+    assert_eq!(asked, [vec![0], vec![0], vec![0]]);
+    assert_eq!(sink.outcome(), (0, 50));
+}
