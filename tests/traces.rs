@@ -261,3 +261,150 @@ fn every_example_scenario_traced_by_rivr_test_replays_the_same_against_its_scrip
         assert_eq!(result.verdict, Verdict::Same, "{}", result.render());
     }
 }
+
+/// Up to four digits after the prompt (which the simulator plays for 1 s), a 2 s inter-digit
+/// timeout; then a one-key confirmation.
+const TIMED_SCRIPT: &str = r#"answer();
+let account = ask("ivr/account.wav", #{min_digits: 1, max_digits: 4, timeout: 5000, inter_digit_timeout: 2000});
+say("account " + account.digits);
+let confirm = ask("ivr/confirm.wav", #{max_digits: 1});
+say("confirm " + confirm.digits);
+"#;
+
+/// The caller presses 1 300 ms into the account prompt (barge-in), then 2 at 3 s: 2.7 s later,
+/// past the inter-digit timeout, so the account is "1" and the 2 is typed ahead for the
+/// confirmation.
+const BARGE_IN_THEN_PAUSE: &str = r#"script: main.rhai
+scenarios:
+  - name: barge-in, then a pause past the inter-digit timeout
+    steps:
+      - expect: answer
+      - expect: ask ivr/account.wav
+      - press: "12"
+        at: [300ms, 3s]
+      - expect: say account 1
+      - expect: ask ivr/confirm.wav
+      - expect: say confirm 2
+      - expect: hangup
+"#;
+
+/// The trace `rivr test --traces` writes for `scenario` on `TIMED_SCRIPT`, in `scripts`.
+fn traced_scenario(scripts: &Path, scenario: &str) -> PathBuf {
+    let file = scripts.join("call.test.yaml");
+    std::fs::write(&file, scenario).expect("write");
+    let parsed = rivr::scenario::load(&file).unwrap_or_else(|e| panic!("{e:?}"));
+    let traces = scripts.join("traces");
+    let options =
+        rivr::scenario::RunOptions { traces: Some(traces.clone()), ..rivr::scenario::RunOptions::default() };
+    let results = rivr::scenario::run_all(&parsed.scenarios, &options);
+    assert!(results.iter().all(|r| r.passed()), "{}", results[0].render());
+    let paths = rivr::trace::cli::trace_files(&[traces]);
+    assert_eq!(paths.len(), 1);
+    paths[0].clone()
+}
+
+/// `trace` as the version 1 format kept it: no key times.
+fn without_key_times(trace: &Path) -> String {
+    let text = std::fs::read_to_string(trace).expect("trace");
+    let mut lines = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let mut value: serde_json::Value = serde_json::from_str(line).expect("json");
+        if index == 0 {
+            value["trace"] = 1.into();
+        } else if let Some(result) = value.get_mut("result").and_then(|r| r.as_object_mut()) {
+            result.remove("keys");
+        }
+        lines.push(value.to_string());
+    }
+    lines.join("\n") + "\n"
+}
+
+fn ask_result(trace: &Trace, n: usize) -> (String, Option<String>, serde_json::Value) {
+    let ask = trace.verbs.iter().filter(|v| v.verb == "ask").nth(n).expect("the ask");
+    let value = serde_json::to_value(&ask.result).expect("json");
+    (
+        value["status"].as_str().unwrap_or_default().to_string(),
+        value["digits"].as_str().map(String::from),
+        value["keys"].clone(),
+    )
+}
+
+#[test]
+fn a_caller_who_barges_in_then_pauses_past_the_inter_digit_timeout_replays_the_same_ask_result() {
+    let scripts = scripts_with(TIMED_SCRIPT);
+    let path = traced_scenario(scripts.path(), BARGE_IN_THEN_PAUSE);
+    let trace = Trace::read(&path).expect("trace reads");
+    assert_eq!(trace.header.trace, TRACE_VERSION);
+    assert_eq!(
+        ask_result(&trace, 0),
+        ("match".into(), Some("1".into()), serde_json::json!([{"key": "1", "at_ms": 300}]))
+    );
+    // The 2 was typed ahead: the confirmation took it as it started.
+    assert_eq!(
+        ask_result(&trace, 1),
+        ("match".into(), Some("2".into()), serde_json::json!([{"key": "2", "at_ms": 0}]))
+    );
+    // Same: every verb has the same arguments and result (status, digits, terminator).
+    assert_eq!(replay(&path, scripts.path()), Verdict::Same);
+}
+
+#[test]
+fn a_shorter_inter_digit_timeout_in_a_new_version_splits_keys_the_caller_paused_between_and_only_key_times_show_it(
+) {
+    // Recorded on a version with a 4 s inter-digit timeout: 1 at 300 ms and 2 at 3 s make "12".
+    let patient =
+        scripts_with(&TIMED_SCRIPT.replace("inter_digit_timeout: 2000", "inter_digit_timeout: 4000"));
+    let scenario = BARGE_IN_THEN_PAUSE
+        .replace("say account 1", "say account 12")
+        .replace("      - expect: say confirm 2", "      - press: \"5\"\n      - expect: say confirm 5");
+    let path = traced_scenario(patient.path(), &scenario);
+    assert_eq!(replay(&path, patient.path()), Verdict::Same);
+    // The caller's 2.7 s pause is longer than the new version's 2 s: it would have taken "1".
+    let hasty = scripts_with(TIMED_SCRIPT);
+    let Verdict::Diverged(divergence) = replay(&path, hasty.path()) else { panic!("expected a divergence") };
+    assert_eq!(divergence.at, 2, "the account ask");
+    let shown = |verb: Option<rivr::trace::format::VerbRecord>| verb.expect("a verb").result.shown();
+    assert_eq!(shown(divergence.recorded.clone()), r#"match "12""#);
+    assert_eq!(shown(divergence.replayed.clone()), r#"match "1""#);
+    // Without key times (a version 1 trace) the keys come as one burst and the pause is lost.
+    let burst = patient.path().join("burst.trace.jsonl");
+    std::fs::write(&burst, without_key_times(&path)).expect("write");
+    let Verdict::Diverged(divergence) = replay(&burst, hasty.path()) else { panic!("a changed argument") };
+    assert_eq!(shown(divergence.replayed.clone()), r#"match "12""#, "the burst hides the pause");
+}
+
+#[test]
+fn a_version_1_trace_without_key_times_still_reads_and_replays_the_same() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/traces/v1");
+    let trace = dir.join("menu.trace.jsonl");
+    let read = Trace::read(&trace).expect("a version 1 trace reads");
+    assert_eq!(read.header.trace, 1);
+    assert!(ask_result(&read, 0).2.is_null(), "no key times in version 1");
+    assert_eq!(replay(&trace, &dir), Verdict::Same);
+}
+
+#[test]
+fn a_masked_asks_key_times_reach_the_file_without_its_digits_and_still_replay() {
+    let scripts = scripts_with(
+        &TIMED_SCRIPT.replace("inter_digit_timeout: 2000", "inter_digit_timeout: 2000, sensitive: true"),
+    );
+    let scenario = r#"script: main.rhai
+scenarios:
+  - name: a PIN typed key by key
+    steps:
+      - expect: answer
+      - expect: ask ivr/account.wav
+      - press: "9876"
+        at: [300ms, 800ms, 1.5s, 2s]
+      - expect: say /^account/
+      - expect: ask ivr/confirm.wav
+      - press: "1"
+      - expect: say confirm 1
+      - expect: hangup
+"#;
+    let path = traced_scenario(scripts.path(), scenario);
+    let text = std::fs::read_to_string(&path).expect("trace");
+    assert!(!text.contains("9876"), "{text}");
+    assert!(text.contains(r#""keys":[{"at_ms":300},{"at_ms":800},{"at_ms":1500},{"at_ms":2000}]"#), "{text}");
+    assert_eq!(replay(&path, scripts.path()), Verdict::Same);
+}

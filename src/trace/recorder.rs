@@ -313,7 +313,7 @@ pub fn hash_number(number: &str, key: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::call::{AskOptions, AskOutcome, AskStatus, DtmfTones};
+    use crate::call::{AskOptions, AskOutcome, AskStatus, DtmfTones, KeyPress};
 
     fn call() -> CallInfo {
         let mut info = CallInfo::new("call-1", "5551234", "1000");
@@ -345,6 +345,56 @@ mod tests {
         let text = recorder.finish(None).text;
         assert!(!text.contains("987654"), "{text}");
         assert!(text.contains(r#""digit_count":6"#) && text.contains(r#""masked":true"#), "{text}");
+    }
+
+    /// The trace of one ask with `keys` (each key and its ms), and that ask's `keys` record.
+    fn ask_with_keys(sensitive: bool, keys: &[(char, u64)]) -> (String, Value) {
+        let recorder = TraceRecorder::start(&call(), "main.rhai", "1", &RecorderSettings::default());
+        let ask = Command::Ask(AskOptions {
+            max_digits: 8,
+            sensitive,
+            terminators: DtmfKeys::parse("#").expect("keys"),
+            ..AskOptions::default()
+        });
+        recorder.verb_started(&ask, None);
+        let keys: Vec<KeyPress> =
+            keys.iter().map(|&(key, ms)| KeyPress { key, at: Duration::from_millis(ms) }).collect();
+        let digits: String = keys.iter().map(|k| k.key).filter(|k| *k != '#').collect();
+        let outcome = AskOutcome { status: AskStatus::Match, digits, terminator: Some('#'), keys };
+        recorder.verb_finished(&Ok(Outcome::Ask(outcome)), Duration::from_millis(3000));
+        let text = recorder.finish(None).text;
+        let line: Value = serde_json::from_str(text.lines().nth(1).expect("the ask")).expect("json");
+        (text, line["result"]["keys"].clone())
+    }
+
+    #[test]
+    fn an_ask_keeps_each_key_with_its_time_since_the_ask_started() {
+        let (_, keys) = ask_with_keys(false, &[('4', 300), ('2', 900), ('#', 2500)]);
+        assert_eq!(
+            keys,
+            serde_json::json!([{"key": "4", "at_ms": 300}, {"key": "2", "at_ms": 900}, {"key": "#", "at_ms": 2500}])
+        );
+    }
+
+    #[test]
+    fn a_masked_asks_key_times_hold_no_digits_only_when_they_came_and_its_terminator() {
+        let (text, keys) = ask_with_keys(true, &[('9', 300), ('8', 700), ('7', 1100), ('#', 1500)]);
+        assert_eq!(
+            keys,
+            serde_json::json!([{"at_ms": 300}, {"at_ms": 700}, {"at_ms": 1100}, {"key": "#", "at_ms": 1500}])
+        );
+        assert!(!text.contains("987") && !text.contains(r#""digits""#), "{text}");
+    }
+
+    #[test]
+    fn an_ask_whose_switch_reported_no_keys_has_no_key_times_and_so_replays_as_a_burst() {
+        let recorder = TraceRecorder::start(&call(), "main.rhai", "1", &RecorderSettings::default());
+        recorder.verb_started(&Command::Ask(AskOptions::default()), None);
+        let outcome =
+            AskOutcome { status: AskStatus::Match, digits: "5".into(), terminator: None, keys: Vec::new() };
+        recorder.verb_finished(&Ok(Outcome::Ask(outcome)), Duration::from_millis(10));
+        let text = recorder.finish(None).text;
+        assert!(text.contains(r#""digits":"5""#) && !text.contains(r#""keys""#), "{text}");
     }
 
     #[test]

@@ -682,6 +682,94 @@ mod ask_tests {
         assert_eq!(run(&mut channel, ask(1, 2, Some("^1"))), outcome(AskStatus::NoInput, "", None));
     }
 
+    fn at(key: char, ms: u64) -> KeyPress {
+        KeyPress { key, at: Duration::from_millis(ms) }
+    }
+
+    /// Up to four digits, a 5 s first-key timeout and a 2 s inter-digit timeout.
+    fn account() -> Command {
+        Command::Ask(AskOptions {
+            prompts: vec!["account.wav".into()],
+            min_digits: 1,
+            max_digits: 4,
+            timeout: Duration::from_secs(5),
+            inter_digit_timeout: Duration::from_secs(2),
+            ..AskOptions::default()
+        })
+    }
+
+    fn keys_of(result: Result<Outcome, CallError>) -> (String, Vec<KeyPress>) {
+        match result {
+            Ok(Outcome::Ask(ask)) => (ask.digits, ask.keys),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_key_during_the_prompt_barges_in_and_a_pause_past_the_inter_digit_timeout_ends_the_ask_there() {
+        // 1 at 300 ms stops the 1 s prompt; 2 comes 2.7 s later, past the 2 s inter-digit
+        // timeout, so the ask ends with "1" and the 2 is type-ahead for the next collection.
+        let mut channel = call(vec![CallerAction::PressAt(vec![at('1', 300), at('2', 3000)])]);
+        assert_eq!(keys_of(run(&mut channel, account())), ("1".into(), vec![at('1', 300)]));
+        assert_eq!(keys_of(run(&mut channel, account())), ("2".into(), vec![at('2', 0)]));
+    }
+
+    #[test]
+    fn the_same_keys_pressed_as_one_burst_are_collected_together() {
+        // What a replay without key times does: the pause that ended the ask is lost.
+        let mut channel = call(vec![CallerAction::Press(DtmfKeys::parse("12").expect("dtmf"))]);
+        let (digits, keys) = keys_of(run(&mut channel, account()));
+        assert_eq!(digits, "12");
+        // A caller of `Press` listens to the whole prompt first.
+        assert_eq!(keys, [at('1', 1000), at('2', 1000)]);
+    }
+
+    #[test]
+    fn keys_within_the_inter_digit_timeout_are_collected_together_whenever_they_come() {
+        let mut channel = call(vec![CallerAction::PressAt(vec![at('1', 300), at('2', 2200), at('3', 4100)])]);
+        assert_eq!(keys_of(run(&mut channel, account())).0, "123");
+    }
+
+    #[test]
+    fn a_first_key_after_the_prompt_and_the_timeout_is_heard_on_the_next_try() {
+        // Try 1: prompt 0-1 s, silence until 6 s, invalid prompt (silence_stream://250) until
+        // 6.25 s; try 2's prompt runs until 7.25 s, and the key at 7 s stops it.
+        let ask = Command::Ask(AskOptions {
+            prompts: vec!["account.wav".into()],
+            max_digits: 1,
+            tries: 2,
+            timeout: Duration::from_secs(5),
+            ..AskOptions::default()
+        });
+        let mut channel = call(vec![CallerAction::PressAt(vec![at('7', 7000)])]);
+        assert_eq!(keys_of(run(&mut channel, ask.clone())), ("7".into(), vec![at('7', 7000)]));
+        // With one try the same key comes too late: the ask heard nothing.
+        let one_try = match ask {
+            Command::Ask(options) => Command::Ask(AskOptions { tries: 1, ..options }),
+            other => other,
+        };
+        let mut channel = call(vec![CallerAction::PressAt(vec![at('7', 7000)])]);
+        assert_eq!(
+            run(&mut channel, one_try),
+            Ok(Outcome::Ask(AskOutcome {
+                status: AskStatus::NoInput,
+                digits: String::new(),
+                terminator: None,
+                keys: Vec::new()
+            }))
+        );
+    }
+
+    #[test]
+    fn a_timed_ask_with_no_key_left_is_silence_not_the_callers_next_action() {
+        let mut channel = call(vec![
+            CallerAction::PressAt(Vec::new()),
+            CallerAction::Press(DtmfKeys::parse("5").expect("dtmf")),
+        ]);
+        assert_eq!(keys_of(run(&mut channel, account())).0, "");
+        assert_eq!(keys_of(run(&mut channel, account())).0, "5");
+    }
+
     #[test]
     fn execute_answers_what_freeswitch_answers_for_an_application_without_a_response() {
         // Every capture's `Application-Response` of such an application is `_none_`.
