@@ -30,6 +30,7 @@
 //! - [`http`]: the HTTP client behind `http_get`/`http_post` (reqwest, allowlist, size cap).
 //! - [`memory`]: freed memory handed back to the OS while `rivr run` serves.
 //! - [`events`]: call and script events out, as CloudEvents, to webhooks and NATS.
+//! - [`nats`]: the node's one NATS connection, shared by the event sink and the commands in.
 //! - [`ops`]: operating rivr: the live call table, Prometheus metrics, the HTTP API and the
 //!   live view.
 //!
@@ -61,6 +62,7 @@ pub mod console;
 pub mod flow;
 pub mod http;
 pub mod memory;
+pub mod nats;
 pub mod ops;
 pub mod reload;
 pub mod router;

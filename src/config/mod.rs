@@ -27,13 +27,14 @@
 mod condition;
 mod de;
 mod diagnostic;
+mod events;
 mod fallback;
 mod interpolate;
 mod limits;
+mod nats;
 mod position;
 mod route;
 mod secret;
-mod events;
 mod traces;
 mod validate;
 
@@ -49,12 +50,13 @@ use crate::cause::HangupCause;
 pub(crate) use condition::Pattern;
 pub use condition::{Condition, PatternError};
 pub use diagnostic::{ConfigError, Diagnostic, DiagnosticKind, Severity};
+pub use events::{is_publishable_type, Events, NatsSink, RivrEventType, Webhook};
 pub use fallback::Fallback;
 pub use limits::Limits;
+pub use nats::{Nats, NatsUrls};
 pub use position::{Position, Positioned};
 pub use route::{CallField, LimitsOverride, Route, SetValue};
 pub use secret::Secret;
-pub use events::{is_publishable_type, Events, NatsSink, RivrEventType, Webhook};
 pub use traces::{Fraction, MaskedVerb, TracePolicy, TraceRoute, Traces};
 
 /// The whole of `rivr.yaml`. Every key is optional.
@@ -135,6 +137,9 @@ pub struct Config {
     pub traces: Traces,
     /// Call and script events out, to webhooks and NATS. Takes effect on restart.
     pub events: Events,
+    /// The NATS connection that `events.nats` and the commands in use. Default: none. Takes
+    /// effect on restart.
+    pub nats: Option<Nats>,
     /// Where the configuration came from and what `parse` noticed; not part of the YAML.
     #[serde(skip)]
     meta: Meta,
@@ -316,6 +321,9 @@ impl Config {
         if self.events != new.events {
             keys.push("events");
         }
+        if self.nats != new.nats {
+            keys.push("nats");
+        }
         keys
     }
 }
@@ -343,6 +351,7 @@ impl Default for Config {
             api: Api::default(),
             traces: Traces::default(),
             events: Events::default(),
+            nats: None,
             meta: Meta::default(),
         }
     }

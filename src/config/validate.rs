@@ -160,6 +160,7 @@ pub(super) fn after_parse(
 
     check.fallback(&mut config.fallback);
     check.events(&mut config.events);
+    check.nats(config.nats.as_mut(), config.events.nats.as_ref(), source);
 
     sort(&mut check.diagnostics);
     check.diagnostics
@@ -308,6 +309,74 @@ impl Checker<'_> {
                     ),
                 );
             }
+        }
+    }
+
+    /// The NATS connection: URLs and secrets from the environment, URLs rivr can connect to
+    /// (and log), a whole login, and a connection wherever `events.nats` needs one, whose
+    /// subjects and stream name NATS accepts.
+    fn nats(&mut self, nats: Option<&mut super::Nats>, sink: Option<&super::NatsSink>, source: &str) {
+        if let Some(problem) = sink.and_then(super::nats::sink_problem) {
+            self.error(super::nats::events_nats_position(source), DiagnosticKind::InvalidValue, problem);
+        }
+        let Some(nats) = nats else {
+            if sink.is_some() {
+                self.error(
+                    super::nats::events_nats_position(source),
+                    DiagnosticKind::MissingKey,
+                    "events.nats sends events over NATS, but there is no `nats:` section to connect \
+                     with: add `nats:` with `url: nats://host:4222`, or remove events.nats",
+                );
+            }
+            return;
+        };
+        if nats.url.is_empty() {
+            self.error(
+                nats.url.position(),
+                DiagnosticKind::BadUrl,
+                "nats.url lists no server: give at least one, e.g. nats://127.0.0.1:4222",
+            );
+        }
+        for url in nats.url.iter_mut() {
+            if self.interpolate(url) {
+                if let Some(problem) = super::nats::url_problem(url) {
+                    self.error(url.position(), DiagnosticKind::BadUrl, format!("nats.url: {problem}"));
+                }
+            }
+        }
+        if let Some(name) = &mut nats.name {
+            if self.interpolate(name) && name.trim().is_empty() {
+                self.error(
+                    name.position(),
+                    DiagnosticKind::InvalidValue,
+                    "nats.name is empty: name this node's connection, e.g. `rivr-node-a`, or leave it out",
+                );
+            }
+        }
+        if let Some(user) = &mut nats.user {
+            self.interpolate(user);
+        }
+        for secret in nats.secrets_mut() {
+            self.interpolate(secret);
+        }
+        match (&nats.token, &nats.user, &nats.password) {
+            (Some(token), Some(_), _) | (Some(token), _, Some(_)) => self.error(
+                token.position(),
+                DiagnosticKind::InvalidValue,
+                "nats.token and nats.user/password are two ways to log in: keep the one your NATS \
+                 server is configured with",
+            ),
+            (None, Some(user), None) => self.error(
+                user.position(),
+                DiagnosticKind::MissingKey,
+                "nats.user needs nats.password: add `password: ${NATS_PASSWORD}`",
+            ),
+            (None, None, Some(password)) => self.error(
+                password.position(),
+                DiagnosticKind::MissingKey,
+                "nats.password needs nats.user: add the user name it belongs to",
+            ),
+            _ => {}
         }
     }
 

@@ -12,6 +12,7 @@
 
 pub mod call;
 pub mod envelope;
+pub mod nats;
 pub mod sink;
 pub mod webhook;
 
