@@ -31,6 +31,7 @@
 //! - [`memory`]: freed memory handed back to the OS while `rivr run` serves.
 //! - [`events`]: call and script events out, as CloudEvents, to webhooks and NATS.
 //! - [`nats`]: the node's one NATS connection, shared by the event sink and the commands in.
+//! - [`originate`]: placing an outbound call, for the API and NATS alike.
 //! - [`ops`]: operating rivr: the live call table, Prometheus metrics, the HTTP API and the
 //!   live view.
 //!
@@ -64,6 +65,7 @@ pub mod http;
 pub mod memory;
 pub mod nats;
 pub mod ops;
+pub mod originate;
 pub mod reload;
 pub mod router;
 pub mod scenario;

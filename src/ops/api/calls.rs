@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use super::{ApiError, ApiState};
 use crate::call::HangupCause;
 use crate::ops::calls::{CallView, TranscriptLine};
-use crate::switch::freeswitch::inbound::{Destination, OriginateOutcome, OriginateRequest};
+use crate::originate::{self, OriginateOrder, OriginateRefusal};
+use crate::switch::freeswitch::inbound::OriginateOutcome;
 
 /// `GET /calls`: every live call, oldest first.
 pub(super) async fn list(State(state): State<ApiState>) -> Json<serde_json::Value> {
@@ -118,54 +119,27 @@ pub(super) async fn originate(
             ),
         )
     })?;
-    let runtime = &state.runtime;
-    if runtime.store().get(&body.script).is_none() {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!(
-                "script `{}` is not loaded: GET /scripts lists the scripts and their errors",
-                body.script
-            ),
-        ));
-    }
-    let pool = runtime.inbound().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no FreeSWITCH connection is configured: add a `freeswitch:` entry to rivr.yaml and restart",
-        )
-    })?;
-    let listen = runtime.listening_on().ok_or_else(|| {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "rivr is not listening for calls yet; try again")
-    })?;
-    let mut request =
-        OriginateRequest::new(&body.to, Destination::socket(listen.to_string())).script(&body.script);
-    if let Some(number) = &body.caller_id_number {
-        request = request.caller_id_number(number);
-    }
-    if let Some(name) = &body.caller_id_name {
-        request = request.caller_id_name(name);
-    }
-    if let Some(seconds) = body.timeout_s {
-        request = request.timeout(Duration::from_secs(seconds));
-    }
-    for (name, value) in &body.variables {
-        request = request.variable(name, value);
-    }
-    tracing::info!(%remote, to = %body.to, script = %body.script, "API: originate");
-    let outcome = match &body.server {
-        Some(name) => match pool.client(name) {
-            Some(client) => client.originate(&request).await,
-            None => {
-                return Err(ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    format!("no `freeswitch` connection named `{name}` in rivr.yaml"),
-                ))
+    let order = OriginateOrder {
+        to: body.to,
+        script: body.script,
+        caller_id_number: body.caller_id_number,
+        caller_id_name: body.caller_id_name,
+        timeout: body.timeout_s.map(Duration::from_secs),
+        variables: body.variables,
+        server: body.server,
+        idempotency_key: None,
+    };
+    tracing::info!(%remote, to = %order.to, script = %order.script, "API: originate");
+    let outcome = originate::place(&state.runtime, &order).await.map_err(|refusal| {
+        let status = match &refusal {
+            OriginateRefusal::UnknownServer { .. } => StatusCode::NOT_FOUND,
+            OriginateRefusal::NoFreeswitch | OriginateRefusal::NotListening => {
+                StatusCode::SERVICE_UNAVAILABLE
             }
-        },
-        None => pool.originate(&request).await,
-    }
-    .map_err(|error| {
-        ApiError::new(StatusCode::BAD_GATEWAY, format!("FreeSWITCH did not place the call: {error}"))
+            OriginateRefusal::Switch(_) => StatusCode::BAD_GATEWAY,
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        ApiError::new(status, refusal.to_string())
     })?;
     let (word, cause) = match &outcome {
         OriginateOutcome::Answered { .. } => ("answered", None),
