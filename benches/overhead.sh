@@ -6,11 +6,15 @@
 #     stream open ("on"); both log at warn.
 #   WHAT=log: the API off, `RIVR_LOG=warn` ("off") against `RIVR_LOG=info` ("on"), the log to a
 #     file.
+#   WHAT=events: the API off, no events ("off") against every event of every call (call.started,
+#     one call.verb per verb, call.ended) published to a local nats-server ("on"; core NATS, or
+#     JetStream with JETSTREAM=1), with a subscriber reading them all; prints the events/s the
+#     node sustained. Needs `nats-server` (Debian: apt install nats-server).
 #
 #   cargo build --release && benches/overhead.sh
 #   WHAT=log benches/overhead.sh
 #
-# env: WHAT, RUNS (3), CALLS (10000), WORK (a temp dir), BASE_PORT (18501).
+# env: WHAT, RUNS (3), CALLS (10000), WORK (a temp dir), BASE_PORT (18501), JETSTREAM.
 # Prints calls/s, turnaround p50/p99 and CPU per call for each, and the on/off ratios.
 set -euo pipefail
 
@@ -35,15 +39,27 @@ cp "$SHARED/flow.rhai" "$WORK/rivr/scripts/main.rhai"
 printf 'listen: 127.0.0.1:%s\nscripts: scripts\nmax_calls: 50000\napi:\n  enabled: false\n' "$PORT" >"$WORK/rivr/off.yaml"
 printf 'listen: 127.0.0.1:%s\nscripts: scripts\nmax_calls: 50000\napi:\n  listen: 127.0.0.1:%s\n' \
   "$PORT" "$API_PORT" >"$WORK/rivr/on.yaml"
+NATS_PORT=$((PORT + 2))
+NATS=""
+if [ "$WHAT" = events ]; then
+  js=false; [ -n "${JETSTREAM:-}" ] && js=true
+  printf 'listen: 127.0.0.1:%s\nscripts: scripts\nmax_calls: 50000\napi:\n  enabled: false\nnats:\n  url: nats://127.0.0.1:%s\nevents:\n  nats:\n    jetstream: %s\n    queue: 100000\n' \
+    "$PORT" "$NATS_PORT" "$js" >"$WORK/rivr/on.yaml"
+  rm -rf "$WORK/nats"; mkdir -p "$WORK/nats"
+  nats-server -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$WORK/nats" >"$WORK/nats.log" 2>&1 &
+  NATS=$!
+  for _ in $(seq 1 100); do ss -Hltn "sport = :$NATS_PORT" | grep -q . && break; sleep 0.05; done
+fi
 
 PID=""; SCRAPER=""; STREAM=""
+finish() { stop; [ -z "$NATS" ] || kill "$NATS" 2>/dev/null || true; }
 stop() {
   for p in $SCRAPER $STREAM; do kill "$p" 2>/dev/null || true; done
   SCRAPER=""; STREAM=""
   [ -n "$PID" ] || return 0
   kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=""
 }
-trap stop EXIT
+trap finish EXIT
 
 RAW="$WORK/raw.tsv"
 printf 'mode\trun\tcpu_s\tsummary\n' >"$RAW"
@@ -52,6 +68,8 @@ for run in $(seq 1 "$RUNS"); do
     if [ "$WHAT" = log ]; then
       level=warn; [ "$mode" = on ] && level=info
       RIVR_LOG=$level "$RIVR" run -c "$WORK/rivr/off.yaml" >>"$WORK/rivr-$mode.log" 2>&1 &
+    elif [ "$WHAT" = events ] && [ "$mode" = off ]; then
+      RIVR_LOG=warn "$RIVR" run -c "$WORK/rivr/off.yaml" >>"$WORK/rivr.log" 2>&1 &
     else
       RIVR_LOG=warn "$RIVR" run -c "$WORK/rivr/$mode.yaml" >>"$WORK/rivr.log" 2>&1 &
     fi
@@ -63,10 +81,22 @@ for run in $(seq 1 "$RUNS"); do
       curl -Ns "http://127.0.0.1:$API_PORT/events" >/dev/null &
       STREAM=$!
     fi
+    if [ "$mode" = on ] && [ "$WHAT" = events ]; then
+      # A subscriber reading every event, as a consumer would; it counts them for events/s.
+      python3 "$HERE/nats_count.py" "127.0.0.1:$NATS_PORT" "rivr.events.>" >"$WORK/events-$run.count" &
+      STREAM=$!
+      sleep 0.3
+    fi
     "$LG" --target "127.0.0.1:$PORT" --calls 500 --concurrency 50 >/dev/null 2>&1 || true   # warm-up
     c0=$(awk '{print $14+$15}' "/proc/$PID/stat")
     line=$("$LG" --target "127.0.0.1:$PORT" --calls "$CALLS" --concurrency 200 --duration-s 30 --label "$mode/$run")
     c1=$(awk '{print $14+$15}' "/proc/$PID/stat")
+    if [ "$mode" = on ] && [ "$WHAT" = events ]; then
+      sleep 1
+      kill -INT "$STREAM" 2>/dev/null || true; wait "$STREAM" 2>/dev/null || true; STREAM=""
+      secs=$(echo "$line" | tr ' ' '\n' | awk -F= '$1=="wall_s"{print $2}')
+      echo "  events run $run: $(cat "$WORK/events-$run.count") received in a ${secs:-?} s run" >&2
+    fi
     stop
     cpu=$(awk -v a="$c0" -v b="$c1" -v t="$CLK_TCK" 'BEGIN{printf "%.2f", (b-a)/t}')
     printf '%s\t%s\t%s\t%s\n' "$mode" "$run" "$cpu" "$line" >>"$RAW"

@@ -12,6 +12,7 @@ use crate::call::actor::CallServices;
 use crate::call::fiber::Fibers;
 use crate::call::{actor, CallInfo, CallState, Command, HangupCause};
 use crate::config::Fallback;
+use crate::events::{CallEvents, EventBus};
 use crate::http::ReqwestHttp;
 use crate::ops::calls::{CallEnding, CallIdentity, LiveCalls};
 use crate::ops::metrics::Metrics;
@@ -72,6 +73,8 @@ pub struct Runtime {
     inbound: std::sync::OnceLock<Arc<InboundPool>>,
     /// Call traces (`traces:`), written by a thread of their own.
     traces: crate::trace::Tracing,
+    /// Call and script events (`events:`), once serving started the sinks.
+    events: std::sync::OnceLock<Arc<EventBus>>,
 }
 
 impl Runtime {
@@ -95,6 +98,7 @@ impl Runtime {
             fibers: Fibers::new(STACK_SIZE, IDLE_SCRIPT_STACKS),
             listening: std::sync::Mutex::new(None),
             inbound: std::sync::OnceLock::new(),
+            events: std::sync::OnceLock::new(),
         }))
     }
 
@@ -139,6 +143,56 @@ impl Runtime {
             .map(|fs| InboundConfig::new(fs.name(), fs.host.as_str(), fs.port, fs.password.expose()))
             .collect();
         let _ = self.inbound.set(Arc::new(InboundPool::start(configs, Some(INBOUND_HEALTH_INTERVAL))));
+    }
+
+    /// The event bus, once serving started it (with no sink configured it sends nothing).
+    pub fn events(&self) -> Option<&Arc<EventBus>> {
+        self.events.get()
+    }
+
+    /// Start the event sinks `events:` configures and the bus in front of them, and tell the
+    /// bus about script reloads. Must run inside the tokio runtime; does nothing the second
+    /// time. A sink that cannot start is logged and left out: events are never a reason not to
+    /// serve calls.
+    pub fn start_events(&self) {
+        if self.events.get().is_some() {
+            return;
+        }
+        let config = &self.live.started().events;
+        let mut sinks = Vec::new();
+        for webhook in &config.webhooks {
+            let name = webhook.display_name();
+            let (queue, inbox) = crate::events::sink::queue(&name, "webhook", webhook.queue.get());
+            match crate::events::webhook::start(webhook, inbox) {
+                Ok(_task) => {
+                    queue.report_drops();
+                    sinks.push(queue);
+                }
+                Err(error) => {
+                    tracing::error!(sink = %name, %error, "cannot start the webhook sink; its events are not sent")
+                }
+            }
+        }
+        let bus = Arc::new(EventBus::new(config, sinks));
+        if bus.is_active() {
+            tracing::info!(
+                source = bus.source(),
+                sinks = bus.readings().len(),
+                "sending call and script events"
+            );
+            let reloads = bus.clone();
+            self.store.on_reload(Box::new(move |report, store| {
+                for name in &report.updated {
+                    if let Some(script) = store.get(name) {
+                        reloads.script_reloaded(name, &script.version_tag());
+                    }
+                }
+                for problem in &report.failed {
+                    reloads.script_failed(problem);
+                }
+            }));
+        }
+        let _ = self.events.set(bus);
     }
 
     /// The backend settings the configuration rivr started with implies.
@@ -222,7 +276,8 @@ impl Runtime {
                 script: route.script().to_string(),
                 version: String::new(),
             };
-            self.run_fallback(channel, identity, route.fallback().clone());
+            let events = self.call_events(&info, &identity);
+            self.run_fallback(channel, identity, route.fallback().clone(), events);
             return;
         };
         let job = CallJob {
@@ -256,6 +311,7 @@ impl Runtime {
         let span = job.span();
         // The call's trace, if the call's own configuration says to keep one: another observer.
         let trace = self.traces.begin(traces, &job.info, &identity.script, &identity.version);
+        let events = self.call_events(&job.info, &identity);
         let fiber = match runner::fiber(&self.fibers, job) {
             Ok(fiber) => fiber,
             Err(error) => {
@@ -272,28 +328,54 @@ impl Runtime {
         if let Some(trace) = &trace {
             services = services.also_observed(trace.observer());
         }
+        match (&events, self.events.get()) {
+            (Some(events), _) => services = services.also_observed(events.clone()).publishing(events.clone()),
+            (None, Some(bus)) => services = services.publishing(bus.clone()),
+            (None, None) => {}
+        }
         tokio::spawn(
             async move {
                 let report = actor::drive(channel, fiber, services).await;
                 if let Some(trace) = trace {
                     trace.finish(Some(&report));
                 }
-                calls.end(&call, CallEnding::of(&report.ending), Some(&report));
+                let ending = CallEnding::of(&report.ending);
+                if let Some(events) = events {
+                    events.finish(ending, Some(&report));
+                }
+                calls.end(&call, ending, Some(&report));
             }
             .instrument(span),
         );
     }
 
+    /// The call's events, when a sink takes any: `call.started` goes out now.
+    fn call_events(&self, info: &CallInfo, identity: &CallIdentity) -> Option<Arc<CallEvents>> {
+        self.events.get().and_then(|bus| CallEvents::begin(bus, info, &identity.script, &identity.version))
+    }
+
     /// Apply `fallback` to a call whose route has no script loaded.
-    fn run_fallback<C: Channel>(&self, channel: C, identity: CallIdentity, fallback: Fallback) {
+    fn run_fallback<C: Channel>(
+        &self,
+        channel: C,
+        identity: CallIdentity,
+        fallback: Fallback,
+        events: Option<Arc<CallEvents>>,
+    ) {
         let body = move |handle| runner::apply_fallback(&handle, &fallback);
         match self.fibers.fiber(Arc::new(CallState::default()), body) {
             Ok(fiber) => {
                 let (call, observer, hangup) = self.calls.begin(identity);
                 let calls = self.calls.clone();
-                let services = CallServices::with_http(self.http.clone()).watched(observer, hangup);
+                let mut services = CallServices::with_http(self.http.clone()).watched(observer, hangup);
+                if let Some(events) = &events {
+                    services = services.also_observed(events.clone());
+                }
                 tokio::spawn(async move {
                     actor::drive(channel, fiber, services).await;
+                    if let Some(events) = events {
+                        events.finish(CallEnding::Fallback, None);
+                    }
                     calls.end(&call, CallEnding::Fallback, None);
                 });
             }
@@ -355,6 +437,7 @@ pub async fn serve_on(listener: TcpListener, runtime: Arc<Runtime>, shutdown: im
     let _sighup =
         runtime.live.reload_on_sighup().map_err(|error| tracing::warn!(%error, "cannot catch SIGHUP")).ok();
     runtime.start_inbound();
+    runtime.start_events();
     let trimming = crate::memory::trim_periodically();
     runtime.set_listening(bound);
     tracing::info!(%addr, scripts = ?runtime.store.names(), routes = runtime.live.current().router.len(), "rivr is listening for FreeSWITCH outbound sockets");

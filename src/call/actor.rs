@@ -4,7 +4,8 @@
 //!
 //! HTTP requests (`Command::Http`) are the one kind of command the actor carries out itself,
 //! through the `HttpClient` in its `CallServices`: the switch has nothing to do with them. A
-//! request races the call's hangup, and a hangup drops (and so cancels) it.
+//! request races the call's hangup, and a hangup drops (and so cancels) it. A script's own
+//! events (`Command::Publish`) go to the `Publisher` in the services, without waiting.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use crate::call::fiber::{Fiber, Step};
 use crate::call::http::{HttpClient, HttpRequest, NoHttp};
+use crate::call::publish::{Publisher, Unpublished};
 use crate::call::{
     CallEnd, CallError, CallObserver, CallState, Command, HangupCause, HangupRequest, Origin, Outcome,
 };
@@ -27,6 +29,8 @@ pub struct CallServices {
     pub max_duration: Option<Duration>,
     /// Told about every command as it starts and finishes (the live call table).
     pub observer: Option<Arc<dyn CallObserver>>,
+    /// Carries out `publish`: the node's event bus in `rivr run`; elsewhere nothing.
+    pub publisher: Arc<dyn Publisher>,
     /// Lets someone outside the call hang it up (`DELETE /calls/{uuid}`).
     pub hangup: Option<Arc<HangupRequest>>,
 }
@@ -34,7 +38,13 @@ pub struct CallServices {
 impl CallServices {
     /// Services with `http` as the HTTP client.
     pub fn with_http(http: Arc<dyn HttpClient>) -> Self {
-        CallServices { http, max_duration: None, observer: None, hangup: None }
+        CallServices {
+            http,
+            max_duration: None,
+            observer: None,
+            hangup: None,
+            publisher: Arc::new(Unpublished),
+        }
     }
 
     /// These services, for a call that may last at most `limit`.
@@ -52,6 +62,11 @@ impl CallServices {
         CallServices { observer: Some(observer), ..self }
     }
 
+    /// These services, publishing the script's events through `publisher`.
+    pub fn publishing(self, publisher: Arc<dyn Publisher>) -> Self {
+        CallServices { publisher, ..self }
+    }
+
     /// These services, telling `observer` about every command and hanging up on `hangup`.
     pub fn watched(self, observer: Arc<dyn CallObserver>, hangup: Arc<HangupRequest>) -> Self {
         CallServices { observer: Some(observer), hangup: Some(hangup), ..self }
@@ -61,7 +76,7 @@ impl CallServices {
 impl Default for CallServices {
     /// No HTTP (every request fails with "HTTP is not configured for this call"), no limit.
     fn default() -> Self {
-        CallServices { http: Arc::new(NoHttp), max_duration: None, observer: None, hangup: None }
+        CallServices::with_http(Arc::new(NoHttp))
     }
 }
 
@@ -211,6 +226,12 @@ async fn serve<C: Channel>(
 ) -> Result<Outcome, CallError> {
     match command {
         Command::Http(request) => http(channel, state, &*services.http, request).await,
+        // Sent by the publisher; then the channel takes note of it as of a log line (the
+        // simulator's transcript shows it, FreeSWITCH is not asked anything).
+        Command::Publish(publication) => {
+            services.publisher.publish(&publication)?;
+            channel.execute(Command::Publish(publication), origin).await
+        }
         // A log line needs no call: it is written in order with the verbs, also in `on_hangup`.
         command @ Command::Log(_) => channel.execute(command, origin).await,
         _ if state.is_hung_up() => Err(state.ended_error()),

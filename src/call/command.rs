@@ -65,6 +65,9 @@ pub enum Command {
     /// line takes its place among the verbs, in the log, the simulator's transcript and (later)
     /// a call's trace.
     Log(LogLine),
+    /// An event for the node's sinks (`publish`): nothing happens on the switch; the actor hands
+    /// it to its `Publisher`.
+    Publish(crate::call::Publication),
 }
 
 /// One line a script wrote to its call's log.
@@ -156,6 +159,7 @@ impl Command {
             Command::Execute { .. } => "execute",
             Command::Http(request) => request.method.verb(),
             Command::Log(_) => "log",
+            Command::Publish(_) => "publish",
         }
     }
 
@@ -163,7 +167,14 @@ impl Command {
     /// `get_var`/`set_var` stay usable in `on_hangup` from the script's snapshot, and HTTP
     /// requests run there too (reporting a call's result to a CRM is what `on_hangup` is for).
     pub fn needs_media(&self) -> bool {
-        !matches!(self, Command::GetVar(_) | Command::SetVar { .. } | Command::Http(_) | Command::Log(_))
+        !matches!(
+            self,
+            Command::GetVar(_)
+                | Command::SetVar { .. }
+                | Command::Http(_)
+                | Command::Log(_)
+                | Command::Publish(_)
+        )
     }
 
     /// Whether the command plays media or waits for the caller or the far end when it succeeds:
@@ -181,10 +192,10 @@ impl Command {
         )
     }
 
-    /// Whether the actor still carries the command out once the call has ended: only HTTP
-    /// requests, which need no call.
+    /// Whether the actor still carries the command out once the call has ended: HTTP requests,
+    /// log lines and publications, which need no call (`on_hangup` reports a call's result).
     pub fn runs_after_hangup(&self) -> bool {
-        matches!(self, Command::Http(_) | Command::Log(_))
+        matches!(self, Command::Http(_) | Command::Log(_) | Command::Publish(_))
     }
 }
 

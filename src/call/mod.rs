@@ -16,6 +16,7 @@ mod info;
 mod observer;
 mod outcome;
 mod pattern;
+pub mod publish;
 pub mod transcript;
 mod variables;
 
@@ -34,4 +35,5 @@ pub use outcome::{
     AskOutcome, AskStatus, DialOutcome, DialStatus, KeyPress, Outcome, RecordOutcome, RecordStatus,
 };
 pub use pattern::Pattern;
+pub use publish::{EventName, Publication, Publisher};
 pub use variables::Variables;

@@ -56,6 +56,7 @@ impl Entry {
             Command::Execute { app, args } => format!("{app} {args}").trim_end().to_string(),
             Command::Http(request) => request.url.clone(),
             Command::Log(line) => line.text.clone(),
+            Command::Publish(publication) => publication.kind.to_string(),
         }
     }
 }
@@ -98,6 +99,7 @@ impl fmt::Display for Described<'_> {
             Command::Execute { app, args } => write!(f, "{verb}: {app} {args}")?,
             Command::Http(request) => write!(f, "{verb}: {} {}", request.method, request.url)?,
             Command::Log(line) => write!(f, "log {}: {}", line.level.as_str(), line.text)?,
+            Command::Publish(publication) => write!(f, "{verb}: {} {}", publication.kind, publication.data)?,
         }
         Ok(())
     }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::call::transcript::Described;
-use crate::call::{CallError, CallInfo, CallObserver, Command, Origin, Outcome};
+use crate::call::{CallError, CallInfo, CallObserver, Command, Origin, Outcome, Publication, Publisher};
 use crate::config::RivrEventType;
 use crate::ops::calls::CallEnding;
 use crate::script::runner::{CallReport, Ending};
@@ -39,7 +39,12 @@ pub struct CallEvents {
 impl CallEvents {
     /// The events of the call `info` running `script` at `version`, when the bus sends any;
     /// emits `call.started`.
-    pub fn begin(bus: &Arc<EventBus>, info: &CallInfo, script: &str, version: &str) -> Option<Arc<CallEvents>> {
+    pub fn begin(
+        bus: &Arc<EventBus>,
+        info: &CallInfo,
+        script: &str,
+        version: &str,
+    ) -> Option<Arc<CallEvents>> {
         if !bus.is_active() {
             return None;
         }
@@ -155,6 +160,32 @@ impl CallObserver for CallEvents {
     }
 }
 
+impl Publisher for CallEvents {
+    /// Check the type against `events.publish` and queue the event on every sink.
+    fn publish(&self, publication: &Publication) -> Result<(), CallError> {
+        self.bus.check_publishable(publication)?;
+        let sequence = self.next_sequence();
+        let id = format_args!("{}-{sequence}", self.uuid);
+        let envelope = Envelope {
+            id: &id,
+            source: self.bus.source(),
+            kind: publication.kind.as_str(),
+            rivr_type: false,
+            subject: Some(&self.uuid),
+            sequence: Some(sequence),
+        };
+        let mut data = envelope.begin(512);
+        if let serde_json::Value::Object(fields) = &publication.data {
+            for (key, value) in fields {
+                data.field(key, value);
+            }
+        }
+        let kind = EventKind::Published(Arc::from(publication.kind.as_str()));
+        self.bus.emit(Event { kind, body: data.finish() });
+        Ok(())
+    }
+}
+
 /// A verb's arguments in short: the transcript's line, cut at 200 characters (a `say` can be
 /// long, and a summary is for people and dashboards, not for replay).
 struct Summary<'a>(&'a Command);
@@ -233,4 +264,102 @@ fn write_outcome(data: &mut DataWriter, result: &Result<Outcome, CallError>, sen
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::call::{AskOptions, AskOutcome, AskStatus, EventName, HangupCause};
+    use crate::config::Config;
+    use crate::events::sink::{self, SinkInbox};
+
+    fn call_events(yaml: &str) -> (Arc<CallEvents>, SinkInbox) {
+        let config = Config::parse(yaml, "rivr.yaml").expect("valid");
+        let (queue, inbox) = sink::queue("test", "webhook", 64);
+        let bus = Arc::new(EventBus::new(&config.events, vec![queue]));
+        let mut info = CallInfo::new("u-1", "5551234", "4000");
+        info.route = Some("sales".into());
+        info.variables.insert("account".into(), "A-17".into());
+        info.variables.insert("sip_auth_password".into(), "secret".into());
+        (CallEvents::begin(&bus, &info, "main.rhai", "4642d536").expect("a sink"), inbox)
+    }
+
+    fn next(inbox: &mut SinkInbox) -> serde_json::Value {
+        serde_json::from_slice(&inbox.events.try_recv().expect("an event").body).expect("JSON")
+    }
+
+    fn ask(sensitive: bool) -> Command {
+        Command::Ask(AskOptions { prompts: vec!["ivr/pin.wav".into()], sensitive, ..AskOptions::default() })
+    }
+
+    fn answered(digits: &str) -> Result<Outcome, CallError> {
+        Ok(Outcome::Ask(AskOutcome {
+            status: AskStatus::Match,
+            digits: digits.into(),
+            terminator: None,
+            keys: Vec::new(),
+        }))
+    }
+
+    #[test]
+    fn a_call_emits_started_then_each_verb_then_ended_numbered_in_order() {
+        let (events, mut inbox) = call_events("events:\n  variables: [account]\n");
+        events.verb_started(&ask(false), None);
+        events.verb_finished(&answered("2"), Duration::from_millis(1500));
+        events.verb_started(&Command::Hangup(HangupCause::normal()), None);
+        events.verb_finished(&Ok(Outcome::Done), Duration::from_millis(3));
+        events.finish(CallEnding::Completed, None);
+
+        let started = next(&mut inbox);
+        assert_eq!(started["type"], "dev.rivr.call.started");
+        assert_eq!(started["data"]["variables"], serde_json::json!({"account": "A-17"}), "only allowlisted");
+        assert_eq!(started["data"]["route"], "sales");
+        let verb = next(&mut inbox);
+        assert_eq!(verb["data"]["verb"], "ask");
+        assert_eq!(verb["data"]["outcome"], "match");
+        assert_eq!(verb["data"]["digits"], "2");
+        assert_eq!(verb["data"]["switch_ms"], 1500);
+        assert_eq!(verb["data"]["summary"], "ask: ivr/pin.wav");
+        let hangup = next(&mut inbox);
+        let ended = next(&mut inbox);
+        assert_eq!(ended["data"]["ending"], "completed");
+        assert_eq!(ended["data"]["verbs"], 2);
+        let sequence: Vec<_> =
+            [&started, &verb, &hangup, &ended].iter().map(|e| e["rivrseq"].clone()).collect();
+        assert_eq!(sequence, [1, 2, 3, 4]);
+        assert_eq!(ended["id"], "u-1-4");
+        assert!([&started, &verb, &hangup, &ended].iter().all(|e| e["subject"] == "u-1"));
+    }
+
+    #[test]
+    fn a_sensitive_asks_digits_and_a_secret_variable_never_reach_an_event() {
+        let (events, mut inbox) = call_events("events:\n  types: [call.verb]\n");
+        events.verb_started(&ask(true), None);
+        events.verb_finished(&answered("4711"), Duration::from_millis(10));
+        events.verb_started(&Command::SendDtmf(crate::call::DtmfTones::parse("1234").expect("keys")), None);
+        events.verb_finished(&Ok(Outcome::Done), Duration::from_millis(10));
+        let masked = next(&mut inbox);
+        assert_eq!(masked["data"]["digit_count"], 4);
+        let sent = next(&mut inbox);
+        assert_eq!(sent["data"]["summary"], "send_dtmf");
+        let text = format!("{masked}{sent}");
+        assert!(!text.contains("4711") && !text.contains("1234") && !text.contains("secret"), "{text}");
+    }
+
+    #[test]
+    fn a_script_publishes_only_allowed_types_in_the_calls_sequence() {
+        let (events, mut inbox) = call_events("events:\n  types: [call.ended]\n  publish: [\"survey.*\"]\n");
+        let publication = |name: &str| Publication {
+            kind: EventName::parse(name).expect("a name"),
+            data: serde_json::json!({"score": 5}),
+        };
+        events.publish(&publication("survey.completed")).expect("allowed");
+        let refused = events.publish(&publication("order.placed")).expect_err("not allowed");
+        assert!(refused.to_string().contains("events.publish"), "{refused}");
+        let event = next(&mut inbox);
+        assert_eq!(event["type"], "survey.completed");
+        assert_eq!(event["data"], serde_json::json!({"score": 5}));
+        assert_eq!(event["rivrseq"], 1, "numbers count the events sent, so a gap means a loss");
+        assert!(inbox.events.try_recv().is_err());
+    }
 }

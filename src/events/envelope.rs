@@ -143,7 +143,11 @@ mod tests {
             sequence: Some(3),
         };
         let mut data = envelope.begin(256);
-        data.field("verb", "ask").object("outcome").field("status", "match").end_object().field("switch_ms", &12);
+        data.field("verb", "ask")
+            .object("outcome")
+            .field("status", "match")
+            .end_object()
+            .field("switch_ms", &12);
         let value: serde_json::Value = serde_json::from_slice(&data.finish()).expect("JSON");
         assert_eq!(value["specversion"], "1.0");
         assert_eq!(value["id"], "u-1-3");
@@ -151,7 +155,10 @@ mod tests {
         assert_eq!(value["subject"], "u-1");
         assert_eq!(value["rivrseq"], 3);
         assert_eq!(value["dataschema"], DATA_SCHEMA);
-        assert_eq!(value["data"], serde_json::json!({"verb": "ask", "outcome": {"status": "match"}, "switch_ms": 12}));
+        assert_eq!(
+            value["data"],
+            serde_json::json!({"verb": "ask", "outcome": {"status": "match"}, "switch_ms": 12})
+        );
         let time = value["time"].as_str().expect("time");
         assert!(time.parse::<jiff::Timestamp>().is_ok(), "{time}");
     }

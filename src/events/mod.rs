@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::call::{CallError, Publication, Publisher};
 use crate::config::{Events, RivrEventType};
 use crate::script::Diagnostic;
 use envelope::Envelope;
@@ -127,6 +128,24 @@ impl EventBus {
         self.emit(Event { kind: EventKind::Rivr(RivrEventType::ScriptFailed), body: data.finish() });
     }
 
+    /// Whether a script may publish `publication` (`events.publish`).
+    ///
+    /// # Errors
+    /// `CallError::Invalid` naming the setting to change, when the type is not allowed.
+    pub fn check_publishable(&self, publication: &Publication) -> Result<(), CallError> {
+        if self.config.allows_publishing(publication.kind.as_str()) {
+            return Ok(());
+        }
+        Err(CallError::Invalid {
+            verb: "publish",
+            reason: format!(
+                "event type `{}` is not allowed: add it (or a prefix such as `{}.*`) to `events.publish` in rivr.yaml",
+                publication.kind,
+                publication.kind.as_str().split('.').next().unwrap_or_default()
+            ),
+        })
+    }
+
     /// The sinks' counts, for `/metrics`.
     pub fn readings(&self) -> Vec<SinkReading> {
         self.sinks.iter().map(SinkQueue::reading).collect()
@@ -139,6 +158,14 @@ impl EventBus {
         subject: Option<&'a str>,
     ) -> Envelope<'a> {
         Envelope { id, source: &self.source, kind: kind.as_str(), rivr_type: true, subject, sequence: None }
+    }
+}
+
+/// A bus without a call's events (no sink takes any): it checks what scripts publish against
+/// the configuration all the same, so a script behaves alike with and without sinks.
+impl Publisher for EventBus {
+    fn publish(&self, publication: &Publication) -> Result<(), CallError> {
+        self.check_publishable(publication)
     }
 }
 
@@ -172,12 +199,8 @@ mod tests {
     fn script_events_name_the_script_and_its_version_or_its_error_position() {
         let (bus, mut inbox) = bus("events:\n  source: rivr://node-a\n");
         bus.script_reloaded("main.rhai", "4642d536");
-        let problem = Diagnostic {
-            file: "main.rhai".into(),
-            line: 3,
-            column: 7,
-            message: "Expecting ';'".into(),
-        };
+        let problem =
+            Diagnostic { file: "main.rhai".into(), line: 3, column: 7, message: "Expecting ';'".into() };
         bus.script_failed(&problem);
         let reloaded: serde_json::Value =
             serde_json::from_slice(&inbox.events.try_recv().expect("reloaded").body).expect("JSON");

@@ -81,10 +81,7 @@ pub fn queue(name: &str, kind: &'static str, capacity: usize) -> (SinkQueue, Sin
     let (tx, rx) = mpsc::channel(capacity.max(1));
     let stats = Arc::new(SinkStats::default());
     let name: Arc<str> = Arc::from(name);
-    (
-        SinkQueue { name: name.clone(), kind, tx, stats: stats.clone() },
-        SinkInbox { name, events: rx, stats },
-    )
+    (SinkQueue { name: name.clone(), kind, tx, stats: stats.clone() }, SinkInbox { name, events: rx, stats })
 }
 
 impl SinkQueue {

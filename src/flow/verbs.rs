@@ -175,6 +175,8 @@ const HTTP_POST: Verb = Verb {
     time_options: &[("timeout", 100)],
     ..Verb::new("http_post", Other, Shows::Value(0))
 };
+/// An event for other systems (`publish("survey.completed", …)`): the graph shows its type.
+const PUBLISH: Verb = Verb::new("publish", Other, Shows::Value(0));
 /// Any function of `rivr/say`: speech.
 const SAY_MODULE: Verb = Verb::new("say", Media, Shows::Nothing);
 
@@ -198,6 +200,7 @@ const GLOBAL: &[&Verb] = &[
     &RECORD,
     &PASS,
     &INVOKE,
+    &PUBLISH,
     &SEND_DTMF,
     &SLEEP,
     &EXECUTE,

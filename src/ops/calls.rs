@@ -263,7 +263,7 @@ pub struct TranscriptLine {
 /// Whether the live view shows a command as the call's current verb: reading or setting a
 /// variable and logging take no time on the call, and would only make the view flicker.
 fn shown_as_verb(command: &Command) -> bool {
-    !matches!(command, Command::Log(_) | Command::GetVar(_) | Command::SetVar { .. })
+    !matches!(command, Command::Log(_) | Command::GetVar(_) | Command::SetVar { .. } | Command::Publish(_))
 }
 
 impl LiveCall {

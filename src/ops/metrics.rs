@@ -46,6 +46,8 @@ pub struct Metrics {
     fs_connected: IntGaugeVec,
     fs_reconnects: IntCounterVec,
     tasks_alive: IntGauge,
+    events: IntCounterVec,
+    events_queued: IntGaugeVec,
     /// Each verb's histogram, found by the verb's `&'static str` (a pointer comparison) instead
     /// of hashing its label on every verb of every call.
     verbs: std::sync::RwLock<Vec<(&'static str, Histogram)>>,
@@ -77,6 +79,8 @@ pub struct Readings {
     pub connections: Vec<(String, bool, u64)>,
     /// Tasks alive on the runtime (two per live call, plus the listeners): a leak shows here.
     pub tasks: usize,
+    /// Each event sink's counts.
+    pub sinks: Vec<crate::events::sink::SinkReading>,
 }
 
 impl Metrics {
@@ -194,8 +198,24 @@ impl Metrics {
              steady load is a leak.",
         )
         .expect("metric");
+        let events = IntCounterVec::new(
+            Opts::new(
+                "rivr_events_total",
+                "Events by sink and what became of them: sent (acknowledged), dropped (the sink's queue \
+                 was full), failed (given up after the retries).",
+            ),
+            &["sink", "result"],
+        )
+        .expect("metric");
+        let events_queued = IntGaugeVec::new(
+            Opts::new("rivr_events_queued", "Events waiting in each sink's queue."),
+            &["sink"],
+        )
+        .expect("metric");
         for collector in [
             Box::new(calls_active.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(events.clone()),
+            Box::new(events_queued.clone()),
             Box::new(calls_total.clone()),
             Box::new(call_duration.clone()),
             Box::new(verb_duration.clone()),
@@ -237,6 +257,8 @@ impl Metrics {
             fs_connected,
             fs_reconnects,
             tasks_alive,
+            events,
+            events_queued,
             verbs: std::sync::RwLock::new(Vec::new()),
             seen: Mutex::new(HashMap::new()),
         }
@@ -301,6 +323,13 @@ impl Metrics {
             self.fs_connected.with_label_values(&[name.as_str()]).set(i64::from(*up));
             self.catch_up(&self.fs_reconnects, &[name.as_str()], connections.saturating_sub(1));
         }
+        for sink in &readings.sinks {
+            let name = sink.name.as_str();
+            self.catch_up(&self.events, &[name, "sent"], sink.sent);
+            self.catch_up(&self.events, &[name, "dropped"], sink.dropped);
+            self.catch_up(&self.events, &[name, "failed"], sink.failed);
+            self.events_queued.with_label_values(&[name]).set(i64::try_from(sink.queued).unwrap_or(i64::MAX));
+        }
         let mut text = Vec::new();
         // Encoding into a Vec cannot fail but for a metric family without metrics, which the
         // registry never gathers.
@@ -349,6 +378,14 @@ mod tests {
             config_reloads: (1, 0),
             connections: vec![("fs1".into(), true, 3)],
             tasks: 7,
+            sinks: vec![crate::events::sink::SinkReading {
+                name: "crm".into(),
+                kind: "webhook",
+                sent: 5,
+                dropped: 2,
+                failed: 1,
+                queued: 3,
+            }],
         };
         metrics.render(&readings);
         let text = metrics.render(&readings);
@@ -362,6 +399,9 @@ mod tests {
             "rivr_scripts_loaded 3",
             "rivr_calls_active 0",
             "rivr_runtime_tasks_alive 7",
+            "rivr_events_total{result=\"sent\",sink=\"crm\"} 5",
+            "rivr_events_total{result=\"dropped\",sink=\"crm\"} 2",
+            "rivr_events_queued{sink=\"crm\"} 3",
         ] {
             assert!(text.lines().any(|l| l == line), "missing `{line}` in\n{text}");
         }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::call::{CallInfo, DialStatus, DtmfKeys, KeyPress, RecordStatus};
 use crate::config::{Diagnostic, DiagnosticKind, Position, Positioned};
 use crate::scenario::Pattern;
-use crate::switch::sim::{CallerAction, SimDial, SimRecord};
+use crate::switch::sim::{CallerAction, SimDial, SimRecord, TimedKeys};
 
 /// The verbs an `expect` step may name.
 const VERBS: &[&str] = &[
@@ -35,6 +35,7 @@ const VERBS: &[&str] = &[
     "set_var",
     "http_get",
     "http_post",
+    "publish",
 ];
 
 /// A parsed scenario file.
@@ -445,7 +446,7 @@ fn timed_press(keys: &DtmfKeys, times: Times) -> Result<StepAction, String> {
         return Err("press: the times in `at:` go back in time (a caller presses keys in order)".into());
     }
     let presses = keys.keys().zip(times).map(|(key, at)| KeyPress { key, at }).collect();
-    Ok(StepAction::Caller(CallerAction::PressAt(presses)))
+    Ok(StepAction::Caller(CallerAction::PressAt(TimedKeys::new(presses))))
 }
 
 fn duration(text: &str) -> Result<Duration, String> {

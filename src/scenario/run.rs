@@ -259,7 +259,10 @@ fn describe(entry: &Entry) -> String {
 
 /// Whether an entry only moves data (these are matched only when a step names them).
 fn is_quiet(entry: &Entry) -> bool {
-    matches!(entry.command, Command::GetVar(_) | Command::SetVar { .. } | Command::Log(_))
+    matches!(
+        entry.command,
+        Command::GetVar(_) | Command::SetVar { .. } | Command::Log(_) | Command::Publish(_)
+    )
 }
 
 /// Whether the entry never really happened: the caller was already gone when it started.
@@ -300,8 +303,7 @@ fn compare(
                 ));
             };
             next += 1;
-            let quiet_skip =
-                is_quiet(entry) && !(expectation.verb == "get_var" || expectation.verb == "set_var");
+            let quiet_skip = is_quiet(entry) && !matches!(expectation.verb.as_str(), "get_var" | "set_var" | "publish");
             if quiet_skip || (never_ran(entry) && !matches(expectation, entry)) {
                 continue;
             }

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use rhai::{Engine, EvalAltResult, Position, AST};
 
 use crate::config::Limits;
@@ -288,7 +288,12 @@ pub struct ScriptStore {
     reloads_applied: AtomicU64,
     /// Rescans that found a script which does not compile.
     reloads_failed: AtomicU64,
+    /// Told about every rescan after the first that changed something (the event bus).
+    on_reload: ArcSwapOption<ReloadListener>,
 }
+
+/// Told what a rescan changed, with the store to read the new versions from.
+pub type ReloadListener = Box<dyn Fn(&ReloadReport, &ScriptStore) + Send + Sync>;
 
 /// What one [`ScriptStore::rescan`] changed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -361,7 +366,14 @@ impl ScriptStore {
             rescans: AtomicU64::new(0),
             reloads_applied: AtomicU64::new(0),
             reloads_failed: AtomicU64::new(0),
+            on_reload: ArcSwapOption::empty(),
         }
+    }
+
+    /// Call `listener` after every rescan that changed something, once the scripts are loaded
+    /// (the first load is not a reload). Replaces any earlier listener.
+    pub fn on_reload(&self, listener: ReloadListener) {
+        self.on_reload.store(Some(Arc::new(listener)));
     }
 
     /// Compile every `*.rhai` under `scripts_dir`. Scripts that fail are left out and reported.
@@ -578,6 +590,12 @@ impl ScriptStore {
             self.reloads_applied.fetch_add(1, Ordering::AcqRel);
         }
         self.rescans.fetch_add(1, Ordering::AcqRel);
+        drop(tracker);
+        if !first && !report.is_empty() {
+            if let Some(listener) = self.on_reload.load_full() {
+                listener(&report, self);
+            }
+        }
         report
     }
 }

@@ -207,6 +207,7 @@ pub(super) async fn metrics(State(state): State<ApiState>) -> Response {
             })
             .unwrap_or_default(),
         tasks: tokio::runtime::Handle::current().metrics().num_alive_tasks(),
+        sinks: runtime.events().map(|bus| bus.readings()).unwrap_or_default(),
     };
     let text = runtime.calls().metrics().render(&readings);
     ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], text).into_response()

@@ -193,7 +193,7 @@ fn timeout(options: &mut Options) -> Result<Option<Duration>> {
 }
 
 /// A script value as JSON, or why it cannot be one.
-fn to_json(value: &Dynamic, depth: usize) -> std::result::Result<serde_json::Value, String> {
+pub(super) fn to_json(value: &Dynamic, depth: usize) -> std::result::Result<serde_json::Value, String> {
     use serde_json::Value;
     if depth > MAX_JSON_DEPTH {
         return Err(format!("nests deeper than {MAX_JSON_DEPTH} levels"));

@@ -7,6 +7,7 @@
 mod clock;
 mod control;
 mod dial;
+mod events;
 pub mod http;
 mod input;
 mod media;
@@ -360,6 +361,7 @@ pub fn module() -> Shared<Module> {
             record::register(&mut module);
             vars::register(&mut module);
             http::register(&mut module);
+            events::register(&mut module);
             clock::register(&mut module);
             module.build_index();
             Shared::new(module)

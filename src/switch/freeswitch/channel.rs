@@ -566,10 +566,15 @@ impl FsChannel {
 
 impl Channel for FsChannel {
     async fn execute(&mut self, command: Command, origin: Option<Origin>) -> Result<Outcome, CallError> {
-        if let Command::Log(line) = &command {
+        match &command {
             // Nothing to ask of FreeSWITCH: the line goes to rivr's log, in the call's span.
-            line.emit(origin.as_ref());
-            return Ok(Outcome::Done);
+            Command::Log(line) => {
+                line.emit(origin.as_ref());
+                return Ok(Outcome::Done);
+            }
+            // The actor's publisher sent it; FreeSWITCH has nothing to do with it.
+            Command::Publish(_) => return Ok(Outcome::Done),
+            _ => {}
         }
         let result = self.run_command(&command).await;
         if let Err(error) = &result {

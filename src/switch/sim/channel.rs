@@ -21,7 +21,7 @@ pub enum CallerAction {
     /// replayed call): a key during the prompt stops it (barge-in), a gap longer than the
     /// inter-digit timeout ends the collection, and the ask hears nothing else from the caller
     /// (no key left is silence, not the next action's keys).
-    PressAt(Vec<KeyPress>),
+    PressAt(TimedKeys),
     /// Do nothing for a while (virtual time).
     Wait(Duration),
     /// Stay silent until the current prompt times out.
@@ -32,6 +32,24 @@ pub enum CallerAction {
     /// `set_var`), or as soon as it waits for the caller: how a scenario places a hangup
     /// between its expectations.
     HangupAfter(usize),
+}
+
+/// The keys of one `ask` at their times: what a trace recorded of a caller.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TimedKeys {
+    /// Each key, at its time since the ask started.
+    pub keys: Vec<KeyPress>,
+    /// The shortest the ask's prompt can have been for the keys to come as they did: a real
+    /// prompt's length is not recorded, and one longer than the simulator's would otherwise
+    /// make a caller who answered after it too late. The prompt plays at least this long.
+    pub prompt_at_least: Duration,
+}
+
+impl TimedKeys {
+    /// `keys`, with no more than the simulator's prompt.
+    pub fn new(keys: Vec<KeyPress>) -> Self {
+        TimedKeys { keys, prompt_at_least: Duration::ZERO }
+    }
 }
 
 /// How a simulated dial ends.
@@ -153,6 +171,8 @@ pub struct SimChannel {
     timed_ask: bool,
     /// When the current ask started, on `clock`.
     ask_started: Duration,
+    /// `TimedKeys::prompt_at_least` of the current ask's keys.
+    prompt_at_least: Duration,
     /// What is left of a `Wait` that outlasted a timeout.
     waiting_rest: Duration,
     setup: SimSetup,
@@ -188,6 +208,7 @@ impl SimChannel {
             timed: VecDeque::new(),
             timed_ask: false,
             ask_started: Duration::ZERO,
+            prompt_at_least: Duration::ZERO,
             waiting_rest: Duration::ZERO,
             setup,
             variables: info.variables.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
@@ -323,9 +344,10 @@ impl SimChannel {
     }
 
     /// The timed keys of `keys`, from the start of the current ask; this ask hears nothing else.
-    fn take_timed(&mut self, keys: Vec<KeyPress>) {
+    fn take_timed(&mut self, keys: TimedKeys) {
         let start = self.ask_started;
-        self.timed.extend(keys.into_iter().map(|press| KeyPress { key: press.key, at: start + press.at }));
+        self.timed.extend(keys.keys.into_iter().map(|press| KeyPress { key: press.key, at: start + press.at }));
+        self.prompt_at_least = keys.prompt_at_least;
         self.timed_ask = true;
     }
 
@@ -363,6 +385,7 @@ impl SimChannel {
             }
         }
         if self.timed_ask {
+            let length = if length.is_zero() { length } else { length.max(self.prompt_at_least) };
             return self.timed_key_within(length);
         }
         self.clock += length;
@@ -709,7 +732,7 @@ mod ask_tests {
     fn a_key_during_the_prompt_barges_in_and_a_pause_past_the_inter_digit_timeout_ends_the_ask_there() {
         // 1 at 300 ms stops the 1 s prompt; 2 comes 2.7 s later, past the 2 s inter-digit
         // timeout, so the ask ends with "1" and the 2 is type-ahead for the next collection.
-        let mut channel = call(vec![CallerAction::PressAt(vec![at('1', 300), at('2', 3000)])]);
+        let mut channel = call(vec![CallerAction::PressAt(TimedKeys::new(vec![at('1', 300), at('2', 3000)]))]);
         assert_eq!(keys_of(run(&mut channel, account())), ("1".into(), vec![at('1', 300)]));
         assert_eq!(keys_of(run(&mut channel, account())), ("2".into(), vec![at('2', 0)]));
     }
@@ -726,7 +749,7 @@ mod ask_tests {
 
     #[test]
     fn keys_within_the_inter_digit_timeout_are_collected_together_whenever_they_come() {
-        let mut channel = call(vec![CallerAction::PressAt(vec![at('1', 300), at('2', 2200), at('3', 4100)])]);
+        let mut channel = call(vec![CallerAction::PressAt(TimedKeys::new(vec![at('1', 300), at('2', 2200), at('3', 4100)]))]);
         assert_eq!(keys_of(run(&mut channel, account())).0, "123");
     }
 
@@ -741,14 +764,14 @@ mod ask_tests {
             timeout: Duration::from_secs(5),
             ..AskOptions::default()
         });
-        let mut channel = call(vec![CallerAction::PressAt(vec![at('7', 7000)])]);
+        let mut channel = call(vec![CallerAction::PressAt(TimedKeys::new(vec![at('7', 7000)]))]);
         assert_eq!(keys_of(run(&mut channel, ask.clone())), ("7".into(), vec![at('7', 7000)]));
         // With one try the same key comes too late: the ask heard nothing.
         let one_try = match ask {
             Command::Ask(options) => Command::Ask(AskOptions { tries: 1, ..options }),
             other => other,
         };
-        let mut channel = call(vec![CallerAction::PressAt(vec![at('7', 7000)])]);
+        let mut channel = call(vec![CallerAction::PressAt(TimedKeys::new(vec![at('7', 7000)]))]);
         assert_eq!(
             run(&mut channel, one_try),
             Ok(Outcome::Ask(AskOutcome {
@@ -763,7 +786,7 @@ mod ask_tests {
     #[test]
     fn a_timed_ask_with_no_key_left_is_silence_not_the_callers_next_action() {
         let mut channel = call(vec![
-            CallerAction::PressAt(Vec::new()),
+            CallerAction::PressAt(TimedKeys::default()),
             CallerAction::Press(DtmfKeys::parse("5").expect("dtmf")),
         ]);
         assert_eq!(keys_of(run(&mut channel, account())).0, "");

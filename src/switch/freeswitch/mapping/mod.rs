@@ -200,6 +200,10 @@ pub fn plan(command: &Command, ctx: &MapContext<'_>) -> Result<Plan, CallError> 
         }),
         // The channel writes log lines itself; they never reach the switch.
         Command::Log(_) => Err(CallError::Internal { verb: "log", reason: "a log line has no plan".into() }),
+        // The actor publishes events itself; they never reach the switch.
+        Command::Publish(_) => {
+            Err(CallError::Internal { verb: "publish", reason: "a publication has no plan".into() })
+        }
         Command::Answer
         | Command::PreAnswer
         | Command::Ring
