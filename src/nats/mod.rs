@@ -6,6 +6,7 @@
 //! in the background with backoff while calls go on, and the state it is in shows on `/ready`,
 //! in `/metrics` (`rivr_nats_connected`) and in the log.
 
+pub mod commands;
 mod connection;
 
 pub use connection::{client_state, NatsConnection, NatsState};

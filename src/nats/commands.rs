@@ -1,0 +1,946 @@
+//! Commands in over NATS (`nats.commands` in rivr.yaml): originate requests from a JetStream work
+//! queue that every node shares, and hangups that reach whichever node holds the call.
+//!
+//! # Originate
+//!
+//! Requests are published (once, by a campaign service) to `nats.commands.originate.subject`
+//! (`rivr.originate`), which a work-queue stream (`RIVR_ORIGINATE`, created if missing) keeps.
+//! Every node binds to the same durable pull consumer (`rivr-originate`) and pulls no more than
+//! it has free slots for (`max_in_flight`), so each request goes to one node at a time, and a
+//! busy or draining node leaves the rest to the others. A draining node (`POST /drain`,
+//! SIGTERM) stops pulling; a request it is handed meanwhile is given back at once (`nak`).
+//!
+//! A request is JSON (see [`OriginateMessage`]). The node places it through the same path as
+//! `POST /calls` (`crate::originate`), keeps the message alive while the far end rings (an
+//! "in progress" ack every third of `ack_wait`), then publishes the outcome and acks. The
+//! outcome ([`OriginateReport`]) goes to the request's `reply_to` (or its `Rivr-Reply-To`
+//! header) and always to `outcome_subject` (`rivr.originate.outcome`).
+//!
+//! Retries and their end:
+//! - a request at fault (not JSON, unknown script, injection characters, too many variables...)
+//!   is refused with a reason and terminated (`+TERM`): never delivered again;
+//! - a node that cannot place now (FreeSWITCH unreachable, not listening yet) gives the request
+//!   back with a delay (`nak`), for itself or another node, until `max_deliver`, where it is
+//!   refused for good ("gave up after N deliveries");
+//! - a node that dies before acking leaves the request to be delivered again after `ack_wait`.
+//!
+//! # Exactly once, as far as it goes
+//!
+//! The request's `idempotency_key` becomes the call's `origination_uuid`
+//! (`crate::originate::call_uuid_for_key`). Before placing a request delivered more than once,
+//! the node asks every FreeSWITCH server it is connected to whether that uuid exists (`api
+//! uuid_exists`); if one says `true`, the call is not placed again and the outcome is
+//! `already_placed`. A node also remembers the last `recent_keys` keys it took, and never places
+//! one of them twice. What this does not cover: a first call that has already ended when its
+//! redelivery is checked (FreeSWITCH forgets a uuid once the channel is gone), a FreeSWITCH
+//! server the checking node is not connected to, and two different keys for one intended call.
+//! `docs/scale-out.md` says more.
+//!
+//! # Hangup
+//!
+//! Every node subscribes to `nats.commands.hangup.subject` (`rivr.hangup`) with core NATS, no
+//! queue group, so every node sees every request. `{"uuid": "...", "cause": "USER_BUSY"}`: the
+//! node that holds the call asks it to hang up and replies `{"ok": true, "node": ...}`; the
+//! others stay silent, so a request-reply gets one answer, or times out when no node has the
+//! call. A request that is not valid is answered `{"ok": false, "error": ...}` by every node (the
+//! requester takes the first).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::num::{NonZeroU64, NonZeroUsize};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::pull::Config as PullConfig;
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer};
+use async_nats::jetstream::message::Acker;
+use async_nats::jetstream::stream::{Config as StreamConfig, RetentionPolicy, StorageType};
+use async_nats::jetstream::AckKind;
+use async_nats::{Client, HeaderMap};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use tokio_stream::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use super::NatsConnection;
+use crate::call::HangupCause;
+use crate::originate::{self, OriginateOrder, OriginateRefusal};
+use crate::server::Runtime;
+use crate::switch::freeswitch::inbound::OriginateOutcome;
+
+/// The header a publisher may set to have the outcome sent there, as an alternative to
+/// `reply_to` in the JSON (it also reaches the publisher of a request that is not JSON).
+pub const REPLY_TO_HEADER: &str = "Rivr-Reply-To";
+
+/// How long one pull waits for requests before the node looks at its state (draining, stop)
+/// again.
+const PULL_WAIT: Duration = Duration::from_secs(2);
+
+/// How long a draining node waits before it looks again whether it still drains.
+const DRAIN_POLL: Duration = Duration::from_millis(250);
+
+/// The first wait before retrying NATS (binding the consumer, pulling) after an error; it
+/// doubles up to [`RETRY_MAX`].
+const RETRY_INITIAL: Duration = Duration::from_millis(250);
+const RETRY_MAX: Duration = Duration::from_secs(10);
+
+/// `nats.commands`: originate requests and hangups in over NATS. Present (even empty, `{}`)
+/// means both are on, with these defaults:
+///
+/// ```yaml
+/// nats:
+///   url: nats://nats-1:4222
+///   commands:
+///     originate:
+///       stream: RIVR_ORIGINATE            # work-queue stream, created when missing
+///       subject: rivr.originate           # where requests are published
+///       consumer: rivr-originate          # the durable pull consumer every node shares
+///       outcome_subject: rivr.originate.outcome
+///       max_in_flight: 50                 # requests this node places at once
+///       ack_wait_s: 30                    # a dead node's requests go to another after this
+///       max_deliver: 10                   # deliveries before a request is given up
+///       recent_keys: 10000                # idempotency keys this node remembers
+///     hangup:
+///       subject: rivr.hangup
+/// ```
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct NatsCommands {
+    /// Originate requests from the JetStream work queue.
+    pub originate: OriginateQueue,
+    /// Hangups by call uuid.
+    pub hangup: HangupCommands,
+}
+
+/// `nats.commands.originate`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct OriginateQueue {
+    /// The work-queue stream. Default `RIVR_ORIGINATE`.
+    pub stream: String,
+    /// The subject requests are published to. Default `rivr.originate`.
+    pub subject: String,
+    /// The durable pull consumer all nodes share. Default `rivr-originate`.
+    pub consumer: String,
+    /// Where every outcome is published too. Default `rivr.originate.outcome`.
+    pub outcome_subject: String,
+    /// Requests this node works on at once. Default 50.
+    pub max_in_flight: NonZeroUsize,
+    /// Seconds without an ack (or an "in progress") after which a request is delivered again,
+    /// to any node. Default 30.
+    pub ack_wait_s: NonZeroU64,
+    /// Deliveries of one request before it is given up. Default 10.
+    pub max_deliver: NonZeroU64,
+    /// Idempotency keys this node remembers, so it never places one twice. Default 10000.
+    pub recent_keys: NonZeroUsize,
+}
+
+impl Default for OriginateQueue {
+    fn default() -> Self {
+        OriginateQueue {
+            stream: "RIVR_ORIGINATE".into(),
+            subject: "rivr.originate".into(),
+            consumer: "rivr-originate".into(),
+            outcome_subject: "rivr.originate.outcome".into(),
+            max_in_flight: NonZeroUsize::new(50).expect("non-zero"),
+            ack_wait_s: NonZeroU64::new(30).expect("non-zero"),
+            max_deliver: NonZeroU64::new(10).expect("non-zero"),
+            recent_keys: NonZeroUsize::new(10_000).expect("non-zero"),
+        }
+    }
+}
+
+impl OriginateQueue {
+    fn ack_wait(&self) -> Duration {
+        Duration::from_secs(self.ack_wait_s.get())
+    }
+
+    fn max_deliver(&self) -> i64 {
+        i64::try_from(self.max_deliver.get()).unwrap_or(i64::MAX)
+    }
+}
+
+/// `nats.commands.hangup`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HangupCommands {
+    /// The subject hangup requests are published to. Default `rivr.hangup`.
+    pub subject: String,
+}
+
+impl Default for HangupCommands {
+    fn default() -> Self {
+        HangupCommands { subject: "rivr.hangup".into() }
+    }
+}
+
+impl NatsCommands {
+    /// What is wrong with the names, in words for the configuration's author; empty when they
+    /// can be used.
+    pub fn problems(&self) -> Vec<String> {
+        let originate = &self.originate;
+        let mut problems = Vec::new();
+        for (key, subject) in [
+            ("originate.subject", &originate.subject),
+            ("originate.outcome_subject", &originate.outcome_subject),
+            ("hangup.subject", &self.hangup.subject),
+        ] {
+            if !is_subject(subject) {
+                problems.push(format!(
+                    "nats.commands.{key} `{subject}` is not a NATS subject: dot-separated tokens, no blanks or wildcards"
+                ));
+            }
+        }
+        for (key, name) in
+            [("originate.stream", &originate.stream), ("originate.consumer", &originate.consumer)]
+        {
+            if name.is_empty() || name.contains(|c: char| c.is_whitespace() || matches!(c, '.' | '*' | '>')) {
+                problems.push(format!(
+                    "nats.commands.{key} `{name}` is not a JetStream name: no dots, blanks or wildcards"
+                ));
+            }
+        }
+        if originate.outcome_subject == originate.subject {
+            problems.push(
+                "nats.commands.originate.outcome_subject must differ from its subject, or outcomes would be taken as requests"
+                    .into(),
+            );
+        }
+        problems
+    }
+}
+
+/// An originate request as published.
+///
+/// ```json
+/// {"to": "sofia/gateway/carrier/15551234567", "script": "survey.rhai",
+///  "caller_id_number": "5550100", "caller_id_name": "Acme", "timeout_s": 30,
+///  "variables": {"campaign": "spring"}, "idempotency_key": "spring/contact-42",
+///  "reply_to": "campaign.outcomes"}
+/// ```
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct OriginateMessage {
+    /// FreeSWITCH dial string.
+    pub to: String,
+    /// The script the answered call runs.
+    pub script: String,
+    /// `origination_caller_id_number`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_id_number: Option<String>,
+    /// `origination_caller_id_name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_id_name: Option<String>,
+    /// Seconds to ring.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_s: Option<u64>,
+    /// Channel variables for the new call.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub variables: BTreeMap<String, String>,
+    /// Which `freeswitch` connection to use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// The same for every publish of one intended call; names the call's uuid.
+    pub idempotency_key: String,
+    /// Where the outcome goes, besides the outcome subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+}
+
+impl OriginateMessage {
+    fn order(&self) -> OriginateOrder {
+        OriginateOrder {
+            to: self.to.clone(),
+            script: self.script.clone(),
+            caller_id_number: self.caller_id_number.clone(),
+            caller_id_name: self.caller_id_name.clone(),
+            timeout: self.timeout_s.map(Duration::from_secs),
+            variables: self.variables.clone(),
+            server: self.server.clone(),
+            idempotency_key: Some(self.idempotency_key.clone()),
+        }
+    }
+}
+
+/// What became of an originate request, as published to the reply and outcome subjects.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct OriginateReport {
+    /// The request's key (`null` when the request was not JSON with one).
+    pub idempotency_key: Option<String>,
+    /// The call's uuid (known before the call is placed, from the key).
+    pub uuid: Option<String>,
+    /// `answered`, `busy`, `no_answer`, `no_route`, `rejected` (the far end refused: a
+    /// `CALL_REJECTED`), `ended`, `failed` (with `cause`); `already_placed` (an earlier delivery
+    /// placed this call; its outcome went out then, if that node lived to send it);
+    /// `refused` (rivr did not place it: `code` and `reason` say why).
+    pub outcome: String,
+    /// The hangup cause of a `failed` call.
+    pub cause: Option<String>,
+    /// For `refused`: a stable word (`malformed`, `unknown_script`, `uncarriable`,
+    /// `too_many_variables`, `variables_too_large`, `bad_idempotency_key`, `bad_reply_to`,
+    /// `unknown_server`, `gave_up`, ...).
+    pub code: Option<String>,
+    /// For `refused` and `already_placed`: in words.
+    pub reason: Option<String>,
+    /// The node that handled this delivery.
+    pub node: String,
+    /// Which delivery of the request this was (1 the first time).
+    pub delivery: i64,
+}
+
+/// The running command handlers of a node. Dropping it leaves them running; [`stop`](Self::stop)
+/// ends them.
+#[derive(Debug)]
+pub struct Commands {
+    stop: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Commands {
+    /// Stop pulling requests and listening for hangups. Requests being placed finish on their
+    /// own tasks; one cut short by the process ending is delivered again elsewhere.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Starts the originate consumer and the hangup subscription over `connection`, for
+/// `runtime`'s calls, in the name of `node`. Returns at once: binding to the stream waits for
+/// NATS in the background, so a node without NATS serves calls anyway.
+pub fn start(
+    runtime: Arc<Runtime>,
+    connection: &NatsConnection,
+    config: &NatsCommands,
+    node: String,
+) -> Commands {
+    let stop = CancellationToken::new();
+    let problems = config.problems();
+    if !problems.is_empty() {
+        for problem in &problems {
+            tracing::error!(%problem, "NATS commands are off");
+        }
+        return Commands { stop, tasks: Vec::new() };
+    }
+    let client = connection.client();
+    let shared = Arc::new(Shared {
+        runtime: runtime.clone(),
+        client: client.clone(),
+        config: config.originate.clone(),
+        node: node.clone(),
+        recent: Mutex::new(RecentKeys::new(config.originate.recent_keys.get())),
+    });
+    let originate = tokio::spawn(consume(shared, stop.clone()));
+    let hangup =
+        tokio::spawn(serve_hangups(runtime, client, config.hangup.subject.clone(), node, stop.clone()));
+    tracing::info!(
+        subject = %config.originate.subject,
+        stream = %config.originate.stream,
+        consumer = %config.originate.consumer,
+        hangup = %config.hangup.subject,
+        "taking originate and hangup commands over NATS"
+    );
+    Commands { stop, tasks: vec![originate, hangup] }
+}
+
+/// What every request handler of a node shares.
+struct Shared {
+    runtime: Arc<Runtime>,
+    client: Client,
+    config: OriginateQueue,
+    node: String,
+    recent: Mutex<RecentKeys>,
+}
+
+impl Shared {
+    fn recent(&self) -> MutexGuard<'_, RecentKeys> {
+        // Only map and queue operations run under this lock; a panic cannot leave it half done.
+        self.recent.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn report(&self, delivery: i64) -> OriginateReport {
+        OriginateReport {
+            idempotency_key: None,
+            uuid: None,
+            outcome: String::new(),
+            cause: None,
+            code: None,
+            reason: None,
+            node: self.node.clone(),
+            delivery,
+        }
+    }
+
+    /// Publishes `report` to the outcome subject and `reply_to`. A publish only fails when the
+    /// client is closed, at the end of the process; the log says so.
+    async fn publish(&self, report: &OriginateReport, reply_to: Option<&str>) {
+        let Ok(bytes) = serde_json::to_vec(report) else {
+            return;
+        };
+        let bytes = bytes::Bytes::from(bytes);
+        for subject in std::iter::once(self.config.outcome_subject.as_str()).chain(reply_to) {
+            if let Err(error) = self.client.publish(subject.to_owned(), bytes.clone()).await {
+                tracing::warn!(%subject, %error, key = ?report.idempotency_key, "cannot publish an originate outcome");
+            }
+        }
+    }
+}
+
+/// Binds to the consumer (waiting for NATS as long as it takes) and pulls requests while the
+/// node is not draining, as many as it has free slots for.
+async fn consume(shared: Arc<Shared>, stop: CancellationToken) {
+    let Some(consumer) = bind(&shared, &stop).await else {
+        return;
+    };
+    let slots = Arc::new(Semaphore::new(shared.config.max_in_flight.get()));
+    let mut retry = RETRY_INITIAL;
+    let mut draining_logged = false;
+    loop {
+        if stop.is_cancelled() {
+            return;
+        }
+        if shared.runtime.calls().is_draining() {
+            if !draining_logged {
+                tracing::info!("draining: no more originate requests taken from NATS");
+                draining_logged = true;
+            }
+            if sleep_or_stop(DRAIN_POLL, &stop).await {
+                return;
+            }
+            continue;
+        }
+        if draining_logged {
+            tracing::info!("taking originate requests from NATS again");
+            draining_logged = false;
+        }
+        let first = tokio::select! {
+            () = stop.cancelled() => return,
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
+        };
+        let free = 1 + slots.available_permits();
+        let batch = consumer.batch().max_messages(free).expires(PULL_WAIT).messages().await;
+        let mut batch = match batch {
+            Ok(batch) => batch,
+            Err(error) => {
+                tracing::warn!(%error, retry_in = ?retry, "cannot pull originate requests from NATS");
+                drop(first);
+                if sleep_or_stop(retry, &stop).await {
+                    return;
+                }
+                retry = (retry * 2).min(RETRY_MAX);
+                continue;
+            }
+        };
+        retry = RETRY_INITIAL;
+        let mut first = Some(first);
+        loop {
+            let item = tokio::select! {
+                () = stop.cancelled() => None,
+                item = batch.next() => item,
+            };
+            let Some(item) = item else { break };
+            let message = match item {
+                Ok(message) => message,
+                Err(error) => {
+                    tracing::debug!(%error, "originate pull ended early");
+                    break;
+                }
+            };
+            // The pull asked for no more than the free slots, so one is there.
+            let slot = first.take().or_else(|| slots.clone().try_acquire_owned().ok());
+            if stop.is_cancelled() || shared.runtime.calls().is_draining() || slot.is_none() {
+                // Straight back to the queue, for another node.
+                let _ = message.ack_with(AckKind::Nak(None)).await;
+                continue;
+            }
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                handle(&shared, message).await;
+                drop(slot);
+            });
+        }
+    }
+}
+
+/// The consumer, once the stream and it exist; `None` when stopped first.
+async fn bind(shared: &Shared, stop: &CancellationToken) -> Option<PullConsumer> {
+    let config = &shared.config;
+    let jetstream = async_nats::jetstream::new(shared.client.clone());
+    let mut retry = RETRY_INITIAL;
+    loop {
+        let attempt = async {
+            let stream = jetstream
+                .get_or_create_stream(StreamConfig {
+                    name: config.stream.clone(),
+                    subjects: vec![config.subject.clone()],
+                    retention: RetentionPolicy::WorkQueue,
+                    storage: StorageType::File,
+                    ..StreamConfig::default()
+                })
+                .await
+                .map_err(|error| error.to_string())?;
+            stream
+                .get_or_create_consumer(
+                    &config.consumer,
+                    PullConfig {
+                        durable_name: Some(config.consumer.clone()),
+                        filter_subject: config.subject.clone(),
+                        deliver_policy: DeliverPolicy::All,
+                        ack_policy: AckPolicy::Explicit,
+                        ack_wait: config.ack_wait(),
+                        max_deliver: config.max_deliver(),
+                        ..PullConfig::default()
+                    },
+                )
+                .await
+                .map_err(|error| error.to_string())
+        };
+        let result = tokio::select! {
+            () = stop.cancelled() => return None,
+            result = attempt => result,
+        };
+        match result {
+            Ok(consumer) => {
+                tracing::info!(stream = %config.stream, consumer = %config.consumer, "bound to the originate work queue");
+                return Some(consumer);
+            }
+            Err(error) => {
+                tracing::warn!(
+                    stream = %config.stream,
+                    consumer = %config.consumer,
+                    %error,
+                    retry_in = ?retry,
+                    "cannot bind to the originate work queue yet (is NATS up, with JetStream?)"
+                );
+                if sleep_or_stop(retry, stop).await {
+                    return None;
+                }
+                retry = (retry * 2).min(RETRY_MAX);
+            }
+        }
+    }
+}
+
+/// One delivery of one request, from taking it to its ack.
+async fn handle(shared: &Shared, message: async_nats::jetstream::Message) {
+    let delivery = message.info().map(|info| info.delivered).unwrap_or(1);
+    let (message, acker) = message.split();
+    let header_reply = message.headers.as_ref().and_then(reply_header);
+    let mut report = shared.report(delivery);
+    let request = match serde_json::from_slice::<OriginateMessage>(&message.payload) {
+        Ok(request) => request,
+        Err(error) => {
+            report.idempotency_key = key_of_malformed(&message.payload);
+            refuse(
+                &mut report,
+                "malformed",
+                format!("the request is not valid JSON of an originate request: {error}"),
+            );
+            return finish(shared, &acker, &report, header_reply.as_deref(), AckKind::Term).await;
+        }
+    };
+    report.idempotency_key = Some(request.idempotency_key.clone());
+    let reply_to = request.reply_to.clone().or(header_reply);
+    if let Some(subject) = reply_to.as_deref().filter(|subject| !is_subject(subject)) {
+        refuse(&mut report, "bad_reply_to", format!("reply_to `{subject}` is not a NATS subject"));
+        return finish(shared, &acker, &report, None, AckKind::Term).await;
+    }
+    let reply_to = reply_to.as_deref();
+    let order = request.order();
+    let prepared = match originate::prepare(&shared.runtime, &order) {
+        Ok(prepared) => prepared,
+        Err(refusal) => return refused(shared, &acker, report, reply_to, &refusal).await,
+    };
+    report.uuid = prepared.uuid().map(str::to_owned);
+    let key = request.idempotency_key;
+
+    let seen = shared.recent().begin(&key);
+    match seen {
+        Seen::New => {}
+        Seen::Placing => {
+            report.outcome = "already_placed".into();
+            report.reason = Some("this node is placing the call for this key now".into());
+            return finish(shared, &acker, &report, reply_to, AckKind::Ack).await;
+        }
+        Seen::Done(earlier) => {
+            let mut earlier = *earlier;
+            earlier.delivery = delivery;
+            return finish(shared, &acker, &earlier, reply_to, AckKind::Ack).await;
+        }
+    }
+
+    if delivery > 1 {
+        match prepared.exists_on_switch().await {
+            Ok(true) => {
+                report.outcome = "already_placed".into();
+                report.reason = Some(format!(
+                    "delivery {delivery}: the call {} exists on FreeSWITCH, placed by an earlier delivery",
+                    report.uuid.as_deref().unwrap_or_default()
+                ));
+                shared.recent().finish(&key, report.clone());
+                return finish(shared, &acker, &report, reply_to, AckKind::Ack).await;
+            }
+            Ok(false) => {}
+            Err(refusal) => {
+                shared.recent().forget(&key);
+                return refused(shared, &acker, report, reply_to, &refusal).await;
+            }
+        }
+    }
+
+    tracing::info!(%key, uuid = ?report.uuid, to = %order.to, script = %order.script, delivery, "NATS: originate");
+    // The far end may ring for longer than ack_wait: "in progress" keeps the request ours.
+    let placed = tokio::select! {
+        placed = prepared.place() => placed,
+        () = keep_in_progress(&acker, shared.config.ack_wait() / 3) => unreachable!("never ends"),
+    };
+    match placed {
+        Ok(outcome) => {
+            describe(&mut report, &outcome);
+            shared.recent().finish(&key, report.clone());
+            finish(shared, &acker, &report, reply_to, AckKind::Ack).await;
+        }
+        Err(refusal) => {
+            if refusal.is_transient() {
+                // Maybe placed (a connection lost mid-command): the next delivery checks.
+                shared.recent().forget(&key);
+            } else {
+                shared.recent().finish(&key, report.clone());
+            }
+            refused(shared, &acker, report, reply_to, &refusal).await;
+        }
+    }
+}
+
+/// A request not placed: given back for later when that may help, otherwise refused for good.
+async fn refused(
+    shared: &Shared,
+    acker: &Acker,
+    mut report: OriginateReport,
+    reply_to: Option<&str>,
+    refusal: &OriginateRefusal,
+) {
+    let last = report.delivery >= shared.config.max_deliver();
+    if refusal.is_transient() && !last {
+        let delay = retry_delay(report.delivery);
+        tracing::warn!(key = ?report.idempotency_key, %refusal, retry_in = ?delay, "originate request given back to the queue");
+        let _ = acker.ack_with(AckKind::Nak(Some(delay))).await;
+        return;
+    }
+    if refusal.is_transient() {
+        let reason = format!("gave up after {} deliveries: {refusal}", report.delivery);
+        refuse(&mut report, "gave_up", reason);
+    } else if let OriginateRefusal::Switch(_) = refusal {
+        // FreeSWITCH refused the command itself: a failed call, not a bad request.
+        report.outcome = "failed".into();
+        report.reason = Some(refusal.to_string());
+    } else {
+        refuse(&mut report, refusal.code(), refusal.to_string());
+    }
+    finish(shared, acker, &report, reply_to, AckKind::Term).await;
+}
+
+/// Publishes the outcome, then acks (or terminates) the delivery: outcomes go out at least
+/// once, since a node that dies between the two has the request delivered again.
+async fn finish(
+    shared: &Shared,
+    acker: &Acker,
+    report: &OriginateReport,
+    reply_to: Option<&str>,
+    ack: AckKind,
+) {
+    if report.outcome == "refused" {
+        tracing::warn!(key = ?report.idempotency_key, code = ?report.code, reason = ?report.reason, "originate request refused");
+    }
+    shared.publish(report, reply_to).await;
+    if let Err(error) = acker.ack_with(ack).await {
+        tracing::warn!(key = ?report.idempotency_key, %error, "cannot ack an originate request; it will be delivered again and recognised");
+    }
+}
+
+fn refuse(report: &mut OriginateReport, code: &str, reason: String) {
+    report.outcome = "refused".into();
+    report.code = Some(code.to_owned());
+    report.reason = Some(reason);
+}
+
+fn describe(report: &mut OriginateReport, outcome: &OriginateOutcome) {
+    let word = match outcome {
+        OriginateOutcome::Answered { uuid } => {
+            report.uuid = Some(uuid.clone());
+            "answered"
+        }
+        OriginateOutcome::Busy => "busy",
+        OriginateOutcome::Ended => "ended",
+        OriginateOutcome::Failed { cause } => {
+            report.cause = Some(cause.clone());
+            "failed"
+        }
+        OriginateOutcome::NoAnswer => "no_answer",
+        OriginateOutcome::NoRoute => "no_route",
+        OriginateOutcome::Rejected => "rejected",
+    };
+    report.outcome = word.into();
+}
+
+async fn keep_in_progress(acker: &Acker, every: Duration) {
+    let every = every.max(Duration::from_millis(100));
+    loop {
+        tokio::time::sleep(every).await;
+        let _ = acker.ack_with(AckKind::Progress).await;
+    }
+}
+
+/// The wait before delivery `delivery + 1` of a request this node could not place: longer each
+/// time, so a FreeSWITCH outage is not hammered, at most 30 s.
+fn retry_delay(delivery: i64) -> Duration {
+    let delivery = u64::try_from(delivery.max(1)).unwrap_or(1);
+    Duration::from_secs((2 * delivery).min(30))
+}
+
+fn reply_header(headers: &HeaderMap) -> Option<String> {
+    headers.get(REPLY_TO_HEADER).map(|value| value.as_str().to_owned())
+}
+
+/// The `idempotency_key` of a request that is JSON but not a valid request, so its refusal can
+/// be matched to it.
+fn key_of_malformed(payload: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(payload).ok()?;
+    value.get("idempotency_key")?.as_str().map(str::to_owned)
+}
+
+/// A subject to publish to: dot-separated non-empty tokens, no blanks, no wildcards.
+fn is_subject(subject: &str) -> bool {
+    !subject.is_empty()
+        && subject.split('.').all(|token| {
+            !token.is_empty() && !token.contains(|c: char| c.is_whitespace() || matches!(c, '*' | '>'))
+        })
+}
+
+/// Sleeps for `duration`; true when stopped meanwhile.
+async fn sleep_or_stop(duration: Duration, stop: &CancellationToken) -> bool {
+    tokio::select! {
+        () = stop.cancelled() => true,
+        () = tokio::time::sleep(duration) => false,
+    }
+}
+
+/// The idempotency keys this node took most recently, with the outcome once known.
+struct RecentKeys {
+    capacity: usize,
+    keys: HashMap<String, Option<Box<OriginateReport>>>,
+    order: VecDeque<String>,
+}
+
+/// What a node knows of a key.
+enum Seen {
+    New,
+    Placing,
+    Done(Box<OriginateReport>),
+}
+
+impl RecentKeys {
+    fn new(capacity: usize) -> Self {
+        RecentKeys { capacity, keys: HashMap::new(), order: VecDeque::new() }
+    }
+
+    /// Takes `key` if it is new (it is then "placing").
+    fn begin(&mut self, key: &str) -> Seen {
+        match self.keys.get(key) {
+            Some(None) => return Seen::Placing,
+            Some(Some(report)) => return Seen::Done(report.clone()),
+            None => {}
+        }
+        while self.order.len() >= self.capacity {
+            if let Some(oldest) = self.order.pop_front() {
+                self.keys.remove(&oldest);
+            }
+        }
+        self.keys.insert(key.to_owned(), None);
+        self.order.push_back(key.to_owned());
+        Seen::New
+    }
+
+    fn finish(&mut self, key: &str, report: OriginateReport) {
+        if let Some(slot) = self.keys.get_mut(key) {
+            *slot = Some(Box::new(report));
+        }
+    }
+
+    /// Lets `key` be tried again (the attempt ended without knowing whether a call was made; the
+    /// next delivery asks FreeSWITCH).
+    fn forget(&mut self, key: &str) {
+        if self.keys.remove(key).is_some() {
+            self.order.retain(|k| k != key);
+        }
+    }
+}
+
+/// A hangup request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HangupMessage {
+    uuid: String,
+    #[serde(default)]
+    cause: Option<String>,
+}
+
+/// Answers hangups for the calls this node holds until stopped. The subscription comes back
+/// by itself after NATS reconnects.
+async fn serve_hangups(
+    runtime: Arc<Runtime>,
+    client: Client,
+    subject: String,
+    node: String,
+    stop: CancellationToken,
+) {
+    let mut retry = RETRY_INITIAL;
+    let mut subscriber = loop {
+        let attempt = tokio::select! {
+            () = stop.cancelled() => return,
+            attempt = client.subscribe(subject.clone()) => attempt,
+        };
+        match attempt {
+            Ok(subscriber) => break subscriber,
+            Err(error) => {
+                tracing::warn!(%subject, %error, retry_in = ?retry, "cannot subscribe to hangup requests yet");
+                if sleep_or_stop(retry, &stop).await {
+                    return;
+                }
+                retry = (retry * 2).min(RETRY_MAX);
+            }
+        }
+    };
+    loop {
+        let message = tokio::select! {
+            () = stop.cancelled() => break,
+            message = subscriber.next() => message,
+        };
+        let Some(message) = message else { break };
+        let Some(answer) = hangup(&runtime, &node, &message.payload) else {
+            continue;
+        };
+        if let Some(reply) = message.reply {
+            if let Err(error) = client.publish(reply, answer.to_string().into()).await {
+                tracing::warn!(%error, "cannot answer a hangup request");
+            }
+        }
+    }
+    let _ = subscriber.unsubscribe().await;
+}
+
+/// The answer to one hangup request; `None` when the call is not on this node.
+fn hangup(runtime: &Runtime, node: &str, payload: &[u8]) -> Option<serde_json::Value> {
+    let request: HangupMessage = match serde_json::from_slice(payload) {
+        Ok(request) => request,
+        Err(error) => {
+            return Some(serde_json::json!({
+                "ok": false,
+                "node": node,
+                "error": format!("not a hangup request ({error}): send {{\"uuid\": \"...\", \"cause\": \"NORMAL_CLEARING\"}}"),
+            }))
+        }
+    };
+    let cause = match request.cause.as_deref() {
+        None | Some("") => HangupCause::normal(),
+        Some(name) => match HangupCause::parse(name) {
+            Some(cause) => cause,
+            None => {
+                return Some(serde_json::json!({
+                    "ok": false,
+                    "node": node,
+                    "uuid": request.uuid,
+                    "error": format!("unknown hangup cause `{name}`: use a FreeSWITCH cause such as NORMAL_CLEARING or USER_BUSY"),
+                }))
+            }
+        },
+    };
+    let call = runtime.calls().get(&request.uuid)?;
+    let first = call.hang_up(cause.clone());
+    tracing::info!(uuid = %request.uuid, %cause, "NATS: hang up call");
+    Some(serde_json::json!({
+        "ok": true,
+        "node": node,
+        "uuid": request.uuid,
+        "cause": cause.as_str(),
+        "already_asked": !first,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(outcome: &str) -> OriginateReport {
+        OriginateReport {
+            idempotency_key: Some("k".into()),
+            uuid: None,
+            outcome: outcome.into(),
+            cause: None,
+            code: None,
+            reason: None,
+            node: "a".into(),
+            delivery: 1,
+        }
+    }
+
+    #[test]
+    fn a_key_being_placed_or_placed_is_not_taken_again_until_forgotten() {
+        let mut recent = RecentKeys::new(2);
+        assert!(matches!(recent.begin("k"), Seen::New));
+        assert!(matches!(recent.begin("k"), Seen::Placing));
+        recent.finish("k", report("busy"));
+        assert!(matches!(recent.begin("k"), Seen::Done(report) if report.outcome == "busy"));
+        recent.forget("k");
+        assert!(matches!(recent.begin("k"), Seen::New));
+    }
+
+    #[test]
+    fn the_recent_keys_keep_only_the_newest() {
+        let mut recent = RecentKeys::new(2);
+        for key in ["a", "b", "c"] {
+            assert!(matches!(recent.begin(key), Seen::New));
+        }
+        assert!(matches!(recent.begin("a"), Seen::New), "the oldest was let go");
+        assert!(matches!(recent.begin("c"), Seen::Placing));
+        assert_eq!(recent.order.len(), 2);
+    }
+
+    #[test]
+    fn the_defaults_are_usable_and_bad_names_are_reported() {
+        assert!(NatsCommands::default().problems().is_empty());
+        let mut bad = NatsCommands::default();
+        bad.originate.subject = "rivr.*".into();
+        bad.originate.stream = "RIVR.ORIGINATE".into();
+        bad.hangup.subject = "rivr hangup".into();
+        let problems = bad.problems();
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems[0].contains("originate.subject"), "{problems:?}");
+    }
+
+    #[test]
+    fn a_request_reads_with_only_its_required_fields_and_refuses_unknown_ones() {
+        let request: OriginateMessage =
+            serde_json::from_str(r#"{"to": "user/1000", "script": "main.rhai", "idempotency_key": "k-1"}"#)
+                .expect("minimal");
+        assert_eq!(request.order().idempotency_key.as_deref(), Some("k-1"));
+        assert!(serde_json::from_str::<OriginateMessage>(
+            r#"{"to": "user/1000", "script": "main.rhai", "idempotency_key": "k", "extra": 1}"#
+        )
+        .is_err());
+        assert_eq!(key_of_malformed(br#"{"to": 5, "idempotency_key": "k-9"}"#).as_deref(), Some("k-9"));
+        assert_eq!(key_of_malformed(b"not json"), None);
+    }
+
+    #[test]
+    fn retries_wait_longer_each_time_up_to_half_a_minute() {
+        assert_eq!(retry_delay(1), Duration::from_secs(2));
+        assert_eq!(retry_delay(3), Duration::from_secs(6));
+        assert_eq!(retry_delay(100), Duration::from_secs(30));
+    }
+}
