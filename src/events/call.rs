@@ -140,6 +140,11 @@ impl CallEvents {
 
 impl CallObserver for CallEvents {
     fn verb_started(&self, command: &Command, origin: Option<&Origin>) {
+        // A log line is the script talking to rivr's log, not to the call (and may say anything);
+        // a publication is an event of its own.
+        if matches!(command, Command::Log(_) | Command::Publish(_)) {
+            return;
+        }
         self.verbs.fetch_add(1, Ordering::Relaxed);
         let Some(mut data) = self.begin_event(RivrEventType::CallVerb, VERB_EVENT_CAPACITY) else { return };
         data.field("verb", command.verb()).field("summary", &format_args!("{}", Summary(command)));
