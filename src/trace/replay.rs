@@ -33,7 +33,7 @@ use crate::script::engine::STACK_SIZE;
 use crate::script::runner::{self, CallJob};
 use crate::script::store::Script;
 use crate::script::ScriptStore;
-use crate::switch::sim::{CallerAction, Journal, SimChannel, SimSetup};
+use crate::switch::sim::{CallerAction, Journal, SimChannel, SimSetup, TimedKeys};
 use crate::switch::Channel;
 use crate::trace::format::{KeyRecord, Trace, TraceResult, VerbRecord};
 use crate::trace::recorder::{RecorderSettings, TraceRecorder};
@@ -489,7 +489,13 @@ fn ask_actions(trace: &Trace, verb: &VerbRecord) -> Result<Vec<CallerAction>, St
         return Ok(Vec::new());
     };
     if let Some(keys) = keys {
-        return Ok(vec![CallerAction::PressAt(timed_keys(trace, verb, keys)?)]);
+        let keys = timed_keys(trace, verb, keys)?;
+        // The first key came within the recorded timeout after the prompt (on the first try, or
+        // later, which the result does not show): the prompt lasted at least the difference.
+        let timeout =
+            Duration::from_millis(verb.args.get("timeout_ms").and_then(|t| t.as_u64()).unwrap_or(0));
+        let prompt_at_least = keys.first().map_or(Duration::ZERO, |first| first.at.saturating_sub(timeout));
+        return Ok(vec![CallerAction::PressAt(TimedKeys { keys, prompt_at_least })]);
     }
     let tries = verb.args.get("tries").and_then(serde_json::Value::as_u64).unwrap_or(1).max(1) as usize;
     let digits = match digits {

@@ -346,7 +346,8 @@ impl SimChannel {
     /// The timed keys of `keys`, from the start of the current ask; this ask hears nothing else.
     fn take_timed(&mut self, keys: TimedKeys) {
         let start = self.ask_started;
-        self.timed.extend(keys.keys.into_iter().map(|press| KeyPress { key: press.key, at: start + press.at }));
+        self.timed
+            .extend(keys.keys.into_iter().map(|press| KeyPress { key: press.key, at: start + press.at }));
         self.prompt_at_least = keys.prompt_at_least;
         self.timed_ask = true;
     }
@@ -732,7 +733,8 @@ mod ask_tests {
     fn a_key_during_the_prompt_barges_in_and_a_pause_past_the_inter_digit_timeout_ends_the_ask_there() {
         // 1 at 300 ms stops the 1 s prompt; 2 comes 2.7 s later, past the 2 s inter-digit
         // timeout, so the ask ends with "1" and the 2 is type-ahead for the next collection.
-        let mut channel = call(vec![CallerAction::PressAt(TimedKeys::new(vec![at('1', 300), at('2', 3000)]))]);
+        let mut channel =
+            call(vec![CallerAction::PressAt(TimedKeys::new(vec![at('1', 300), at('2', 3000)]))]);
         assert_eq!(keys_of(run(&mut channel, account())), ("1".into(), vec![at('1', 300)]));
         assert_eq!(keys_of(run(&mut channel, account())), ("2".into(), vec![at('2', 0)]));
     }
@@ -749,7 +751,11 @@ mod ask_tests {
 
     #[test]
     fn keys_within_the_inter_digit_timeout_are_collected_together_whenever_they_come() {
-        let mut channel = call(vec![CallerAction::PressAt(TimedKeys::new(vec![at('1', 300), at('2', 2200), at('3', 4100)]))]);
+        let mut channel = call(vec![CallerAction::PressAt(TimedKeys::new(vec![
+            at('1', 300),
+            at('2', 2200),
+            at('3', 4100),
+        ]))]);
         assert_eq!(keys_of(run(&mut channel, account())).0, "123");
     }
 
@@ -781,6 +787,20 @@ mod ask_tests {
                 keys: Vec::new()
             }))
         );
+    }
+
+    #[test]
+    fn a_prompt_known_to_be_longer_than_the_simulators_keeps_a_late_first_key_on_the_first_try() {
+        // Recorded after an 8 s prompt: the key at 9 s came 1 s into the 5 s timeout.
+        let one_try = Command::Ask(AskOptions {
+            prompts: vec!["menu.wav".into()],
+            max_digits: 1,
+            timeout: Duration::from_secs(5),
+            ..AskOptions::default()
+        });
+        let keys = TimedKeys { keys: vec![at('3', 9000)], prompt_at_least: Duration::from_secs(4) };
+        let mut channel = call(vec![CallerAction::PressAt(keys)]);
+        assert_eq!(keys_of(run(&mut channel, one_try)), ("3".into(), vec![at('3', 9000)]));
     }
 
     #[test]

@@ -8,5 +8,5 @@
 mod channel;
 mod journal;
 
-pub use channel::{CallerAction, SimChannel, SimDial, SimRecord, SimSetup, SIM_PROMPT_TIME};
+pub use channel::{CallerAction, SimChannel, SimDial, SimRecord, SimSetup, TimedKeys, SIM_PROMPT_TIME};
 pub use journal::{Entry, Journal};
