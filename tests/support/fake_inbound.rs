@@ -10,8 +10,10 @@
 //!
 //! For tests it can: script `originate` outcomes (every one seen in inbound-misc and the
 //! inbound-nolinger race), hold `bgapi` jobs and finish them in any order, stream the captured
-//! event sequence of a call for many calls at once, answer an `api` with a malformed frame, and
-//! restart (drop every socket and listen again on the same port).
+//! event sequence of a call for many calls at once, answer an `api` with a malformed frame,
+//! answer `api uuid_exists <uuid>` (`true` for a uuid it was asked to originate, `false`
+//! otherwise, as mod_commands writes them), and restart (drop every socket and listen again on
+//! the same port).
 
 #![allow(dead_code)]
 
@@ -125,6 +127,12 @@ impl FakeFreeswitch {
     /// Every command line received so far, in order.
     pub fn commands(&self) -> Vec<String> {
         lock(&self.state.log).clone()
+    }
+
+    /// The `origination_uuid` of every `originate` received (by `api` or `bgapi`), in order,
+    /// repeats included.
+    pub fn originated_uuids(&self) -> Vec<String> {
+        originated_in(&lock(&self.state.log)).map(str::to_owned).collect()
     }
 
     /// Waits until a received command line starts with `prefix`, and returns it.
@@ -688,6 +696,12 @@ fn handle(
                         send(api_frame(&state.originate_output(arg)));
                     } else if let Some(raw) = captures.api.get(rest) {
                         send(raw.clone());
+                    } else if api_command == "uuid_exists" {
+                        // mod_commands writes `true` or `false`, no line break; the fake's
+                        // channels live from their originate on (none ever hangs up).
+                        let exists =
+                            !arg.is_empty() && originated_in(&lock(&state.log)).any(|uuid| uuid == arg);
+                        send(api_frame(if exists { "true" } else { "false" }));
                     } else if api_command == "uuid_kill" {
                         // The captured `uuid_kill` reply, for any uuid.
                         send(api_frame("+OK\n"));
@@ -734,6 +748,16 @@ fn handle(
         _ => send(captures.command_not_found.clone()),
     }
     Handled::Continue
+}
+
+/// The `origination_uuid`s set by the `originate` commands in `log`.
+fn originated_in(log: &[String]) -> impl Iterator<Item = &str> {
+    log.iter()
+        .filter(|line| line.starts_with("api originate ") || line.starts_with("bgapi originate "))
+        .filter_map(|line| {
+            let vars = line.split_once('{')?.1.split_once('}')?.0;
+            vars.split(',').find_map(|var| var.strip_prefix("origination_uuid="))
+        })
 }
 
 fn passes_filters(filters: &[(String, String)], event: Option<&Event>) -> bool {

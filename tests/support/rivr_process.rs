@@ -114,6 +114,13 @@ impl RivrProcess {
         assert_eq!(sent, 0, "SIGTERM to rivr");
     }
 
+    /// Kill rivr with SIGKILL, as a crash would (no drain, nothing acknowledged after), and wait
+    /// for it to exit.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// `http://<api>` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.api)
