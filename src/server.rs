@@ -75,6 +75,8 @@ pub struct Runtime {
     traces: crate::trace::Tracing,
     /// Call and script events (`events:`), once serving started the sinks.
     events: std::sync::OnceLock<Arc<EventBus>>,
+    /// The NATS connection (`nats:`), once serving started it.
+    nats: std::sync::OnceLock<crate::nats::NatsConnection>,
 }
 
 impl Runtime {
@@ -99,6 +101,7 @@ impl Runtime {
             listening: std::sync::Mutex::new(None),
             inbound: std::sync::OnceLock::new(),
             events: std::sync::OnceLock::new(),
+            nats: std::sync::OnceLock::new(),
         }))
     }
 
@@ -145,6 +148,22 @@ impl Runtime {
         let _ = self.inbound.set(Arc::new(InboundPool::start(configs, Some(INBOUND_HEALTH_INTERVAL))));
     }
 
+    /// The NATS connection, when `nats:` configures one (connected or not: see its `state`).
+    pub fn nats(&self) -> Option<&crate::nats::NatsConnection> {
+        self.nats.get()
+    }
+
+    /// Start connecting to NATS, when `nats:` configures it, without waiting for it: calls are
+    /// served whether NATS is up or not. Must run inside the tokio runtime; does nothing the
+    /// second time.
+    pub fn start_nats(&self) {
+        if let Some(config) = &self.live.started().nats {
+            if self.nats.get().is_none() {
+                let _ = self.nats.set(crate::nats::NatsConnection::start(config));
+            }
+        }
+    }
+
     /// The event bus, once serving started it (with no sink configured it sends nothing).
     pub fn events(&self) -> Option<&Arc<EventBus>> {
         self.events.get()
@@ -160,6 +179,21 @@ impl Runtime {
         }
         let config = &self.live.started().events;
         let mut sinks = Vec::new();
+        if let Some(sink) = &config.nats {
+            // Validation makes `events.nats` need `nats:`; starting it is idempotent.
+            self.start_nats();
+            match self.nats.get() {
+                Some(nats) => {
+                    let (queue, inbox) = crate::events::sink::queue("nats", "nats", sink.queue.get());
+                    crate::events::nats::start_on(nats, sink, inbox);
+                    queue.report_drops();
+                    sinks.push(queue);
+                }
+                None => tracing::error!(
+                    "events.nats is set without a `nats:` connection; its events are not sent"
+                ),
+            }
+        }
         for webhook in &config.webhooks {
             let name = webhook.display_name();
             let (queue, inbox) = crate::events::sink::queue(&name, "webhook", webhook.queue.get());
@@ -437,6 +471,8 @@ pub async fn serve_on(listener: TcpListener, runtime: Arc<Runtime>, shutdown: im
     let _sighup =
         runtime.live.reload_on_sighup().map_err(|error| tracing::warn!(%error, "cannot catch SIGHUP")).ok();
     runtime.start_inbound();
+    // Before the events: the NATS sink publishes over this connection.
+    runtime.start_nats();
     runtime.start_events();
     let trimming = crate::memory::trim_periodically();
     runtime.set_listening(bound);

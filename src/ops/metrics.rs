@@ -48,6 +48,8 @@ pub struct Metrics {
     tasks_alive: IntGauge,
     events: IntCounterVec,
     events_queued: IntGaugeVec,
+    /// No labels: a vector only so that it appears once set, on nodes with `nats:`.
+    nats_connected: IntGaugeVec,
     /// Each verb's histogram, found by the verb's `&'static str` (a pointer comparison) instead
     /// of hashing its label on every verb of every call.
     verbs: std::sync::RwLock<Vec<(&'static str, Histogram)>>,
@@ -81,6 +83,9 @@ pub struct Readings {
     pub tasks: usize,
     /// Each event sink's counts.
     pub sinks: Vec<crate::events::sink::SinkReading>,
+    /// Whether the NATS connection is up; `None` when `nats:` configures none (and the metric
+    /// is left out, so that a node without NATS does not look disconnected).
+    pub nats: Option<bool>,
 }
 
 impl Metrics {
@@ -212,8 +217,14 @@ impl Metrics {
             &["sink"],
         )
         .expect("metric");
+        let nats_connected = IntGaugeVec::new(
+            Opts::new("rivr_nats_connected", "1 while the NATS connection (nats:) is up."),
+            &[],
+        )
+        .expect("metric");
         for collector in [
             Box::new(calls_active.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(nats_connected.clone()),
             Box::new(events.clone()),
             Box::new(events_queued.clone()),
             Box::new(calls_total.clone()),
@@ -259,6 +270,7 @@ impl Metrics {
             tasks_alive,
             events,
             events_queued,
+            nats_connected,
             verbs: std::sync::RwLock::new(Vec::new()),
             seen: Mutex::new(HashMap::new()),
         }
@@ -330,6 +342,9 @@ impl Metrics {
             self.catch_up(&self.events, &[name, "failed"], sink.failed);
             self.events_queued.with_label_values(&[name]).set(i64::try_from(sink.queued).unwrap_or(i64::MAX));
         }
+        if let Some(up) = readings.nats {
+            self.nats_connected.with_label_values(&[] as &[&str]).set(i64::from(up));
+        }
         let mut text = Vec::new();
         // Encoding into a Vec cannot fail but for a metric family without metrics, which the
         // registry never gathers.
@@ -386,6 +401,7 @@ mod tests {
                 failed: 1,
                 queued: 3,
             }],
+            nats: Some(false),
         };
         metrics.render(&readings);
         let text = metrics.render(&readings);
@@ -402,9 +418,12 @@ mod tests {
             "rivr_events_total{result=\"sent\",sink=\"crm\"} 5",
             "rivr_events_total{result=\"dropped\",sink=\"crm\"} 2",
             "rivr_events_queued{sink=\"crm\"} 3",
+            "rivr_nats_connected 0",
         ] {
             assert!(text.lines().any(|l| l == line), "missing `{line}` in\n{text}");
         }
         assert!(text.contains("process_resident_memory_bytes"), "{text}");
+        let without_nats = Metrics::new().render(&Readings::default());
+        assert!(!without_nats.contains("rivr_nats_connected"), "{without_nats}");
     }
 }

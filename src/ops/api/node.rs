@@ -24,7 +24,14 @@ pub(super) async fn health() -> Json<serde_json::Value> {
 pub(super) async fn ready(State(state): State<ApiState>) -> Response {
     let reasons = not_ready_because(&state.runtime);
     let status = if reasons.is_empty() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let body = serde_json::json!({ "ready": reasons.is_empty(), "reasons": reasons });
+    let mut body = serde_json::json!({ "ready": reasons.is_empty(), "reasons": reasons });
+    // NATS is shown, not a reason: a node serves calls just as well without it (events wait in
+    // their queues, and commands only come while it is up), and since every node shares the one
+    // NATS, counting it would take every node out of the balancer at once when NATS goes down,
+    // turning an outage of events into an outage of calls.
+    if let Some(nats) = state.runtime.nats() {
+        body["nats"] = serde_json::json!({ "state": nats.state().as_str(), "servers": nats.servers() });
+    }
     (status, Json(body)).into_response()
 }
 
@@ -208,6 +215,7 @@ pub(super) async fn metrics(State(state): State<ApiState>) -> Response {
             .unwrap_or_default(),
         tasks: tokio::runtime::Handle::current().metrics().num_alive_tasks(),
         sinks: runtime.events().map(|bus| bus.readings()).unwrap_or_default(),
+        nats: runtime.nats().map(|nats| nats.state().is_connected()),
     };
     let text = runtime.calls().metrics().render(&readings);
     ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], text).into_response()
