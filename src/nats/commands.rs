@@ -307,6 +307,22 @@ impl Commands {
     }
 }
 
+/// Starts the commands `nats.commands` configures, over the node's NATS `connection`, in the
+/// name of `nats.name` (default `rivr-<host name>`, as the connection's). `None` when not
+/// configured. Call once the outbound listener is up, inside the tokio runtime.
+pub fn start_for(runtime: &Arc<Runtime>, connection: Option<&NatsConnection>) -> Option<Commands> {
+    let config = runtime.live().started().nats.clone()?;
+    let commands = config.commands.as_ref()?;
+    let Some(connection) = connection else {
+        tracing::error!(
+            "nats.commands is set but the NATS connection was not started; no commands are taken"
+        );
+        return None;
+    };
+    let node = config.name.as_ref().map_or_else(|| format!("rivr-{}", host_name()), |name| name.to_string());
+    Some(start(runtime.clone(), connection, commands, node))
+}
+
 /// Starts the originate consumer and the hangup subscription over `connection`, for
 /// `runtime`'s calls, in the name of `node`. Returns at once: binding to the stream waits for
 /// NATS in the background, so a node without NATS serves calls anyway.
@@ -722,6 +738,14 @@ fn is_subject(subject: &str) -> bool {
         })
 }
 
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
 /// Sleeps for `duration`; true when stopped meanwhile.
 async fn sleep_or_stop(duration: Duration, stop: &CancellationToken) -> bool {
     tokio::select! {
@@ -806,7 +830,10 @@ async fn serve_hangups(
             attempt = client.subscribe(subject.clone()) => attempt,
         };
         match attempt {
-            Ok(subscriber) => break subscriber,
+            Ok(subscriber) => {
+                tracing::info!(%subject, "subscribed to hangup requests");
+                break subscriber;
+            }
             Err(error) => {
                 tracing::warn!(%subject, %error, retry_in = ?retry, "cannot subscribe to hangup requests yet");
                 if sleep_or_stop(retry, &stop).await {
