@@ -476,6 +476,9 @@ pub async fn serve_on(listener: TcpListener, runtime: Arc<Runtime>, shutdown: im
     runtime.start_events();
     let trimming = crate::memory::trim_periodically();
     runtime.set_listening(bound);
+    // Originate and hangup commands over NATS, once answered calls can connect back. Draining
+    // stops the originate pulls; hangups are served until the drain is over.
+    let commands = crate::nats::commands::start_for(&runtime, runtime.nats());
     tracing::info!(%addr, scripts = ?runtime.store.names(), routes = runtime.live.current().router.len(), "rivr is listening for FreeSWITCH outbound sockets");
     let settings = Arc::new(runtime.fs_settings());
     let on_call = {
@@ -493,6 +496,9 @@ pub async fn serve_on(listener: TcpListener, runtime: Arc<Runtime>, shutdown: im
     }
     if !runtime.calls.is_empty() {
         tracing::warn!(live = runtime.calls.len(), "drain timeout reached; stopping with calls still live");
+    }
+    if let Some(commands) = commands {
+        commands.stop().await;
     }
     trimming.abort();
     if let Some(pool) = runtime.inbound() {
