@@ -9,6 +9,10 @@
 //! - `lookup/*`: header lookups on a decoded 200-header event (linear scan).
 //! - `call_info/connect_reply`: a call's data (uuid, caller, destination, ~90 channel
 //!   variables) from the captured connect reply.
+//! - `channel/*`: what a call's channel does with its socket's bytes: frames, a peek at each
+//!   plain event's `Event-Name`, and the events it keeps (completions, hangups, DTMF) indexed
+//!   in place with the few headers it reads looked up. `channel/connect_reply` is the frame
+//!   decoder on the largest header block a call gets (~190 lines).
 //!
 //! Input is fed in 16 KiB chunks, as socket reads would deliver it.
 
@@ -18,7 +22,8 @@ use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 use rivr::switch::freeswitch::event::Event;
-use rivr::switch::freeswitch::frame::FrameDecoder;
+use rivr::switch::freeswitch::frame::{ContentType, FrameDecoder};
+use rivr::switch::freeswitch::indexed::IndexedEvent;
 
 const READ_SIZE: usize = 16 * 1024;
 
@@ -132,5 +137,69 @@ fn bench_call_info(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_decode, bench_lookup, bench_call_info);
+/// The events a call's channel indexes (`FsChannel::wants_plain_event`); the rest are skipped
+/// after the peek.
+const KEPT_EVENTS: [&str; 6] = [
+    "CHANNEL_EXECUTE_COMPLETE",
+    "CHANNEL_HANGUP",
+    "CHANNEL_HANGUP_COMPLETE",
+    "DTMF",
+    "CHANNEL_BRIDGE",
+    "CHANNEL_UNBRIDGE",
+];
+
+/// One call's stream as its channel reads it; returns how many events it indexed.
+fn channel_reads(data: &[u8]) -> usize {
+    let mut decoder = FrameDecoder::new();
+    let mut buf = BytesMut::with_capacity(READ_SIZE);
+    let mut kept = 0;
+    for chunk in data.chunks(READ_SIZE) {
+        buf.extend_from_slice(chunk);
+        while let Some(frame) = decoder.decode(&mut buf).expect("valid capture") {
+            if frame.content_type() != ContentType::EventPlain {
+                black_box(frame.header("Reply-Text"));
+                continue;
+            }
+            let body = frame.body.unwrap_or_default();
+            let name = Event::peek_plain(&body, "Event-Name");
+            if !name.as_deref().is_some_and(|name| KEPT_EVENTS.contains(&name)) {
+                continue;
+            }
+            let event = IndexedEvent::parse(body).expect("valid event");
+            black_box(event.unique_id());
+            black_box(event.name_header());
+            black_box(event.application_uuid());
+            black_box(event.header("Answer-State"));
+            black_box(event.header("Hangup-Cause"));
+            kept += 1;
+        }
+    }
+    kept
+}
+
+fn bench_channel(c: &mut Criterion) {
+    let mut group = c.benchmark_group("channel");
+    for name in ["outbound-pagd", "outbound-dtmfwait"] {
+        let data = fixture(&format!("{name}.fs2app.raw"));
+        group.throughput(Throughput::Bytes(data.len() as u64));
+        group.bench_function(name, |b| b.iter(|| channel_reads(black_box(&data))));
+    }
+    let data = fixture("outbound-pagd.fs2app.raw");
+    let mut buf = BytesMut::from(&data[..]);
+    let reply_len = data.len() - {
+        FrameDecoder::new().decode(&mut buf).expect("valid capture").expect("the connect reply");
+        buf.len()
+    };
+    let reply = &data[..reply_len];
+    group.throughput(Throughput::Bytes(reply.len() as u64));
+    group.bench_function("connect_reply", |b| {
+        b.iter(|| {
+            let mut buf = BytesMut::from(black_box(reply));
+            FrameDecoder::new().decode(&mut buf).expect("valid capture").map(|frame| frame.headers.len())
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_decode, bench_lookup, bench_call_info, bench_channel);
 criterion_main!(benches);

@@ -27,6 +27,7 @@ use super::protocol::{
     DISPOSITION_LINGER, HEADER_CONTENT_DISPOSITION, HEADER_CONTENT_LENGTH, HEADER_CONTENT_TYPE,
     HEADER_JOB_UUID, HEADER_LINGER_TIME, HEADER_REPLY_TEXT, LINGER_TIME_UNTIL_EXIT,
 };
+use super::scan;
 
 /// One ESL message: its header lines in order, and its body if it declared `Content-Length`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -613,14 +614,14 @@ fn parse_head(block: &[u8], limits: &FrameLimits) -> Result<(Headers, Option<usi
     let mut spans = Vec::with_capacity(8);
     let mut content_length = None;
     let mut line_start = 0;
-    while let Some(offset) = text[line_start..].find('\n') {
+    while let Some(offset) = find_byte(b'\n', &text.as_bytes()[line_start..]) {
         let line_end = line_start + offset;
         let next = line_end + 1;
         let line = text[line_start..line_end].strip_suffix('\r').unwrap_or(&text[line_start..line_end]);
         if line.is_empty() {
             break;
         }
-        let Some(colon) = line.find(':') else {
+        let Some(colon) = find_byte(b':', line.as_bytes()) else {
             return Err(FrameError::LineWithoutColon { line: snippet(line) });
         };
         if colon == 0 {
@@ -667,9 +668,11 @@ fn snippet(text: &str) -> String {
     text.chars().take(SNIPPET_CHARS).collect()
 }
 
-/// The position of `needle` in `haystack`.
+/// The position of `needle` in `haystack`, a word at a time (`scan`): the connect reply's
+/// header block is ~190 lines, and a byte-at-a-time loop over it was most of
+/// `FrameDecoder::decode`'s share of a call's CPU (BENCHMARKS.md, issue 11).
 fn find_byte(needle: u8, haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|&b| b == needle)
+    Some(scan::find_either(haystack, 0, needle, needle)).filter(|&at| at < haystack.len())
 }
 
 const KNOWN_CONTENT_TYPES: [(&str, ContentType); 9] = [

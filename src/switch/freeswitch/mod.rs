@@ -13,6 +13,7 @@
 //!   where read: what a call's channel uses for the events it keeps.
 //! - [`headers`]: the ordered, case-insensitive header list frames and events share.
 //! - [`url`]: FreeSWITCH's percent encoding.
+//! - `scan`: the word-at-a-time byte searches the line scanners share.
 //! - [`protocol`]: every header name, content type and command word, in one place.
 //! - [`inbound`]: [`inbound::InboundClient`], rivr's client on FreeSWITCH's event socket port
 //!   (`api`, `bgapi`, `originate`, per-call events), and [`inbound::InboundPool`] for several servers.
@@ -37,6 +38,7 @@ pub mod headers;
 pub mod inbound;
 pub mod indexed;
 pub mod protocol;
+mod scan;
 pub mod url;
 
 // The outbound backend: settings, the verb mapping, the channel and the listener.

@@ -1,0 +1,143 @@
+//! Byte searches for the ESL codec's line scanners, eight bytes at a time in safe Rust.
+//!
+//! Every header block FreeSWITCH sends is scanned line by line: the ~190 lines of the outbound
+//! `connect` reply by the frame decoder, the ~145 of each event a call's channel keeps by the
+//! event index. A line is about 40 bytes. A byte-at-a-time loop over it was the largest single
+//! item of rivr's profile under FreeSWITCH's event volume (BENCHMARKS.md, issue 11), and a
+//! `memchr` call per delimiter costs more in call overhead than it saves on lines this short.
+//! These functions test a whole `u64` word per step instead (the "has a zero byte" trick on the
+//! word XORed with the byte sought), with no calls and one branch per word.
+//!
+//! This module knows nothing of ESL beyond which bytes it looks for.
+
+/// `0x01` in every byte.
+const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+/// `0x80` in every byte.
+const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+
+/// A word with the high bit set in the lowest byte of `word` that equals `byte`, and possibly in
+/// bytes above it (the subtraction's borrow), never below: so `trailing_zeros` of a non-zero
+/// result is exact for the first match, and zero means no byte matched.
+#[inline]
+fn matches(word: u64, byte: u8) -> u64 {
+    let x = word ^ (ONES * u64::from(byte));
+    x.wrapping_sub(ONES) & !x & HIGHS
+}
+
+/// Position in the word of the lowest match in a [`matches`] mask (non-zero).
+#[inline]
+fn first(mask: u64) -> usize {
+    (mask.trailing_zeros() / 8) as usize
+}
+
+/// The first position at or after `from` holding `a` or `b`; `bytes.len()` when neither occurs.
+pub(super) fn find_either(bytes: &[u8], from: usize, a: u8, b: u8) -> usize {
+    let rest = bytes.get(from..).unwrap_or_default();
+    let mut words = rest.chunks_exact(8);
+    let mut at = from;
+    for chunk in &mut words {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        let mask = matches(word, a) | matches(word, b);
+        if mask != 0 {
+            return at + first(mask);
+        }
+        at += 8;
+    }
+    words.remainder().iter().position(|&c| c == a || c == b).map_or(bytes.len(), |i| at + i)
+}
+
+/// The first `\n` at or after `from` (`bytes.len()` when there is none), and whether a `%` comes
+/// before it: the end of a header value and whether it needs URL-decoding, in one pass.
+pub(super) fn line_end_and_percent(bytes: &[u8], from: usize) -> (usize, bool) {
+    let rest = bytes.get(from..).unwrap_or_default();
+    let mut words = rest.chunks_exact(8);
+    let mut at = from;
+    let mut percent = false;
+    for chunk in &mut words {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        let newline = matches(word, b'\n');
+        let escape = matches(word, b'%');
+        if newline != 0 {
+            // Both masks are exact at their lowest match, which is all this compares.
+            percent |= escape != 0 && escape.trailing_zeros() < newline.trailing_zeros();
+            return (at + first(newline), percent);
+        }
+        percent |= escape != 0;
+        at += 8;
+    }
+    for &c in words.remainder() {
+        if c == b'\n' {
+            return (at, percent);
+        }
+        percent |= c == b'%';
+        at += 1;
+    }
+    (bytes.len(), percent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The byte-at-a-time answers the word searches must give.
+    fn find_either_bytewise(bytes: &[u8], from: usize, a: u8, b: u8) -> usize {
+        bytes[from.min(bytes.len())..]
+            .iter()
+            .position(|&c| c == a || c == b)
+            .map_or(bytes.len(), |i| from + i)
+    }
+
+    fn line_end_and_percent_bytewise(bytes: &[u8], from: usize) -> (usize, bool) {
+        let rest = &bytes[from.min(bytes.len())..];
+        let end = rest.iter().position(|&c| c == b'\n').map_or(bytes.len(), |i| from + i);
+        (end, rest[..end - from.min(end)].contains(&b'%'))
+    }
+
+    /// Bytes drawn mostly from the ones the searches care about, and from their neighbours
+    /// in value (`\t`, `\x0b`, `$`, `&`, `;`, `\x80`, `\xff`), where a borrow could go wrong.
+    fn tricky_bytes() -> impl Strategy<Value = Vec<u8>> {
+        let byte = prop_oneof![
+            Just(b'\n'),
+            Just(b':'),
+            Just(b'%'),
+            Just(b'\t'),
+            Just(0x0b),
+            Just(b'$'),
+            Just(b'&'),
+            Just(b';'),
+            Just(0x80),
+            Just(0xff),
+            Just(0),
+            any::<u8>(),
+        ];
+        proptest::collection::vec(byte, 0..80)
+    }
+
+    proptest! {
+        #[test]
+        fn find_either_agrees_with_a_byte_by_byte_search(bytes in tricky_bytes(), from in 0usize..90) {
+            let from = from.min(bytes.len());
+            prop_assert_eq!(find_either(&bytes, from, b':', b'\n'), find_either_bytewise(&bytes, from, b':', b'\n'));
+        }
+
+        #[test]
+        fn line_end_and_percent_agree_with_a_byte_by_byte_search(bytes in tricky_bytes(), from in 0usize..90) {
+            let from = from.min(bytes.len());
+            prop_assert_eq!(line_end_and_percent(&bytes, from), line_end_and_percent_bytewise(&bytes, from));
+        }
+    }
+
+    #[test]
+    fn a_percent_after_the_newline_in_the_same_word_does_not_count() {
+        assert_eq!(line_end_and_percent(b"ab\ncd%ef", 0), (2, false));
+        assert_eq!(line_end_and_percent(b"a%\ncdxef", 0), (2, true));
+        assert_eq!(line_end_and_percent(b"abcdefgh%\n", 0), (9, true));
+    }
+
+    #[test]
+    fn a_search_from_the_end_finds_nothing() {
+        assert_eq!(find_either(b"abc", 3, b':', b'\n'), 3);
+        assert_eq!(line_end_and_percent(b"abc", 3), (3, false));
+    }
+}
