@@ -296,7 +296,7 @@ pub enum EventError {
 
 /// Appends the URL-decoded `value` to `text`, replacing invalid UTF-8. `scratch` is reused
 /// between calls so decoding allocates nothing once it has grown.
-fn push_decoded(text: &mut String, value: &str, scratch: &mut Vec<u8>) {
+pub(super) fn push_decoded(text: &mut String, value: &str, scratch: &mut Vec<u8>) {
     push_value(text, value, value.as_bytes().contains(&b'%'), scratch);
 }
 

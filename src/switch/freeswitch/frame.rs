@@ -295,11 +295,11 @@ impl FrameDecoder {
                 let blank = buf.iter().take_while(|&&b| b == b'\n' || b == b'\r').count();
                 buf.advance(blank);
             }
-            let Some(block_len) = scan.find_end(buf, &self.limits)? else {
+            let Some((block_len, lines)) = scan.find_end(buf, &self.limits)? else {
                 return Ok(None);
             };
             let block = buf.split_to(block_len);
-            let (headers, content_length) = parse_head(&block, &self.limits)?;
+            let (headers, content_length) = parse_head(&block, lines, &self.limits)?;
             match content_length {
                 None => {
                     self.state = State::default();
@@ -555,8 +555,9 @@ impl HeadScan {
         self.scanned == 0
     }
 
-    /// The length of the header block, blank line included, once it is all in `buf`.
-    fn find_end(&mut self, buf: &[u8], limits: &FrameLimits) -> Result<Option<usize>, FrameError> {
+    /// The length of the header block, blank line included, and its number of header lines,
+    /// once it is all in `buf`.
+    fn find_end(&mut self, buf: &[u8], limits: &FrameLimits) -> Result<Option<(usize, usize)>, FrameError> {
         // Never look past the block limit: a peer that sends no blank line costs us at most
         // `max_header_block` bytes of scanning, and the error is the same however it arrives.
         let window = &buf[..buf.len().min(limits.max_header_block)];
@@ -565,9 +566,9 @@ impl HeadScan {
             self.scanned = newline + 1;
             let line = &window[self.line_start..newline];
             if line.is_empty() || line == b"\r" {
-                let end = newline + 1;
+                let (end, lines) = (newline + 1, self.lines);
                 *self = Self::default();
-                return Ok(Some(end));
+                return Ok(Some((end, lines)));
             }
             if line.len() > limits.max_header_line {
                 return Err(FrameError::HeaderLineTooLong { limit: limits.max_header_line });
@@ -603,7 +604,13 @@ impl HeadScan {
 }
 
 /// Parses a complete header block (blank line included) into headers and the body length.
-fn parse_head(block: &[u8], limits: &FrameLimits) -> Result<(Headers, Option<usize>), FrameError> {
+/// `lines`, counted by the search for the block's end, sizes the list once: the connect reply's
+/// ~190 lines otherwise regrew it six times.
+fn parse_head(
+    block: &[u8],
+    lines: usize,
+    limits: &FrameLimits,
+) -> Result<(Headers, Option<usize>), FrameError> {
     // Copying the block into a `String` costs one small allocation and lets every lookup hand
     // out `&str` without unsafe code. FreeSWITCH sends UTF-8 (or URL-encoded ASCII); anything
     // else is replaced rather than refused, because header text is informational.
@@ -611,7 +618,7 @@ fn parse_head(block: &[u8], limits: &FrameLimits) -> Result<(Headers, Option<usi
         Ok(text) => text.to_owned(),
         Err(_) => String::from_utf8_lossy(block).into_owned(),
     };
-    let mut spans = Vec::with_capacity(8);
+    let mut spans = Vec::with_capacity(lines);
     let mut content_length = None;
     let mut line_start = 0;
     while let Some(offset) = find_byte(b'\n', &text.as_bytes()[line_start..]) {
