@@ -225,7 +225,8 @@ fn main() -> ExitCode {
     // The NATS client logs each reconnect attempt at info; rivr logs the connection's state
     // changes itself (src/nats/connection.rs), so the client's own lines start at warn unless a
     // filter names it.
-    let level = if level.contains("async_nats") { level.to_string() } else { format!("{level},async_nats=warn") };
+    let level =
+        if level.contains("async_nats") { level.to_string() } else { format!("{level},async_nats=warn") };
     let filter = tracing_subscriber::EnvFilter::try_new(&level).unwrap_or_else(|_| "warn".into());
     // `rivr run` writes its log through a thread of its own that batches lines into one write
     // whenever it catches up: a `write` per line on the call path was most of what logging at

@@ -303,7 +303,8 @@ fn compare(
                 ));
             };
             next += 1;
-            let quiet_skip = is_quiet(entry) && !matches!(expectation.verb.as_str(), "get_var" | "set_var" | "publish");
+            let quiet_skip =
+                is_quiet(entry) && !matches!(expectation.verb.as_str(), "get_var" | "set_var" | "publish");
             if quiet_skip || (never_ran(entry) && !matches(expectation, entry)) {
                 continue;
             }
