@@ -323,6 +323,9 @@ pub(super) struct PlainLine {
     pub value: std::ops::Range<usize>,
     /// Whether the value holds a `%` (most hold none and need no decoding).
     pub escaped: bool,
+    /// Whether the line may hold a byte from 0x80 up: never `false` when it does, sometimes
+    /// `true` when it does not. Only a line with one can hold invalid UTF-8.
+    pub non_ascii: bool,
     /// Where the next line starts.
     pub next: usize,
 }
@@ -350,7 +353,7 @@ pub(super) fn scan_line(bytes: &[u8], pos: usize) -> Result<Scanned, EventError>
     }
     // Two word-at-a-time searches per line (`scan`): the colon (or the newline of a line
     // without one), then the newline, noting any `%` on the way.
-    let colon = scan::find_either(bytes, pos, b':', b'\n');
+    let (colon, name_high) = scan::find_either_noting_high(bytes, pos, b':', b'\n');
     if bytes.get(colon) != Some(&b':') {
         let line = &bytes[pos..colon];
         if line.strip_suffix(b"\r").unwrap_or(line).is_empty() {
@@ -368,7 +371,9 @@ pub(super) fn scan_line(bytes: &[u8], pos: usize) -> Result<Scanned, EventError>
         .iter()
         .position(|&b| b != b' ' && b != b'\t')
         .map_or(bytes.len(), |i| colon + 1 + i);
-    let (line_end, escaped) = scan::line_end_and_percent(bytes, value_start);
+    // The bytes skipped between the colon and `value_start` are blanks, so every byte of the line
+    // that could be above ASCII is in one of the two searches.
+    let (line_end, escaped, value_high) = scan::line_end_noting(bytes, value_start);
     let mut value_end = line_end;
     if value_end > value_start && bytes[value_end - 1] == b'\r' {
         value_end -= 1;
@@ -377,6 +382,7 @@ pub(super) fn scan_line(bytes: &[u8], pos: usize) -> Result<Scanned, EventError>
         name: pos..colon,
         value: value_start..value_end,
         escaped,
+        non_ascii: name_high || value_high,
         next: line_end + 1,
     }))
 }

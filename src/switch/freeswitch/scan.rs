@@ -32,47 +32,67 @@ fn first(mask: u64) -> usize {
 
 /// The first position at or after `from` holding `a` or `b`; `bytes.len()` when neither occurs.
 pub(super) fn find_either(bytes: &[u8], from: usize, a: u8, b: u8) -> usize {
+    find_either_noting_high(bytes, from, a, b).0
+}
+
+/// [`find_either`], and whether a byte from 0x80 up (not ASCII) was among the bytes looked at:
+/// all of them up to the match, and possibly some after it.
+pub(super) fn find_either_noting_high(bytes: &[u8], from: usize, a: u8, b: u8) -> (usize, bool) {
     let rest = bytes.get(from..).unwrap_or_default();
     let mut words = rest.chunks_exact(8);
     let mut at = from;
+    let mut seen = 0;
     for chunk in &mut words {
         let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        seen |= word;
         let mask = matches(word, a) | matches(word, b);
         if mask != 0 {
-            return at + first(mask);
+            return (at + first(mask), seen & HIGHS != 0);
         }
         at += 8;
     }
-    words.remainder().iter().position(|&c| c == a || c == b).map_or(bytes.len(), |i| at + i)
+    for &c in words.remainder() {
+        if c == a || c == b {
+            return (at, seen & HIGHS != 0);
+        }
+        seen |= u64::from(c);
+        at += 1;
+    }
+    (bytes.len(), seen & HIGHS != 0)
 }
 
-/// The first `\n` at or after `from` (`bytes.len()` when there is none), and whether a `%` comes
-/// before it: the end of a header value and whether it needs URL-decoding, in one pass.
-pub(super) fn line_end_and_percent(bytes: &[u8], from: usize) -> (usize, bool) {
+/// The first `\n` at or after `from` (`bytes.len()` when there is none), whether a `%` comes
+/// before it, and whether a byte from 0x80 up was among the bytes looked at (as in
+/// [`find_either_noting_high`]): the end of a header value, whether it needs URL-decoding and
+/// whether it can hold invalid UTF-8, in one pass.
+pub(super) fn line_end_noting(bytes: &[u8], from: usize) -> (usize, bool, bool) {
     let rest = bytes.get(from..).unwrap_or_default();
     let mut words = rest.chunks_exact(8);
     let mut at = from;
     let mut percent = false;
+    let mut seen = 0;
     for chunk in &mut words {
         let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        seen |= word;
         let newline = matches(word, b'\n');
         let escape = matches(word, b'%');
         if newline != 0 {
             // Both masks are exact at their lowest match, which is all this compares.
             percent |= escape != 0 && escape.trailing_zeros() < newline.trailing_zeros();
-            return (at + first(newline), percent);
+            return (at + first(newline), percent, seen & HIGHS != 0);
         }
         percent |= escape != 0;
         at += 8;
     }
     for &c in words.remainder() {
         if c == b'\n' {
-            return (at, percent);
+            return (at, percent, seen & HIGHS != 0);
         }
         percent |= c == b'%';
+        seen |= u64::from(c);
         at += 1;
     }
-    (bytes.len(), percent)
+    (bytes.len(), percent, seen & HIGHS != 0)
 }
 
 #[cfg(test)]
@@ -122,10 +142,24 @@ mod tests {
         }
 
         #[test]
+        fn a_byte_above_ascii_before_the_match_is_always_noted(bytes in tricky_bytes(), from in 0usize..90) {
+            let from = from.min(bytes.len());
+            let (at, high) = find_either_noting_high(&bytes, from, b':', b'\n');
+            prop_assert!(high || bytes[from..at].is_ascii());
+            let (end, _, high) = line_end_noting(&bytes, from);
+            prop_assert!(high || bytes[from..end].is_ascii());
+        }
+
+        #[test]
         fn line_end_and_percent_agree_with_a_byte_by_byte_search(bytes in tricky_bytes(), from in 0usize..90) {
             let from = from.min(bytes.len());
             prop_assert_eq!(line_end_and_percent(&bytes, from), line_end_and_percent_bytewise(&bytes, from));
         }
+    }
+
+    fn line_end_and_percent(bytes: &[u8], from: usize) -> (usize, bool) {
+        let (end, percent, _) = line_end_noting(bytes, from);
+        (end, percent)
     }
 
     #[test]
