@@ -292,3 +292,99 @@ fn on_shutdown_a_failing_receiver_costs_one_round_of_retries_and_the_rest_is_giv
     assert_eq!(asked, [vec![0], vec![0], vec![0]]);
     assert_eq!(sink.outcome(), (0, 50));
 }
+
+/// How many calls the stalled-receiver test runs.
+const CALLS: usize = 500;
+
+/// How many of them are dialled at once.
+const WAVE: usize = 100;
+
+/// Calls rivr has started: live ones and ended ones.
+fn calls_started(runtime: &rivr::server::Runtime) -> usize {
+    let ended: usize = runtime
+        .calls()
+        .metrics()
+        .render(&Default::default())
+        .lines()
+        .filter(|line| line.starts_with("rivr_calls_total{"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<usize>().ok())
+        .sum();
+    runtime.calls().len() + ended
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_hundred_calls_complete_normally_while_a_webhook_receiver_stalls_and_its_drops_are_counted() {
+    use support::fake_freeswitch::{self as fake, Scenario};
+
+    let stalled = http_server::start_here(|_| Reply::Hang).await;
+    let healthy = http_server::start_here(|_| Reply::text(200, "")).await;
+    // The stalled receiver's sink holds one POST forever and 16 events behind it; the healthy
+    // one's queue outgrows every event of the run, so it counts what was emitted.
+    let config = format!(
+        "listen: 127.0.0.1:0\n\
+         events:\n  webhooks:\n\
+         \x20   - name: stalled\n      url: {}\n      queue: 16\n      timeout_ms: 600000\n\
+         \x20   - name: healthy\n      url: {}\n      queue: 100000\n      batch: 100\n",
+        stalled.url("/in"),
+        healthy.url("/in"),
+    );
+    let script = "answer();\nplay(\"ivr/welcome.wav\");\nhangup();\n";
+    let server = support::server::start(&config, &[("main.rhai", script)]).await;
+    wait_until("the runtime listens", || server.runtime.listening_on().is_some()).await;
+
+    // In waves that fit the listener's accept queue (128 here): a connection the kernel
+    // completes but cannot queue is lost silently, and its fake switch would wait forever for
+    // rivr's `connect`. Each wave is accepted before the next is dialled.
+    let mut calls = Vec::with_capacity(CALLS);
+    for wave in (0..CALLS).step_by(WAVE) {
+        for _ in wave..(wave + WAVE).min(CALLS) {
+            let scenario = Scenario { destination: "1000".into(), ..Scenario::default() };
+            calls.push(tokio::spawn(fake::call(server.addr, scenario)));
+        }
+        let target = calls.len();
+        wait_until("rivr accepts the wave", || calls_started(&server.runtime) >= target).await;
+    }
+    for call in calls {
+        let log = call.await.expect("the fake call ran");
+        assert_eq!(log.apps().len(), 3, "answer, playback and hangup reached the switch: {:#?}", log.lines());
+        assert!(log.hung_up.is_some(), "{:#?}", log.lines());
+    }
+    let live = server.runtime.calls().clone();
+    wait_until("every call has ended", || live.is_empty()).await;
+    let metrics = server.runtime.calls().metrics().render(&Default::default());
+    let endings: Vec<&str> = metrics.lines().filter(|line| line.starts_with("rivr_calls_total{")).collect();
+    assert_eq!(
+        endings,
+        [format!("rivr_calls_total{{ending=\"completed\",route=\"default_route\"}} {CALLS}")],
+        "every call completes normally"
+    );
+
+    let bus = server.runtime.events().expect("events started").clone();
+    let reading = |name: &str| bus.readings().into_iter().find(|r| r.name == name).expect("sink");
+    // call.started, call.verb for answer, play and hangup, and call.ended.
+    let emitted = (CALLS * 5) as u64;
+    wait_until("the healthy receiver has every event", || reading("healthy").sent == emitted).await;
+    assert_eq!(healthy.requests().iter().map(event_count).sum::<usize>() as u64, emitted);
+    assert_eq!(stalled.requests().len(), 1, "the stalled receiver got one POST and never answered it");
+    let stuck = reading("stalled");
+    assert_eq!((stuck.sent, stuck.failed, stuck.queued), (0, 0, 16));
+    assert_eq!(stuck.dropped, emitted - 16 - 1, "all but the queue and the POST in flight are dropped");
+}
+
+/// The number of events in a request's body.
+fn event_count(request: &Received) -> usize {
+    match serde_json::from_slice::<serde_json::Value>(&request.body).expect("JSON") {
+        serde_json::Value::Array(events) => events.len(),
+        _ => 1,
+    }
+}
+
+/// Wait for `condition` without blocking the runtime, failing after a generous deadline (never
+/// a timing assertion).
+async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !condition() {
+        assert!(tokio::time::Instant::now() < deadline, "gave up waiting: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}

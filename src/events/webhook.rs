@@ -63,12 +63,15 @@ pub enum WebhookError {
         source: reqwest::Error,
     },
     /// The URL does not parse (configuration built in code; `rivr.yaml`'s is checked on load).
-    #[error("webhook `{sink}` (url at line {position}) is not an http:// or https:// URL: {reason}; fix `url` in rivr.yaml")]
+    #[error(
+        "the url of webhook `{sink}`{at} is not an http:// or https:// URL: {reason}; fix it in rivr.yaml"
+    )]
     Url {
         /// The sink's name.
         sink: String,
-        /// Where the URL was written (the URL itself may carry a token, so it is not repeated).
-        position: crate::config::Position,
+        /// ` (line:column)` where the URL was written, when known; the URL itself may carry a
+        /// token, so it is not repeated.
+        at: String,
         /// Why it does not parse.
         reason: String,
     },
@@ -119,10 +122,10 @@ impl Sender {
                 "http" | "https" if url.host_str().is_some() => Ok(url),
                 _ => Err("the scheme must be http or https, followed by a host".to_string()),
             })
-            .map_err(|reason| WebhookError::Url {
-                sink: name.to_string(),
-                position: config.url.position(),
-                reason,
+            .map_err(|reason| {
+                let position = config.url.position();
+                let at = if position.is_known() { format!(" (at {position})") } else { String::new() };
+                WebhookError::Url { sink: name.to_string(), at, reason }
             })?;
         let host = match url.port() {
             Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
@@ -485,6 +488,6 @@ mod tests {
             serde_json::from_value(serde_json::json!({"url": "crm?token=abc"})).expect("webhook");
         let error = Sender::new(&config, "crm").err().expect("refused");
         let text = error.to_string();
-        assert!(text.contains("webhook `crm`") && !text.contains("abc"), "{text}");
+        assert!(text.starts_with("the url of webhook `crm` is not") && !text.contains("abc"), "{text}");
     }
 }

@@ -88,17 +88,35 @@ pub fn start(
     handler: impl Fn(&Received) -> Reply + Send + Sync + 'static,
 ) -> Server {
     let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).expect("bind 127.0.0.1:0");
+    let (server, accepting) = accept(listener, handler);
+    rt.spawn(accepting);
+    server
+}
+
+/// Start a server on the runtime of the calling task (for `#[tokio::test]`s).
+pub async fn start_here(handler: impl Fn(&Received) -> Reply + Send + Sync + 'static) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+    let (server, accepting) = accept(listener, handler);
+    tokio::spawn(accepting);
+    server
+}
+
+/// The server on `listener`, and the loop accepting its connections, for the caller to spawn.
+fn accept(
+    listener: TcpListener,
+    handler: impl Fn(&Received) -> Reply + Send + Sync + 'static,
+) -> (Server, impl std::future::Future<Output = ()> + Send + 'static) {
     let base = format!("http://{}", listener.local_addr().expect("address"));
     let received = Arc::new(Mutex::new(Vec::new()));
     let closed = Arc::new(AtomicUsize::new(0));
     let handler: Handler = Arc::new(handler);
     let (r, c) = (received.clone(), closed.clone());
-    rt.spawn(async move {
+    let accepting = async move {
         while let Ok((stream, _)) = listener.accept().await {
             tokio::spawn(serve(stream, handler.clone(), r.clone(), c.clone()));
         }
-    });
-    Server { base, received, closed }
+    };
+    (Server { base, received, closed }, accepting)
 }
 
 async fn serve(
