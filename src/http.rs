@@ -212,7 +212,8 @@ impl std::fmt::Display for RedirectRefused {
 impl StdError for RedirectRefused {}
 
 /// reqwest is built without a default crypto provider (see Cargo.toml); install ring's once.
-fn ensure_crypto_provider() {
+/// Every reqwest client rivr builds (scripts' HTTP, webhooks) calls this first.
+pub(crate) fn ensure_crypto_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Another thread may have installed one meanwhile; either way one is in place.
         let _ = rustls::crypto::ring::default_provider().install_default();

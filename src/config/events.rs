@@ -245,6 +245,19 @@ mod tests {
     }
 
     #[test]
+    fn a_webhook_without_a_host_and_a_bad_publish_entry_are_errors_with_their_lines() {
+        let yaml = "events:\n  publish: [\"survey..x\"]\n  webhooks:\n    - url: ftp://crm\n";
+        let text = Config::parse(yaml, "rivr.yaml").expect_err("invalid").to_string();
+        assert!(
+            text.contains("rivr.yaml:2")
+                && text.contains("not an event type: use dot-separated words of letters"),
+            "{text}"
+        );
+        assert!(text.contains("rivr.yaml:4") && text.contains("with a host: write e.g. https://"), "{text}");
+        assert!(!text.contains("  e.g."), "{text}");
+    }
+
+    #[test]
     fn an_unknown_event_type_is_an_error_with_its_line() {
         let error = Config::parse("events:\n  types: [call.begun]\n", "rivr.yaml").expect_err("invalid");
         assert!(error.to_string().contains("rivr.yaml:2"), "{error}");

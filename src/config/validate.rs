@@ -288,7 +288,7 @@ impl Checker<'_> {
                         webhook.url.position(),
                         DiagnosticKind::BadUrl,
                         format!(
-                            "webhook url `{url}` is not an http:// or https:// URL with a host: write                              e.g. https://crm.example.com/rivr/events"
+                            "webhook url `{url}` is not an http:// or https:// URL with a host: write e.g. https://crm.example.com/rivr/events"
                         ),
                     );
                 }
@@ -304,7 +304,7 @@ impl Checker<'_> {
                     pattern.position(),
                     DiagnosticKind::InvalidValue,
                     format!(
-                        "events.publish entry `{}` is not an event type: use dot-separated words of                          letters, digits, `_` and `-` (`survey.completed`), or a prefix ending in                          `.*` (`survey.*`); `dev.rivr.` is rivr's own",
+                        "events.publish entry `{}` is not an event type: use dot-separated words of letters, digits, `_` and `-` (`survey.completed`), or a prefix ending in `.*` (`survey.*`); `dev.rivr.` is rivr's own",
                         pattern.as_str()
                     ),
                 );

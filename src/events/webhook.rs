@@ -131,7 +131,7 @@ impl Sender {
             Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
             None => url.host_str().unwrap_or_default().to_string(),
         };
-        ensure_crypto_provider();
+        crate::http::ensure_crypto_provider();
         let timeout = Duration::from_millis(config.timeout_ms.get());
         let client = reqwest::Client::builder()
             // A redirected POST would lose its body or go somewhere the signature was not meant
@@ -392,14 +392,6 @@ fn root_cause(error: &(dyn StdError + 'static)) -> String {
         current = next;
     }
     current.to_string()
-}
-
-/// reqwest is built without a default TLS provider (see Cargo.toml); install ring's, as
-/// `crate::http` does for the scripts' client, whichever starts first.
-fn ensure_crypto_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
 }
 
 #[cfg(test)]

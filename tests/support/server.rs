@@ -7,7 +7,6 @@ use std::sync::Arc;
 use rivr::reload::LiveConfig;
 use rivr::script::ScriptStore;
 use rivr::server::{serve_on, Runtime};
-use tokio::net::TcpListener;
 
 /// A runtime serving FreeSWITCH's outbound sockets on `addr`.
 pub struct Server {
@@ -34,7 +33,10 @@ pub async fn start(config: &str, scripts: &[(&str, &str)]) -> Server {
     let (store, problems) = ScriptStore::load(snapshot.config.scripts.as_path(), &snapshot.config.limits);
     assert!(problems.is_empty(), "{problems:?}");
     let runtime = Runtime::new(live, Arc::new(store)).expect("runtime");
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    // Bound as `rivr run` binds, with its deep accept queue: a burst of switches connecting at
+    // once must not overflow it.
+    let listener =
+        rivr::switch::freeswitch::outbound::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(serve_on(listener, runtime.clone(), async {
