@@ -23,6 +23,7 @@
 //! - [`server`]: `rivr run`: the outbound listener's calls routed, limited and run.
 //! - [`scenario`]: `rivr test` (scenario files on the simulated switch) and `rivr new`.
 //! - [`console`]: `rivr sim`; [`check`]: `rivr check`; [`check_config`]: `rivr check -c`.
+//! - [`host`]: this machine's name, for events and the NATS connection.
 //! - [`flow`]: a flow seen without running it, from the scripts' syntax: `rivr graph` (Mermaid,
 //!   DOT, JSON) and the flow lint behind `rivr check`'s warnings.
 //! - [`trace`]: call traces (`traces:` in `rivr.yaml`, `rivr sim --trace`), `rivr replay` and
@@ -61,6 +62,7 @@ pub mod config;
 pub mod console;
 pub mod events;
 pub mod flow;
+pub mod host;
 pub mod http;
 pub mod memory;
 pub mod nats;

@@ -68,7 +68,7 @@ impl EventBus {
     pub fn new(config: &Events, sinks: Vec<SinkQueue>) -> Self {
         let source = match &config.source {
             Some(source) => source.as_str().to_string(),
-            None => format!("rivr://{}", host_name()),
+            None => format!("rivr://{}", crate::host::host_name()),
         };
         EventBus { source, config: config.clone(), sinks }
     }
@@ -173,15 +173,6 @@ impl std::fmt::Debug for EventBus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EventBus").field("source", &self.source).field("sinks", &self.sinks.len()).finish()
     }
-}
-
-/// This machine's host name, for the default `source`.
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|name| name.trim().to_string())
-        .filter(|name| !name.is_empty())
-        .unwrap_or_else(|| "localhost".into())
 }
 
 #[cfg(test)]

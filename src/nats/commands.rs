@@ -319,7 +319,10 @@ pub fn start_for(runtime: &Arc<Runtime>, connection: Option<&NatsConnection>) ->
         );
         return None;
     };
-    let node = config.name.as_ref().map_or_else(|| format!("rivr-{}", host_name()), |name| name.to_string());
+    let node = config
+        .name
+        .as_ref()
+        .map_or_else(|| format!("rivr-{}", crate::host::host_name()), |name| name.to_string());
     Some(start(runtime.clone(), connection, commands, node))
 }
 
@@ -736,14 +739,6 @@ fn is_subject(subject: &str) -> bool {
         && subject.split('.').all(|token| {
             !token.is_empty() && !token.contains(|c: char| c.is_whitespace() || matches!(c, '*' | '>'))
         })
-}
-
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|name| name.trim().to_owned())
-        .filter(|name| !name.is_empty())
-        .unwrap_or_else(|| "localhost".into())
 }
 
 /// Sleeps for `duration`; true when stopped meanwhile.

@@ -90,8 +90,10 @@ impl NatsConnection {
             config.url.joined()
         );
         let joined: Arc<str> = Arc::from(config.url.joined());
-        let name =
-            config.name.as_ref().map_or_else(|| format!("rivr-{}", host_name()), |name| name.to_string());
+        let name = config
+            .name
+            .as_ref()
+            .map_or_else(|| format!("rivr-{}", crate::host::host_name()), |name| name.to_string());
         let watch = Arc::new(Watch { servers: joined.clone(), ..Watch::default() });
 
         let mut options = ConnectOptions::new()
@@ -257,15 +259,6 @@ impl Watch {
             None => self.servers.to_string(),
         }
     }
-}
-
-/// This machine's host name, for the default client name.
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|name| name.trim().to_string())
-        .filter(|name| !name.is_empty())
-        .unwrap_or_else(|| "localhost".into())
 }
 
 #[cfg(test)]
