@@ -317,6 +317,13 @@ async fn originating_through_the_api_places_the_call_on_freeswitch_and_returns_i
     )
     .await;
     assert_eq!(status, 400, "{body}");
+    let (_, metrics) = node.text("/metrics").await;
+    for line in [
+        "rivr_originate_total{outcome=\"busy\",via=\"api\"} 1",
+        "rivr_originate_total{outcome=\"refused\",via=\"api\"} 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "no `{line}` in\n{metrics}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

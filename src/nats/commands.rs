@@ -395,6 +395,7 @@ impl Shared {
     /// Publishes `report` to the outcome subject and `reply_to`. A publish only fails when the
     /// client is closed, at the end of the process; the log says so.
     async fn publish(&self, report: &OriginateReport, reply_to: Option<&str>) {
+        self.runtime.calls().metrics().originate.with_label_values(&["nats", report.outcome.as_str()]).inc();
         let Ok(bytes) = serde_json::to_vec(report) else {
             return;
         };

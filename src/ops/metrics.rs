@@ -32,6 +32,9 @@ pub struct Metrics {
     pub draining: IntGauge,
     /// `rivr_traces_dropped_total`: call traces dropped because the trace queue was full.
     pub traces_dropped: IntCounter,
+    /// `rivr_originate_total{via, outcome}`: calls rivr was asked to place, by how they were
+    /// asked for (`api`, `nats`) and what came of it.
+    pub originate: IntCounterVec,
     /// `rivr_menu_reached_total{script, line}`: visits to each ask/menu/collect site.
     pub menu_reached: IntCounterVec,
     /// `rivr_menu_outcomes_total{script, line, outcome}`: how the visits ended.
@@ -203,6 +206,15 @@ impl Metrics {
              steady load is a leak.",
         )
         .expect("metric");
+        let originate = IntCounterVec::new(
+            Opts::new(
+                "rivr_originate_total",
+                "Calls rivr was asked to place, by `via` (api, nats) and outcome (answered, busy, no_answer, \
+                 no_route, rejected, ended, failed, already_placed, refused).",
+            ),
+            &["via", "outcome"],
+        )
+        .expect("metric");
         let events = IntCounterVec::new(
             Opts::new(
                 "rivr_events_total",
@@ -226,6 +238,7 @@ impl Metrics {
             Box::new(calls_active.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(nats_connected.clone()),
             Box::new(events.clone()),
+            Box::new(originate.clone()),
             Box::new(events_queued.clone()),
             Box::new(calls_total.clone()),
             Box::new(call_duration.clone()),
@@ -270,6 +283,7 @@ impl Metrics {
             tasks_alive,
             events,
             events_queued,
+            originate,
             nats_connected,
             verbs: std::sync::RwLock::new(Vec::new()),
             seen: Mutex::new(HashMap::new()),

@@ -131,6 +131,7 @@ pub(super) async fn originate(
     };
     tracing::info!(%remote, to = %order.to, script = %order.script, "API: originate");
     let outcome = originate::place(&state.runtime, &order).await.map_err(|refusal| {
+        state.runtime.calls().metrics().originate.with_label_values(&["api", "refused"]).inc();
         let status = match &refusal {
             OriginateRefusal::UnknownServer { .. } => StatusCode::NOT_FOUND,
             OriginateRefusal::NoFreeswitch | OriginateRefusal::NotListening => {
@@ -150,6 +151,7 @@ pub(super) async fn originate(
         OriginateOutcome::NoRoute => ("no_route", None),
         OriginateOutcome::Rejected => ("rejected", None),
     };
+    state.runtime.calls().metrics().originate.with_label_values(&["api", word]).inc();
     let body = serde_json::json!({
         "outcome": word,
         "uuid": outcome.uuid(),
