@@ -230,23 +230,35 @@ pub(crate) fn sink_problem(sink: &super::NatsSink) -> Option<String> {
 /// connection (`events.nats` is not a positioned value): its key in block style, else the
 /// `events:` key, else unknown.
 pub(crate) fn events_nats_position(source: &str) -> Position {
-    let mut events = None;
+    nested_key_position(source, "events:", "nats:")
+}
+
+/// Where `nats.commands` is written in `source`, for its problems (it is not a positioned
+/// value either).
+pub(crate) fn nats_commands_position(source: &str) -> Position {
+    nested_key_position(source, "nats:", "commands:")
+}
+
+/// Where `key` is written inside the top-level mapping `top` in block style; else where `top`
+/// is; else unknown.
+fn nested_key_position(source: &str, top: &str, key: &str) -> Position {
+    let mut found = None;
     for (index, line) in source.lines().enumerate() {
         let indent = line.len() - line.trim_start().len();
         let text = line.trim_start();
         if text.is_empty() || text.starts_with('#') {
             continue;
         }
-        match events {
-            None if indent == 0 && text.starts_with("events:") => events = Some(index),
+        match found {
+            None if indent == 0 && text.starts_with(top) => found = Some(index),
             None => {}
-            // The `events:` mapping ends at the next top-level key.
+            // The mapping ends at the next top-level key.
             Some(_) if indent == 0 => break,
-            Some(_) if text.starts_with("nats:") => return Position::new(index + 1, indent + 1),
+            Some(_) if text.starts_with(key) => return Position::new(index + 1, indent + 1),
             Some(_) => {}
         }
     }
-    events.map_or(Position::UNKNOWN, |index| Position::new(index + 1, 1))
+    found.map_or(Position::UNKNOWN, |index| Position::new(index + 1, 1))
 }
 
 #[cfg(test)]
@@ -259,6 +271,17 @@ mod tests {
         Config::parse_with_env(yaml, "rivr.yaml", &move |name| {
             env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
         })
+    }
+
+    #[test]
+    fn a_bad_commands_subject_is_a_configuration_error_at_its_commands_key() {
+        let yaml =
+            "nats:\n  url: nats://127.0.0.1:4222\n  commands:\n    hangup:\n      subject: \"rivr.*\"\n";
+        let text = parse(yaml, &[]).expect_err("invalid").to_string();
+        assert!(
+            text.contains("rivr.yaml:3:3") && text.contains("hangup.subject `rivr.*` is not a NATS subject"),
+            "{text}"
+        );
     }
 
     fn problems(yaml: &str) -> Vec<(usize, usize, DiagnosticKind)> {

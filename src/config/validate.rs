@@ -330,6 +330,15 @@ impl Checker<'_> {
             }
             return;
         };
+        if let Some(commands) = &nats.commands {
+            for problem in commands.problems() {
+                self.error(
+                    super::nats::nats_commands_position(source),
+                    DiagnosticKind::InvalidValue,
+                    problem,
+                );
+            }
+        }
         if nats.url.is_empty() {
             self.error(
                 nats.url.position(),
