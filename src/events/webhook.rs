@@ -107,8 +107,8 @@ enum Attempt {
     /// A 2xx.
     Delivered,
     /// Worth another try: the receiver was unreachable, slow, overloaded or failing (network
-    /// errors, timeouts, 408, 429, 5xx).
-    Transient(String),
+    /// errors, timeouts, 408, 429, 5xx), with how long it asked us to wait (`Retry-After`).
+    Transient(String, Option<Duration>),
     /// The receiver refused these events (another 4xx, or a redirect, which is not followed):
     /// trying again would be refused again.
     Refused { status: StatusCode, answer: String },
@@ -211,9 +211,12 @@ impl Sender {
                     );
                     return false;
                 }
-                Attempt::Transient(problem) if tries > self.retries => break problem,
-                Attempt::Transient(problem) => {
-                    let wait = backoff(self.backoff, tries - 1);
+                Attempt::Transient(problem, _) if tries > self.retries => break problem,
+                Attempt::Transient(problem, asked) => {
+                    // A receiver that says when to come back (429, 503 with `Retry-After`) is
+                    // believed, up to the longest backoff; never sooner than our own backoff.
+                    let wait =
+                        backoff(self.backoff, tries - 1).max(asked.unwrap_or_default()).min(MAX_BACKOFF);
                     tracing::debug!(
                         sink = %inbox.name,
                         host = %self.host,
@@ -254,11 +257,12 @@ impl Sender {
         let mut response = match request.send().await {
             Ok(response) => response,
             Err(error) if error.is_timeout() => {
-                return Attempt::Transient(format!("no answer within {} ms", self.timeout.as_millis()))
+                return Attempt::Transient(format!("no answer within {} ms", self.timeout.as_millis()), None)
             }
-            Err(error) => return Attempt::Transient(root_cause(&error)),
+            Err(error) => return Attempt::Transient(root_cause(&error), None),
         };
         let status = response.status();
+        let retry_after = response.headers().get(reqwest::header::RETRY_AFTER).and_then(retry_after);
         let mut answer = Vec::new();
         // The answer only matters for a refusal's log line; a receiver that hangs up or stalls
         // while sending it has still answered with its status.
@@ -268,8 +272,17 @@ impl Sender {
                 break;
             }
         }
-        classify(status, &answer)
+        match classify(status, &answer) {
+            Attempt::Transient(problem, _) => Attempt::Transient(problem, retry_after),
+            attempt => attempt,
+        }
     }
+}
+
+/// A `Retry-After` of delta-seconds (RFC 9110 §10.2.3). The HTTP-date form is not read: a
+/// receiver's clock is not ours, and the backoff applies instead.
+fn retry_after(value: &HeaderValue) -> Option<Duration> {
+    value.to_str().ok()?.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 /// What a receiver's status means for the events.
@@ -280,7 +293,7 @@ fn classify(status: StatusCode, answer: &[u8]) -> Attempt {
         || status == StatusCode::REQUEST_TIMEOUT
         || status == StatusCode::TOO_MANY_REQUESTS
     {
-        Attempt::Transient(format!("HTTP {status}"))
+        Attempt::Transient(format!("HTTP {status}"), None)
     } else {
         let quoted = &answer[..answer.len().min(QUOTED_ANSWER_BYTES)];
         Attempt::Refused { status, answer: String::from_utf8_lossy(quoted).trim().to_string() }
@@ -410,6 +423,12 @@ mod tests {
     }
 
     #[test]
+    fn a_retry_after_in_seconds_is_read_and_a_date_is_left_to_the_backoff() {
+        assert_eq!(retry_after(&HeaderValue::from_static("7")), Some(Duration::from_secs(7)));
+        assert_eq!(retry_after(&HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT")), None);
+    }
+
+    #[test]
     fn the_signature_is_the_hex_hmac_sha256_of_the_body_as_any_receiver_computes_it() {
         // python3 -c 'import hmac,hashlib; print(hmac.new(b"s3cret", b"{\"id\":\"1\"}",
         //   hashlib.sha256).hexdigest())'
@@ -462,7 +481,7 @@ mod tests {
     fn overload_and_server_errors_are_retried_and_other_refusals_are_not() {
         for status in [500, 502, 503, 504, 408, 429] {
             let status = StatusCode::from_u16(status).expect("status");
-            assert!(matches!(classify(status, b""), Attempt::Transient(_)), "{status}");
+            assert!(matches!(classify(status, b""), Attempt::Transient(..)), "{status}");
         }
         for status in [400, 401, 404, 413, 302] {
             let status = StatusCode::from_u16(status).expect("status");
