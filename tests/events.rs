@@ -36,12 +36,14 @@ fn every_event_example_in_the_readme_parses_as_a_cloudevent_of_the_current_schem
 }
 
 #[test]
-fn a_published_event_shows_in_the_scenario_transcript_and_a_bad_type_is_a_script_error() {
+fn a_published_event_shows_in_the_scenario_transcript_and_a_bad_type_or_oversized_data_is_a_script_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(
         dir.path().join("survey.rhai"),
         "answer();\nlet r = ask(\"say:Score?\", #{max_digits: 1});\npublish(\"survey.completed\", #{score: r.digits});\n\
-         try { publish(\"not a type\", #{}); } catch (e) { log(\"warn\", `refused: ${e}`); }\nhangup();\n",
+         try { publish(\"not a type\", #{}); } catch (e) { log(\"warn\", `refused: ${e}`); }\n\
+         let blob = \"\"; for i in 0..7000 { blob += \"0123456789\"; }\n\
+         try { publish(\"survey.blob\", #{blob: blob}); } catch (e) { log(\"warn\", `too big: ${e}`); }\nhangup();\n",
     )
     .expect("script");
     std::fs::write(
@@ -57,4 +59,9 @@ fn a_published_event_shows_in_the_scenario_transcript_and_a_bad_type_is_a_script
         .expect("rivr test runs");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{text}");
+    assert!(text.contains("refused: publish: `not a type` is not an event type"), "{text}");
+    assert!(
+        text.contains("too big: publish: the data is 70011 bytes as JSON, more than the 65536"),
+        "{text}"
+    );
 }
