@@ -58,6 +58,14 @@ pub struct Nats {
 }
 
 impl Nats {
+    /// The name this node's connection goes by (in the server's connection list, and as the
+    /// `node` of NATS command replies): `name`, or `rivr-` and the host name.
+    pub fn client_name(&self) -> String {
+        self.name
+            .as_ref()
+            .map_or_else(|| format!("rivr-{}", crate::host::host_name()), |name| name.to_string())
+    }
+
     /// A connection to `url` with every other setting defaulted.
     pub fn new(url: impl Into<String>) -> Self {
         Nats {

@@ -319,10 +319,7 @@ pub fn start_for(runtime: &Arc<Runtime>, connection: Option<&NatsConnection>) ->
         );
         return None;
     };
-    let node = config
-        .name
-        .as_ref()
-        .map_or_else(|| format!("rivr-{}", crate::host::host_name()), |name| name.to_string());
+    let node = config.client_name();
     Some(start(runtime.clone(), connection, commands, node))
 }
 

@@ -90,10 +90,7 @@ impl NatsConnection {
             config.url.joined()
         );
         let joined: Arc<str> = Arc::from(config.url.joined());
-        let name = config
-            .name
-            .as_ref()
-            .map_or_else(|| format!("rivr-{}", crate::host::host_name()), |name| name.to_string());
+        let name = config.client_name();
         let watch = Arc::new(Watch { servers: joined.clone(), ..Watch::default() });
 
         let mut options = ConnectOptions::new()
