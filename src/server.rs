@@ -350,6 +350,10 @@ impl Runtime {
             Ok(fiber) => fiber,
             Err(error) => {
                 tracing::error!(uuid = %identity.uuid, %error, "cannot map a stack for the call's script; hanging the call up");
+                // `call.started` went out: its call ends too, as one rivr stopped.
+                if let Some(events) = &events {
+                    events.finish(CallEnding::Cancelled, None);
+                }
                 tokio::spawn(channel.close());
                 return;
             }
