@@ -71,9 +71,12 @@ fn serve(
                 let _ = tx.send(report);
             });
         };
+        let two = std::num::NonZeroUsize::new(2).expect("two");
+        let threads = Arc::new(rivr::call_threads::CallThreads::start(two).expect("call threads"));
         tokio::spawn(outbound::serve(
             listener,
             Arc::new(FsSettings::default()),
+            threads,
             on_call,
             std::future::pending(),
         ));

@@ -45,6 +45,9 @@ if [ "$WHAT" = events ]; then
   js=false; [ -n "${JETSTREAM:-}" ] && js=true
   printf 'listen: 127.0.0.1:%s\nscripts: scripts\nmax_calls: 50000\napi:\n  enabled: false\nnats:\n  url: nats://127.0.0.1:%s\nevents:\n  nats:\n    jetstream: %s\n    queue: 100000\n' \
     "$PORT" "$NATS_PORT" "$js" >"$WORK/rivr/on.yaml"
+  # The subscriber is examples/nats_count.rs, on the same NATS client as rivr.
+  (cd "$ROOT" && cargo build --release -q --example nats_count)
+  COUNTER="$ROOT/target/release/examples/nats_count"
   rm -rf "$WORK/nats"; mkdir -p "$WORK/nats"
   nats-server -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$WORK/nats" >"$WORK/nats.log" 2>&1 &
   NATS=$!
@@ -83,7 +86,7 @@ for run in $(seq 1 "$RUNS"); do
     fi
     if [ "$mode" = on ] && [ "$WHAT" = events ]; then
       # A subscriber reading every event, as a consumer would; it counts them for events/s.
-      python3 "$HERE/nats_count.py" "127.0.0.1:$NATS_PORT" "rivr.events.>" >"$WORK/events-$run.count" &
+      "$COUNTER" "127.0.0.1:$NATS_PORT" "rivr.events.>" >"$WORK/events-$run.count" &
       STREAM=$!
       sleep 0.3
     fi

@@ -20,7 +20,8 @@
 //!   embedded stdlib, the script store with hot reload, and the per-call runner.
 //! - [`config`]: `rivr.yaml`, typed and validated with positions; [`router`]: call → script;
 //!   [`reload`]: the live configuration, reloaded on change and SIGHUP.
-//! - [`server`]: `rivr run`: the outbound listener's calls routed, limited and run.
+//! - [`server`]: `rivr run`: the outbound listener's calls routed, limited and run, each on one
+//!   of the [`call_threads`].
 //! - [`scenario`]: `rivr test` (scenario files on the simulated switch) and `rivr new`.
 //! - [`console`]: `rivr sim`; [`check`]: `rivr check`; [`check_config`]: `rivr check -c`.
 //! - [`host`]: this machine's name, for events and the NATS connection.
@@ -55,6 +56,7 @@
 #![deny(unsafe_code)]
 
 pub mod call;
+pub mod call_threads;
 pub mod cause;
 pub mod check;
 pub mod check_config;

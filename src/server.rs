@@ -1,5 +1,7 @@
 //! `rivr run`: the runtime. It serves FreeSWITCH's outbound sockets: each call is routed to a
-//! script, gets one task on the runtime that drives its script's fiber, and is counted in `Calls`.
+//! script, gets one task that drives its script's fiber on the call thread that accepted it
+//! (`call_threads`), and is counted in `Calls`. The API, event sinks, NATS and reloads run on the
+//! main runtime.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -11,6 +13,7 @@ use tracing::Instrument;
 use crate::call::actor::CallServices;
 use crate::call::fiber::Fibers;
 use crate::call::{actor, CallInfo, CallState, Command, HangupCause};
+use crate::call_threads::CallThreads;
 use crate::config::Fallback;
 use crate::events::{CallEvents, EventBus};
 use crate::http::ReqwestHttp;
@@ -50,6 +53,9 @@ pub enum ServerError {
         /// What the OS said.
         source: std::io::Error,
     },
+    /// The OS refused the threads calls run on.
+    #[error("cannot start the threads calls run on: {0} (lower `call_threads` in rivr.yaml, or raise the process' thread limit)")]
+    CallThreads(#[source] std::io::Error),
     /// The API's address is taken or not ours.
     #[error("cannot listen on {addr} for the operations API: {source} (set `api.listen` in rivr.yaml, or `api.enabled: false`)")]
     ApiListen {
@@ -77,6 +83,8 @@ pub struct Runtime {
     events: std::sync::OnceLock<Arc<EventBus>>,
     /// The NATS connection (`nats:`), once serving started it.
     nats: std::sync::OnceLock<crate::nats::NatsConnection>,
+    /// The threads FreeSWITCH's outbound calls run on, once serving started them.
+    call_threads: std::sync::OnceLock<Arc<CallThreads>>,
 }
 
 impl Runtime {
@@ -102,6 +110,7 @@ impl Runtime {
             inbound: std::sync::OnceLock::new(),
             events: std::sync::OnceLock::new(),
             nats: std::sync::OnceLock::new(),
+            call_threads: std::sync::OnceLock::new(),
         }))
     }
 
@@ -146,6 +155,25 @@ impl Runtime {
             .map(|fs| InboundConfig::new(fs.name(), fs.host.as_str(), fs.port, fs.password.expose()))
             .collect();
         let _ = self.inbound.set(Arc::new(InboundPool::start(configs, Some(INBOUND_HEALTH_INTERVAL))));
+    }
+
+    /// The threads outbound calls run on, once serving started them.
+    pub fn call_threads(&self) -> Option<&Arc<CallThreads>> {
+        self.call_threads.get()
+    }
+
+    /// Start the call threads (`call_threads`, one per core by default); the second time, the
+    /// ones already running.
+    ///
+    /// # Errors
+    /// When the OS refuses a thread.
+    pub fn start_call_threads(&self) -> std::io::Result<Arc<CallThreads>> {
+        if let Some(threads) = self.call_threads.get() {
+            return Ok(threads.clone());
+        }
+        let count = self.live.started().call_threads.unwrap_or_else(CallThreads::default_count);
+        let threads = Arc::new(CallThreads::start(count)?);
+        Ok(self.call_threads.get_or_init(|| threads).clone())
     }
 
     /// The NATS connection, when `nats:` configures one (connected or not: see its `state`).
@@ -245,7 +273,8 @@ impl Runtime {
         }
     }
 
-    /// Route and start one call that FreeSWITCH connected. Runs on the runtime.
+    /// Route and start one call that FreeSWITCH connected, on the runtime it is called on (the
+    /// call thread of an outbound socket).
     pub fn start_call<C: Channel>(self: &Arc<Self>, mut info: CallInfo, channel: C) {
         // The configuration and script versions in force now stay with this call to its end.
         let snapshot = self.live.current();
@@ -441,6 +470,7 @@ pub async fn serve(runtime: Arc<Runtime>, shutdown: impl Future<Output = ()>) ->
     let addr = config.listen;
     // A deep accept queue: a burst overflowing the default one loses connections silently.
     let listener = outbound::bind(addr).map_err(|source| ServerError::Listen { addr, source })?;
+    runtime.start_call_threads().map_err(ServerError::CallThreads)?;
     let api_done = tokio_util::sync::CancellationToken::new();
     if config.api.enabled {
         let addr = *config.api.listen.value();
@@ -485,11 +515,19 @@ pub async fn serve_on(listener: TcpListener, runtime: Arc<Runtime>, shutdown: im
     let commands = crate::nats::commands::start_for(&runtime, runtime.nats());
     tracing::info!(%addr, scripts = ?runtime.store.names(), routes = runtime.live.current().router.len(), "rivr is listening for FreeSWITCH outbound sockets");
     let settings = Arc::new(runtime.fs_settings());
+    let threads = match runtime.start_call_threads() {
+        Ok(threads) => threads,
+        Err(error) => {
+            tracing::error!(%error, "cannot start the threads calls run on; not serving calls");
+            return;
+        }
+    };
+    tracing::info!(threads = threads.len(), "calls run on their own threads (call_threads)");
     let on_call = {
         let runtime = runtime.clone();
         move |info: CallInfo, channel: FsChannel| runtime.start_call(info, channel)
     };
-    outbound::serve(listener, settings, on_call, shutdown).await;
+    outbound::serve(listener, settings, threads, on_call, shutdown).await;
     runtime.set_listening(None);
     runtime.calls.set_draining(true);
     let drain = Duration::from_secs(runtime.live.current().config.drain_timeout_s);

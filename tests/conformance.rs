@@ -597,7 +597,7 @@ async fn on_freeswitch(case: &Case) -> Observed {
             let _ = reports.send(actor::drive(channel, fiber, CallServices::default()).await);
         });
     };
-    tokio::spawn(outbound::serve(listener, Arc::new(settings), on_call, async {
+    tokio::spawn(outbound::serve(listener, Arc::new(settings), support::call_threads(), on_call, async {
         let _ = stopped.await;
     }));
     // Generous: it detects a hung call, it does not measure speed.

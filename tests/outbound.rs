@@ -64,7 +64,7 @@ async fn start_with_services(
             let _ = tx.send((info, report));
         });
     };
-    tokio::spawn(outbound::serve(listener, Arc::new(settings), on_call, async {
+    tokio::spawn(outbound::serve(listener, Arc::new(settings), support::call_threads(), on_call, async {
         let _ = stopped.await;
     }));
     Rivr { addr, reports, _stop: stop }

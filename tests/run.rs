@@ -127,3 +127,32 @@ async fn a_call_longer_than_max_call_duration_s_is_hung_up_with_allotted_timeout
         .expect("the call ended");
     assert_eq!(log.apps(), ["answer", "playback support.wav", "hangup ALLOTTED_TIMEOUT"]);
 }
+
+/// Calls stay on the call thread that accepted them: with one thread, a script stuck in a busy
+/// loop shares it with every other call, and must give it up now and then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_loop_does_not_hold_up_the_other_calls_on_its_call_thread() {
+    const BUSY: &str = "answer();\nloop { }";
+    let config = "listen: 127.0.0.1:0\ncall_threads: 1\nlimits:\n  max_operations: 1000000000000000\n  compute_budget_ms: 3000\nroutes:\n  - name: busy\n    destination: \"1000\"\n    script: busy.rhai\n  - name: support\n    destination: \"2000\"\n    script: support.rhai\n";
+    let server = support::server::start(config, &[("busy.rhai", BUSY), ("support.rhai", SUPPORT)]).await;
+    let busy =
+        tokio::spawn(fake::call(server.addr, Scenario { destination: "1000".into(), ..Scenario::default() }));
+    for _ in 0..6000 {
+        if server.runtime.calls().len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(server.runtime.calls().len(), 1, "the busy call is live");
+    assert_eq!(server.runtime.call_threads().map(|threads| threads.len()), Some(1));
+    let good = call(&server, "2000").await;
+    assert_eq!(good, ["answer", "playback support.wav", "hangup NORMAL_CLEARING"]);
+    assert!(!busy.is_finished(), "the well-behaved call waited for the busy one to be stopped");
+    let busy = busy.await.expect("busy call");
+    assert_eq!(
+        busy.apps().last().map(String::as_str),
+        Some("hangup NORMAL_TEMPORARY_FAILURE"),
+        "{:?}",
+        busy.apps()
+    );
+}

@@ -74,6 +74,11 @@ pub(crate) fn nonzero_usize<'de, D: Deserializer<'de>>(d: D) -> Result<NonZeroUs
         .ok_or_else(|| de::Error::custom("this number is too large"))
 }
 
+/// A count of at least 1, where leaving it out means a default worked out at run time.
+pub(crate) fn some_nonzero_usize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NonZeroUsize>, D::Error> {
+    nonzero_usize(d).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

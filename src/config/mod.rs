@@ -109,6 +109,10 @@ pub struct Config {
     /// On shutdown, how long calls in progress may continue before rivr hangs them up, in
     /// seconds; 0 hangs up at once. New calls are refused meanwhile. Default 120.
     pub drain_timeout_s: u64,
+    /// Threads that run calls, each call on one of them from start to end (`call_threads`).
+    /// Default: one per CPU core. Takes effect on restart.
+    #[serde(deserialize_with = "de::some_nonzero_usize")]
+    pub call_threads: Option<NonZeroUsize>,
     /// Text-to-speech defaults for `say()`.
     pub tts: Tts,
     /// Prompt files and the language of `say_number()` and friends.
@@ -324,6 +328,9 @@ impl Config {
         if self.nats != new.nats {
             keys.push("nats");
         }
+        if self.call_threads != new.call_threads {
+            keys.push("call_threads");
+        }
         keys
     }
 }
@@ -342,6 +349,7 @@ impl Default for Config {
             busy_cause: default_busy_cause(),
             max_call_duration_s: DEFAULT_MAX_CALL_DURATION_S,
             drain_timeout_s: 120,
+            call_threads: None,
             tts: Tts::default(),
             sounds: Sounds::default(),
             http: Http::default(),
@@ -836,6 +844,17 @@ mod tests {
         let d = only_diagnostic("max_calls: 0\n");
         assert_eq!((d.line, d.column, d.kind), (1, 12, DiagnosticKind::InvalidValue));
         assert!(d.message.contains("at least 1"), "{d}");
+    }
+
+    #[test]
+    fn call_threads_default_to_one_per_core_and_zero_is_rejected_at_the_value() {
+        assert_eq!(Config::default().call_threads, None);
+        assert_eq!(parse("call_threads: 3\n").unwrap().call_threads.map(NonZeroUsize::get), Some(3));
+        let d = only_diagnostic("call_threads: 0\n");
+        assert_eq!((d.line, d.column, d.kind), (1, 15, DiagnosticKind::InvalidValue));
+        assert!(d.message.contains("at least 1"), "{d}");
+        let changed = parse("call_threads: 2\n").unwrap();
+        assert_eq!(Config::default().restart_required(&changed), ["call_threads"]);
     }
 
     #[test]

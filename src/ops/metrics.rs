@@ -202,7 +202,7 @@ impl Metrics {
         .expect("metric");
         let tasks_alive = IntGauge::new(
             "rivr_runtime_tasks_alive",
-            "Tasks alive on rivr's async runtime: about one per live call plus a few; a steady rise at \
+            "Tasks alive on rivr's async runtimes (the main one and the call threads): about one per live call plus a few; a steady rise at \
              steady load is a leak.",
         )
         .expect("metric");

@@ -104,6 +104,18 @@ pub fn fibers() -> Arc<Fibers> {
     FIBERS.get_or_init(|| Fibers::new(STACK_SIZE, 64)).clone()
 }
 
+/// The call threads of a test process, as `rivr run` runs its calls: shared by the test's
+/// listeners, kept for the whole process.
+pub fn call_threads() -> Arc<rivr::call_threads::CallThreads> {
+    static THREADS: OnceLock<Arc<rivr::call_threads::CallThreads>> = OnceLock::new();
+    THREADS
+        .get_or_init(|| {
+            let two = std::num::NonZeroUsize::new(2).expect("two");
+            Arc::new(rivr::call_threads::CallThreads::start(two).expect("call threads"))
+        })
+        .clone()
+}
+
 /// Run `text` with the given caller actions and defaults for the rest.
 pub fn run(text: &str, actions: Vec<CallerAction>) -> (CallReport, Vec<String>) {
     let rt = runtime();

@@ -213,7 +213,8 @@ pub(super) async fn metrics(State(state): State<ApiState>) -> Response {
                     .collect()
             })
             .unwrap_or_default(),
-        tasks: tokio::runtime::Handle::current().metrics().num_alive_tasks(),
+        tasks: tokio::runtime::Handle::current().metrics().num_alive_tasks()
+            + runtime.call_threads().map_or(0, |threads| threads.alive_tasks()),
         sinks: runtime.events().map(|bus| bus.readings()).unwrap_or_default(),
         nats: runtime.nats().map(|nats| nats.state().is_connected()),
     };

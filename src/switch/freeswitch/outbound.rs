@@ -20,6 +20,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::call::{CallInfo, Variables};
+use crate::call_threads::CallThreads;
 use crate::switch::freeswitch::channel::{Connection, FsChannel, Input};
 use crate::switch::freeswitch::command::EslCommand;
 use crate::switch::freeswitch::event::push_decoded;
@@ -81,14 +82,17 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
-/// Accept FreeSWITCH's outbound sockets on `listener` until `shutdown` resolves, and hand each
-/// call that completes the handshake to `on_call` (called on the runtime, from the socket's
-/// task: spawn the call's actor and script there).
+/// Accept FreeSWITCH's outbound sockets on `listener` until `shutdown` resolves, on every one
+/// of `threads`, and hand each call that completes the handshake to `on_call`. Every call thread
+/// accepts from the listener, so a call's socket, its task and what `on_call` spawns stay on the
+/// thread that accepted it; the thread least busy is the first to look, and so takes most new
+/// calls.
 ///
 /// Calls in progress are not stopped by `shutdown`; they end with their scripts.
 pub async fn serve<F>(
     listener: TcpListener,
     settings: Arc<FsSettings>,
+    threads: Arc<CallThreads>,
     on_call: F,
     shutdown: impl Future<Output = ()>,
 ) where
@@ -96,18 +100,77 @@ pub async fn serve<F>(
 {
     let on_call = Arc::new(on_call);
     let limit = Arc::new(Semaphore::new(settings.max_calls.max(1)));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let first = match listener.into_std() {
+        Ok(first) => first,
+        Err(error) => {
+            tracing::error!(%error, "cannot hand the FreeSWITCH listener to the call threads; not serving calls");
+            return;
+        }
+    };
+    let mut listeners = Vec::with_capacity(threads.len());
+    for n in 1..threads.len() {
+        match sibling(&first) {
+            Ok(listening) => listeners.push(listening),
+            Err(error) => {
+                // Calls are still served, by the threads that have a listener.
+                tracing::error!(%error, thread = n, "cannot listen for FreeSWITCH on a call thread");
+                break;
+            }
+        }
+    }
+    listeners.insert(0, first);
+    let mut loops = Vec::with_capacity(listeners.len());
+    for (n, listening) in listeners.into_iter().enumerate() {
+        let (settings, on_call, limit, stop) =
+            (settings.clone(), on_call.clone(), limit.clone(), stop.clone());
+        loops.push(threads.spawn_on(n, move || async move {
+            match TcpListener::from_std(listening) {
+                Ok(listening) => accept_loop(listening, settings, limit, on_call, stop).await,
+                Err(error) => {
+                    tracing::error!(%error, thread = n, "cannot listen for FreeSWITCH on a call thread")
+                }
+            }
+        }));
+    }
+    shutdown.await;
+    stop.cancel();
+    for accepting in loops {
+        let _ = accepting.await;
+    }
+    tracing::info!("outbound listener stopped accepting");
+}
+
+/// `first` again, for another call thread's I/O driver to watch: the same socket, so each
+/// connection is accepted once, by whichever thread takes it first.
+fn sibling(first: &std::net::TcpListener) -> std::io::Result<std::net::TcpListener> {
+    let shared = first.try_clone()?;
+    shared.set_nonblocking(true)?;
+    Ok(shared)
+}
+
+/// One call thread's accepting: a socket at a time, each handshaken and handed to `on_call` in
+/// a task of its own on this thread.
+async fn accept_loop<F>(
+    listener: TcpListener,
+    settings: Arc<FsSettings>,
+    limit: Arc<Semaphore>,
+    on_call: Arc<F>,
+    stop: tokio_util::sync::CancellationToken,
+) where
+    F: Fn(CallInfo, FsChannel) + Send + Sync + 'static,
+{
     let mut backoff = ACCEPT_BACKOFF_START;
-    tokio::pin!(shutdown);
     loop {
         // Wait for a free slot before accepting, so a flood waits in the kernel's queue.
         let permit = tokio::select! {
             permit = limit.clone().acquire_owned() => permit,
-            () = &mut shutdown => break,
+            () = stop.cancelled() => break,
         };
         let Ok(permit) = permit else { break };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            () = &mut shutdown => break,
+            () = stop.cancelled() => break,
         };
         match accepted {
             Ok((stream, peer)) => {
@@ -128,7 +191,6 @@ pub async fn serve<F>(
             }
         }
     }
-    tracing::info!("outbound listener stopped accepting");
 }
 
 /// One socket's handshake, logged. `None` when it failed.
