@@ -544,7 +544,6 @@ impl LiveCalls {
     /// Take a call out of the table once its script run is over, counting how it went.
     pub fn end(&self, call: &LiveCall, ending: CallEnding, report: Option<&CallReport>) {
         call.ended.store(true, Ordering::Release);
-        self.lock().remove(&call.identity.uuid);
         let open = call.progress.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).prompt.take();
         if let Some(mut open) = open {
             if ending == CallEnding::HungUp && open.visit.tries == 0 {
@@ -565,6 +564,8 @@ impl LiveCalls {
         if let Some(Ending::Failed(failure)) = report.map(|report| &report.ending) {
             self.script_failed(call, failure);
         }
+        // Last, so that whoever sees the call gone from the table also sees it counted.
+        self.lock().remove(&call.identity.uuid);
         self.feed.send(|| Update::Ended { uuid: call.identity.uuid.clone(), ending });
     }
 

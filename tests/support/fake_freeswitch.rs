@@ -155,6 +155,8 @@ pub struct CallLog {
     pub bytes: Vec<u8>,
     /// rivr closed the socket (rather than the fake, after `exit` or a hangup without linger).
     pub closed_by_rivr: bool,
+    /// The fake sent the linger notice (`text/disconnect-notice`, `linger`).
+    pub linger_notice_sent: bool,
     /// The channel was hung up (by rivr or by the scenario).
     pub hung_up: Option<String>,
 }
@@ -704,6 +706,7 @@ impl Session {
         if self.lingering {
             let notice = self.with_uuid(&t.linger_notice, &t.uuid);
             self.write(&notice).await;
+            self.log.linger_notice_sent = true;
         } else {
             let (goodbye, captured) = &t.nolinger_goodbye;
             let goodbye = self.with_uuid(goodbye, captured);

@@ -527,8 +527,9 @@ impl FsChannel {
         }
     }
 
-    /// Hang up a call still up, let FreeSWITCH send its last events, say `exit` when it lingers,
-    /// and read until it closes the socket.
+    /// Hang up a call still up, let FreeSWITCH send its last events, and then end the
+    /// connection: close it after the linger notice, say `exit` after a transfer, or read until
+    /// FreeSWITCH closes it.
     async fn finish(&mut self) {
         if self.conn.closed {
             return;
@@ -547,12 +548,18 @@ impl FsChannel {
         }
         if self.lingering && !self.transferred {
             // After the hangup, FreeSWITCH sends the channel's last events and then the linger
-            // notice (outbound-pagd); `exit` after it loses none.
+            // notice (outbound-pagd); closing after it loses none.
             while !self.linger_notice && !self.conn.closed {
                 self.read_and_apply().await;
             }
+            // After the notice a lingering socket stays open, with nothing more to come, until
+            // rivr says `exit` or closes it (esl-captures README). Closing (`close` shuts the
+            // socket down) spares the `exit`, its `+OK bye` and the goodbye notice: a write and
+            // two reads of every call.
+            self.conn.closed = true;
+            return;
         }
-        if (self.lingering || self.transferred) && !self.conn.closed {
+        if self.transferred && !self.conn.closed {
             // A failed write closes the connection, which ends the loop below.
             let _ = self.send(&EslCommand::Exit, Owed::Nobody).await;
         }
