@@ -65,7 +65,9 @@ impl Variables {
         pairs: impl IntoIterator<Item = (&'a str, std::borrow::Cow<'a, str>)>,
         text_len: usize,
     ) -> Self {
-        let mut packed = Packed { text: String::with_capacity(text_len), spans: Vec::new() };
+        let pairs = pairs.into_iter();
+        let spans = Vec::with_capacity(pairs.size_hint().0);
+        let mut packed = Packed { text: String::with_capacity(text_len), spans };
         for (name, value) in pairs {
             // Past 4 GiB of variables (far beyond any frame rivr accepts) a variable is dropped
             // rather than indexed wrongly.
@@ -80,17 +82,13 @@ impl Variables {
             packed.text.push_str(&value);
             packed.spans.push(Span { name_start, split, value_end });
         }
-        // A stable sort keeps equal names in the order given, so the last of each run is the
-        // value that counts.
-        let mut given = std::mem::take(&mut packed.spans);
-        given.sort_by(|a, b| packed.name(*a).cmp(packed.name(*b)));
-        let mut spans: Vec<Span> = Vec::with_capacity(given.len());
-        for span in given {
-            match spans.last_mut() {
-                Some(last) if packed.name(*last) == packed.name(span) => *last = span,
-                _ => spans.push(span),
-            }
-        }
+        // Equal names sort last given first, and the first of each run is kept: the value that
+        // counts. In place and unstable (the key is total), so no scratch memory per call.
+        let mut spans = std::mem::take(&mut packed.spans);
+        spans.sort_unstable_by(|a, b| {
+            packed.name(*a).cmp(packed.name(*b)).then_with(|| b.name_start.cmp(&a.name_start))
+        });
+        spans.dedup_by(|later, kept| packed.name(*later) == packed.name(*kept));
         packed.spans = spans;
         Variables { base: Arc::new(packed), changes: BTreeMap::new() }
     }
