@@ -60,9 +60,12 @@ impl CallThreads {
         Ok(CallThreads { threads })
     }
 
-    /// One thread per CPU core the process may use.
+    /// One thread per CPU core the process may use but one, and at least one. The core left
+    /// over is for what is not a call (the API, event sinks, NATS, the log writer) and, as
+    /// often, FreeSWITCH on the same host: calls on a thread whose core is taken wait for it.
     pub fn default_count() -> NonZeroUsize {
-        std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN)
+        let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+        NonZeroUsize::new(cores.saturating_sub(1)).unwrap_or(NonZeroUsize::MIN)
     }
 
     /// How many threads there are.

@@ -162,7 +162,7 @@ impl Runtime {
         self.call_threads.get()
     }
 
-    /// Start the call threads (`call_threads`, one per core by default); the second time, the
+    /// Start the call threads (`call_threads`, by default one per core but one); the second time, the
     /// ones already running.
     ///
     /// # Errors

@@ -110,7 +110,7 @@ pub struct Config {
     /// seconds; 0 hangs up at once. New calls are refused meanwhile. Default 120.
     pub drain_timeout_s: u64,
     /// Threads that run calls, each call on one of them from start to end (`call_threads`).
-    /// Default: one per CPU core. Takes effect on restart.
+    /// Default: one per CPU core but one (at least one). Takes effect on restart.
     #[serde(deserialize_with = "de::some_nonzero_usize")]
     pub call_threads: Option<NonZeroUsize>,
     /// Text-to-speech defaults for `say()`.
@@ -847,7 +847,7 @@ mod tests {
     }
 
     #[test]
-    fn call_threads_default_to_one_per_core_and_zero_is_rejected_at_the_value() {
+    fn call_threads_default_to_one_per_core_but_one_and_zero_is_rejected_at_the_value() {
         assert_eq!(Config::default().call_threads, None);
         assert_eq!(parse("call_threads: 3\n").unwrap().call_threads.map(NonZeroUsize::get), Some(3));
         let d = only_diagnostic("call_threads: 0\n");
