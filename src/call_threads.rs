@@ -68,6 +68,14 @@ impl CallThreads {
         NonZeroUsize::new(cores.saturating_sub(1)).unwrap_or(NonZeroUsize::MIN)
     }
 
+    /// Workers for the multi-threaded runtime beside `call_threads` call threads, which serves
+    /// the API, event sinks, NATS and reloads: the cores the call threads leave, and at least
+    /// one. More would only contend with the call threads for their cores.
+    pub fn main_workers(call_threads: NonZeroUsize) -> NonZeroUsize {
+        let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+        NonZeroUsize::new(cores.saturating_sub(call_threads.get())).unwrap_or(NonZeroUsize::MIN)
+    }
+
     /// How many threads there are.
     pub fn len(&self) -> usize {
         self.threads.len()

@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use rivr::call::actor::CallServices;
+use rivr::call_threads::CallThreads;
 use rivr::config::Limits;
 use rivr::console::{self, SimOptions};
 use rivr::switch::sim::{SimDial, SimSetup};
@@ -522,8 +523,12 @@ fn serve(config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         "loaded"
     );
     let store = std::sync::Arc::new(store);
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    let call_threads = config.call_threads.unwrap_or_else(CallThreads::default_count);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(CallThreads::main_workers(call_threads).get())
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
     runtime.block_on(async move {
         let rivr = rivr::server::Runtime::new(live, store)?;
         let shutdown = async {

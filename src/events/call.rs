@@ -147,9 +147,9 @@ impl CallObserver for CallEvents {
         }
         self.verbs.fetch_add(1, Ordering::Relaxed);
         let Some(mut data) = self.begin_event(RivrEventType::CallVerb, VERB_EVENT_CAPACITY) else { return };
-        data.field("verb", command.verb()).field("summary", &format_args!("{}", Summary(command)));
+        data.field("verb", command.verb()).field_display("summary", &Summary(command));
         if let Some(origin) = origin {
-            data.field("at", &format_args!("{}", origin.site()));
+            data.field_display("at", origin.site());
         }
         // A sensitive ask's digits never leave the call; its outcome says only how many.
         let sensitive = matches!(command, Command::Ask(ask) if ask.sensitive);

@@ -42,19 +42,19 @@ impl Envelope<'_> {
     /// Write the envelope up to its `data` object, stamped with the time now; the data's fields
     /// follow through the returned writer.
     pub fn begin(&self, capacity: usize) -> DataWriter {
-        let mut out = DataWriter { buf: Vec::with_capacity(capacity), first: true };
+        let mut out = DataWriter { buf: super::buffers::take(capacity), first: true };
         out.buf.extend_from_slice(b"{\"specversion\":\"1.0\",\"id\":");
-        out.value(&format_args!("{}", self.id));
+        out.display(self.id);
         out.buf.extend_from_slice(b",\"source\":");
         out.value(self.source);
         out.buf.extend_from_slice(b",\"type\":");
         if self.rivr_type {
-            out.value(&format_args!("{TYPE_PREFIX}{}", self.kind));
+            out.display(&format_args!("{TYPE_PREFIX}{}", self.kind));
         } else {
             out.value(self.kind);
         }
         out.buf.extend_from_slice(b",\"time\":");
-        out.value(&format_args!("{}", jiff::Timestamp::now()));
+        out.display(&jiff::Timestamp::now());
         if let Some(subject) = self.subject {
             out.buf.extend_from_slice(b",\"subject\":");
             out.value(subject);
@@ -84,6 +84,13 @@ impl DataWriter {
         self
     }
 
+    /// A data field whose value is text written by `Display` (a summary, a position).
+    pub fn field_display(&mut self, key: &str, value: &dyn fmt::Display) -> &mut Self {
+        self.key(key);
+        self.display(value);
+        self
+    }
+
     /// A data field, when there is a value.
     pub fn field_opt<T: Serialize + ?Sized>(&mut self, key: &str, value: Option<&T>) -> &mut Self {
         if let Some(value) = value {
@@ -110,7 +117,7 @@ impl DataWriter {
     /// The event's bytes: the data object and the envelope closed.
     pub fn finish(mut self) -> Bytes {
         self.buf.extend_from_slice(b"}}");
-        Bytes::from(self.buf)
+        super::buffers::share(self.buf)
     }
 
     fn key(&mut self, key: &str) {
@@ -120,6 +127,22 @@ impl DataWriter {
         self.first = false;
         self.value(key);
         self.buf.push(b':');
+    }
+
+    /// `value`'s text as a JSON string. Written straight into the buffer and then checked:
+    /// what needs no escaping (ids, times, types, most summaries) costs no second pass through
+    /// serde's escaper, and what does is written again by serde.
+    fn display(&mut self, value: &dyn fmt::Display) {
+        use std::io::Write as _;
+        let start = self.buf.len();
+        self.buf.push(b'"');
+        let _ = write!(self.buf, "{value}");
+        if self.buf[start + 1..].iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\') {
+            self.buf.push(b'"');
+        } else {
+            self.buf.truncate(start);
+            self.value(&format_args!("{value}"));
+        }
     }
 
     fn value<T: Serialize + ?Sized>(&mut self, value: &T) {
@@ -175,8 +198,12 @@ mod tests {
         };
         let mut data = envelope.begin(64);
         data.field("said", "\"}, \"evil\": 1, \n\u{0}");
+        data.field_display("shown", &format_args!("{}", "a \"quoted\" \\ line\n"));
+        data.field_display("plain", &format_args!("{}:{}", "main.rhai", 12));
         let value: serde_json::Value = serde_json::from_slice(&data.finish()).expect("JSON");
         assert_eq!(value["data"]["said"], "\"}, \"evil\": 1, \n\u{0}");
+        assert_eq!(value["data"]["shown"], "a \"quoted\" \\ line\n");
+        assert_eq!(value["data"]["plain"], "main.rhai:12");
         assert_eq!(value["type"], "survey.done");
         assert!(value.get("evil").is_none());
     }

@@ -10,6 +10,7 @@
 //! Each event is serialised once and the same bytes go to every sink. Emitting never waits: a
 //! sink that cannot keep up drops (and counts) events instead of slowing a call.
 
+pub mod buffers;
 pub mod call;
 pub mod envelope;
 pub mod nats;

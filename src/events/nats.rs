@@ -55,11 +55,11 @@ const STATE_POLL: Duration = Duration::from_millis(50);
 const MAX_CACHED_SUBJECTS: usize = 1024;
 
 /// Most events core NATS publishing takes from the queue at once.
-const CORE_BATCH: usize = 256;
+const CORE_BATCH: usize = 1024;
 
 /// How long core NATS publishing waits for more events after a batch smaller than
 /// `CORE_BATCH`: an event's delay on its way out, traded for far fewer writes.
-const CORE_LINGER: Duration = Duration::from_millis(1);
+const CORE_LINGER: Duration = Duration::from_millis(5);
 
 /// Start the NATS sink's task over `client`, reading `inbox` until it closes (rivr shutting
 /// down). Returns at once, connected or not.
