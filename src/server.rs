@@ -280,17 +280,15 @@ impl Runtime {
         let snapshot = self.live.current();
         let config = &snapshot.config;
         if self.calls.is_draining() {
-            self.calls.refused("", CallEnding::RejectedDraining);
             let cause = config.busy_cause.clone();
             tracing::info!(uuid = %info.uuid, %cause, "draining; rejecting the call");
-            tokio::spawn(reject(channel, cause));
+            self.refuse(&info, CallEnding::RejectedDraining, cause, channel);
             return;
         }
         if self.calls.len() >= config.max_calls.get() {
-            self.calls.refused("", CallEnding::RejectedBusy);
             let cause = config.busy_cause.clone();
             tracing::warn!(uuid = %info.uuid, max_calls = config.max_calls.get(), %cause, "max_calls reached; rejecting the call");
-            tokio::spawn(reject(channel, cause));
+            self.refuse(&info, CallEnding::RejectedBusy, cause, channel);
             return;
         }
         let language = config.sounds.language.clone();
@@ -314,10 +312,9 @@ impl Runtime {
             tracing::warn!(uuid = %info.uuid, script = %name, "the originated call names a script that is not loaded; routing it instead");
         }
         let Some(route) = snapshot.router.route(&info) else {
-            self.calls.refused("", CallEnding::NoRoute);
             let cause = snapshot.router.no_route_cause().clone();
             tracing::warn!(uuid = %info.uuid, destination = %info.destination, caller = %info.caller_id_number, %cause, "call matched no route; rejecting it");
-            tokio::spawn(reject(channel, cause));
+            self.refuse(&info, CallEnding::NoRoute, cause, channel);
             return;
         };
         route.apply_to(&mut info);
@@ -414,6 +411,16 @@ impl Runtime {
             }
             .instrument(span),
         );
+    }
+
+    /// Hang up a call rivr will not run, with `cause`: counted as `ending`, and its one event
+    /// (`call.ended`) sent.
+    fn refuse<C: Channel>(&self, info: &CallInfo, ending: CallEnding, cause: HangupCause, channel: C) {
+        self.calls.refused("", ending);
+        if let Some(bus) = self.events.get() {
+            CallEvents::rejected(bus, info, ending, &cause);
+        }
+        tokio::spawn(reject(channel, cause));
     }
 
     /// The call's events, when a sink takes any: `call.started` goes out now.

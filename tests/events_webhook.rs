@@ -388,3 +388,38 @@ async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
+
+/// A call rivr refuses before any script runs still reaches the systems watching: its one
+/// event says how it was refused and with which cause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_matching_no_route_sends_one_call_ended_saying_so() {
+    use support::fake_freeswitch::{self as fake, Scenario};
+
+    let receiver = http_server::start_here(|_| Reply::text(200, "")).await;
+    let config = format!(
+        "listen: 127.0.0.1:0\n\
+         routes:\n  - name: sales\n    destination: \"1000\"\n    script: main.rhai\n\
+         no_route:\n  cause: UNALLOCATED_NUMBER\n\
+         events:\n  webhooks:\n\x20   - url: {}\n",
+        receiver.url("/in"),
+    );
+    let server = support::server::start(&config, &[("main.rhai", "answer();")]).await;
+    wait_until("the runtime listens", || server.runtime.listening_on().is_some()).await;
+    let scenario = Scenario { destination: "9999".into(), ..Scenario::default() };
+    let uuid = scenario.uuid.clone();
+    let log = fake::call(server.addr, scenario).await;
+    assert_eq!(log.apps(), ["hangup UNALLOCATED_NUMBER"]);
+
+    wait_until("the event arrived", || !receiver.requests().is_empty()).await;
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), 1, "one event for the refused call");
+    let event: cloudevents::Event = serde_json::from_slice(&requests[0].body).expect("a CloudEvent");
+    assert_eq!(event.ty(), "dev.rivr.call.ended");
+    assert_eq!(event.subject(), Some(uuid.as_str()));
+    let body: serde_json::Value = serde_json::from_slice(&requests[0].body).expect("JSON");
+    assert_eq!(body["rivrseq"], 1);
+    assert_eq!(body["data"]["ending"], "no_route");
+    assert_eq!(body["data"]["cause"], "UNALLOCATED_NUMBER");
+    assert_eq!(body["data"]["destination"], "9999");
+    assert_eq!(body["data"]["verbs"], 0);
+}

@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::call::transcript::Described;
-use crate::call::{CallError, CallInfo, CallObserver, Command, Origin, Outcome, Publication, Publisher};
+use crate::call::{
+    CallError, CallInfo, CallObserver, Command, HangupCause, Origin, Outcome, Publication, Publisher,
+};
 use crate::config::RivrEventType;
 use crate::ops::calls::CallEnding;
 use crate::script::runner::{CallReport, Ending};
@@ -75,6 +77,31 @@ impl CallEvents {
             events.send(RivrEventType::CallStarted, data);
         }
         Some(events)
+    }
+
+    /// Emit the one event of a call rivr refused before any script ran (`max_calls`, draining,
+    /// no route): `call.ended` with how it was refused and the cause it was hung up with.
+    pub fn rejected(bus: &Arc<EventBus>, info: &CallInfo, ending: CallEnding, cause: &HangupCause) {
+        if !bus.is_active() {
+            return;
+        }
+        let events = CallEvents {
+            bus: bus.clone(),
+            uuid: info.uuid.clone(),
+            route: info.route.clone().unwrap_or_default(),
+            started: Instant::now(),
+            sequence: AtomicU64::new(0),
+            verbs: AtomicU64::new(0),
+            pending: Mutex::new(None),
+        };
+        let Some(mut data) = events.begin_event(RivrEventType::CallEnded, 512) else { return };
+        data.field("ending", ending.as_str())
+            .field("cause", cause.as_str())
+            .field("caller_id_number", &info.caller_id_number)
+            .field("destination", &info.destination)
+            .field("duration_ms", &0u64)
+            .field("verbs", &0u64);
+        events.send(RivrEventType::CallEnded, data);
     }
 
     /// Emit `call.ended` from the call's report (`None`: the fallback ran instead of a script).
