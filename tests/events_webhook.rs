@@ -293,6 +293,28 @@ fn on_shutdown_a_failing_receiver_costs_one_round_of_retries_and_the_rest_is_giv
     assert_eq!(sink.outcome(), (0, 50));
 }
 
+#[test]
+fn on_shutdown_a_receiver_refusing_one_batch_still_gets_the_rest() {
+    let rt = runtime();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counted = asked.clone();
+    let server = http_server::start(&rt, move |_| {
+        if counted.fetch_add(1, Ordering::SeqCst) == 0 {
+            Reply::text(400, "bad event")
+        } else {
+            Reply::text(200, "")
+        }
+    });
+    let mut sink = Sink::new(&server.url("/in"), "      retries: 2\n      backoff_ms: 1\n");
+    sink.emit(0, 4);
+    sink.close();
+    let task = sink.start(&rt);
+    rt.block_on(task).expect("the task ends by itself");
+    let asked: Vec<Vec<usize>> = server.requests().iter().map(versions).collect();
+    assert_eq!(asked, [vec![0], vec![1], vec![2], vec![3]], "the refused one is not asked again");
+    assert_eq!(sink.outcome(), (3, 1));
+}
+
 /// How many calls the stalled-receiver test runs.
 const CALLS: usize = 500;
 

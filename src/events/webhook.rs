@@ -101,6 +101,17 @@ struct Sender {
     backoff: Duration,
 }
 
+/// What became of a batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Delivery {
+    /// The receiver took it.
+    Delivered,
+    /// The receiver answered and refused it (a 4xx other than 408 and 429, or a 3xx).
+    Refused,
+    /// No answer that took it through every retry: down, unreachable, or failing.
+    Unreachable,
+}
+
 /// How one POST went.
 #[derive(Debug)]
 enum Attempt {
@@ -162,28 +173,29 @@ impl Sender {
         // After a batch was given up, the next one delivered says the receiver is back.
         let mut failing = false;
         while take_waiting(&mut inbox.events, &mut events, self.batch).await > 0 {
-            let delivered = self.deliver(&events, &inbox).await;
-            if delivered && failing {
+            let delivery = self.deliver(&events, &inbox).await;
+            if delivery == Delivery::Delivered && failing {
                 tracing::info!(
                     sink = %inbox.name,
                     host = %self.host,
                     "webhook receiver accepts events again"
                 );
             }
-            failing = !delivered;
+            failing = delivery == Delivery::Unreachable;
             events.clear();
-            if !delivered && inbox.events.is_closed() {
+            if failing && inbox.events.is_closed() {
                 // Shutting down and the receiver just failed a whole round of retries: trying
-                // each remaining batch as long would hold rivr's exit hostage to it.
+                // each remaining batch as long would hold rivr's exit hostage to it. A receiver
+                // that refused one batch (a 4xx) is up, and gets the rest.
                 give_up_the_rest(&mut inbox, &self.host);
                 return;
             }
         }
     }
 
-    /// POST `events` until the receiver takes them or the retries run out; counts them either
-    /// way. True when delivered.
-    async fn deliver(&self, events: &[Event], inbox: &SinkInbox) -> bool {
+    /// POST `events` until the receiver takes them, refuses them, or the retries run out;
+    /// counts them either way.
+    async fn deliver(&self, events: &[Event], inbox: &SinkInbox) -> Delivery {
         let body = body_of(events, self.batch > 1);
         let signature = self.signer.as_ref().map(|signer| signature(signer.clone(), &body));
         let mut tries = 0u32;
@@ -192,7 +204,7 @@ impl Sender {
             match self.post(&body, signature.as_ref()).await {
                 Attempt::Delivered => {
                     inbox.stats.delivered(events.len());
-                    return true;
+                    return Delivery::Delivered;
                 }
                 Attempt::Refused { status, answer } => {
                     inbox.stats.gave_up(events.len());
@@ -209,7 +221,7 @@ impl Sender {
                         "webhook receiver refused events, not retried: {}",
                         advice(status)
                     );
-                    return false;
+                    return Delivery::Refused;
                 }
                 Attempt::Transient(problem, _) if tries > self.retries => break problem,
                 Attempt::Transient(problem, asked) => {
@@ -244,7 +256,7 @@ impl Sender {
              is up and reachable from this node (its timeout is {} ms)",
             self.timeout.as_millis()
         );
-        false
+        Delivery::Unreachable
     }
 
     async fn post(&self, body: &Bytes, signature: Option<&HeaderValue>) -> Attempt {
