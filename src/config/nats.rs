@@ -2,7 +2,7 @@
 //! and the commands in share (see `crate::nats`).
 
 use std::fmt;
-use std::num::NonZeroU64;
+use std::num::{NonZeroU64, NonZeroUsize};
 use std::time::Duration;
 
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
@@ -54,7 +54,7 @@ pub struct Nats {
     /// Originate requests (a JetStream work queue every node shares) and hangups in over NATS
     /// (`crate::nats::commands`). Default: none taken.
     #[serde(default)]
-    pub commands: Option<crate::nats::commands::NatsCommands>,
+    pub commands: Option<NatsCommands>,
 }
 
 impl Nats {
@@ -269,6 +269,142 @@ fn nested_key_position(source: &str, top: &str, key: &str) -> Position {
     found.map_or(Position::UNKNOWN, |index| Position::new(index + 1, 1))
 }
 
+/// `nats.commands`: originate requests and hangups in over NATS. Present (even empty, `{}`)
+/// means both are on, with these defaults:
+///
+/// ```yaml
+/// nats:
+///   url: nats://nats-1:4222
+///   commands:
+///     originate:
+///       stream: RIVR_ORIGINATE            # work-queue stream, created when missing
+///       subject: rivr.originate           # where requests are published
+///       consumer: rivr-originate          # the durable pull consumer every node shares
+///       outcome_subject: rivr.originate.outcome
+///       max_in_flight: 50                 # requests this node places at once
+///       ack_wait_s: 30                    # a dead node's requests go to another after this
+///       max_deliver: 10                   # deliveries before a request is given up
+///       recent_keys: 10000                # idempotency keys this node remembers
+///     hangup:
+///       subject: rivr.hangup
+/// ```
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct NatsCommands {
+    /// Originate requests from the JetStream work queue.
+    pub originate: OriginateQueue,
+    /// Hangups by call uuid.
+    pub hangup: HangupCommands,
+}
+
+/// `nats.commands.originate`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct OriginateQueue {
+    /// The work-queue stream. Default `RIVR_ORIGINATE`.
+    pub stream: String,
+    /// The subject requests are published to. Default `rivr.originate`.
+    pub subject: String,
+    /// The durable pull consumer all nodes share. Default `rivr-originate`.
+    pub consumer: String,
+    /// Where every outcome is published too. Default `rivr.originate.outcome`.
+    pub outcome_subject: String,
+    /// Requests this node works on at once. Default 50.
+    pub max_in_flight: NonZeroUsize,
+    /// Seconds without an ack (or an "in progress") after which a request is delivered again,
+    /// to any node. Default 30.
+    pub ack_wait_s: NonZeroU64,
+    /// Deliveries of one request before it is given up. Default 10.
+    pub max_deliver: NonZeroU64,
+    /// Idempotency keys this node remembers, so it never places one twice. Default 10000.
+    pub recent_keys: NonZeroUsize,
+}
+
+impl Default for OriginateQueue {
+    fn default() -> Self {
+        OriginateQueue {
+            stream: "RIVR_ORIGINATE".into(),
+            subject: "rivr.originate".into(),
+            consumer: "rivr-originate".into(),
+            outcome_subject: "rivr.originate.outcome".into(),
+            max_in_flight: NonZeroUsize::new(50).expect("non-zero"),
+            ack_wait_s: NonZeroU64::new(30).expect("non-zero"),
+            max_deliver: NonZeroU64::new(10).expect("non-zero"),
+            recent_keys: NonZeroUsize::new(10_000).expect("non-zero"),
+        }
+    }
+}
+
+impl OriginateQueue {
+    /// `ack_wait_s` as a duration.
+    pub fn ack_wait(&self) -> Duration {
+        Duration::from_secs(self.ack_wait_s.get())
+    }
+
+    /// `max_deliver` as JetStream counts deliveries.
+    pub fn max_deliver(&self) -> i64 {
+        i64::try_from(self.max_deliver.get()).unwrap_or(i64::MAX)
+    }
+}
+
+/// `nats.commands.hangup`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HangupCommands {
+    /// The subject hangup requests are published to. Default `rivr.hangup`.
+    pub subject: String,
+}
+
+impl Default for HangupCommands {
+    fn default() -> Self {
+        HangupCommands { subject: "rivr.hangup".into() }
+    }
+}
+
+impl NatsCommands {
+    /// What is wrong with the names, in words for the configuration's author; empty when they
+    /// can be used.
+    pub fn problems(&self) -> Vec<String> {
+        let originate = &self.originate;
+        let mut problems = Vec::new();
+        for (key, subject) in [
+            ("originate.subject", &originate.subject),
+            ("originate.outcome_subject", &originate.outcome_subject),
+            ("hangup.subject", &self.hangup.subject),
+        ] {
+            if !is_subject(subject) {
+                problems.push(format!(
+                    "nats.commands.{key} `{subject}` is not a NATS subject: dot-separated tokens, no blanks or wildcards"
+                ));
+            }
+        }
+        for (key, name) in
+            [("originate.stream", &originate.stream), ("originate.consumer", &originate.consumer)]
+        {
+            if name.is_empty() || name.contains(|c: char| c.is_whitespace() || matches!(c, '.' | '*' | '>')) {
+                problems.push(format!(
+                    "nats.commands.{key} `{name}` is not a JetStream name: no dots, blanks or wildcards"
+                ));
+            }
+        }
+        if originate.outcome_subject == originate.subject {
+            problems.push(
+                "nats.commands.originate.outcome_subject must differ from its subject, or outcomes would be taken as requests"
+                    .into(),
+            );
+        }
+        problems
+    }
+}
+
+/// A subject to publish to: dot-separated non-empty tokens, no blanks, no wildcards.
+pub(crate) fn is_subject(subject: &str) -> bool {
+    !subject.is_empty()
+        && subject.split('.').all(|token| {
+            !token.is_empty() && !token.contains(|c: char| c.is_whitespace() || matches!(c, '*' | '>'))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -387,5 +523,17 @@ mod tests {
         let after = parse("nats:\n  url: nats://b:4222\n", &[]).expect("valid");
         assert_eq!(before.restart_required(&after), ["nats"]);
         assert!(before.restart_required(&before.clone()).is_empty());
+    }
+
+    #[test]
+    fn the_defaults_are_usable_and_bad_names_are_reported() {
+        assert!(NatsCommands::default().problems().is_empty());
+        let mut bad = NatsCommands::default();
+        bad.originate.subject = "rivr.*".into();
+        bad.originate.stream = "RIVR.ORIGINATE".into();
+        bad.hangup.subject = "rivr hangup".into();
+        let problems = bad.problems();
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems[0].contains("originate.subject"), "{problems:?}");
     }
 }

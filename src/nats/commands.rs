@@ -46,7 +46,7 @@
 //! requester takes the first).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::num::{NonZeroU64, NonZeroUsize};
+
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -64,6 +64,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::NatsConnection;
 use crate::call::HangupCause;
+use crate::config::{is_subject, NatsCommands, OriginateQueue};
 use crate::originate::{self, OriginateOrder, OriginateRefusal};
 use crate::server::Runtime;
 use crate::switch::freeswitch::inbound::OriginateOutcome;
@@ -83,132 +84,6 @@ const DRAIN_POLL: Duration = Duration::from_millis(250);
 /// doubles up to [`RETRY_MAX`].
 const RETRY_INITIAL: Duration = Duration::from_millis(250);
 const RETRY_MAX: Duration = Duration::from_secs(10);
-
-/// `nats.commands`: originate requests and hangups in over NATS. Present (even empty, `{}`)
-/// means both are on, with these defaults:
-///
-/// ```yaml
-/// nats:
-///   url: nats://nats-1:4222
-///   commands:
-///     originate:
-///       stream: RIVR_ORIGINATE            # work-queue stream, created when missing
-///       subject: rivr.originate           # where requests are published
-///       consumer: rivr-originate          # the durable pull consumer every node shares
-///       outcome_subject: rivr.originate.outcome
-///       max_in_flight: 50                 # requests this node places at once
-///       ack_wait_s: 30                    # a dead node's requests go to another after this
-///       max_deliver: 10                   # deliveries before a request is given up
-///       recent_keys: 10000                # idempotency keys this node remembers
-///     hangup:
-///       subject: rivr.hangup
-/// ```
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(default, deny_unknown_fields)]
-pub struct NatsCommands {
-    /// Originate requests from the JetStream work queue.
-    pub originate: OriginateQueue,
-    /// Hangups by call uuid.
-    pub hangup: HangupCommands,
-}
-
-/// `nats.commands.originate`.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(default, deny_unknown_fields)]
-pub struct OriginateQueue {
-    /// The work-queue stream. Default `RIVR_ORIGINATE`.
-    pub stream: String,
-    /// The subject requests are published to. Default `rivr.originate`.
-    pub subject: String,
-    /// The durable pull consumer all nodes share. Default `rivr-originate`.
-    pub consumer: String,
-    /// Where every outcome is published too. Default `rivr.originate.outcome`.
-    pub outcome_subject: String,
-    /// Requests this node works on at once. Default 50.
-    pub max_in_flight: NonZeroUsize,
-    /// Seconds without an ack (or an "in progress") after which a request is delivered again,
-    /// to any node. Default 30.
-    pub ack_wait_s: NonZeroU64,
-    /// Deliveries of one request before it is given up. Default 10.
-    pub max_deliver: NonZeroU64,
-    /// Idempotency keys this node remembers, so it never places one twice. Default 10000.
-    pub recent_keys: NonZeroUsize,
-}
-
-impl Default for OriginateQueue {
-    fn default() -> Self {
-        OriginateQueue {
-            stream: "RIVR_ORIGINATE".into(),
-            subject: "rivr.originate".into(),
-            consumer: "rivr-originate".into(),
-            outcome_subject: "rivr.originate.outcome".into(),
-            max_in_flight: NonZeroUsize::new(50).expect("non-zero"),
-            ack_wait_s: NonZeroU64::new(30).expect("non-zero"),
-            max_deliver: NonZeroU64::new(10).expect("non-zero"),
-            recent_keys: NonZeroUsize::new(10_000).expect("non-zero"),
-        }
-    }
-}
-
-impl OriginateQueue {
-    fn ack_wait(&self) -> Duration {
-        Duration::from_secs(self.ack_wait_s.get())
-    }
-
-    fn max_deliver(&self) -> i64 {
-        i64::try_from(self.max_deliver.get()).unwrap_or(i64::MAX)
-    }
-}
-
-/// `nats.commands.hangup`.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(default, deny_unknown_fields)]
-pub struct HangupCommands {
-    /// The subject hangup requests are published to. Default `rivr.hangup`.
-    pub subject: String,
-}
-
-impl Default for HangupCommands {
-    fn default() -> Self {
-        HangupCommands { subject: "rivr.hangup".into() }
-    }
-}
-
-impl NatsCommands {
-    /// What is wrong with the names, in words for the configuration's author; empty when they
-    /// can be used.
-    pub fn problems(&self) -> Vec<String> {
-        let originate = &self.originate;
-        let mut problems = Vec::new();
-        for (key, subject) in [
-            ("originate.subject", &originate.subject),
-            ("originate.outcome_subject", &originate.outcome_subject),
-            ("hangup.subject", &self.hangup.subject),
-        ] {
-            if !is_subject(subject) {
-                problems.push(format!(
-                    "nats.commands.{key} `{subject}` is not a NATS subject: dot-separated tokens, no blanks or wildcards"
-                ));
-            }
-        }
-        for (key, name) in
-            [("originate.stream", &originate.stream), ("originate.consumer", &originate.consumer)]
-        {
-            if name.is_empty() || name.contains(|c: char| c.is_whitespace() || matches!(c, '.' | '*' | '>')) {
-                problems.push(format!(
-                    "nats.commands.{key} `{name}` is not a JetStream name: no dots, blanks or wildcards"
-                ));
-            }
-        }
-        if originate.outcome_subject == originate.subject {
-            problems.push(
-                "nats.commands.originate.outcome_subject must differ from its subject, or outcomes would be taken as requests"
-                    .into(),
-            );
-        }
-        problems
-    }
-}
 
 /// An originate request as published.
 ///
@@ -731,14 +606,6 @@ fn key_of_malformed(payload: &[u8]) -> Option<String> {
     value.get("idempotency_key")?.as_str().map(str::to_owned)
 }
 
-/// A subject to publish to: dot-separated non-empty tokens, no blanks, no wildcards.
-fn is_subject(subject: &str) -> bool {
-    !subject.is_empty()
-        && subject.split('.').all(|token| {
-            !token.is_empty() && !token.contains(|c: char| c.is_whitespace() || matches!(c, '*' | '>'))
-        })
-}
-
 /// Sleeps for `duration`; true when stopped meanwhile.
 async fn sleep_or_stop(duration: Duration, stop: &CancellationToken) -> bool {
     tokio::select! {
@@ -929,18 +796,6 @@ mod tests {
         assert!(matches!(recent.begin("a"), Seen::New), "the oldest was let go");
         assert!(matches!(recent.begin("c"), Seen::Placing));
         assert_eq!(recent.order.len(), 2);
-    }
-
-    #[test]
-    fn the_defaults_are_usable_and_bad_names_are_reported() {
-        assert!(NatsCommands::default().problems().is_empty());
-        let mut bad = NatsCommands::default();
-        bad.originate.subject = "rivr.*".into();
-        bad.originate.stream = "RIVR.ORIGINATE".into();
-        bad.hangup.subject = "rivr hangup".into();
-        let problems = bad.problems();
-        assert_eq!(problems.len(), 3, "{problems:?}");
-        assert!(problems[0].contains("originate.subject"), "{problems:?}");
     }
 
     #[test]
