@@ -208,7 +208,7 @@ async fn two_hundred_requests_published_once_are_each_placed_once_spread_over_bo
         let reports = &outcomes.by_key[key];
         assert_eq!(reports.len(), 1, "one outcome per request: {reports:?}");
         let report = &reports[0];
-        assert_eq!(report.outcome, "answered", "{report:?}");
+        assert_eq!(report.outcome.as_str(), "answered", "{report:?}");
         assert_eq!(report.uuid.as_deref(), Some(call_uuid_for_key(key).expect("key").as_str()));
         *by_node.entry(report.node.clone()).or_insert(0) += 1;
     }
@@ -297,7 +297,7 @@ async fn bad_requests_are_refused_with_a_reason_on_their_reply_subject_and_never
 
     let code = |key: &str| {
         let report = &replies.by_key[key][0];
-        assert_eq!(report.outcome, "refused", "{report:?}");
+        assert_eq!(report.outcome.as_str(), "refused", "{report:?}");
         assert!(report.reason.as_deref().is_some_and(|r| !r.is_empty()), "{report:?}");
         report.code.clone().expect("a code")
     };

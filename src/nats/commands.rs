@@ -144,11 +144,8 @@ pub struct OriginateReport {
     pub idempotency_key: Option<String>,
     /// The call's uuid (known before the call is placed, from the key).
     pub uuid: Option<String>,
-    /// `answered`, `busy`, `no_answer`, `no_route`, `rejected` (the far end refused: a
-    /// `CALL_REJECTED`), `ended`, `failed` (with `cause`); `already_placed` (an earlier delivery
-    /// placed this call; its outcome went out then, if that node lived to send it);
-    /// `refused` (rivr did not place it: `code` and `reason` say why).
-    pub outcome: String,
+    /// What became of it.
+    pub outcome: ReportOutcome,
     /// The hangup cause of a `failed` call.
     pub cause: Option<String>,
     /// For `refused`: a stable word (`malformed`, `unknown_script`, `uncarriable`,
@@ -161,6 +158,104 @@ pub struct OriginateReport {
     pub node: String,
     /// Which delivery of the request this was (1 the first time).
     pub delivery: i64,
+}
+
+/// What became of an originate request, as its report's `outcome` says it.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportOutcome {
+    /// The far end answered; the call runs its script.
+    Answered,
+    /// The far end was busy.
+    Busy,
+    /// Nobody answered in time.
+    NoAnswer,
+    /// FreeSWITCH had no route to the destination.
+    NoRoute,
+    /// The far end refused the call (`CALL_REJECTED`).
+    Rejected,
+    /// The call was answered and has already ended.
+    Ended,
+    /// The call failed otherwise; the report's `cause` says how.
+    Failed,
+    /// An earlier delivery placed this call; its outcome went out then, if that node lived to
+    /// send it.
+    AlreadyPlaced,
+    /// rivr did not place it: the report's `code` and `reason` say why.
+    Refused,
+}
+
+impl ReportOutcome {
+    /// The word in the report and the `outcome` label of `rivr_originate_total`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportOutcome::Answered => "answered",
+            ReportOutcome::Busy => "busy",
+            ReportOutcome::NoAnswer => "no_answer",
+            ReportOutcome::NoRoute => "no_route",
+            ReportOutcome::Rejected => "rejected",
+            ReportOutcome::Ended => "ended",
+            ReportOutcome::Failed => "failed",
+            ReportOutcome::AlreadyPlaced => "already_placed",
+            ReportOutcome::Refused => "refused",
+        }
+    }
+}
+
+/// A report being gathered while a delivery is handled, before its outcome is known.
+#[derive(Clone, Debug)]
+struct Draft {
+    idempotency_key: Option<String>,
+    uuid: Option<String>,
+    node: String,
+    delivery: i64,
+}
+
+impl Draft {
+    /// The report, with `outcome` and nothing else to say.
+    fn report(self, outcome: ReportOutcome) -> OriginateReport {
+        OriginateReport {
+            idempotency_key: self.idempotency_key,
+            uuid: self.uuid,
+            outcome,
+            cause: None,
+            code: None,
+            reason: None,
+            node: self.node,
+            delivery: self.delivery,
+        }
+    }
+
+    /// The report of a request rivr did not place, with a stable `code` and the `reason`.
+    fn refused(self, code: &str, reason: String) -> OriginateReport {
+        OriginateReport {
+            code: Some(code.to_owned()),
+            reason: Some(reason),
+            ..self.report(ReportOutcome::Refused)
+        }
+    }
+
+    /// The report of a request placed, from what FreeSWITCH said.
+    fn placed(mut self, outcome: &OriginateOutcome) -> OriginateReport {
+        let (word, cause) = match outcome {
+            OriginateOutcome::Answered { uuid } => {
+                self.uuid = Some(uuid.clone());
+                (ReportOutcome::Answered, None)
+            }
+            OriginateOutcome::Busy => (ReportOutcome::Busy, None),
+            OriginateOutcome::Ended => (ReportOutcome::Ended, None),
+            OriginateOutcome::Failed { cause } => (ReportOutcome::Failed, Some(cause.clone())),
+            OriginateOutcome::NoAnswer => (ReportOutcome::NoAnswer, None),
+            OriginateOutcome::NoRoute => (ReportOutcome::NoRoute, None),
+            OriginateOutcome::Rejected => (ReportOutcome::Rejected, None),
+        };
+        OriginateReport { cause, ..self.report(word) }
+    }
+
+    /// The report of a request an earlier delivery placed.
+    fn already_placed(self, reason: String) -> OriginateReport {
+        OriginateReport { reason: Some(reason), ..self.report(ReportOutcome::AlreadyPlaced) }
+    }
 }
 
 /// The running command handlers of a node. Dropping it leaves them running; [`stop`](Self::stop)
@@ -251,17 +346,8 @@ impl Shared {
         self.recent.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn report(&self, delivery: i64) -> OriginateReport {
-        OriginateReport {
-            idempotency_key: None,
-            uuid: None,
-            outcome: String::new(),
-            cause: None,
-            code: None,
-            reason: None,
-            node: self.node.clone(),
-            delivery,
-        }
+    fn draft(&self, delivery: i64) -> Draft {
+        Draft { idempotency_key: None, uuid: None, node: self.node.clone(), delivery }
     }
 
     /// Publishes `report` to the outcome subject and `reply_to`. A publish only fails when the
@@ -423,40 +509,41 @@ async fn handle(shared: &Shared, message: async_nats::jetstream::Message) {
     let delivery = message.info().map(|info| info.delivered).unwrap_or(1);
     let (message, acker) = message.split();
     let header_reply = message.headers.as_ref().and_then(reply_header);
-    let mut report = shared.report(delivery);
+    let mut draft = shared.draft(delivery);
     let request = match serde_json::from_slice::<OriginateMessage>(&message.payload) {
         Ok(request) => request,
         Err(error) => {
-            report.idempotency_key = key_of_malformed(&message.payload);
-            refuse(
-                &mut report,
+            draft.idempotency_key = key_of_malformed(&message.payload);
+            let report = draft.refused(
                 "malformed",
                 format!("the request is not valid JSON of an originate request: {error}"),
             );
             return finish(shared, &acker, &report, header_reply.as_deref(), AckKind::Term).await;
         }
     };
-    report.idempotency_key = Some(request.idempotency_key.clone());
+    draft.idempotency_key = Some(request.idempotency_key.clone());
     let reply_to = request.reply_to.clone().or(header_reply);
     if let Some(subject) = reply_to.as_deref().filter(|subject| !is_subject(subject)) {
-        refuse(&mut report, "bad_reply_to", format!("reply_to `{subject}` is not a NATS subject"));
+        let report = draft.refused("bad_reply_to", format!("reply_to `{subject}` is not a NATS subject"));
         return finish(shared, &acker, &report, None, AckKind::Term).await;
     }
     let reply_to = reply_to.as_deref();
     let order = request.order();
     let prepared = match originate::prepare(&shared.runtime, &order) {
         Ok(prepared) => prepared,
-        Err(refusal) => return refused(shared, &acker, report, reply_to, &refusal).await,
+        Err(refusal) => {
+            refused(shared, &acker, draft, reply_to, &refusal).await;
+            return;
+        }
     };
-    report.uuid = prepared.uuid().map(str::to_owned);
+    draft.uuid = prepared.uuid().map(str::to_owned);
     let key = request.idempotency_key;
 
     let seen = shared.recent().begin(&key);
     match seen {
         Seen::New => {}
         Seen::Placing => {
-            report.outcome = "already_placed".into();
-            report.reason = Some("this node is placing the call for this key now".into());
+            let report = draft.already_placed("this node is placing the call for this key now".into());
             return finish(shared, &acker, &report, reply_to, AckKind::Ack).await;
         }
         Seen::Done(earlier) => {
@@ -469,23 +556,24 @@ async fn handle(shared: &Shared, message: async_nats::jetstream::Message) {
     if delivery > 1 {
         match prepared.exists_on_switch().await {
             Ok(true) => {
-                report.outcome = "already_placed".into();
-                report.reason = Some(format!(
+                let reason = format!(
                     "delivery {delivery}: the call {} exists on FreeSWITCH, placed by an earlier delivery",
-                    report.uuid.as_deref().unwrap_or_default()
-                ));
+                    draft.uuid.as_deref().unwrap_or_default()
+                );
+                let report = draft.already_placed(reason);
                 shared.recent().finish(&key, report.clone());
                 return finish(shared, &acker, &report, reply_to, AckKind::Ack).await;
             }
             Ok(false) => {}
             Err(refusal) => {
                 shared.recent().forget(&key);
-                return refused(shared, &acker, report, reply_to, &refusal).await;
+                refused(shared, &acker, draft, reply_to, &refusal).await;
+                return;
             }
         }
     }
 
-    tracing::info!(%key, uuid = ?report.uuid, to = %order.to, script = %order.script, delivery, "NATS: originate");
+    tracing::info!(%key, uuid = ?draft.uuid, to = %order.to, script = %order.script, delivery, "NATS: originate");
     // The far end may ring for longer than ack_wait: "in progress" keeps the request ours.
     let placed = tokio::select! {
         placed = prepared.place() => placed,
@@ -493,48 +581,46 @@ async fn handle(shared: &Shared, message: async_nats::jetstream::Message) {
     };
     match placed {
         Ok(outcome) => {
-            describe(&mut report, &outcome);
+            let report = draft.placed(&outcome);
             shared.recent().finish(&key, report.clone());
             finish(shared, &acker, &report, reply_to, AckKind::Ack).await;
         }
-        Err(refusal) => {
-            if refusal.is_transient() {
-                // Maybe placed (a connection lost mid-command): the next delivery checks.
-                shared.recent().forget(&key);
-            } else {
-                shared.recent().finish(&key, report.clone());
-            }
-            refused(shared, &acker, report, reply_to, &refusal).await;
-        }
+        Err(refusal) => match refused(shared, &acker, draft, reply_to, &refusal).await {
+            // Refused for good: a redelivery gets the same report.
+            Some(report) => shared.recent().finish(&key, report),
+            // Maybe placed (a connection lost mid-command): the next delivery checks.
+            None => shared.recent().forget(&key),
+        },
     }
 }
 
-/// A request not placed: given back for later when that may help, otherwise refused for good.
+/// A request not placed: given back for later when that may help (`None`), otherwise refused
+/// for good with the report returned.
 async fn refused(
     shared: &Shared,
     acker: &Acker,
-    mut report: OriginateReport,
+    draft: Draft,
     reply_to: Option<&str>,
     refusal: &OriginateRefusal,
-) {
-    let last = report.delivery >= shared.config.max_deliver();
+) -> Option<OriginateReport> {
+    let last = draft.delivery >= shared.config.max_deliver();
     if refusal.is_transient() && !last {
-        let delay = retry_delay(report.delivery);
-        tracing::warn!(key = ?report.idempotency_key, %refusal, retry_in = ?delay, "originate request given back to the queue");
+        let delay = retry_delay(draft.delivery);
+        tracing::warn!(key = ?draft.idempotency_key, %refusal, retry_in = ?delay, "originate request given back to the queue");
         let _ = acker.ack_with(AckKind::Nak(Some(delay))).await;
-        return;
+        return None;
     }
-    if refusal.is_transient() {
-        let reason = format!("gave up after {} deliveries: {refusal}", report.delivery);
-        refuse(&mut report, "gave_up", reason);
+    let report = if refusal.is_transient() {
+        let reason = format!("gave up after {} deliveries: {refusal}", draft.delivery);
+        draft.refused("gave_up", reason)
     } else if let OriginateRefusal::Switch(_) = refusal {
         // FreeSWITCH refused the command itself: a failed call, not a bad request.
-        report.outcome = "failed".into();
-        report.reason = Some(refusal.to_string());
+        OriginateReport { reason: Some(refusal.to_string()), ..draft.report(ReportOutcome::Failed) }
     } else {
-        refuse(&mut report, refusal.code(), refusal.to_string());
-    }
+        draft.refused(refusal.code(), refusal.to_string())
+    };
     finish(shared, acker, &report, reply_to, AckKind::Term).await;
+    Some(report)
 }
 
 /// Publishes the outcome, then acks (or terminates) the delivery: outcomes go out at least
@@ -546,38 +632,13 @@ async fn finish(
     reply_to: Option<&str>,
     ack: AckKind,
 ) {
-    if report.outcome == "refused" {
+    if report.outcome == ReportOutcome::Refused {
         tracing::warn!(key = ?report.idempotency_key, code = ?report.code, reason = ?report.reason, "originate request refused");
     }
     shared.publish(report, reply_to).await;
     if let Err(error) = acker.ack_with(ack).await {
         tracing::warn!(key = ?report.idempotency_key, %error, "cannot ack an originate request; it will be delivered again and recognised");
     }
-}
-
-fn refuse(report: &mut OriginateReport, code: &str, reason: String) {
-    report.outcome = "refused".into();
-    report.code = Some(code.to_owned());
-    report.reason = Some(reason);
-}
-
-fn describe(report: &mut OriginateReport, outcome: &OriginateOutcome) {
-    let word = match outcome {
-        OriginateOutcome::Answered { uuid } => {
-            report.uuid = Some(uuid.clone());
-            "answered"
-        }
-        OriginateOutcome::Busy => "busy",
-        OriginateOutcome::Ended => "ended",
-        OriginateOutcome::Failed { cause } => {
-            report.cause = Some(cause.clone());
-            "failed"
-        }
-        OriginateOutcome::NoAnswer => "no_answer",
-        OriginateOutcome::NoRoute => "no_route",
-        OriginateOutcome::Rejected => "rejected",
-    };
-    report.outcome = word.into();
 }
 
 async fn keep_in_progress(acker: &Acker, every: Duration) {
@@ -763,17 +824,38 @@ fn hangup(runtime: &Runtime, node: &str, payload: &[u8]) -> Option<serde_json::V
 mod tests {
     use super::*;
 
-    fn report(outcome: &str) -> OriginateReport {
-        OriginateReport {
-            idempotency_key: Some("k".into()),
-            uuid: None,
-            outcome: outcome.into(),
-            cause: None,
-            code: None,
-            reason: None,
-            node: "a".into(),
-            delivery: 1,
+    fn report(outcome: ReportOutcome) -> OriginateReport {
+        let draft = Draft { idempotency_key: Some("k".into()), uuid: None, node: "a".into(), delivery: 1 };
+        draft.report(outcome)
+    }
+
+    #[test]
+    fn a_report_says_its_outcome_in_the_documented_words() {
+        for outcome in [
+            ReportOutcome::Answered,
+            ReportOutcome::Busy,
+            ReportOutcome::NoAnswer,
+            ReportOutcome::NoRoute,
+            ReportOutcome::Rejected,
+            ReportOutcome::Ended,
+            ReportOutcome::Failed,
+            ReportOutcome::AlreadyPlaced,
+            ReportOutcome::Refused,
+        ] {
+            let json = serde_json::to_value(report(outcome)).expect("JSON");
+            assert_eq!(json["outcome"], outcome.as_str());
+            let back: OriginateReport = serde_json::from_value(json).expect("reads back");
+            assert_eq!(back.outcome, outcome);
         }
+        let refused = Draft { idempotency_key: None, uuid: None, node: "a".into(), delivery: 2 }
+            .refused("unknown_script", "no script `x.rhai`".into());
+        assert_eq!((refused.code.as_deref(), refused.delivery), (Some("unknown_script"), 2));
+        let failed = Draft { idempotency_key: None, uuid: None, node: "a".into(), delivery: 1 }
+            .placed(&OriginateOutcome::Failed { cause: "NETWORK_OUT_OF_ORDER".into() });
+        assert_eq!(
+            (failed.outcome, failed.cause.as_deref()),
+            (ReportOutcome::Failed, Some("NETWORK_OUT_OF_ORDER"))
+        );
     }
 
     #[test]
@@ -781,8 +863,8 @@ mod tests {
         let mut recent = RecentKeys::new(2);
         assert!(matches!(recent.begin("k"), Seen::New));
         assert!(matches!(recent.begin("k"), Seen::Placing));
-        recent.finish("k", report("busy"));
-        assert!(matches!(recent.begin("k"), Seen::Done(report) if report.outcome == "busy"));
+        recent.finish("k", report(ReportOutcome::Busy));
+        assert!(matches!(recent.begin("k"), Seen::Done(report) if report.outcome == ReportOutcome::Busy));
         recent.forget("k");
         assert!(matches!(recent.begin("k"), Seen::New));
     }
