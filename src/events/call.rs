@@ -50,15 +50,7 @@ impl CallEvents {
         if !bus.is_active() {
             return None;
         }
-        let events = Arc::new(CallEvents {
-            bus: bus.clone(),
-            uuid: info.uuid.clone(),
-            route: info.route.clone().unwrap_or_default(),
-            started: Instant::now(),
-            sequence: AtomicU64::new(0),
-            verbs: AtomicU64::new(0),
-            pending: Mutex::new(None),
-        });
+        let events = Arc::new(CallEvents::of(bus, info));
         if let Some(mut data) = events.begin_event(RivrEventType::CallStarted, 768) {
             data.field("route", &events.route)
                 .field("script", script)
@@ -85,15 +77,7 @@ impl CallEvents {
         if !bus.is_active() {
             return;
         }
-        let events = CallEvents {
-            bus: bus.clone(),
-            uuid: info.uuid.clone(),
-            route: info.route.clone().unwrap_or_default(),
-            started: Instant::now(),
-            sequence: AtomicU64::new(0),
-            verbs: AtomicU64::new(0),
-            pending: Mutex::new(None),
-        };
+        let events = CallEvents::of(bus, info);
         let Some(mut data) = events.begin_event(RivrEventType::CallEnded, 512) else { return };
         data.field("ending", ending.as_str())
             .field("cause", cause.as_str())
@@ -126,6 +110,19 @@ impl CallEvents {
         data.field("duration_ms", &millis(self.started.elapsed()))
             .field("verbs", &self.verbs.load(Ordering::Relaxed));
         self.send(RivrEventType::CallEnded, data);
+    }
+
+    /// The call `info`'s events, none emitted yet.
+    fn of(bus: &Arc<EventBus>, info: &CallInfo) -> CallEvents {
+        CallEvents {
+            bus: bus.clone(),
+            uuid: info.uuid.clone(),
+            route: info.route.clone().unwrap_or_default(),
+            started: Instant::now(),
+            sequence: AtomicU64::new(0),
+            verbs: AtomicU64::new(0),
+            pending: Mutex::new(None),
+        }
     }
 
     /// The call's uuid.
