@@ -31,6 +31,7 @@
 //!   `rivr trace to-scenario`.
 //! - [`http`]: the HTTP client behind `http_get`/`http_post` (reqwest, allowlist, size cap).
 //! - [`memory`]: freed memory handed back to the OS while `rivr run` serves.
+//! - [`files`]: the scenario and trace files under the paths a command was given.
 //! - [`events`]: call and script events out, as CloudEvents, to webhooks and NATS.
 //! - [`nats`]: the node's one NATS connection, shared by the event sink and the commands in.
 //! - [`originate`]: placing an outbound call, for the API and NATS alike.
@@ -63,6 +64,7 @@ pub mod check_config;
 pub mod config;
 pub mod console;
 pub mod events;
+pub mod files;
 pub mod flow;
 pub mod host;
 pub mod http;

@@ -6,25 +6,7 @@ use crate::scenario::{junit, load, run_all, summary, RunOptions, Scenario};
 
 /// Scenario files under `paths`: files as given, directories searched for `*.test.yaml`.
 pub fn scenario_files(paths: &[PathBuf]) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for path in paths {
-        if path.is_dir() {
-            let mut found: Vec<PathBuf> = walkdir::WalkDir::new(path)
-                .into_iter()
-                .filter_map(Result::ok)
-                .map(|entry| entry.into_path())
-                .filter(|p| {
-                    let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-                    name.ends_with(".test.yaml") || name.ends_with(".test.yml")
-                })
-                .collect();
-            found.sort();
-            files.extend(found);
-        } else {
-            files.push(path.clone());
-        }
-    }
-    files
+    crate::files::named(paths, &[".test.yaml", ".test.yml"])
 }
 
 /// Run every scenario under `paths`, print the results (text, or JUnit XML with `junit_stdout`),

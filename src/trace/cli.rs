@@ -11,22 +11,7 @@ use crate::trace::TraceError;
 /// Trace files under `paths`: files as given, directories searched for `*.trace.jsonl`, in
 /// name (so time) order.
 pub fn trace_files(paths: &[PathBuf]) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for path in paths {
-        if path.is_dir() {
-            let mut found: Vec<PathBuf> = walkdir::WalkDir::new(path)
-                .into_iter()
-                .filter_map(Result::ok)
-                .map(walkdir::DirEntry::into_path)
-                .filter(|p| p.to_string_lossy().ends_with(TRACE_SUFFIX))
-                .collect();
-            found.sort();
-            files.extend(found);
-        } else {
-            files.push(path.clone());
-        }
-    }
-    files
+    crate::files::named(paths, &[TRACE_SUFFIX])
 }
 
 /// `rivr replay`: replay every trace, print a report per trace and the summary. Returns
