@@ -146,19 +146,19 @@ impl Overlay {
     }
 
     fn add(&mut self, graph: &Graph, id: usize, visits: &[&SiteStats]) {
-        let mut counts = NodeCounts::default();
-        let mut choices: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut total = SiteStats::default();
         for site in visits {
-            counts.reached += site.reached;
-            counts.matched += site.matched;
-            counts.nomatch += site.nomatch;
-            counts.noinput += site.noinput;
-            counts.hung_up += site.hung_up;
-            counts.retries += site.retries;
-            for (key, n) in &site.choices {
-                *choices.entry(key.as_str()).or_default() += n;
-            }
+            total.add(site);
         }
+        let counts = NodeCounts {
+            reached: total.reached,
+            matched: total.matched,
+            nomatch: total.nomatch,
+            noinput: total.noinput,
+            hung_up: total.hung_up,
+            retries: total.retries,
+        };
+        let choices = &total.choices;
         for (index, edge) in graph.edges.iter().enumerate().filter(|(_, e)| e.from == id) {
             let count = match (edge.kind, edge.label.as_deref()) {
                 (EdgeKind::Choice, Some(key)) => choices.get(key).copied().unwrap_or(0),

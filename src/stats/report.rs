@@ -67,6 +67,24 @@ pub struct SiteStats {
     pub funnel: FunnelStep,
 }
 
+impl SiteStats {
+    /// Add `other`'s visits, answers, retries, choices and funnel calls to these (the site's
+    /// name and position stay; shares and medians are worked out afterwards).
+    pub fn add(&mut self, other: &SiteStats) {
+        self.reached += other.reached;
+        self.matched += other.matched;
+        self.nomatch += other.nomatch;
+        self.noinput += other.noinput;
+        self.hung_up += other.hung_up;
+        self.retries += other.retries;
+        for (choice, n) in &other.choices {
+            *self.choices.entry(choice.clone()).or_default() += n;
+        }
+        self.funnel.calls += other.funnel.calls;
+        self.funnel.dropped += other.funnel.dropped;
+    }
+}
+
 /// A site's place in its flow's funnel.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct FunnelStep {
@@ -239,18 +257,7 @@ impl Tally {
                         mine.sites.insert(site, tally);
                     }
                     Some(m) => {
-                        let (a, b) = (&mut m.stats, tally.stats);
-                        a.reached += b.reached;
-                        a.matched += b.matched;
-                        a.nomatch += b.nomatch;
-                        a.noinput += b.noinput;
-                        a.hung_up += b.hung_up;
-                        a.retries += b.retries;
-                        for (choice, n) in b.choices {
-                            *a.choices.entry(choice).or_default() += n;
-                        }
-                        a.funnel.calls += b.funnel.calls;
-                        a.funnel.dropped += b.funnel.dropped;
+                        m.stats.add(&tally.stats);
                         m.first_reach_ms.extend(tally.first_reach_ms);
                         m.first_reach_step.extend(tally.first_reach_step);
                     }
