@@ -60,6 +60,12 @@ impl CallThreads {
         Ok(CallThreads { threads })
     }
 
+    /// How many call threads to run: `configured` (`call_threads` in rivr.yaml), or
+    /// [`CallThreads::default_count`].
+    pub fn count(configured: Option<NonZeroUsize>) -> NonZeroUsize {
+        configured.unwrap_or_else(Self::default_count)
+    }
+
     /// One thread per CPU core the process may use but one, and at least one. The core left
     /// over is for what is not a call (the API, event sinks, NATS, the log writer) and, as
     /// often, FreeSWITCH on the same host: calls on a thread whose core is taken wait for it.

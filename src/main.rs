@@ -523,7 +523,7 @@ fn serve(config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         "loaded"
     );
     let store = std::sync::Arc::new(store);
-    let call_threads = config.call_threads.unwrap_or_else(CallThreads::default_count);
+    let call_threads = CallThreads::count(config.call_threads);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(CallThreads::main_workers(call_threads).get())
         .enable_all()

@@ -171,7 +171,7 @@ impl Runtime {
         if let Some(threads) = self.call_threads.get() {
             return Ok(threads.clone());
         }
-        let count = self.live.started().call_threads.unwrap_or_else(CallThreads::default_count);
+        let count = CallThreads::count(self.live.started().call_threads);
         let threads = Arc::new(CallThreads::start(count)?);
         Ok(self.call_threads.get_or_init(|| threads).clone())
     }
