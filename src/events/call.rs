@@ -3,9 +3,10 @@
 //! `call.ended`. Each event carries its place in the call (`rivrseq`, from 1), so a consumer
 //! reading several nodes' events can put each call's back in order.
 //!
-//! A verb's event is begun when the verb starts (its summary is written then, from the command
-//! the observer is lent) and finished with the outcome: the event's one buffer is the only
-//! allocation, and nothing of the command is kept.
+//! A verb's summary and script position are noted when the verb starts, from the command the
+//! observer is lent, into text the call keeps reusing; the event is written in one go when the
+//! outcome is known, so events are written whole, one after another, into the thread's arena
+//! ([`super::arena`]), and nothing of the command is kept.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,11 +20,23 @@ use crate::config::RivrEventType;
 use crate::ops::calls::CallEnding;
 use crate::script::runner::{CallReport, Ending};
 
-use super::envelope::{DataWriter, Envelope};
+use super::envelope::{DataWriter, Envelope, Id};
 use super::{Event, EventBus, EventKind};
 
 /// Room for a verb event without growing: the envelope is ~330 bytes.
 const VERB_EVENT_CAPACITY: usize = 640;
+
+/// The verb under way, noted when it started.
+#[derive(Default)]
+struct PendingVerb {
+    /// The verb's name; `None` once its event is sent (or when no event is wanted).
+    verb: Option<&'static str>,
+    /// Its summary, and where in the script it was asked for: text reused verb after verb.
+    summary: String,
+    at: String,
+    /// A `sensitive` ask: its digits must stay out of the event.
+    sensitive: bool,
+}
 
 /// One call's events.
 pub struct CallEvents {
@@ -33,9 +46,8 @@ pub struct CallEvents {
     started: Instant,
     sequence: AtomicU64,
     verbs: AtomicU64,
-    /// The verb event begun at `verb_started`, waiting for its outcome, and whether its digits
-    /// must stay out of it (a `sensitive` ask).
-    pending: Mutex<Option<(DataWriter, bool)>>,
+    /// The verb started and not yet finished.
+    pending: Mutex<PendingVerb>,
 }
 
 impl CallEvents {
@@ -121,7 +133,7 @@ impl CallEvents {
             started: Instant::now(),
             sequence: AtomicU64::new(0),
             verbs: AtomicU64::new(0),
-            pending: Mutex::new(None),
+            pending: Mutex::new(PendingVerb::default()),
         }
     }
 
@@ -145,9 +157,8 @@ impl CallEvents {
             return None;
         }
         let sequence = self.next_sequence();
-        let id = format_args!("{}-{sequence}", self.uuid);
         let envelope = Envelope {
-            id: &id,
+            id: Id::InCall(&self.uuid, sequence),
             source: self.bus.source(),
             kind: kind.as_str(),
             rivr_type: true,
@@ -169,22 +180,34 @@ impl CallObserver for CallEvents {
         if matches!(command, Command::Log(_) | Command::Publish(_)) {
             return;
         }
+        use std::fmt::Write as _;
         self.verbs.fetch_add(1, Ordering::Relaxed);
-        let Some(mut data) = self.begin_event(RivrEventType::CallVerb, VERB_EVENT_CAPACITY) else { return };
-        data.field("verb", command.verb()).field_display("summary", &Summary(command));
+        if !self.bus.sends(RivrEventType::CallVerb) {
+            return;
+        }
+        let mut pending = self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        pending.verb = Some(command.verb());
+        pending.summary.clear();
+        let _ = write!(pending.summary, "{}", Summary(command));
+        pending.at.clear();
         if let Some(origin) = origin {
-            data.field_display("at", origin.site());
+            let _ = write!(pending.at, "{}", origin.site());
         }
         // A sensitive ask's digits never leave the call; its outcome says only how many.
-        let sensitive = matches!(command, Command::Ask(ask) if ask.sensitive);
-        *self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((data, sensitive));
+        pending.sensitive = matches!(command, Command::Ask(ask) if ask.sensitive);
     }
 
     fn verb_finished(&self, result: &Result<Outcome, CallError>, switch_time: Duration) {
-        let pending = self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
-        let Some((mut data, sensitive)) = pending else { return };
+        let mut pending = self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Some(verb) = pending.verb.take() else { return };
+        let Some(mut data) = self.begin_event(RivrEventType::CallVerb, VERB_EVENT_CAPACITY) else { return };
+        data.field("verb", verb).field("summary", &pending.summary);
+        if !pending.at.is_empty() {
+            data.field("at", &pending.at);
+        }
         data.field("switch_ms", &millis(switch_time));
-        write_outcome(&mut data, result, sensitive);
+        write_outcome(&mut data, result, pending.sensitive);
+        drop(pending);
         self.send(RivrEventType::CallVerb, data);
     }
 }
@@ -194,9 +217,8 @@ impl Publisher for CallEvents {
     fn publish(&self, publication: &Publication) -> Result<(), CallError> {
         self.bus.check_publishable(publication)?;
         let sequence = self.next_sequence();
-        let id = format_args!("{}-{sequence}", self.uuid);
         let envelope = Envelope {
-            id: &id,
+            id: Id::InCall(&self.uuid, sequence),
             source: self.bus.source(),
             kind: publication.kind.as_str(),
             rivr_type: false,
@@ -229,6 +251,11 @@ impl std::fmt::Display for Summary<'_> {
         }
         impl Write for Cut<'_, '_> {
             fn write_str(&mut self, s: &str) -> std::fmt::Result {
+                // A piece with no more bytes than the characters left has no more characters.
+                if s.len() <= self.left {
+                    self.left -= s.chars().count();
+                    return self.out.write_str(s);
+                }
                 for c in s.chars() {
                     if self.left == 0 {
                         return Ok(());
@@ -373,6 +400,20 @@ mod tests {
         assert_eq!(sent["data"]["summary"], "send_dtmf");
         let text = format!("{masked}{sent}");
         assert!(!text.contains("4711") && !text.contains("1234") && !text.contains("secret"), "{text}");
+    }
+
+    #[test]
+    fn a_long_summary_is_cut_at_200_characters_however_many_bytes_they_take() {
+        let (events, mut inbox) = call_events("events:\n  types: [call.verb]\n");
+        for text in ["é".repeat(300), "a".repeat(300), "a".repeat(150)] {
+            let say = crate::call::SayOptions { text: text.clone(), voice: None, engine: None };
+            events.verb_started(&Command::Say(say), None);
+            events.verb_finished(&Ok(Outcome::Done), Duration::from_millis(10));
+            let summary = next(&mut inbox)["data"]["summary"].as_str().expect("a summary").to_string();
+            let whole = format!("say: {text:?}");
+            let expected: String = whole.chars().take(200).collect();
+            assert_eq!(summary, expected, "{} characters of {}", summary.chars().count(), text.len());
+        }
     }
 
     #[test]

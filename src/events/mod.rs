@@ -10,8 +10,9 @@
 //! Each event is serialised once and the same bytes go to every sink. Emitting never waits: a
 //! sink that cannot keep up drops (and counts) events instead of slowing a call.
 
-pub mod buffers;
+pub mod arena;
 pub mod call;
+pub mod clock;
 pub mod envelope;
 pub mod nats;
 pub mod sink;
@@ -24,7 +25,7 @@ use bytes::Bytes;
 use crate::call::{CallError, Publication, Publisher};
 use crate::config::{Events, RivrEventType};
 use crate::script::Diagnostic;
-use envelope::Envelope;
+use envelope::{Envelope, Id};
 use sink::{SinkQueue, SinkReading};
 
 pub use call::CallEvents;
@@ -154,11 +155,18 @@ impl EventBus {
 
     fn envelope<'a>(
         &'a self,
-        id: &'a dyn std::fmt::Display,
+        id: &'a uuid::Uuid,
         kind: RivrEventType,
         subject: Option<&'a str>,
     ) -> Envelope<'a> {
-        Envelope { id, source: &self.source, kind: kind.as_str(), rivr_type: true, subject, sequence: None }
+        Envelope {
+            id: Id::Unique(id),
+            source: &self.source,
+            kind: kind.as_str(),
+            rivr_type: true,
+            subject,
+            sequence: None,
+        }
     }
 }
 
