@@ -36,7 +36,7 @@ fn verbs() -> Vec<(Command, Result<Outcome, rivr::call::CallError>)> {
 
 fn bench(c: &mut Criterion) {
     let config = Config::parse("events:\n  source: rivr://bench\n", "rivr.yaml").expect("valid");
-    let (queue, mut inbox) = sink::queue("nats", "nats", 1 << 20);
+    let (queue, mut inbox) = sink::queue("nats", "nats", 1 << 14);
     let bus = Arc::new(EventBus::new(&config.events, vec![queue]));
     let verbs = verbs();
     let origin = Origin { source: "main.rhai".into(), line: 4, column: 9, within: None };
@@ -51,7 +51,7 @@ fn bench(c: &mut Criterion) {
         let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
         let mut batch = Vec::new();
         while rounds.recv().is_ok() {
-            while let Ok(event) = inbox.events.try_recv() {
+            while let Some(event) = inbox.events.try_recv() {
                 batch.push(event);
             }
             batch.clear();

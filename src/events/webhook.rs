@@ -326,11 +326,7 @@ fn advice(status: StatusCode) -> &'static str {
 
 /// Wait for one event, then take those already waiting, up to `max` in all: a batch never
 /// waits to fill. Zero when the queue is closed and empty.
-async fn take_waiting(
-    queue: &mut tokio::sync::mpsc::Receiver<Event>,
-    into: &mut Vec<Event>,
-    max: usize,
-) -> usize {
+async fn take_waiting(queue: &mut super::sink::Inbox, into: &mut Vec<Event>, max: usize) -> usize {
     queue.recv_many(into, max).await
 }
 
@@ -375,7 +371,7 @@ fn backoff(first: Duration, retry: u32) -> Duration {
 /// Shutting down with a receiver that failed: count what is still queued as given up.
 fn give_up_the_rest(inbox: &mut SinkInbox, host: &str) {
     let mut left = 0;
-    while inbox.events.try_recv().is_ok() {
+    while inbox.events.try_recv().is_some() {
         left += 1;
     }
     if left > 0 {
