@@ -191,7 +191,13 @@ impl CallObserver for CallEvents {
         let _ = write!(pending.summary, "{}", Summary(command));
         pending.at.clear();
         if let Some(origin) = origin {
-            let _ = write!(pending.at, "{}", origin.site());
+            let site = origin.site();
+            let mut number = itoa::Buffer::new();
+            pending.at.push_str(&site.source);
+            pending.at.push(':');
+            pending.at.push_str(number.format(site.line));
+            pending.at.push(':');
+            pending.at.push_str(number.format(site.column));
         }
         // A sensitive ask's digits never leave the call; its outcome says only how many.
         pending.sensitive = matches!(command, Command::Ask(ask) if ask.sensitive);
@@ -400,6 +406,23 @@ mod tests {
         assert_eq!(sent["data"]["summary"], "send_dtmf");
         let text = format!("{masked}{sent}");
         assert!(!text.contains("4711") && !text.contains("1234") && !text.contains("secret"), "{text}");
+    }
+
+    #[test]
+    fn a_verb_event_says_where_the_script_asked_for_it_or_for_the_stdlib_call_it_ran_inside() {
+        let (events, mut inbox) = call_events("events:\n  types: [call.verb]\n");
+        let at = |line, column, within| Origin { source: "main.rhai".into(), line, column, within };
+        let menu = crate::call::Site { function: "menu", at: at(12, 5, None), keys: vec!["1".into()] };
+        for (origin, expected) in
+            [(at(4, 9, None), "main.rhai:4:9"), (at(30, 1, Some(Arc::new(menu))), "main.rhai:12:5")]
+        {
+            events.verb_started(&Command::Answer, Some(&origin));
+            events.verb_finished(&Ok(Outcome::Done), Duration::from_millis(1));
+            assert_eq!(next(&mut inbox)["data"]["at"], expected);
+        }
+        events.verb_started(&Command::Answer, None);
+        events.verb_finished(&Ok(Outcome::Done), Duration::from_millis(1));
+        assert!(next(&mut inbox)["data"].get("at").is_none(), "no position, no field");
     }
 
     #[test]
