@@ -74,6 +74,22 @@ pub(crate) fn nonzero_usize<'de, D: Deserializer<'de>>(d: D) -> Result<NonZeroUs
         .ok_or_else(|| de::Error::custom("this number is too large"))
 }
 
+/// The most events a sink's queue holds: its ring is allocated at start, 56 bytes a place.
+pub const MAX_EVENT_QUEUE: usize = 1_000_000;
+
+/// An event sink's `queue`: from 1 to [`MAX_EVENT_QUEUE`].
+pub(crate) fn event_queue<'de, D: Deserializer<'de>>(d: D) -> Result<NonZeroUsize, D::Error> {
+    let n = nonzero_usize(d)?;
+    if n.get() > MAX_EVENT_QUEUE {
+        return Err(de::Error::custom(format_args!(
+            "a sink's queue holds at most {MAX_EVENT_QUEUE} events (56 MB, allocated when rivr starts); \
+             a receiver that falls that far behind is not catching up, and what does not fit is \
+             dropped and counted"
+        )));
+    }
+    Ok(n)
+}
+
 /// A count of at least 1, where leaving it out means a default worked out at run time.
 pub(crate) fn some_nonzero_usize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NonZeroUsize>, D::Error> {
     nonzero_usize(d).map(Some)

@@ -141,7 +141,7 @@ pub struct Webhook {
     pub backoff_ms: NonZeroU64,
     /// Events waiting to be sent; when full, new ones are dropped and counted, never waited
     /// for. Default 10000.
-    #[serde(default = "default_queue")]
+    #[serde(default = "default_queue", deserialize_with = "super::de::event_queue")]
     pub queue: NonZeroUsize,
 }
 
@@ -175,6 +175,7 @@ pub struct NatsSink {
     pub stream: String,
     /// Events waiting to be published; when full, new ones are dropped and counted. Default
     /// 10000.
+    #[serde(deserialize_with = "super::de::event_queue")]
     pub queue: NonZeroUsize,
 }
 
@@ -255,6 +256,14 @@ mod tests {
         );
         assert!(text.contains("rivr.yaml:4") && text.contains("with a host: write e.g. https://"), "{text}");
         assert!(!text.contains("  e.g."), "{text}");
+    }
+
+    #[test]
+    fn a_sink_queue_larger_than_a_million_events_is_an_error_with_its_line() {
+        let yaml = "nats:\n  url: nats://127.0.0.1:4222\nevents:\n  nats:\n    queue: 1000000\n  webhooks:\n    - url: https://crm.example.com/in\n      queue: 2000000\n";
+        let text = Config::parse(yaml, "rivr.yaml").expect_err("too large").to_string();
+        assert!(text.contains("rivr.yaml:8") && text.contains("at most 1000000 events"), "{text}");
+        assert!(!text.contains("rivr.yaml:5"), "a million is allowed: {text}");
     }
 
     #[test]

@@ -286,6 +286,12 @@ mod tests {
         assert_eq!(queue.reading().sent, 2);
     }
 
+    #[test]
+    fn a_place_in_the_ring_is_56_bytes_as_the_readme_says() {
+        // crossbeam's slot is the event and an 8-byte stamp.
+        assert_eq!(std::mem::size_of::<Event>() + 8, 56);
+    }
+
     #[tokio::test]
     async fn a_closed_queue_hands_out_what_is_left_then_ends_and_a_stopped_sink_takes_nothing() {
         let (queue, mut inbox) = queue("crm", "webhook", 4);
