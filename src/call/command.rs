@@ -229,11 +229,8 @@ impl Prompt {
     }
 
     /// The text a transcript shows: speech in quotes, anything else as written.
-    pub fn shown(&self) -> String {
-        match self {
-            Prompt::Speech(text) => format!("{text:?}"),
-            Prompt::File(text) | Prompt::Tone(text) | Prompt::Url(text) => text.clone(),
-        }
+    pub fn shown(&self) -> ShownPrompt<'_> {
+        ShownPrompt(self)
     }
 
     /// The plain text of the prompt: what is spoken, or the file, tone or URL.
@@ -255,6 +252,18 @@ impl fmt::Display for Prompt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Prompt::Speech(text) => write!(f, "{SAY_PROMPT_PREFIX}{text}"),
+            Prompt::File(text) | Prompt::Tone(text) | Prompt::Url(text) => f.write_str(text),
+        }
+    }
+}
+
+/// A prompt as a transcript shows it ([`Prompt::shown`]), written without building a `String`.
+pub struct ShownPrompt<'a>(&'a Prompt);
+
+impl fmt::Display for ShownPrompt<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Prompt::Speech(text) => write!(f, "{text:?}"),
             Prompt::File(text) | Prompt::Tone(text) | Prompt::Url(text) => f.write_str(text),
         }
     }
@@ -446,6 +455,6 @@ mod tests {
         );
         // Written back as the script wrote it.
         assert_eq!(Prompt::parse("say:Hello").to_string(), "say:Hello");
-        assert_eq!(Prompt::parse("say:Hello").shown(), "\"Hello\"");
+        assert_eq!(Prompt::parse("say:Hello").shown().to_string(), "\"Hello\"");
     }
 }

@@ -71,19 +71,19 @@ impl fmt::Display for Described<'_> {
         match command {
             Command::Answer | Command::PreAnswer | Command::Ring => write!(f, "{verb}")?,
             Command::Reject(cause) | Command::Hangup(cause) => write!(f, "{verb}: {cause}")?,
-            Command::Play(prompts) => {
-                let list: Vec<String> = prompts.iter().map(Prompt::shown).collect();
-                write!(f, "{verb}: {}", list.join(", "))?
-            }
+            Command::Play(prompts) => write!(f, "{verb}: {}", ShownPrompts(prompts))?,
             Command::Say(say) => write!(f, "{verb}: {:?}", say.text)?,
             Command::SayAs(say) => write!(f, "{verb}: {}", say.value)?,
-            Command::Ask(ask) => {
-                let list: Vec<String> = ask.prompts.iter().map(Prompt::shown).collect();
-                write!(f, "{verb}: {}", list.join(", "))?
-            }
+            Command::Ask(ask) => write!(f, "{verb}: {}", ShownPrompts(&ask.prompts))?,
             Command::Dial(dial) => {
                 let joiner = if dial.sequential { " | " } else { ", " };
-                write!(f, "{verb}: {}", dial.targets.join(joiner))?
+                write!(f, "{verb}: ")?;
+                for (n, target) in dial.targets.iter().enumerate() {
+                    if n > 0 {
+                        f.write_str(joiner)?;
+                    }
+                    f.write_str(target)?;
+                }
             }
             Command::Record(record) => {
                 write!(f, "{verb}: {} (max {})", record.name, ms(record.max_duration))?
@@ -100,6 +100,22 @@ impl fmt::Display for Described<'_> {
             Command::Http(request) => write!(f, "{verb}: {} {}", request.method, request.url)?,
             Command::Log(line) => write!(f, "log {}: {}", line.level.as_str(), line.text)?,
             Command::Publish(publication) => write!(f, "{verb}: {} {}", publication.kind, publication.data)?,
+        }
+        Ok(())
+    }
+}
+
+/// Prompts as a transcript shows them, joined with `, `: written straight through, as
+/// `call.verb` events write a summary for every verb of every call.
+struct ShownPrompts<'a>(&'a [Prompt]);
+
+impl fmt::Display for ShownPrompts<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (n, prompt) in self.0.iter().enumerate() {
+            if n > 0 {
+                f.write_str(", ")?;
+            }
+            prompt.shown().fmt(f)?;
         }
         Ok(())
     }
