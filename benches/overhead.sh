@@ -9,12 +9,15 @@
 #   WHAT=events: the API off, no events ("off") against every event of every call (call.started,
 #     one call.verb per verb, call.ended) published to a local nats-server ("on"; core NATS, or
 #     JetStream with JETSTREAM=1), with a subscriber reading them all; prints the events/s the
-#     node sustained. Needs `nats-server` (Debian: apt install nats-server).
+#     node sustained. Needs `nats-server` (Debian: apt install nats-server). With SUBSCRIBER=0
+#     no consumer shares the machine (as in production, where consumers run elsewhere): the
+#     events are counted by nats-server's own monitoring (`in_msgs` of /varz) instead.
 #
 #   cargo build --release && benches/overhead.sh
 #   WHAT=log benches/overhead.sh
 #
-# env: WHAT, RUNS (3), CALLS (10000), WORK (a temp dir), BASE_PORT (18501), JETSTREAM.
+# env: WHAT, RUNS (3), CALLS (10000), WORK (a temp dir), BASE_PORT (18501), JETSTREAM,
+# SUBSCRIBER (1).
 # Prints calls/s, turnaround p50/p99 and CPU per call for each, and the on/off ratios.
 set -euo pipefail
 
@@ -49,7 +52,8 @@ if [ "$WHAT" = events ]; then
   (cd "$ROOT" && cargo build --release -q --example nats_count)
   COUNTER="$ROOT/target/release/examples/nats_count"
   rm -rf "$WORK/nats"; mkdir -p "$WORK/nats"
-  nats-server -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$WORK/nats" >"$WORK/nats.log" 2>&1 &
+  NATS_MONITOR=$((PORT + 3))
+  nats-server -a 127.0.0.1 -p "$NATS_PORT" -m "$NATS_MONITOR" -js -sd "$WORK/nats" >"$WORK/nats.log" 2>&1 &
   NATS=$!
   for _ in $(seq 1 100); do ss -Hltn "sport = :$NATS_PORT" | grep -q . && break; sleep 0.05; done
 fi
@@ -84,16 +88,24 @@ for run in $(seq 1 "$RUNS"); do
       curl -Ns "http://127.0.0.1:$API_PORT/events" >/dev/null &
       STREAM=$!
     fi
-    if [ "$mode" = on ] && [ "$WHAT" = events ]; then
+    if [ "$mode" = on ] && [ "$WHAT" = events ] && [ "${SUBSCRIBER:-1}" != 0 ]; then
       # A subscriber reading every event, as a consumer would; it counts them for events/s.
       "$COUNTER" "127.0.0.1:$NATS_PORT" "rivr.events.>" >"$WORK/events-$run.count" &
       STREAM=$!
       sleep 0.3
     fi
+    if [ "$mode" = on ] && [ "$WHAT" = events ] && [ "${SUBSCRIBER:-1}" = 0 ]; then
+      in_before=$(curl -fs "http://127.0.0.1:$NATS_MONITOR/varz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["in_msgs"])')
+    fi
     "$LG" --target "127.0.0.1:$PORT" --calls 500 --concurrency 50 >/dev/null 2>&1 || true   # warm-up
     c0=$(awk '{print $14+$15}' "/proc/$PID/stat")
     line=$("$LG" --target "127.0.0.1:$PORT" --calls "$CALLS" --concurrency 200 --duration-s 30 --label "$mode/$run")
     c1=$(awk '{print $14+$15}' "/proc/$PID/stat")
+    if [ "$mode" = on ] && [ "$WHAT" = events ] && [ "${SUBSCRIBER:-1}" = 0 ]; then
+      sleep 1
+      in_after=$(curl -fs "http://127.0.0.1:$NATS_MONITOR/varz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["in_msgs"])')
+      echo $((in_after - in_before)) >"$WORK/events-$run.count"
+    fi
     if [ "$mode" = on ] && [ "$WHAT" = events ]; then
       sleep 1
       kill -INT "$STREAM" 2>/dev/null || true; wait "$STREAM" 2>/dev/null || true; STREAM=""
