@@ -82,9 +82,9 @@ pub(crate) fn event_queue<'de, D: Deserializer<'de>>(d: D) -> Result<NonZeroUsiz
     let n = nonzero_usize(d)?;
     if n.get() > MAX_EVENT_QUEUE {
         return Err(de::Error::custom(format_args!(
-            "a sink's queue holds at most {MAX_EVENT_QUEUE} events (56 MB, allocated when rivr starts); \
-             a receiver that falls that far behind is not catching up, and what does not fit is \
-             dropped and counted"
+            "a sink's queue holds at most {MAX_EVENT_QUEUE} events (56 MB, allocated when rivr starts): \
+             lower `queue`; a receiver that falls that far behind is not catching up, and the events \
+             that do not fit are dropped and counted"
         )));
     }
     Ok(n)

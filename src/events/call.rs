@@ -177,10 +177,10 @@ impl CallObserver for CallEvents {
     fn verb_started(&self, command: &Command, origin: Option<&Origin>) {
         // A log line is the script talking to rivr's log, not to the call (and may say anything);
         // a publication is an event of its own.
+        use std::fmt::Write as _;
         if matches!(command, Command::Log(_) | Command::Publish(_)) {
             return;
         }
-        use std::fmt::Write as _;
         self.verbs.fetch_add(1, Ordering::Relaxed);
         if !self.bus.sends(RivrEventType::CallVerb) {
             return;

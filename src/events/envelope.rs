@@ -1,6 +1,6 @@
 //! An event's bytes: the CloudEvents 1.0 envelope in its structured JSON form
-//! (`application/cloudevents+json`) around rivr's data, written straight into the one buffer
-//! that is sent.
+//! (`application/cloudevents+json`) around rivr's data, written straight into the thread's
+//! arena ([`super::arena`]), whose slice of it is what is sent.
 //!
 //! Text that needs no escaping (ids, types, names, most summaries) is copied as it is, numbers
 //! are written by `itoa`, and serde writes the rest (text with quotes or control characters,
@@ -71,7 +71,8 @@ impl Envelope<'_> {
         out.buf.extend_from_slice(b",\"type\":");
         if self.rivr_type {
             // rivr's own types are its constants: nothing to escape.
-            out.buf.extend_from_slice(b"\"dev.rivr.");
+            out.buf.put_u8(b'"');
+            out.buf.extend_from_slice(TYPE_PREFIX.as_bytes());
             out.buf.extend_from_slice(self.kind.as_bytes());
             out.buf.put_u8(b'"');
         } else {
@@ -107,13 +108,6 @@ impl DataWriter {
     pub fn field<T: FieldValue + ?Sized>(&mut self, key: &str, value: &T) -> &mut Self {
         self.key(key);
         value.write_to(self);
-        self
-    }
-
-    /// A data field whose value is text written by `Display` (a summary, a position).
-    pub fn field_display(&mut self, key: &str, value: &dyn fmt::Display) -> &mut Self {
-        self.key(key);
-        self.display(value);
         self
     }
 
@@ -308,8 +302,8 @@ mod tests {
         };
         let mut data = envelope.begin(64);
         data.field("said", "\"}, \"evil\": 1, \n\u{0}");
-        data.field_display("shown", &format_args!("{}", "a \"quoted\" \\ line\n"));
-        data.field_display("plain", &format_args!("{}:{}", "main.rhai", 12));
+        data.field("shown", &format_args!("{}", "a \"quoted\" \\ line\n"));
+        data.field("plain", &format_args!("{}:{}", "main.rhai", 12));
         let value: serde_json::Value = serde_json::from_slice(&data.finish()).expect("JSON");
         assert_eq!(value["data"]["said"], "\"}, \"evil\": 1, \n\u{0}");
         assert_eq!(value["data"]["shown"], "a \"quoted\" \\ line\n");
