@@ -8,7 +8,10 @@
 # The load is ../shared/bench/esl-loadgen (FreeSWITCH's side of the outbound socket with its full
 # event volume) running the reference flow with MEDIA_MS of media per application, CONCURRENCY
 # calls in flight. rivr serves the operations API; tasks come from its /metrics.
-# env: SOAK_MINUTES (60), CONCURRENCY (1000), MEDIA_MS (2000), WORK (a temp dir), BASE_PORT (18401).
+# With EVENTS=1, every event of every call also goes to a local nats-server (core NATS; needs
+# `nats-server`), and the verdict also asks that none was dropped.
+# env: SOAK_MINUTES (60), CONCURRENCY (1000), MEDIA_MS (2000), WORK (a temp dir), BASE_PORT (18401),
+# EVENTS.
 # Prints a table (minute, RSS MiB, fds, threads, tasks, live calls, calls done) and the verdict:
 # RSS over the last half within 5 % (max/min), fds and threads back to their start after the load.
 set -euo pipefail
@@ -33,10 +36,23 @@ LG="$WORK/target/release/esl-loadgen"
 cp "$SHARED/flow.rhai" "$WORK/rivr/scripts/main.rhai"
 printf 'listen: 127.0.0.1:%s\nscripts: scripts\nmax_calls: 50000\napi:\n  listen: 127.0.0.1:%s\n' \
   "$PORT" "$API_PORT" >"$WORK/rivr/rivr.yaml"
+NATS=""
+if [ -n "${EVENTS:-}" ]; then
+  NATS_PORT=$((PORT + 2))
+  printf 'nats:\n  url: nats://127.0.0.1:%s\nevents:\n  nats: {}\n' "$NATS_PORT" >>"$WORK/rivr/rivr.yaml"
+  nats-server -a 127.0.0.1 -p "$NATS_PORT" >"$WORK/nats.log" 2>&1 &
+  NATS=$!
+  for _ in $(seq 1 100); do ss -Hltn "sport = :$NATS_PORT" | grep -q . && break; sleep 0.05; done
+fi
 RIVR_LOG=warn "$RIVR" run -c "$WORK/rivr/rivr.yaml" >"$WORK/rivr.log" 2>&1 &
 PID=$!
 LGPID=""
-cleanup() { [ -n "$LGPID" ] && kill "$LGPID" 2>/dev/null; kill "$PID" 2>/dev/null || true; wait 2>/dev/null || true; }
+cleanup() {
+  [ -n "$LGPID" ] && kill "$LGPID" 2>/dev/null
+  kill "$PID" 2>/dev/null || true
+  [ -z "$NATS" ] || kill "$NATS" 2>/dev/null || true
+  wait 2>/dev/null || true
+}
 trap cleanup EXIT
 for _ in $(seq 1 200); do
   curl -fs "http://127.0.0.1:$API_PORT/ready" >/dev/null 2>&1 && break
@@ -71,10 +87,15 @@ wait "$LGPID" || true
 LGPID=""
 sleep 15
 sample after >>"$SAMPLES"
+EVENT_COUNTS="sent=0 dropped=0 failed=0"
+if [ -n "$NATS" ]; then
+  EVENT_COUNTS=$(curl -fs "http://127.0.0.1:$API_PORT/metrics" |
+    awk -F'[{}" ]+' '/^rivr_events_total/{for(i=2;i<NF;i++) if($i=="result=") r=$(i+1); c[r]=$NF} END{printf "sent=%d dropped=%d failed=%d", c["sent"], c["dropped"], c["failed"]}')
+fi
 
 echo
 echo "load: $(cat "$WORK/loadgen.out")"
-python3 - "$SAMPLES" "$MINUTES" <<'PY'
+EVENT_COUNTS="$EVENT_COUNTS" EVENTS="${EVENTS:-}" python3 - "$SAMPLES" "$MINUTES" <<'PY'
 import sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])][1:]
 minutes = int(sys.argv[2])
@@ -92,6 +113,11 @@ print(f"RSS over the last {len(half)} minutes: {min(half):.1f}–{max(half):.1f}
 print(f"fds: {start[2]} at start, {after[2]} after the load; threads: {start[3]} at start, {after[3]} after; "
       f"tasks: {start[4]} at start, {after[4]} after")
 ok = spread <= 5 and after[2] == start[2] and after[3] == start[3]
+import os
+if os.environ.get("EVENTS"):
+    counts = dict(kv.split("=") for kv in os.environ["EVENT_COUNTS"].split())
+    print(f"events: {counts['sent']} sent, {counts['dropped']} dropped, {counts['failed']} failed")
+    ok = ok and int(counts["sent"]) > 0 and counts["dropped"] == "0" and counts["failed"] == "0"
 print("verdict:", "flat and back to start" if ok else "NOT flat or not back to start")
 sys.exit(0 if ok else 1)
 PY
