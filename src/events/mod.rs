@@ -1,7 +1,8 @@
 //! Events out of rivr: what happens on calls and to scripts, as CloudEvents, for the rest of a
 //! company's systems (a CRM, a data team's pipeline), over webhooks and NATS.
 //!
-//! - [`envelope`]: an event's bytes, the CloudEvents 1.0 JSON envelope around rivr's data.
+//! - [`envelope`]: an event's bytes, the CloudEvents 1.0 JSON envelope around rivr's data,
+//!   written into the thread's [`arena`] and stamped by [`clock`].
 //! - [`call`]: `CallEvents`, a call's observer: `call.started`, one `call.verb` per verb,
 //!   `call.ended`, and the events the script publishes itself, numbered in order.
 //! - [`sink`]: the bounded queue in front of each sink, and the counts of what became of events.
