@@ -1,7 +1,7 @@
 //! Call traces and replay: every real call can become a regression test for the next script
 //! version.
 //!
-//! - [`format`]: the trace file format (JSON lines, `"trace": 2`, with each ask's keys and when
+//! - [`format`](mod@format): the trace file format (JSON lines, `"trace": 2`, with each ask's keys and when
 //!   they came; version 1 still reads), its record types, reading.
 //! - [`recorder`]: `TraceRecorder`, the `CallObserver` that builds one call's trace (masking).
 //! - [`writer`]: `TraceWriter`, the bounded queue and thread that write traces for `rivr run`.
