@@ -22,10 +22,10 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(dirname "$HERE")"
-SHARED="$ROOT/../shared/bench"
-RIVR="$(realpath "${1:-$ROOT/target/release/rivr}")"
-[ -x "$RIVR" ] || { echo "no rivr binary at $RIVR (cargo build --release first)" >&2; exit 2; }
+. "$HERE/common.sh"
+ROOT="$BENCH_ROOT"
+SHARED="$BENCH_SHARED"
+RIVR="$(rivr_binary "${1:-}")"
 WHAT="${WHAT:-api}"
 RUNS="${RUNS:-3}"
 CALLS="${CALLS:-10000}"
@@ -35,9 +35,7 @@ API_PORT=$((PORT + 1))
 CLK_TCK="$(getconf CLK_TCK)"
 mkdir -p "$WORK/rivr/scripts"
 
-echo "building esl-loadgen into $WORK/target" >&2
-CARGO_TARGET_DIR="$WORK/target" cargo build --release -q --locked --manifest-path "$SHARED/esl-loadgen/Cargo.toml"
-LG="$WORK/target/release/esl-loadgen"
+LG="$(build_loadgen "$WORK")"
 cp "$SHARED/flow.rhai" "$WORK/rivr/scripts/main.rhai"
 printf 'listen: 127.0.0.1:%s\nscripts: scripts\nmax_calls: 50000\napi:\n  enabled: false\n' "$PORT" >"$WORK/rivr/off.yaml"
 printf 'listen: 127.0.0.1:%s\nscripts: scripts\nmax_calls: 50000\napi:\n  listen: 127.0.0.1:%s\n' \
@@ -55,7 +53,7 @@ if [ "$WHAT" = events ]; then
   NATS_MONITOR=$((PORT + 3))
   nats-server -a 127.0.0.1 -p "$NATS_PORT" -m "$NATS_MONITOR" -js -sd "$WORK/nats" >"$WORK/nats.log" 2>&1 &
   NATS=$!
-  for _ in $(seq 1 100); do ss -Hltn "sport = :$NATS_PORT" | grep -q . && break; sleep 0.05; done
+  wait_listening "$NATS_PORT"
 fi
 
 PID=""; SCRAPER=""; STREAM=""
@@ -81,7 +79,7 @@ for run in $(seq 1 "$RUNS"); do
       RIVR_LOG=warn "$RIVR" run -c "$WORK/rivr/$mode.yaml" >>"$WORK/rivr.log" 2>&1 &
     fi
     PID=$!
-    for _ in $(seq 1 200); do ss -Hltn "sport = :$PORT" | grep -q . && break; sleep 0.05; done
+    wait_listening "$PORT" || true
     if [ "$mode" = on ] && [ "$WHAT" = api ]; then
       ( while true; do curl -fs "http://127.0.0.1:$API_PORT/metrics" >/dev/null; sleep 1; done ) &
       SCRAPER=$!

@@ -17,10 +17,10 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(dirname "$HERE")"
-SHARED="$ROOT/../shared/bench"
-RIVR="$(realpath "${1:-$ROOT/target/release/rivr}")"
-[ -x "$RIVR" ] || { echo "no rivr binary at $RIVR (cargo build --release first)" >&2; exit 2; }
+. "$HERE/common.sh"
+ROOT="$BENCH_ROOT"
+SHARED="$BENCH_SHARED"
+RIVR="$(rivr_binary "${1:-}")"
 MINUTES="${SOAK_MINUTES:-60}"
 CONCURRENCY="${CONCURRENCY:-1000}"
 MEDIA_MS="${MEDIA_MS:-2000}"
@@ -29,9 +29,7 @@ PORT="${BASE_PORT:-18401}"
 API_PORT=$((PORT + 1))
 mkdir -p "$WORK/rivr/scripts"
 
-echo "building esl-loadgen into $WORK/target" >&2
-CARGO_TARGET_DIR="$WORK/target" cargo build --release -q --locked --manifest-path "$SHARED/esl-loadgen/Cargo.toml"
-LG="$WORK/target/release/esl-loadgen"
+LG="$(build_loadgen "$WORK")"
 
 cp "$SHARED/flow.rhai" "$WORK/rivr/scripts/main.rhai"
 printf 'listen: 127.0.0.1:%s\nscripts: scripts\nmax_calls: 50000\napi:\n  listen: 127.0.0.1:%s\n' \
@@ -42,7 +40,7 @@ if [ -n "${EVENTS:-}" ]; then
   printf 'nats:\n  url: nats://127.0.0.1:%s\nevents:\n  nats: {}\n' "$NATS_PORT" >>"$WORK/rivr/rivr.yaml"
   nats-server -a 127.0.0.1 -p "$NATS_PORT" >"$WORK/nats.log" 2>&1 &
   NATS=$!
-  for _ in $(seq 1 100); do ss -Hltn "sport = :$NATS_PORT" | grep -q . && break; sleep 0.05; done
+  wait_listening "$NATS_PORT"
 fi
 RIVR_LOG=warn "$RIVR" run -c "$WORK/rivr/rivr.yaml" >"$WORK/rivr.log" 2>&1 &
 PID=$!
