@@ -58,7 +58,8 @@ const MAX_CACHED_SUBJECTS: usize = 1024;
 const CORE_BATCH: usize = 1024;
 
 /// How long core NATS publishing waits for more events after a batch smaller than
-/// `CORE_BATCH`: an event's delay on its way out, traded for far fewer writes.
+/// `CORE_BATCH` (and JetStream publishing, between acknowledgements): an event's delay on its
+/// way out, traded for far fewer writes and wake-ups.
 const CORE_LINGER: Duration = Duration::from_millis(5);
 
 /// Start the NATS sink's task over `client`, reading `inbox` until it closes (rivr shutting
@@ -154,6 +155,9 @@ impl JetStreamPublisher {
                     None => return,
                 }
             } else {
+                // With acknowledgements awaited, new events are taken when one arrives or after
+                // a linger, not as each is queued: waiting on the queue itself would have every
+                // call wake this task's thread for every event.
                 let window_full = self.in_flight.len() >= ACK_WINDOW;
                 let front = &mut self.in_flight.front_mut().expect("not empty").1;
                 tokio::select! {
@@ -167,19 +171,34 @@ impl JetStreamPublisher {
                         }
                         Err(error) => Some(Failure::of(&error)),
                     },
-                    event = inbox.events.recv(), if open && !window_full => match event {
-                        Some(event) => self.publish(event).await.err(),
-                        None => {
-                            open = false;
-                            None
-                        }
-                    },
+                    () = tokio::time::sleep(CORE_LINGER), if open && !window_full => None,
                 }
+            };
+            let failure = match failure {
+                None if open => self.publish_waiting(&mut inbox, &mut open).await,
+                failure => failure,
             };
             if let Some(failure) = failure {
                 self.recover(failure, &mut tries, &inbox.name, &inbox.stats).await;
             }
         }
+    }
+
+    /// Publish the events already queued, as many as the window has room for; `open` turns
+    /// false once the queue is closed and empty.
+    async fn publish_waiting(&mut self, inbox: &mut SinkInbox, open: &mut bool) -> Option<Failure> {
+        while self.in_flight.len() < ACK_WINDOW {
+            // Closed before an empty look means nothing more can come.
+            let closed = inbox.events.is_closed();
+            let Some(event) = inbox.events.try_recv() else {
+                *open = !closed;
+                return None;
+            };
+            if let Err(failure) = self.publish(event).await {
+                return Some(failure);
+            }
+        }
+        None
     }
 
     /// Publish `event` and put it in the window; on failure it is in the window too (with an
