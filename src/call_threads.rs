@@ -70,16 +70,14 @@ impl CallThreads {
     /// over is for what is not a call (the API, event sinks, NATS, the log writer) and, as
     /// often, FreeSWITCH on the same host: calls on a thread whose core is taken wait for it.
     pub fn default_count() -> NonZeroUsize {
-        let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
-        NonZeroUsize::new(cores.saturating_sub(1)).unwrap_or(NonZeroUsize::MIN)
+        NonZeroUsize::new(cores() - 1).unwrap_or(NonZeroUsize::MIN)
     }
 
     /// Workers for the multi-threaded runtime beside `call_threads` call threads, which serves
     /// the API, event sinks, NATS and reloads: the cores the call threads leave, and at least
     /// one. More would only contend with the call threads for their cores.
     pub fn main_workers(call_threads: NonZeroUsize) -> NonZeroUsize {
-        let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
-        NonZeroUsize::new(cores.saturating_sub(call_threads.get())).unwrap_or(NonZeroUsize::MIN)
+        NonZeroUsize::new(cores().saturating_sub(call_threads.get())).unwrap_or(NonZeroUsize::MIN)
     }
 
     /// How many threads there are.
@@ -107,6 +105,11 @@ impl CallThreads {
     pub fn alive_tasks(&self) -> usize {
         self.threads.iter().map(|thread| thread.handle.metrics().num_alive_tasks()).sum()
     }
+}
+
+/// The CPU cores the process may use, at least one.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, NonZeroUsize::get)
 }
 
 impl Drop for CallThreads {

@@ -58,9 +58,9 @@ const MAX_CACHED_SUBJECTS: usize = 1024;
 const CORE_BATCH: usize = 1024;
 
 /// How long core NATS publishing waits for more events after a batch smaller than
-/// `CORE_BATCH` (and JetStream publishing, between acknowledgements): an event's delay on its
-/// way out, traded for far fewer writes and wake-ups.
-const CORE_LINGER: Duration = Duration::from_millis(5);
+/// `CORE_BATCH`, and how often JetStream publishing looks for new events while acknowledgements
+/// are awaited: an event's delay on its way out, traded for far fewer writes and wake-ups.
+const LINGER: Duration = Duration::from_millis(5);
 
 /// Start the NATS sink's task over `client`, reading `inbox` until it closes (rivr shutting
 /// down). Returns at once, connected or not.
@@ -106,7 +106,7 @@ async fn publish_core(client: Client, mut subjects: Subjects, mut inbox: SinkInb
         if taken < CORE_BATCH {
             // Let the next events gather: publishing them together costs the connection one
             // wake-up and one write instead of one per event (a call emits about seven).
-            tokio::time::sleep(CORE_LINGER).await;
+            tokio::time::sleep(LINGER).await;
         }
     }
     // rivr is shutting down: hand over what the connection still buffers, if it is up.
@@ -145,6 +145,10 @@ impl JetStreamPublisher {
         self.ensure_stream(&inbox.name).await;
         let mut tries = 0u32;
         let mut open = true;
+        // One timer for the whole run, set again only when it fires: acknowledgements, which
+        // come about as often as events, do not touch it.
+        let linger = tokio::time::sleep(LINGER);
+        tokio::pin!(linger);
         loop {
             let failure = if self.in_flight.is_empty() {
                 if !open {
@@ -171,7 +175,10 @@ impl JetStreamPublisher {
                         }
                         Err(error) => Some(Failure::of(&error)),
                     },
-                    () = tokio::time::sleep(CORE_LINGER), if open && !window_full => None,
+                    () = &mut linger, if open && !window_full => {
+                        linger.as_mut().reset(tokio::time::Instant::now() + LINGER);
+                        None
+                    }
                 }
             };
             let failure = match failure {

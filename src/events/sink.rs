@@ -286,6 +286,27 @@ mod tests {
         assert_eq!(queue.reading().sent, 2);
     }
 
+    #[tokio::test]
+    async fn a_batch_takes_what_is_waiting_without_waiting_for_more() {
+        let (queue, mut inbox) = queue("crm", "webhook", 16);
+        for n in 0..3 {
+            assert!(queue.offer(event(n)));
+        }
+        let mut batch = Vec::new();
+        assert_eq!(inbox.events.recv_many(&mut batch, 10).await, 3);
+        batch.clear();
+        for n in 0..5 {
+            queue.offer(event(n));
+        }
+        assert_eq!(inbox.events.recv_many(&mut batch, 2).await, 2, "at most the batch size");
+        assert_eq!(&batch[0].body[..], [0]);
+        drop(queue);
+        batch.clear();
+        assert_eq!(inbox.events.recv_many(&mut batch, 10).await, 3, "the rest after closing");
+        batch.clear();
+        assert_eq!(inbox.events.recv_many(&mut batch, 10).await, 0, "then the end");
+    }
+
     #[test]
     fn a_place_in_the_ring_is_56_bytes_as_the_readme_says() {
         // crossbeam's slot is the event and an 8-byte stamp.

@@ -172,7 +172,8 @@ impl Sender {
         let mut events = Vec::with_capacity(self.batch);
         // After a batch was given up, the next one delivered says the receiver is back.
         let mut failing = false;
-        while take_waiting(&mut inbox.events, &mut events, self.batch).await > 0 {
+        // A batch is what is waiting, up to `batch`: it never waits to fill.
+        while inbox.events.recv_many(&mut events, self.batch).await > 0 {
             let delivery = self.deliver(&events, &inbox).await;
             if delivery == Delivery::Delivered && failing {
                 tracing::info!(
@@ -324,12 +325,6 @@ fn advice(status: StatusCode) -> &'static str {
     }
 }
 
-/// Wait for one event, then take those already waiting, up to `max` in all: a batch never
-/// waits to fill. Zero when the queue is closed and empty.
-async fn take_waiting(queue: &mut super::sink::Inbox, into: &mut Vec<Event>, max: usize) -> usize {
-    queue.recv_many(into, max).await
-}
-
 /// The POST body of `events`: the one event's bytes as they are, or a JSON array of them.
 fn body_of(events: &[Event], as_array: bool) -> Bytes {
     if let ([event], false) = (events, as_array) {
@@ -419,7 +414,6 @@ fn root_cause(error: &(dyn StdError + 'static)) -> String {
 mod tests {
     use super::*;
     use crate::config::RivrEventType;
-    use crate::events::sink;
     use crate::events::EventKind;
 
     fn event(body: &str) -> Event {
@@ -453,27 +447,6 @@ mod tests {
         assert_eq!(&both[..], br#"[{"id":"1"},{"id":"2"}]"#);
         let parsed: Vec<serde_json::Value> = serde_json::from_slice(&both).expect("a JSON array");
         assert_eq!(parsed.len(), 2);
-    }
-
-    #[tokio::test]
-    async fn a_batch_takes_what_is_waiting_without_waiting_for_more() {
-        let (queue, mut inbox) = sink::queue("crm", "webhook", 16);
-        for n in 0..3 {
-            assert!(queue.offer(event(&n.to_string())));
-        }
-        let mut batch = Vec::new();
-        assert_eq!(take_waiting(&mut inbox.events, &mut batch, 10).await, 3);
-        batch.clear();
-        for n in 0..5 {
-            queue.offer(event(&n.to_string()));
-        }
-        assert_eq!(take_waiting(&mut inbox.events, &mut batch, 2).await, 2, "at most the batch size");
-        assert_eq!(&batch[0].body[..], b"0");
-        drop(queue);
-        batch.clear();
-        assert_eq!(take_waiting(&mut inbox.events, &mut batch, 10).await, 3, "the rest after closing");
-        batch.clear();
-        assert_eq!(take_waiting(&mut inbox.events, &mut batch, 10).await, 0, "then the end");
     }
 
     #[test]
