@@ -17,9 +17,10 @@
 //! Differences that are by design are cases with [`Case::differs`]: each names its reason and
 //! asserts the difference still exists, so the note cannot outlive it. What the neutral form
 //! cannot say is left out on purpose: keys that outlast a collection (the simulator keeps them
-//! as type-ahead for the next one, the fake FreeSWITCH takes one key string per try), keys
-//! pressed during a prompt rather than after it, a non-terminator key during `record` (the
-//! simulator leaves it for the next prompt), dial failure causes other than `NO_ROUTE_DESTINATION`,
+//! as type-ahead for the next one unless media plays first and drops them, as mod_dptools'
+//! `on_dtmf` does; the fake FreeSWITCH takes one key string per try), keys pressed during a
+//! prompt rather than after it, a non-terminator key during `record` (the simulator leaves it
+//! for the next prompt), dial failure causes other than `NO_ROUTE_DESTINATION`,
 //! and a caller who hangs up between two tries of one `ask`.
 
 mod support;

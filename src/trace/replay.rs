@@ -6,7 +6,8 @@
 //! (`CallerAction::PressAt`), so a key during the prompt barges in, a key typed ahead is there
 //! as the ask starts, and a pause longer than the inter-digit timeout ends the collection as it
 //! did. A version 1 trace has no key times: its keys come as one burst after the prompt. A key
-//! the collection does not take is type-ahead for the next one, as on a switch. Dials (by target),
+//! the collection does not take is type-ahead for the next one, as on a switch, unless media
+//! playing when it comes drops it (`SimChannel`'s `media_plays`). Dials (by target),
 //! recordings (in order), `execute` (by application and argument), `get_var` (by name) and HTTP
 //! requests (by method and URL) get the recorded answers. A call the caller or the far end
 //! ended is ended at the same verb. The replay writes its own trace with a `TraceRecorder`, and

@@ -142,6 +142,14 @@ pub const SIM_PROMPT_TIME: Duration = Duration::from_secs(1);
 /// (`silence_stream://250`, see `switch::freeswitch::mapping::input`).
 const NO_INVALID_PROMPT_TIME: Duration = Duration::from_millis(250);
 
+/// The keys that stop `playback`, `speak` and `say` when `playback_terminators` is unset
+/// (mod_dptools, `on_dtmf`).
+const DEFAULT_PLAYBACK_TERMINATORS: &str = "*";
+
+/// The channel variable with the keys that stop media, and its value for none.
+const VAR_PLAYBACK_TERMINATORS: &str = "playback_terminators";
+const PLAYBACK_TERMINATORS_NONE: &str = "none";
+
 /// The cause a call that lasted `max_call_duration_s` is hung up with.
 const CAUSE_ALLOTTED_TIMEOUT: &str = "ALLOTTED_TIMEOUT";
 
@@ -163,10 +171,14 @@ pub struct SimChannel {
     input: mpsc::UnboundedReceiver<CallerAction>,
     /// Actions taken off the queue but not used up yet (a hangup seen early, part of a wait).
     ahead: VecDeque<CallerAction>,
-    /// Keys of the current burst not collected yet (type-ahead for the next collection).
+    /// Keys pressed and not taken yet: type-ahead for the next collection, unless media plays
+    /// first and takes them ([`SimChannel::media_plays`]).
     burst: VecDeque<char>,
     /// Keys of a `PressAt` not collected yet, each at its time on `clock`.
     timed: VecDeque<KeyPress>,
+    /// Keys of a `PressAt` that its ask did not take, each at its time on `clock`: pressed
+    /// after that ask ended, they reach whatever runs then ([`SimChannel::media_plays`]).
+    later: VecDeque<KeyPress>,
     /// The current ask took a `PressAt`: its caller does nothing but press those keys.
     timed_ask: bool,
     /// When the current ask started, on `clock`.
@@ -206,6 +218,7 @@ impl SimChannel {
             ahead: VecDeque::new(),
             burst: VecDeque::new(),
             timed: VecDeque::new(),
+            later: VecDeque::new(),
             timed_ask: false,
             ask_started: Duration::ZERO,
             prompt_at_least: Duration::ZERO,
@@ -402,9 +415,10 @@ impl SimChannel {
     async fn ask(&mut self, options: &AskOptions) -> Result<Outcome, CallError> {
         self.ask_started = self.clock;
         self.timed_ask = false;
+        // Keys an earlier ask did not take and no media took are type-ahead for this one.
+        self.burst.extend(self.later.drain(..).map(|press| press.key));
         let result = self.collect(options).await;
-        // Keys the ask did not take are type-ahead for the next collection.
-        self.burst.extend(self.timed.drain(..).map(|press| press.key));
+        self.later.extend(self.timed.drain(..));
         self.timed_ask = false;
         result
     }
@@ -484,10 +498,61 @@ impl SimChannel {
         Ok(Outcome::Ask(last))
     }
 
+    /// The keys that stop media on this call, as mod_dptools' `on_dtmf` reads them: the channel
+    /// variable `playback_terminators`, `*` when it is unset, none when it is `none`.
+    fn playback_terminators(&self) -> String {
+        match self.variables.get(VAR_PLAYBACK_TERMINATORS) {
+            None => DEFAULT_PLAYBACK_TERMINATORS.into(),
+            Some(keys) if keys.eq_ignore_ascii_case(PLAYBACK_TERMINATORS_NONE) => String::new(),
+            Some(keys) => keys.clone(),
+        }
+    }
+
+    /// An application that plays media (`playback`, `speak`, `say`, `record`) for `length`,
+    /// and what it does with the keys pressed before it ends. FreeSWITCH's media loop takes each
+    /// key off the channel, those typed ahead at once, and hands it to mod_dptools' `on_dtmf`
+    /// (`switch_ivr_play_file`, `switch_ivr_speak_text_handle`, `switch_ivr_record_file`),
+    /// which drops it unless it is one of `terminators`. A terminator stops the application
+    /// when it comes, and the keys after it stay on the channel for what runs next. So keys an
+    /// `ask` did not take are type-ahead for the next `ask` only when no media plays in between
+    /// before they are pressed. Returns the terminator that stopped the application, if one did;
+    /// the clock is then at that key, else `length` on.
+    fn media_plays(&mut self, length: Duration, terminators: &str) -> Option<char> {
+        while let Some(key) = self.burst.pop_front() {
+            if terminators.contains(key) {
+                return Some(key);
+            }
+        }
+        let end = self.clock + length;
+        while self.later.front().is_some_and(|press| press.at <= end) {
+            let Some(press) = self.later.pop_front() else { break };
+            if terminators.contains(press.key) {
+                self.clock = self.clock.max(press.at);
+                return Some(press.key);
+            }
+        }
+        self.clock = end;
+        None
+    }
+
     fn record(&mut self, options: &RecordOptions) -> Result<Outcome, CallError> {
         let result = self.setup.records.pop_front().unwrap_or_default();
+        let path = format!("{}/{}.wav", self.setup.recordings_dir.trim_end_matches('/'), options.name);
+        // The beep (`playback`, which the simulator plays in no time) takes keys typed ahead
+        // first, then `record` with the recording's own terminators as `playback_terminators`
+        // (`switch::freeswitch::mapping::record`).
+        if options.beep {
+            let terminators = self.playback_terminators();
+            self.media_plays(Duration::ZERO, &terminators);
+        }
+        let started = self.clock;
         let duration = result.duration.min(options.max_duration);
-        self.clock += duration;
+        if let Some(key) = self.media_plays(duration, options.terminators.as_str()) {
+            let duration = self.clock - started;
+            // `record_ms` 0 reads as empty (`switch::freeswitch::mapping::record::outcome`).
+            let status = if duration.is_zero() { RecordStatus::Empty } else { result.status };
+            return Ok(Outcome::Record(RecordOutcome { status, path, duration, terminator: Some(key) }));
+        }
         let terminator = match self.ahead.front() {
             Some(CallerAction::Press(keys)) => {
                 keys.keys().next().filter(|key| options.terminators.contains(*key))
@@ -498,7 +563,6 @@ impl SimChannel {
             self.ahead.pop_front();
             self.journal.note_action_taken();
         }
-        let path = format!("{}/{}.wav", self.setup.recordings_dir.trim_end_matches('/'), options.name);
         Ok(Outcome::Record(RecordOutcome { status: result.status, path, duration, terminator }))
     }
 
@@ -528,7 +592,8 @@ impl SimChannel {
                 Ok(Outcome::Done)
             }
             Command::Play(_) | Command::Say(_) | Command::SayAs(_) => {
-                self.clock += SIM_PROMPT_TIME;
+                let terminators = self.playback_terminators();
+                self.media_plays(SIM_PROMPT_TIME, &terminators);
                 Ok(Outcome::Done)
             }
             Command::Ask(options) => self.ask(options).await,
@@ -819,5 +884,187 @@ mod ask_tests {
         let mut channel = call(Vec::new());
         let info = Command::Execute { app: "info".into(), args: String::new() };
         assert_eq!(run(&mut channel, info), Ok(Outcome::Response("_none_".into())));
+    }
+}
+
+#[cfg(test)]
+mod media_tests {
+    use super::tests_support::*;
+    use super::*;
+
+    fn press(keys: &str) -> CallerAction {
+        CallerAction::Press(DtmfKeys::parse(keys).expect("dtmf"))
+    }
+
+    /// One key, `#` ends it.
+    fn one_key() -> Command {
+        Command::Ask(AskOptions { prompts: vec!["menu.wav".into()], max_digits: 1, ..AskOptions::default() })
+    }
+
+    fn play() -> Command {
+        Command::Play(vec![crate::call::Prompt::File("thanks.wav".into())])
+    }
+
+    fn digits(result: Result<Outcome, CallError>) -> String {
+        match result {
+            Ok(Outcome::Ask(ask)) => ask.digits,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn record(beep: bool) -> Command {
+        Command::Record(RecordOptions { name: "msg".into(), beep, ..RecordOptions::default() })
+    }
+
+    #[test]
+    fn keys_an_ask_did_not_take_are_type_ahead_for_the_next_ask() {
+        let mut channel = call(vec![press("12"), press("5")]);
+        assert_eq!(digits(run(&mut channel, one_key())), "1");
+        assert_eq!(digits(run(&mut channel, one_key())), "2");
+    }
+
+    #[test]
+    fn a_play_between_two_asks_takes_the_keys_typed_ahead_and_drops_them() {
+        // mod_dptools' `on_dtmf` drops every key that is not a playback terminator.
+        for media in [
+            play(),
+            Command::Say(crate::call::SayOptions { text: "Thanks".into(), voice: None, engine: None }),
+        ] {
+            let mut channel = call(vec![press("12"), press("5")]);
+            assert_eq!(digits(run(&mut channel, one_key())), "1");
+            let before = channel.clock;
+            assert_eq!(run(&mut channel, media), Ok(Outcome::Done));
+            assert_eq!(channel.clock - before, SIM_PROMPT_TIME, "the prompt played to its end");
+            assert_eq!(digits(run(&mut channel, one_key())), "5", "the 2 is gone");
+        }
+    }
+
+    #[test]
+    fn a_star_typed_ahead_stops_the_play_at_once_and_the_keys_after_it_wait_for_the_next_ask() {
+        let mut channel = call(vec![press("19*3"), press("5")]);
+        assert_eq!(digits(run(&mut channel, one_key())), "1");
+        let before = channel.clock;
+        assert_eq!(run(&mut channel, play()), Ok(Outcome::Done));
+        assert_eq!(channel.clock, before, "the 9 was dropped and the * stopped the prompt as it began");
+        assert_eq!(digits(run(&mut channel, one_key())), "3");
+    }
+
+    #[test]
+    fn playback_terminators_decides_which_keys_stop_a_play() {
+        let set = |value: &str| Command::SetVar { name: "playback_terminators".into(), value: value.into() };
+        // `none`: even a * is dropped.
+        let mut channel = call(vec![press("1*3"), press("5")]);
+        run(&mut channel, set("none")).expect("set");
+        assert_eq!(digits(run(&mut channel, one_key())), "1");
+        let before = channel.clock;
+        run(&mut channel, play()).expect("play");
+        assert_eq!(channel.clock - before, SIM_PROMPT_TIME);
+        assert_eq!(digits(run(&mut channel, one_key())), "5");
+        // Other keys: the 3 stops it, the * is dropped before it.
+        let mut channel = call(vec![press("1*34")]);
+        run(&mut channel, set("3")).expect("set");
+        assert_eq!(digits(run(&mut channel, one_key())), "1");
+        let before = channel.clock;
+        run(&mut channel, play()).expect("play");
+        assert_eq!(channel.clock, before);
+        assert_eq!(digits(run(&mut channel, one_key())), "4");
+    }
+
+    #[test]
+    fn a_recording_terminator_typed_ahead_stops_the_recording_before_it_writes_anything() {
+        let mut channel = call(vec![press("1#")]);
+        // max_digits 1 ends the ask at the 1; the # stays on the channel.
+        let ask = Command::Ask(AskOptions {
+            max_digits: 1,
+            terminators: DtmfKeys::parse("*").expect("dtmf"),
+            ..AskOptions::default()
+        });
+        assert_eq!(digits(run(&mut channel, ask)), "1");
+        match run(&mut channel, record(false)) {
+            Ok(Outcome::Record(recording)) => {
+                assert_eq!(recording.status, RecordStatus::Empty);
+                assert_eq!(recording.duration, Duration::ZERO);
+                assert_eq!(recording.terminator, Some('#'));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_beep_drops_a_recording_terminator_typed_ahead_and_the_recording_runs() {
+        // The beep is a `playback` with the call's own terminators (`*`), before `record`'s are set.
+        let mut channel = call(vec![press("1#")]);
+        let ask = Command::Ask(AskOptions {
+            max_digits: 1,
+            terminators: DtmfKeys::parse("*").expect("dtmf"),
+            ..AskOptions::default()
+        });
+        assert_eq!(digits(run(&mut channel, ask)), "1");
+        match run(&mut channel, record(true)) {
+            Ok(Outcome::Record(recording)) => {
+                assert_eq!(recording.status, RecordStatus::Recorded);
+                assert_eq!(recording.duration, SimRecord::default().duration);
+                assert_eq!(recording.terminator, None);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn at(key: char, ms: u64) -> KeyPress {
+        KeyPress { key, at: Duration::from_millis(ms) }
+    }
+
+    /// Up to four digits, a 2 s inter-digit timeout.
+    fn account() -> Command {
+        Command::Ask(AskOptions {
+            prompts: vec!["account.wav".into()],
+            max_digits: 4,
+            inter_digit_timeout: Duration::from_secs(2),
+            ..AskOptions::default()
+        })
+    }
+
+    #[test]
+    fn a_key_pressed_after_an_ask_reaches_the_play_running_then_or_else_the_next_ask() {
+        // The 1 at 300 ms barges in, and the ask ends 2 s later, at 2.3 s; the play runs from
+        // 2.3 s to 3.3 s.
+        let mut channel = call(vec![
+            CallerAction::PressAt(TimedKeys::new(vec![at('1', 300), at('2', 3000), at('3', 4000)])),
+            press("5"),
+        ]);
+        assert_eq!(digits(run(&mut channel, account())), "1");
+        run(&mut channel, play()).expect("play");
+        assert_eq!(channel.clock, Duration::from_millis(3300));
+        // The 2 came during the play, which dropped it; the 3 came after it.
+        assert_eq!(digits(run(&mut channel, one_key())), "3");
+        assert_eq!(digits(run(&mut channel, one_key())), "5");
+    }
+
+    #[test]
+    fn a_star_pressed_during_a_play_stops_it_there() {
+        let mut channel = call(vec![CallerAction::PressAt(TimedKeys::new(vec![
+            at('1', 300),
+            at('*', 2800),
+            at('4', 2900),
+        ]))]);
+        assert_eq!(digits(run(&mut channel, account())), "1");
+        run(&mut channel, play()).expect("play");
+        assert_eq!(channel.clock, Duration::from_millis(2800), "the * stopped the prompt 0.5 s in");
+        assert_eq!(digits(run(&mut channel, one_key())), "4");
+    }
+
+    #[test]
+    fn a_recording_terminator_pressed_during_the_recording_ends_it_there() {
+        let mut channel =
+            call(vec![CallerAction::PressAt(TimedKeys::new(vec![at('1', 300), at('#', 4300)]))]);
+        assert_eq!(digits(run(&mut channel, account())), "1");
+        match run(&mut channel, record(false)) {
+            Ok(Outcome::Record(recording)) => {
+                assert_eq!(recording.status, RecordStatus::Recorded);
+                assert_eq!(recording.duration, Duration::from_secs(2), "from 2.3 s to the # at 4.3 s");
+                assert_eq!(recording.terminator, Some('#'));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }
