@@ -3,7 +3,7 @@
 //! It listens where FreeSWITCH's `socket <addr> async full` (or `examples/loadgen.rs`) connects and
 //! runs the reference flow on every call with no scripting, no routing and no per-call thread:
 //! `connect`, `myevents`, `linger`, answer, playback, play_and_get_digits, playback, hangup,
-//! `exit`. Each execute is a `sendmsg` with `event-lock: true` and an `Event-UUID`, and the
+//! and closing the socket after the linger notice, as rivr does. Each execute is a `sendmsg` with `event-lock: true` and an `Event-UUID`, and the
 //! next step starts when the `CHANNEL_EXECUTE_COMPLETE` with that `Application-UUID` arrives,
 //! as in the outbound-pagd capture. It uses rivr's ESL codec for frames and commands, one tokio
 //! task per call, and nothing else, so the difference between its figures and rivr's is what
@@ -140,15 +140,13 @@ async fn run_call(stream: TcpStream) -> anyhow::Result<()> {
         })
         .await?;
     }
-    // With `linger`, FreeSWITCH sends the channel's last events and a `linger` notice; then
-    // `exit` closes the socket.
+    // With `linger`, FreeSWITCH sends the channel's last events and a `linger` notice; then the
+    // socket is closed, as rivr closes it (no `exit`, whose `+OK bye` would cost a round trip).
     while let Some(frame) = call.next_frame().await? {
         if frame.content_type() == ContentType::DisconnectNotice {
             break;
         }
     }
-    call.send(&EslCommand::Exit).await?;
-    while call.next_frame().await?.is_some() {}
     Ok(())
 }
 
