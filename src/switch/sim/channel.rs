@@ -172,7 +172,8 @@ pub struct SimChannel {
     /// Actions taken off the queue but not used up yet (a hangup seen early, part of a wait).
     ahead: VecDeque<CallerAction>,
     /// Keys pressed and not taken yet: type-ahead for the next collection, unless media plays
-    /// first and takes them ([`SimChannel::media_plays`]).
+    /// first and takes them ([`SimChannel::media_plays`]) or a bridge passes them on
+    /// ([`SimChannel::bridge_takes_keys`]).
     burst: VecDeque<char>,
     /// Keys of a `PressAt` not collected yet, each at its time on `clock`.
     timed: VecDeque<KeyPress>,
@@ -535,6 +536,16 @@ impl SimChannel {
         None
     }
 
+    /// An answered `bridge` passes every key on the caller's channel to the far end
+    /// (`switch_ivr_bridge.c`, `audio_bridge_thread`): the keys typed ahead and those pressed
+    /// until the bridge ended (the clock) never reach the script's next `ask`.
+    fn bridge_takes_keys(&mut self) {
+        self.burst.clear();
+        while self.later.front().is_some_and(|press| press.at <= self.clock) {
+            self.later.pop_front();
+        }
+    }
+
     fn record(&mut self, options: &RecordOptions) -> Result<Outcome, CallError> {
         let result = self.setup.records.pop_front().unwrap_or_default();
         let path = format!("{}/{}.wav", self.setup.recordings_dir.trim_end_matches('/'), options.name);
@@ -603,6 +614,9 @@ impl SimChannel {
                 // flow that redials a busy line for ever would never reach max_call_duration_s.
                 self.clock += dial.duration.max(MIN_DIAL_TIME);
                 let answered = dial.status == DialStatus::Answered;
+                if answered {
+                    self.bridge_takes_keys();
+                }
                 let answered_by = match command {
                     Command::Dial(options) if answered => options.targets.first().cloned(),
                     _ => None,
@@ -1065,6 +1079,29 @@ mod media_tests {
                 assert_eq!(recording.terminator, Some('#'));
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    fn dial(answered: bool) -> (Command, SimSetup) {
+        let options = crate::call::DialOptions { targets: vec!["user/1001".into()], ..Default::default() };
+        let status = if answered { DialStatus::Answered } else { DialStatus::Busy };
+        let setup = SimSetup {
+            dials: [SimDial { status, duration: Duration::from_secs(10) }].into(),
+            ..SimSetup::default()
+        };
+        (Command::Dial(options), setup)
+    }
+
+    #[test]
+    fn an_answered_dial_passes_the_keys_typed_ahead_to_the_far_end_and_a_failed_one_leaves_them() {
+        for answered in [true, false] {
+            let (command, setup) = dial(answered);
+            let mut channel = call(vec![press("12"), press("5")]);
+            channel.setup = setup;
+            assert_eq!(digits(run(&mut channel, one_key())), "1");
+            run(&mut channel, command).expect("dial");
+            let next = digits(run(&mut channel, one_key()));
+            assert_eq!(next, if answered { "5" } else { "2" }, "answered: {answered}");
         }
     }
 }
