@@ -10,9 +10,10 @@
 //!
 //! What that gives up is stealing: calls stay on the thread that accepted them. Every thread
 //! accepts from the one listening socket, so the least busy one, back at its I/O driver first,
-//! takes most new calls; and a script computing between verbs gives its thread up every
-//! millisecond (`call::fiber::SLICE`), so a busy script delays the other calls on its thread by
-//! at most that, as it did a runtime worker before.
+//! takes most new calls (`rivr_call_thread_calls{thread}` shows the spread, from [`current`]);
+//! and a script computing between verbs gives its thread up every millisecond
+//! (`call::fiber::SLICE`), so a busy script delays the other calls on its thread by at most
+//! that, as it did a runtime worker before.
 
 use std::future::Future;
 use std::num::NonZeroUsize;
@@ -20,6 +21,17 @@ use std::time::Duration;
 
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
+
+std::thread_local! {
+    /// Which call thread this is (its `N` in `rivr-call-N`); `None` on any other thread.
+    static THREAD_INDEX: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// The call thread the caller runs on (`N` of `rivr-call-N`), or `None` off the call threads
+/// (the main runtime, `rivr sim`, tests).
+pub fn current() -> Option<usize> {
+    THREAD_INDEX.with(std::cell::Cell::get)
+}
 
 /// How long stopping waits for a thread to finish the calls it still has.
 const STOP_WAIT: Duration = Duration::from_secs(5);
@@ -48,6 +60,7 @@ impl CallThreads {
             let handle = runtime.handle().clone();
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
             let thread = std::thread::Builder::new().name(format!("rivr-call-{n}")).spawn(move || {
+                THREAD_INDEX.with(|index| index.set(Some(n)));
                 runtime.block_on(async {
                     let _ = stopped.await;
                 });
@@ -151,16 +164,18 @@ mod tests {
             let tx = tx.clone();
             pool.spawn_on(n, move || async move {
                 let started = thread_name();
+                let index = current();
                 tokio::time::sleep(Duration::from_millis(5)).await;
                 let spawned = tokio::spawn(async { thread_name() }).await.expect("spawned task");
-                tx.send((n, started, spawned, thread_name())).expect("send");
+                tx.send((n, started, spawned, thread_name(), index)).expect("send");
             });
         }
         let mut seen: Vec<_> =
             (0..2).map(|_| rx.recv_timeout(Duration::from_secs(5)).expect("ran")).collect();
         seen.sort();
-        for (n, started, spawned, after) in seen {
+        for (n, started, spawned, after, index) in seen {
             assert_eq!(started, format!("rivr-call-{n}"));
+            assert_eq!(index, Some(n), "the thread knows its number");
             assert_eq!(spawned, started, "a task spawned by a call runs on the call's thread");
             assert_eq!(after, started, "a call does not move between threads");
         }

@@ -173,7 +173,9 @@ impl Runtime {
         }
         let count = CallThreads::count(self.live.started().call_threads);
         let threads = Arc::new(CallThreads::start(count)?);
-        Ok(self.call_threads.get_or_init(|| threads).clone())
+        let threads = self.call_threads.get_or_init(|| threads).clone();
+        self.calls.metrics().call_threads_started(threads.len());
+        Ok(threads)
     }
 
     /// The NATS connection, when `nats:` configures one (connected or not: see its `state`).

@@ -196,6 +196,39 @@ async fn metrics_count_calls_by_route_and_ending_and_verbs_by_switch_time_in_pro
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_call_thread_shows_its_live_calls_in_metrics_and_a_call_names_its_thread() {
+    let node = Node::start("call_threads: 2\n", None).await;
+    let gauges = |text: &str| -> Vec<String> {
+        let mut lines: Vec<String> =
+            text.lines().filter(|l| l.starts_with("rivr_call_thread_calls{")).map(String::from).collect();
+        lines.sort();
+        lines
+    };
+    let (_, idle) = node.text("/metrics").await;
+    assert_eq!(
+        gauges(&idle),
+        ["rivr_call_thread_calls{thread=\"0\"} 0", "rivr_call_thread_calls{thread=\"1\"} 0"],
+        "both threads show before any call"
+    );
+    let call = node.call("1000", Duration::from_secs(60));
+    node.wait_until(|node| node.runtime.calls().list().iter().any(|c| c.view().verb == Some("play"))).await;
+    let (_, body) = node.get("/calls").await;
+    let thread = body["calls"][0]["thread"].as_u64().expect("a call thread");
+    assert!(thread < 2, "{body}");
+    let (_, busy) = node.text("/metrics").await;
+    let expected: Vec<String> = (0..2)
+        .map(|n| format!("rivr_call_thread_calls{{thread=\"{n}\"}} {}", u64::from(n == thread)))
+        .collect();
+    assert_eq!(gauges(&busy), expected);
+    let uuid = body["calls"][0]["uuid"].as_str().expect("uuid").to_string();
+    node.delete(&format!("/calls/{uuid}")).await;
+    tokio::time::timeout(Duration::from_secs(30), call).await.expect("the call ended").expect("fake");
+    node.wait_until(|node| node.runtime.calls().is_empty()).await;
+    let (_, after) = node.text("/metrics").await;
+    assert_eq!(gauges(&after), gauges(&idle), "back to 0 once the call ended");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_guards_every_endpoint_but_health_readiness_and_the_page() {
     let node = Node::start("", Some(TOKEN)).await;
     let bare = |path: &str| node.http.get(format!("{}{path}", node.base)).send();

@@ -198,6 +198,8 @@ pub struct LiveCall {
     progress: Mutex<Progress>,
     feed: Feed,
     metrics: Arc<Metrics>,
+    /// The call thread it runs on (`crate::call_threads::current`); `None` off them.
+    thread: Option<usize>,
     /// Set once the call is out of the table; late verbs (`on_hangup`) are not announced.
     ended: AtomicBool,
 }
@@ -247,6 +249,8 @@ pub struct CallView {
     pub started: String,
     /// Seconds since the call started.
     pub age_s: f64,
+    /// The call thread it runs on (`rivr-call-N`), or `None` for a call not on one.
+    pub thread: Option<usize>,
 }
 
 /// One line of a live call's transcript.
@@ -293,6 +297,7 @@ impl LiveCall {
             verb_since: current.map(|(.., since)| rfc3339(*since)),
             started: rfc3339(self.started_at),
             age_s: self.started.elapsed().as_secs_f64(),
+            thread: self.thread,
         }
     }
 
@@ -532,11 +537,15 @@ impl LiveCalls {
             }),
             feed: self.feed.clone(),
             metrics: self.metrics.clone(),
+            thread: crate::call_threads::current(),
             ended: AtomicBool::new(false),
         });
         self.lock().insert(call.identity.uuid.clone(), call.clone());
         self.started.fetch_add(1, Ordering::Relaxed);
         self.metrics.calls_active.inc();
+        if let Some(gauge) = call.thread.and_then(|thread| self.metrics.call_thread(thread)) {
+            gauge.inc();
+        }
         call.announce();
         (call.clone(), Arc::new(Observer(call)), hangup)
     }
@@ -552,6 +561,9 @@ impl LiveCalls {
             open.count(&self.metrics);
         }
         self.metrics.calls_active.dec();
+        if let Some(gauge) = call.thread.and_then(|thread| self.metrics.call_thread(thread)) {
+            gauge.dec();
+        }
         let route = call.identity.route.as_str();
         self.metrics.calls_total.with_label_values(&[route, ending.as_str()]).inc();
         self.metrics.call_duration.with_label_values(&[route]).observe(call.age().as_secs_f64());

@@ -18,6 +18,11 @@ pub struct Metrics {
     registry: Registry,
     /// `rivr_calls_active`: calls running a script now.
     pub calls_active: IntGauge,
+    /// `rivr_call_thread_calls{thread}`: the same, by the call thread they run on.
+    call_thread_calls: IntGaugeVec,
+    /// Each call thread's series of `call_thread_calls`, resolved once when the threads start
+    /// rather than by formatting and hashing a label at every call.
+    call_threads: std::sync::OnceLock<Vec<IntGauge>>,
     /// `rivr_calls_total{route, ending}`: calls by route and how they ended.
     pub calls_total: IntCounterVec,
     /// `rivr_call_duration_seconds{route}`: how long calls lasted, from connect to end.
@@ -101,6 +106,14 @@ impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
         let calls_active = IntGauge::new("rivr_calls_active", "Calls running a script now.").expect("metric");
+        let call_thread_calls = IntGaugeVec::new(
+            Opts::new(
+                "rivr_call_thread_calls",
+                "Calls running a script now, by the call thread (call_threads) they run on.",
+            ),
+            &["thread"],
+        )
+        .expect("metric");
         let calls_total = IntCounterVec::new(
             Opts::new(
                 "rivr_calls_total",
@@ -236,6 +249,7 @@ impl Metrics {
         .expect("metric");
         for collector in [
             Box::new(calls_active.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(call_thread_calls.clone()),
             Box::new(nats_connected.clone()),
             Box::new(events.clone()),
             Box::new(originate.clone()),
@@ -264,6 +278,8 @@ impl Metrics {
         Metrics {
             registry,
             calls_active,
+            call_thread_calls,
+            call_threads: std::sync::OnceLock::new(),
             calls_total,
             call_duration,
             verb_duration,
@@ -288,6 +304,19 @@ impl Metrics {
             verbs: std::sync::RwLock::new(Vec::new()),
             seen: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Show `count` call threads, each at 0 until it runs a call. Only the first count given
+    /// counts: the threads start once.
+    pub fn call_threads_started(&self, count: usize) {
+        self.call_threads.get_or_init(|| {
+            (0..count).map(|n| self.call_thread_calls.with_label_values(&[&n.to_string()])).collect()
+        });
+    }
+
+    /// Call thread `thread`'s gauge of calls, once the threads have started.
+    pub fn call_thread(&self, thread: usize) -> Option<&IntGauge> {
+        self.call_threads.get()?.get(thread)
     }
 
     /// A caller reached the ask/menu/collect site at `script`:`line`.
