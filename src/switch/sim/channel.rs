@@ -984,44 +984,37 @@ mod media_tests {
         assert_eq!(digits(run(&mut channel, one_key())), "4");
     }
 
-    #[test]
-    fn a_recording_terminator_typed_ahead_stops_the_recording_before_it_writes_anything() {
+    /// A call whose caller pressed `1#` for a one-key ask ended by `*`: the ask takes the 1, and
+    /// the # stays on the channel; then a recording, with or without its beep.
+    fn recording_after_typed_ahead_hash(beep: bool) -> RecordOutcome {
         let mut channel = call(vec![press("1#")]);
-        // max_digits 1 ends the ask at the 1; the # stays on the channel.
         let ask = Command::Ask(AskOptions {
             max_digits: 1,
             terminators: DtmfKeys::parse("*").expect("dtmf"),
             ..AskOptions::default()
         });
         assert_eq!(digits(run(&mut channel, ask)), "1");
-        match run(&mut channel, record(false)) {
-            Ok(Outcome::Record(recording)) => {
-                assert_eq!(recording.status, RecordStatus::Empty);
-                assert_eq!(recording.duration, Duration::ZERO);
-                assert_eq!(recording.terminator, Some('#'));
-            }
+        match run(&mut channel, record(beep)) {
+            Ok(Outcome::Record(recording)) => recording,
             other => panic!("{other:?}"),
         }
     }
 
     #[test]
+    fn a_recording_terminator_typed_ahead_stops_the_recording_before_it_writes_anything() {
+        let recording = recording_after_typed_ahead_hash(false);
+        assert_eq!(recording.status, RecordStatus::Empty);
+        assert_eq!(recording.duration, Duration::ZERO);
+        assert_eq!(recording.terminator, Some('#'));
+    }
+
+    #[test]
     fn the_beep_drops_a_recording_terminator_typed_ahead_and_the_recording_runs() {
         // The beep is a `playback` with the call's own terminators (`*`), before `record`'s are set.
-        let mut channel = call(vec![press("1#")]);
-        let ask = Command::Ask(AskOptions {
-            max_digits: 1,
-            terminators: DtmfKeys::parse("*").expect("dtmf"),
-            ..AskOptions::default()
-        });
-        assert_eq!(digits(run(&mut channel, ask)), "1");
-        match run(&mut channel, record(true)) {
-            Ok(Outcome::Record(recording)) => {
-                assert_eq!(recording.status, RecordStatus::Recorded);
-                assert_eq!(recording.duration, SimRecord::default().duration);
-                assert_eq!(recording.terminator, None);
-            }
-            other => panic!("{other:?}"),
-        }
+        let recording = recording_after_typed_ahead_hash(true);
+        assert_eq!(recording.status, RecordStatus::Recorded);
+        assert_eq!(recording.duration, SimRecord::default().duration);
+        assert_eq!(recording.terminator, None);
     }
 
     fn at(key: char, ms: u64) -> KeyPress {
