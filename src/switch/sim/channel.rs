@@ -698,6 +698,23 @@ mod tests_support {
         let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
         rt.block_on(channel.execute(command, None))
     }
+
+    /// `key`, pressed `ms` after the ask started.
+    pub fn at(key: char, ms: u64) -> KeyPress {
+        KeyPress { key, at: Duration::from_millis(ms) }
+    }
+
+    /// Up to four digits, a 5 s first-key timeout and a 2 s inter-digit timeout.
+    pub fn account() -> Command {
+        Command::Ask(AskOptions {
+            prompts: vec!["account.wav".into()],
+            min_digits: 1,
+            max_digits: 4,
+            timeout: Duration::from_secs(5),
+            inter_digit_timeout: Duration::from_secs(2),
+            ..AskOptions::default()
+        })
+    }
 }
 
 #[cfg(test)]
@@ -783,22 +800,6 @@ mod ask_tests {
         let mut channel =
             call(vec![CallerAction::Press(DtmfKeys::parse("99").expect("dtmf")), CallerAction::Silence]);
         assert_eq!(run(&mut channel, ask(1, 2, Some("^1"))), outcome(AskStatus::NoInput, "", None));
-    }
-
-    fn at(key: char, ms: u64) -> KeyPress {
-        KeyPress { key, at: Duration::from_millis(ms) }
-    }
-
-    /// Up to four digits, a 5 s first-key timeout and a 2 s inter-digit timeout.
-    fn account() -> Command {
-        Command::Ask(AskOptions {
-            prompts: vec!["account.wav".into()],
-            min_digits: 1,
-            max_digits: 4,
-            timeout: Duration::from_secs(5),
-            inter_digit_timeout: Duration::from_secs(2),
-            ..AskOptions::default()
-        })
     }
 
     fn keys_of(result: Result<Outcome, CallError>) -> (String, Vec<KeyPress>) {
@@ -1015,20 +1016,6 @@ mod media_tests {
         assert_eq!(recording.status, RecordStatus::Recorded);
         assert_eq!(recording.duration, SimRecord::default().duration);
         assert_eq!(recording.terminator, None);
-    }
-
-    fn at(key: char, ms: u64) -> KeyPress {
-        KeyPress { key, at: Duration::from_millis(ms) }
-    }
-
-    /// Up to four digits, a 2 s inter-digit timeout.
-    fn account() -> Command {
-        Command::Ask(AskOptions {
-            prompts: vec!["account.wav".into()],
-            max_digits: 4,
-            inter_digit_timeout: Duration::from_secs(2),
-            ..AskOptions::default()
-        })
     }
 
     #[test]
