@@ -16,12 +16,10 @@
 //!
 //! Differences that are by design are cases with [`Case::differs`]: each names its reason and
 //! asserts the difference still exists, so the note cannot outlive it. What the neutral form
-//! cannot say is left out on purpose: keys that outlast a collection (the simulator keeps them
-//! as type-ahead for the next one unless media plays first and drops them, as mod_dptools'
-//! `on_dtmf` does; the fake FreeSWITCH takes one key string per try), keys pressed during a
-//! prompt rather than after it, a non-terminator key during `record` (the simulator leaves it
-//! for the next prompt), dial failure causes other than `NO_ROUTE_DESTINATION`,
-//! and a caller who hangs up between two tries of one `ask`.
+//! cannot say is left out on purpose: keys pressed during a prompt rather than after it, keys
+//! typed ahead that arrive while a later verb runs rather than at once, a non-terminator key
+//! during `record` (the simulator leaves it for the next prompt), dial failure causes other than
+//! `NO_ROUTE_DESTINATION`, and a caller who hangs up between two tries of one `ask`.
 
 mod support;
 
@@ -49,7 +47,9 @@ const UUID: &str = "3f1c9a52-7d0e-4b8a-9c61-2e5d4f7a8b90";
 #[derive(Clone, Debug)]
 enum Input {
     /// The keys the caller presses during the next try of a prompt-and-collect (`ask`, `menu`);
-    /// `""` is silence until the try times out.
+    /// `""` is silence until the try times out. Keys after those the try takes stay on the
+    /// channel, typed ahead: the next try takes them instead of the next `Keys`, unless media
+    /// or a bridge takes them first.
     Keys(&'static str),
     /// How the next `dial` ends.
     Dial(Far),
@@ -341,6 +341,61 @@ fn cases() -> Vec<Case> {
                let r = ask("x.wav", #{max_digits: 1}); set_var("seen2", `${r}`);"##,
             vec![Record(Speech::Presses(ms(2000), '#')), Keys("5")],
         ),
+        // ---- keys an ask did not take ----
+        case(
+            "keys an ask did not take are type-ahead for the next ask",
+            r#"answer(); let a = ask("x.wav", #{max_digits: 1}); let b = ask("y.wav", #{max_digits: 1});
+               set_var("seen", `${a}/${b}`);"#,
+            vec![Keys("12")],
+        ),
+        case(
+            "a play between two asks drops the keys typed ahead",
+            r#"answer(); let a = ask("x.wav", #{max_digits: 1}); play("thanks.wav");
+               let b = ask("y.wav", #{max_digits: 1}); set_var("seen", `${a}/${b}`);"#,
+            vec![Keys("12"), Keys("5")],
+        ),
+        case(
+            "a say and a say_number drop the keys typed ahead too",
+            r#"answer(); let a = ask("x.wav", #{max_digits: 1}); say("thanks"); let b = ask("y.wav", #{max_digits: 1});
+               say_number(7); let c = ask("z.wav", #{max_digits: 1}); set_var("seen", `${a}/${b}/${c}`);"#,
+            vec![Keys("12"), Keys("34"), Keys("5")],
+        ),
+        case(
+            "a star typed ahead stops the play and the keys after it wait for the next ask",
+            r#"answer(); let a = ask("x.wav", #{max_digits: 1}); play("thanks.wav");
+               let b = ask("y.wav", #{max_digits: 1}); set_var("seen", `${a}/${b}`);"#,
+            vec![Keys("19*3")],
+        ),
+        case(
+            "with playback_terminators none a play drops even a star",
+            r#"answer(); set_var("playback_terminators", "none"); let a = ask("x.wav", #{max_digits: 1});
+               play("thanks.wav"); let b = ask("y.wav", #{max_digits: 1}); set_var("seen", `${a}/${b}`);"#,
+            vec![Keys("1*3"), Keys("5")],
+        ),
+        case(
+            "a recording terminator typed ahead ends a recording without a beep before it writes",
+            r##"answer(); let a = ask("x.wav", #{max_digits: 1, terminator: "*"});
+               let m = record(#{name: "msg", beep: false}); set_var("seen", `${a}/${m}`);"##,
+            vec![Keys("1#"), Record(Speech::Speaks(ms(4000)))],
+        ),
+        case(
+            "the beep drops a recording terminator typed ahead",
+            r##"answer(); let a = ask("x.wav", #{max_digits: 1, terminator: "*"});
+               let m = record(#{name: "msg"}); set_var("seen", `${a}/${m}`);"##,
+            vec![Keys("1#"), Record(Speech::Speaks(ms(4000)))],
+        ),
+        case(
+            "an answered dial passes the keys typed ahead to the far end",
+            r#"answer(); let a = ask("x.wav", #{max_digits: 1}); let d = dial("user/1");
+               let b = ask("y.wav", #{max_digits: 1}); set_var("seen", `${a}/${d}/${b}`);"#,
+            vec![Keys("12"), Dial(Far::Answered(secs(5))), Keys("5")],
+        ),
+        case(
+            "a busy dial leaves the keys typed ahead for the next ask",
+            r#"answer(); let a = ask("x.wav", #{max_digits: 1}); let d = dial("user/1");
+               let b = ask("y.wav", #{max_digits: 1}); set_var("seen", `${a}/${d}/${b}`);"#,
+            vec![Keys("12"), Dial(Far::Busy)],
+        ),
         // ---- play, say, say_* ----
         case(
             "play, say and every say_ verb complete",
@@ -444,14 +499,26 @@ type Step = (Command, Result<Outcome, CallError>);
 #[derive(Debug, PartialEq)]
 struct Observed {
     steps: Vec<Step>,
+    /// The keys each `ask` took, in order (its outcome's equality leaves them out, with their
+    /// times): a key taken by something else, a playback or a bridge, is not among them.
+    ask_keys: Vec<String>,
     ending: Ending,
     on_hangup_error: Option<String>,
 }
 
 impl Observed {
     fn of(steps: &Mutex<Vec<Step>>, report: CallReport) -> Self {
+        let steps = steps.lock().expect("steps").clone();
+        let ask_keys = steps
+            .iter()
+            .filter_map(|(_, result)| match result {
+                Ok(Outcome::Ask(ask)) => Some(ask.keys.iter().map(|press| press.key).collect()),
+                _ => None,
+            })
+            .collect();
         Observed {
-            steps: steps.lock().expect("steps").clone(),
+            steps,
+            ask_keys,
             ending: report.ending,
             on_hangup_error: report.on_hangup_error.map(|failure| failure.message),
         }

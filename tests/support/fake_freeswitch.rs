@@ -12,7 +12,9 @@
 //! `<var>_invalid`), `bridge` (the variables each outcome writes replayed from the outbound-dial
 //! capture; `continue_on_fail`, `hangup_after_bridge`, `import`), `record` (`record_ms`, `silence_hits_exhausted`,
 //! `playback_terminators`), `set`/`unset` with the core's variable expansion, and `api
-//! uuid_getvar`. A [`Scenario`] scripts the caller and the far ends: keys per try, dial and
+//! uuid_getvar`, and the channel's DTMF queue: keys a try did not take wait there until the next
+//! try, a playback (`on_dtmf`: dropped, `playback_terminators` stops it) or a bridge (passed to
+//! the far end) takes them. A [`Scenario`] scripts the caller and the far ends: keys per try, dial and
 //! record results, the caller hanging up during an application, a dropped socket, a garbage
 //! frame, an unknown application. Everything rivr sent is kept in the [`CallLog`].
 #![allow(dead_code)]
@@ -285,6 +287,10 @@ struct Session {
     lingering: bool,
     closed: bool,
     log: CallLog,
+    /// Keys on the channel's DTMF queue that nothing has taken yet: those of a try's keys
+    /// after the ones it took. FreeSWITCH sends a key's `DTMF` event when something takes it
+    /// off the queue (`switch_channel_dequeue_dtmf`).
+    queued: VecDeque<char>,
 }
 
 #[derive(PartialEq, Eq)]
@@ -312,6 +318,7 @@ impl Session {
             lingering: false,
             closed: false,
             log,
+            queued: VecDeque::new(),
         }
     }
 
@@ -494,6 +501,27 @@ impl Session {
         self.send_event(&t.dtmf, &[("DTMF-Digit", key.to_string())], false).await;
     }
 
+    /// What an application playing media (`playback`, `speak`, `say`, `record`) does with the
+    /// keys waiting on the channel: mod_dptools' `on_dtmf` takes each off the queue (its `DTMF`
+    /// event goes out), drops it, and stops the application at one of `playback_terminators`
+    /// (`*` when unset, none for `none`), noting it in `playback_terminator_used`; the keys
+    /// after it wait. Returns the terminator that stopped it.
+    async fn media_takes_keys(&mut self) -> Option<char> {
+        let terminators = match self.vars.get("playback_terminators") {
+            None => "*".to_string(),
+            Some(keys) if keys.eq_ignore_ascii_case("none") => String::new(),
+            Some(keys) => keys.clone(),
+        };
+        while let Some(key) = self.queued.pop_front() {
+            self.dtmf(key).await;
+            if terminators.contains(key) {
+                self.vars.insert("playback_terminator_used".into(), key.to_string());
+                return Some(key);
+            }
+        }
+        None
+    }
+
     // ---- Commands ----
 
     async fn api(&mut self, command: &str) {
@@ -584,6 +612,7 @@ impl Session {
             "playback" => {
                 self.clock_us += 1_000_000;
                 self.vars.insert("playback_terminator_used".into(), String::new());
+                self.media_takes_keys().await;
                 if self.scenario.missing_files.iter().any(|f| arg.contains(f.as_str())) {
                     "FILE NOT FOUND".to_string()
                 } else {
@@ -618,7 +647,13 @@ impl Session {
                 after = self.bridge(&arg).await;
                 "_none_".into()
             }
-            "answer" | "pre_answer" | "ring_ready" | "speak" | "say" | "sleep" | "send_dtmf" | "transfer" => {
+            "speak" | "say" => {
+                self.clock_us += 500_000;
+                self.vars.insert("playback_terminator_used".into(), String::new());
+                self.media_takes_keys().await;
+                "_none_".into()
+            }
+            "answer" | "pre_answer" | "ring_ready" | "sleep" | "send_dtmf" | "transfer" => {
                 self.clock_us += 500_000;
                 "_none_".into()
             }
@@ -728,12 +763,19 @@ impl Session {
             self.vars.remove(&invalid_var);
         }
         for _ in 0..tries {
-            let input = self.scenario.keys.pop_front().unwrap_or_default();
+            // Keys waiting on the channel come first; a caller who typed ahead then pauses, so
+            // the try takes nothing more from them (as the simulator's caller does).
+            let input: String = if self.queued.is_empty() {
+                self.scenario.keys.pop_front().unwrap_or_default()
+            } else {
+                self.queued.drain(..).collect()
+            };
             self.vars.remove("read_result");
             self.vars.remove(&var);
             let mut digits = String::new();
             let mut terminator = None;
-            for key in input.chars() {
+            let mut keys = input.chars();
+            for key in keys.by_ref() {
                 self.dtmf(key).await;
                 if terminators.contains(key) {
                     terminator = Some(key);
@@ -744,6 +786,8 @@ impl Session {
                     break;
                 }
             }
+            // Keys pressed after the ones the try took wait on the channel.
+            self.queued.extend(keys);
             let mut status =
                 if terminator.is_some() || digits.len() == max { Read::Success } else { Read::Timeout };
             if let Some(key) = terminator {
@@ -781,9 +825,13 @@ impl Session {
     }
 
     async fn record(&mut self, arg: &str) {
-        let result = self.scenario.records.pop_front().unwrap_or_default();
+        let mut result = self.scenario.records.pop_front().unwrap_or_default();
         let argv = fs_words(arg);
         self.vars.insert("playback_terminator_used".into(), String::new());
+        if self.media_takes_keys().await.is_some() {
+            // A terminator typed ahead stops the recording before it writes anything.
+            result = RecordResult { ms: 0, key: None, silence_exhausted: false };
+        }
         if let Some(key) = result.key {
             self.dtmf(key).await;
             let terminators = self.vars.get("playback_terminators").cloned().unwrap_or_else(|| "*".into());
@@ -844,6 +892,11 @@ impl Session {
                 }
             }
             self.send_event(&t.execute, &bridge_fields, false).await;
+            // The bridge passes every key on the caller's channel to the far end
+            // (`audio_bridge_thread`), taking it off the queue.
+            while let Some(key) = self.queued.pop_front() {
+                self.dtmf(key).await;
+            }
             self.clock_us += talk.as_micros() as u64;
             let mut unbridge = bridge_fields;
             unbridge[0].1 = "CHANNEL_UNBRIDGE".into();
