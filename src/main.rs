@@ -18,9 +18,10 @@ use rivr::switch::sim::{SimDial, SimSetup};
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
-    /// Log filter (e.g. `info`, `rivr=debug`); also RIVR_LOG.
-    #[arg(long, global = true, env = "RIVR_LOG", default_value = "warn")]
-    log: String,
+    /// Log filter (e.g. `info`, `rivr=debug`); also RIVR_LOG. Default: `warn`, and for `rivr
+    /// run` RUST_LOG or the configuration's `log.level`.
+    #[arg(long, global = true, env = "RIVR_LOG")]
+    log: Option<String>,
     /// Colour in log lines: `auto` (only when stderr is a terminal and NO_COLOR is unset),
     /// `always` or `never`.
     #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
@@ -216,53 +217,146 @@ enum TraceAction {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let (default_level, json) = match &cli.command {
-        Command::Run { log_format, .. } => ("info", log_format.as_deref() == Some("json")),
-        _ => ("warn", false),
+    let mut cli = Cli::parse();
+    // `rivr run` reads its configuration before anything is logged: its `log` section decides
+    // the filter and the format. A configuration it cannot start with is reported as such.
+    let served = match &mut cli.command {
+        Command::Run { config, .. } => match load_config(config.take()) {
+            Ok(served) => Some(served),
+            Err(code) => return code,
+        },
+        _ => None,
     };
-    let level =
-        if std::env::var_os("RIVR_LOG").is_none() && cli.log == "warn" { default_level } else { &cli.log };
-    // The NATS client logs each reconnect attempt at info; rivr logs the connection's state
-    // changes itself (src/nats/connection.rs), so the client's own lines start at warn unless a
-    // filter names it.
-    let level =
-        if level.contains("async_nats") { level.to_string() } else { format!("{level},async_nats=warn") };
-    let filter = tracing_subscriber::EnvFilter::try_new(&level).unwrap_or_else(|_| "warn".into());
-    // `rivr run` writes its log through a thread of its own that batches lines into one write
-    // whenever it catches up: a `write` per line on the call path was most of what logging at
-    // `info` cost per call (BENCHMARKS.md). Under a flood the queue drops lines rather than
-    // slow calls. Other commands write straight to stderr, in order with their own output.
-    let (writer, _flush_on_exit) = if matches!(cli.command, Command::Run { .. }) {
-        let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-            .thread_name("rivr-log")
-            .finish(std::io::BufWriter::new(std::io::stderr()));
-        (tracing_subscriber::fmt::writer::BoxMakeWriter::new(writer), Some(guard))
-    } else {
-        (tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr), None)
-    };
-    if json {
-        tracing_subscriber::fmt()
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .with_env_filter(filter)
-            .with_writer(writer)
-            .init();
-    } else {
-        tracing_subscriber::fmt()
-            .with_ansi(cli.color.enabled())
-            .with_env_filter(filter)
-            .with_writer(writer)
-            .init();
+    let logging = Logging::choose(&cli, served.as_ref().map(|(live, _)| &live.started().log));
+    // Dropped when `main` returns, which writes out the lines still queued.
+    let (reload_level, _flush_on_exit) = logging.init(&cli);
+    match (served, cli.command) {
+        (Some((live, path)), Command::Run { log_format, .. }) => {
+            if let Some(format) = log_format.as_deref().filter(|f| *f != "text" && *f != "json") {
+                eprintln!("error: --log-format {format}: use text or json");
+                return ExitCode::from(2);
+            }
+            if let Some(apply) = reload_level {
+                live.attach_log_level(apply);
+            }
+            report(serve(live, path))
+        }
+        (_, command) => report(run(command)),
     }
-    match run(cli.command) {
+}
+
+fn report(result: anyhow::Result<ExitCode>) -> ExitCode {
+    match result {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::from(2)
         }
     }
+}
+
+/// Where log lines go and which: the filter and the format in force at start.
+struct Logging {
+    level: String,
+    json: bool,
+    /// The level is the configuration's, so a reload that changes `log.level` applies.
+    from_config: bool,
+}
+
+impl Logging {
+    /// `--log` (or RIVR_LOG) wins; for `rivr run`, then RUST_LOG, then the configuration's
+    /// `log.level`; `--log-format` wins over `log.format`. Other commands log warnings.
+    fn choose(cli: &Cli, config: Option<&rivr::config::Log>) -> Logging {
+        let json_flag = match &cli.command {
+            Command::Run { log_format, .. } => log_format.as_deref().map(|format| format == "json"),
+            _ => None,
+        };
+        let json = json_flag
+            .unwrap_or_else(|| config.is_some_and(|log| log.format == rivr::config::LogFormat::Json));
+        if let Some(level) = &cli.log {
+            return Logging { level: level.clone(), json, from_config: false };
+        }
+        let Some(config) = config else {
+            return Logging { level: "warn".into(), json, from_config: false };
+        };
+        match std::env::var("RUST_LOG").ok().filter(|level| !level.is_empty()) {
+            Some(level) => Logging { level, json, from_config: false },
+            None => Logging { level: config.level.clone(), json, from_config: true },
+        }
+    }
+
+    /// Install the subscriber. Returns how to change the filter later, when the configuration
+    /// decides it, and the log thread's guard.
+    fn init(&self, cli: &Cli) -> (Option<LevelSetter>, Option<tracing_appender::non_blocking::WorkerGuard>) {
+        // `rivr run` writes its log through a thread of its own that batches lines into one
+        // write whenever it catches up: a `write` per line on the call path was most of what
+        // logging at `info` cost per call (BENCHMARKS.md). Under a flood the queue drops lines
+        // rather than slow calls. Other commands write straight to stderr, in order with their
+        // own output.
+        let (writer, guard) = if matches!(cli.command, Command::Run { .. }) {
+            let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+                .thread_name("rivr-log")
+                .finish(std::io::BufWriter::new(std::io::stderr()));
+            (tracing_subscriber::fmt::writer::BoxMakeWriter::new(writer), Some(guard))
+        } else {
+            (tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr), None)
+        };
+        let builder = tracing_subscriber::fmt().with_env_filter(filter(&self.level)).with_writer(writer);
+        let apply = |set: Box<dyn Fn(tracing_subscriber::EnvFilter) -> bool + Send + Sync>| -> LevelSetter {
+            Box::new(move |level: &str| {
+                if !set(filter(level)) {
+                    tracing::warn!(%level, "cannot apply log.level; the running filter stays");
+                }
+            })
+        };
+        let setter = if self.json {
+            let builder =
+                builder.json().with_current_span(true).with_span_list(false).with_filter_reloading();
+            let handle = builder.reload_handle();
+            builder.init();
+            self.from_config.then(|| apply(Box::new(move |new| handle.reload(new).is_ok())))
+        } else {
+            let builder = builder.with_ansi(cli.color.enabled()).with_filter_reloading();
+            let handle = builder.reload_handle();
+            builder.init();
+            self.from_config.then(|| apply(Box::new(move |new| handle.reload(new).is_ok())))
+        };
+        (setter, guard)
+    }
+}
+
+/// Sets the log filter of a running `rivr run` (`log.level` reloaded).
+type LevelSetter = Box<dyn Fn(&str) + Send + Sync>;
+
+/// The filter for `level`. The NATS client logs each reconnect attempt at info; rivr logs the
+/// connection's state changes itself (src/nats/connection.rs), so the client's own lines start at
+/// warn unless the filter names it.
+fn filter(level: &str) -> tracing_subscriber::EnvFilter {
+    let level =
+        if level.contains("async_nats") { level.to_string() } else { format!("{level},async_nats=warn") };
+    tracing_subscriber::EnvFilter::try_new(&level).unwrap_or_else(|_| "warn".into())
+}
+
+/// The configuration `rivr run` serves with: `path`, or ./rivr.yaml if it exists, or the
+/// built-in defaults. A configuration with errors is reported and ends the process (exit 1).
+fn load_config(
+    path: Option<PathBuf>,
+) -> Result<(std::sync::Arc<rivr::reload::LiveConfig>, Option<PathBuf>), ExitCode> {
+    let path = path.or_else(|| Some(PathBuf::from("rivr.yaml")).filter(|p| p.exists()));
+    let live = match &path {
+        Some(path) => match rivr::reload::LiveConfig::load(path) {
+            Ok(live) => live,
+            Err(error) => {
+                for problem in error.diagnostics() {
+                    eprintln!("{problem}");
+                }
+                eprintln!("error: {} is not valid; nothing was started", path.display());
+                return Err(ExitCode::from(1));
+            }
+        },
+        None => rivr::reload::LiveConfig::fixed(rivr::config::Config::default()),
+    };
+    Ok((live, path))
 }
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -389,12 +483,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { config, log_format } => {
-            if let Some(format) = log_format.as_deref().filter(|f| *f != "text" && *f != "json") {
-                anyhow::bail!("--log-format {format}: use text or json");
-            }
-            serve(config)
-        }
+        // Served from `main`, which reads the configuration before logging starts.
+        Command::Run { .. } => unreachable!("rivr run is served from main"),
         Command::Originate { config, server, dial_string, script, caller_id } => {
             originate(&config, server.as_deref(), &dial_string, &script, caller_id)
         }
@@ -491,21 +581,7 @@ fn warnings_note(count: usize) -> String {
 }
 
 /// `rivr run`: load the configuration and scripts, then serve until Ctrl-C or SIGTERM.
-fn serve(config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let path = config.or_else(|| Some(PathBuf::from("rivr.yaml")).filter(|p| p.exists()));
-    let live = match &path {
-        Some(path) => match rivr::reload::LiveConfig::load(path) {
-            Ok(live) => live,
-            Err(error) => {
-                for problem in error.diagnostics() {
-                    eprintln!("{problem}");
-                }
-                eprintln!("error: {} is not valid; nothing was started", path.display());
-                return Ok(ExitCode::from(1));
-            }
-        },
-        None => rivr::reload::LiveConfig::fixed(rivr::config::Config::default()),
-    };
+fn serve(live: std::sync::Arc<rivr::reload::LiveConfig>, path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let snapshot = live.current();
     let config = &snapshot.config;
     for problem in config.check() {

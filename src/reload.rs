@@ -116,7 +116,14 @@ pub struct LiveConfig {
     rejected: AtomicU64,
     store: Mutex<Option<Arc<ScriptStore>>>,
     http: Mutex<Option<Arc<ReqwestHttp>>>,
+    /// Sets the log filter, when `log.level` decides it (not `--log` nor an environment
+    /// variable).
+    log_level: Mutex<Option<LogLevelSetter>>,
 }
+
+/// What changes the running log filter to a `log.level` value (the logging set-up lives in the
+/// binary, so the configuration knows only this).
+pub type LogLevelSetter = Box<dyn Fn(&str) + Send + Sync>;
 
 impl LiveConfig {
     /// Load the configuration at `path` (as `Config::load` does: every problem is reported).
@@ -150,6 +157,7 @@ impl LiveConfig {
             rejected: AtomicU64::new(0),
             store: Mutex::new(None),
             http: Mutex::new(None),
+            log_level: Mutex::new(None),
         })
     }
 
@@ -184,6 +192,11 @@ impl LiveConfig {
     pub fn attach_http(&self, http: Arc<ReqwestHttp>) {
         http.set_policy(&self.current().config.http);
         *lock(&self.http) = Some(http);
+    }
+
+    /// Apply `log.level` with `set` after every reload that changes it.
+    pub fn attach_log_level(&self, set: LogLevelSetter) {
+        *lock(&self.log_level) = Some(set);
     }
 
     /// Read and apply the file now, even if it looks unchanged (SIGHUP, `POST /reload`: the
@@ -246,6 +259,11 @@ impl LiveConfig {
         }
         if let Some(http) = &*lock(&self.http) {
             http.set_policy(&snapshot.config.http);
+        }
+        if let Some(set) = &*lock(&self.log_level) {
+            if snapshot.config.log.level != self.current.load().config.log.level {
+                set(&snapshot.config.log.level);
+            }
         }
         tracing::info!(
             file = %path.display(),

@@ -387,7 +387,7 @@ async fn the_token_comes_from_the_environment_is_never_logged_and_changes_are_lo
     let config = "listen: 127.0.0.1:0\napi:\n  listen: 127.0.0.1:0\n  token: ${RIVR_API_TOKEN}\n";
     // Every level, so that nothing anywhere in the stack writes the token.
     let rivr = RivrProcess::start_logging(
-        "trace",
+        Some("trace"),
         config,
         &[("main.rhai", "answer();")],
         &[("RIVR_API_TOKEN", TOKEN)],
@@ -462,6 +462,47 @@ async fn a_call_whose_switch_disconnects_mid_call_leaves_the_table_and_is_counte
         "{metrics}"
     );
     assert!(metrics.lines().any(|l| l == "rivr_calls_active 0"), "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_the_caller_presses_are_never_logged_even_at_trace_level() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = "listen: 127.0.0.1:0\napi:\n  listen: 127.0.0.1:0\nlog: {format: json}\n";
+    let script =
+        "answer();\nlet pin = ask(\"pin.wav\", #{max_digits: 4, sensitive: true});\nplay(\"ok.wav\");\n";
+    let rivr = RivrProcess::start_logging(Some("trace"), config, &[("main.rhai", script)], &[]);
+    let pin = "7319";
+    let scenario = Scenario { keys: [pin.to_string()].into(), ..Scenario::default() };
+    let log = tokio::time::timeout(Duration::from_secs(30), fake::call(rivr.outbound, scenario))
+        .await
+        .expect("the call ended");
+    assert!(
+        log.apps().iter().any(|app| app.starts_with("playback ok.wav")),
+        "the PIN was taken: {:?}",
+        log.apps()
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !rivr.log_text().contains("DTMF key") {
+        assert!(tokio::time::Instant::now() < deadline, "no DTMF line at trace level:\n{}", rivr.log_text());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Every value of every record, field by field: none is a key of the PIN, bare or wrapped.
+    let keys: Vec<String> = pin.chars().flat_map(|key| [key.to_string(), format!("Some('{key}')")]).collect();
+    for line in rivr.log_text().lines() {
+        let record: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("log.format json, yet: {line}"));
+        let mut values = vec![&record];
+        while let Some(value) = values.pop() {
+            match value {
+                serde_json::Value::Object(map) => values.extend(map.values()),
+                serde_json::Value::Array(items) => values.extend(items),
+                serde_json::Value::String(text) => {
+                    assert!(!keys.contains(text) && !text.contains(pin), "a key was logged: {line}")
+                }
+                _ => {}
+            }
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -156,3 +156,60 @@ async fn a_busy_loop_does_not_hold_up_the_other_calls_on_its_call_thread() {
         busy.apps()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_configurations_log_section_sets_the_format_and_a_reload_changes_the_level() {
+    use support::rivr_process::RivrProcess;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = |level: &str| {
+        format!("listen: 127.0.0.1:0\napi:\n  listen: 127.0.0.1:0\nlog: {{level: {level}, format: json}}\n")
+    };
+    let script = "answer();\nif call_info().destination == \"666\" { throw \"broken on purpose\"; }\n";
+    let rivr = RivrProcess::start_logging(None, &config("info"), &[("main.rhai", script)], &[]);
+    let call = |uuid: &str, destination: &str| {
+        let scenario = Scenario { uuid: uuid.into(), destination: destination.into(), ..Scenario::default() };
+        tokio::time::timeout(Duration::from_secs(30), fake::call(rivr.outbound, scenario))
+    };
+    let wait_for = |text: &'static str| {
+        let rivr = &rivr;
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            while !rivr.log_text().contains(text) {
+                assert!(tokio::time::Instant::now() < deadline, "no `{text}` in\n{}", rivr.log_text());
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    const AT_INFO: &str = "11111111-0000-4000-8000-000000000001";
+    const AT_WARN: &str = "11111111-0000-4000-8000-000000000002";
+    const FAILING: &str = "11111111-0000-4000-8000-000000000003";
+    call(AT_INFO, "1000").await.expect("the first call ended");
+    wait_for(AT_INFO).await;
+
+    std::fs::write(rivr.dir().join("rivr.yaml"), config("warn")).expect("rewrite rivr.yaml");
+    let http = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let metrics =
+            http.get(rivr.url("/metrics")).send().await.expect("metrics").text().await.expect("body");
+        if metrics.lines().any(|l| l == "rivr_reloads_total{result=\"ok\",what=\"config\"} 1") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the configuration was not reloaded:\n{metrics}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    call(AT_WARN, "1000").await.expect("the second call ended");
+    // A script error is logged at error level: once it shows, everything logged before it has.
+    call(FAILING, "666").await.expect("the failing call ended");
+    wait_for(FAILING).await;
+    let log = rivr.log_text();
+    assert!(!log.contains(AT_WARN), "a call's info lines were logged at warn:\n{log}");
+    // At warn the call's span is off; the error names the call itself.
+    let failed = log.lines().find(|line| line.contains("broken on purpose")).expect("the script error");
+    assert!(failed.contains(FAILING), "{failed}");
+    for line in log.lines() {
+        let record: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("log.format json, yet: {line}"));
+        assert!(record["level"].is_string(), "{line}");
+    }
+}

@@ -538,8 +538,8 @@ impl Default for Http {
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Log {
-    /// Filter in `RUST_LOG` syntax (`info`, `rivr=debug,info`); the `RUST_LOG` environment
-    /// variable wins when set. Default `info`.
+    /// Filter in `RUST_LOG` syntax (`info`, `rivr=debug,info`), applied again on reload; `--log`
+    /// (or `RIVR_LOG`), then the `RUST_LOG` environment variable, win when set. Default `info`.
     #[serde(deserialize_with = "log_filter")]
     pub level: String,
     /// `text` for people, `json` (one object per line) for log collectors. Default `text`.

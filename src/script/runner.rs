@@ -170,7 +170,11 @@ pub fn fiber(fibers: &Arc<Fibers>, job: CallJob) -> std::io::Result<Fiber<CallRe
 /// logged, and the call is hung up.
 pub fn run(handle: CallHandle, job: CallJob) -> CallReport {
     let script = job.script.name.clone();
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_unguarded(handle.clone(), job))) {
+    // The call's span is an `info` one: at `warn` it is off, so the lines an operator needs to
+    // find the call carry its uuid themselves.
+    let uuid = job.info.uuid.clone();
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_unguarded(handle.clone(), job, &uuid)))
+    {
         Ok(report) => report,
         Err(panic) => {
             let message = panic
@@ -178,7 +182,7 @@ pub fn run(handle: CallHandle, job: CallJob) -> CallReport {
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            tracing::error!(%script, %message, "script engine panicked; ending this call");
+            tracing::error!(%uuid, %script, %message, "script engine panicked; ending this call");
             if !handle.is_hung_up() {
                 let _ = handle.execute(Command::Hangup(
                     HangupCause::parse("NORMAL_TEMPORARY_FAILURE").unwrap_or_else(HangupCause::normal),
@@ -199,7 +203,7 @@ pub fn run(handle: CallHandle, job: CallJob) -> CallReport {
     }
 }
 
-fn run_unguarded(handle: CallHandle, job: CallJob) -> CallReport {
+fn run_unguarded(handle: CallHandle, job: CallJob, uuid: &str) -> CallReport {
     let CallJob { info, script, scripts, limits, fallback, language } = job;
     let settings = VerbSettings { language, limits: limits.clone() };
     let ctx = CallContext::new(handle.clone(), info, settings, scripts.clone());
@@ -248,7 +252,7 @@ fn run_unguarded(handle: CallHandle, job: CallJob) -> CallReport {
         Ending::HungUp { cause } => tracing::info!(%cause, "caller hung up"),
         Ending::Transferred => tracing::info!("transferred to the dialplan"),
         Ending::Failed(failed) => {
-            tracing::error!(at = %failed, "script failed; applying the fallback");
+            tracing::error!(uuid, at = %failed, "script failed; applying the fallback");
             apply_fallback(&handle, &fallback);
         }
         Ending::Cancelled => {
@@ -266,7 +270,7 @@ fn run_unguarded(handle: CallHandle, job: CallJob) -> CallReport {
             engine.call_fn_with_options::<rhai::Dynamic>(options, &mut scope, &current.ast, "on_hangup", ())
         {
             let failed = failure(&current.name, &error, &limits);
-            tracing::warn!(at = %failed, "on_hangup failed");
+            tracing::warn!(uuid, at = %failed, "on_hangup failed");
             on_hangup_error = Some(failed);
         }
     }

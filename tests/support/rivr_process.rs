@@ -26,15 +26,16 @@ impl RivrProcess {
     /// # Panics
     /// When rivr exits or does not say where it listens within a minute; the panic shows its log.
     pub fn start(config: &str, scripts: &[(&str, &str)], env: &[(&str, &str)]) -> RivrProcess {
-        RivrProcess::start_logging("info", config, scripts, env)
+        RivrProcess::start_logging(Some("info"), config, scripts, env)
     }
 
-    /// [`RivrProcess::start`] with the log filter `log` (`debug`, `trace`, `rivr=debug`).
+    /// [`RivrProcess::start`] with the log filter `log` (`debug`, `trace`, `rivr=debug`) given as
+    /// `--log`, or with none (`None`: the configuration's `log.level` decides).
     ///
     /// # Panics
     /// As [`RivrProcess::start`].
     pub fn start_logging(
-        log: &str,
+        log: Option<&str>,
         config: &str,
         scripts: &[(&str, &str)],
         env: &[(&str, &str)],
@@ -45,11 +46,16 @@ impl RivrProcess {
         for (name, text) in scripts {
             std::fs::write(dir.path().join("scripts").join(name), text).expect("script");
         }
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rivr"))
-            .args(["--log", log, "--color", "never", "run", "-c"])
+        let mut command = Command::new(env!("CARGO_BIN_EXE_rivr"));
+        if let Some(log) = log {
+            command.args(["--log", log]);
+        }
+        let mut child = command
+            .args(["--color", "never", "run", "-c"])
             .arg(dir.path().join("rivr.yaml"))
             .current_dir(dir.path())
             .env_remove("RIVR_LOG")
+            .env_remove("RUST_LOG")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -137,10 +143,11 @@ impl Drop for RivrProcess {
     }
 }
 
-/// The `addr=<ip:port>` of a log line.
+/// The `addr=<ip:port>` of a text log line, or the `"addr":"<ip:port>"` of a JSON one.
 fn addr_in(line: &str) -> Option<SocketAddr> {
-    let start = line.find("addr=")? + "addr=".len();
-    let value: String = line[start..].chars().take_while(|c| !c.is_whitespace()).collect();
+    let (marker, end) = if line.contains("\"addr\":\"") { ("\"addr\":\"", '"') } else { ("addr=", ' ') };
+    let start = line.find(marker)? + marker.len();
+    let value: String = line[start..].chars().take_while(|c| *c != end && !c.is_whitespace()).collect();
     value.trim_matches('"').parse().ok()
 }
 

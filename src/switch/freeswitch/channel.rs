@@ -498,7 +498,9 @@ impl FsChannel {
             }
             EVENT_DTMF => {
                 let digit = event.header(HEADER_DTMF_DIGIT).and_then(|d| d.chars().next());
-                tracing::debug!(uuid = %self.uuid, digit = ?digit, "DTMF");
+                // Never the key itself: callers type PINs and card numbers, and a log at debug
+                // level must not hold what a `sensitive` ask keeps even out of traces.
+                tracing::debug!(uuid = %self.uuid, "DTMF key");
                 if let (Some(pending), Some(key)) = (self.pending.as_mut(), digit) {
                     // Timed here rather than by `Event-Date-Timestamp`: the switch's clock is
                     // not rivr's, and the event comes as the application takes the key.
