@@ -580,7 +580,8 @@ fn warnings_note(count: usize) -> String {
     }
 }
 
-/// `rivr run`: load the configuration and scripts, then serve until Ctrl-C or SIGTERM.
+/// `rivr run` with the configuration `main` loaded: load the scripts, then serve until Ctrl-C
+/// or SIGTERM.
 fn serve(live: std::sync::Arc<rivr::reload::LiveConfig>, path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let snapshot = live.current();
     let config = &snapshot.config;
