@@ -204,7 +204,7 @@ async fn the_configurations_log_section_sets_the_format_and_a_reload_changes_the
     wait_for(FAILING).await;
     let log = rivr.log_text();
     assert!(!log.contains(AT_WARN), "a call's info lines were logged at warn:\n{log}");
-    // At warn the call's span is off; the error names the call itself.
+    // At warn too, a call's lines carry its span: the error names its call.
     let failed = log.lines().find(|line| line.contains("broken on purpose")).expect("the script error");
     assert!(failed.contains(FAILING), "{failed}");
     for line in log.lines() {

@@ -139,8 +139,13 @@ impl CallJob {
     }
 
     /// The tracing span the call's script runs in: uuid, route, script and version on every line.
+    ///
+    /// An `error` span, so that it is on whatever the log level: at `warn` an `info` span was
+    /// off, and a call's warnings and errors (its script failing, its own `log("warn", …)`)
+    /// could not be told apart. Being on costs about 1 % of a call's CPU at `warn`, within the
+    /// noise (BENCHMARKS.md, log level).
     pub fn span(&self) -> tracing::Span {
-        tracing::info_span!(
+        tracing::error_span!(
             "call",
             uuid = %self.info.uuid,
             route = self.info.route.as_deref().unwrap_or(""),
@@ -170,11 +175,7 @@ pub fn fiber(fibers: &Arc<Fibers>, job: CallJob) -> std::io::Result<Fiber<CallRe
 /// logged, and the call is hung up.
 pub fn run(handle: CallHandle, job: CallJob) -> CallReport {
     let script = job.script.name.clone();
-    // The call's span is an `info` one: at `warn` it is off, so the lines an operator needs to
-    // find the call carry its uuid themselves.
-    let uuid = job.info.uuid.clone();
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_unguarded(handle.clone(), job, &uuid)))
-    {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_unguarded(handle.clone(), job))) {
         Ok(report) => report,
         Err(panic) => {
             let message = panic
@@ -182,7 +183,7 @@ pub fn run(handle: CallHandle, job: CallJob) -> CallReport {
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            tracing::error!(%uuid, %script, %message, "script engine panicked; ending this call");
+            tracing::error!(%script, %message, "script engine panicked; ending this call");
             if !handle.is_hung_up() {
                 let _ = handle.execute(Command::Hangup(
                     HangupCause::parse("NORMAL_TEMPORARY_FAILURE").unwrap_or_else(HangupCause::normal),
@@ -203,7 +204,7 @@ pub fn run(handle: CallHandle, job: CallJob) -> CallReport {
     }
 }
 
-fn run_unguarded(handle: CallHandle, job: CallJob, uuid: &str) -> CallReport {
+fn run_unguarded(handle: CallHandle, job: CallJob) -> CallReport {
     let CallJob { info, script, scripts, limits, fallback, language } = job;
     let settings = VerbSettings { language, limits: limits.clone() };
     let ctx = CallContext::new(handle.clone(), info, settings, scripts.clone());
@@ -252,7 +253,7 @@ fn run_unguarded(handle: CallHandle, job: CallJob, uuid: &str) -> CallReport {
         Ending::HungUp { cause } => tracing::info!(%cause, "caller hung up"),
         Ending::Transferred => tracing::info!("transferred to the dialplan"),
         Ending::Failed(failed) => {
-            tracing::error!(uuid, at = %failed, "script failed; applying the fallback");
+            tracing::error!(at = %failed, "script failed; applying the fallback");
             apply_fallback(&handle, &fallback);
         }
         Ending::Cancelled => {
@@ -270,7 +271,7 @@ fn run_unguarded(handle: CallHandle, job: CallJob, uuid: &str) -> CallReport {
             engine.call_fn_with_options::<rhai::Dynamic>(options, &mut scope, &current.ast, "on_hangup", ())
         {
             let failed = failure(&current.name, &error, &limits);
-            tracing::warn!(uuid, at = %failed, "on_hangup failed");
+            tracing::warn!(at = %failed, "on_hangup failed");
             on_hangup_error = Some(failed);
         }
     }
